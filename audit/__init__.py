@@ -1,0 +1,1 @@
+"""caseaudit application: storage, command line, TUI and reports."""

@@ -1,0 +1,56 @@
+"""Load the demo rounds that reproduce the two published 2022 reports."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Iterator
+
+from .errors import CaseauditError, UnknownRound
+from .sheets import import_sheet
+from .store import AuditStore, parse_rating, write_lock
+from .summary import case_supervision_ratings, summarise
+
+DEMO_DIR_ENV = "CASEAUDIT_DEMO_DIR"
+
+
+def demo_dir() -> Path:
+    if os.environ.get(DEMO_DIR_ENV):
+        return Path(os.environ[DEMO_DIR_ENV])
+    return Path(__file__).resolve().parents[1] / "data" / "demo"
+
+
+def demo_spec() -> dict:
+    path = demo_dir() / "figures.toml"
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CaseauditError(f"{path}: demo data not found ({error.strerror}); set {DEMO_DIR_ENV}") from None
+
+
+def load_demo(store: AuditStore) -> Iterator[str]:
+    """Import each demo round not already present, with its domain-1 ratings. Idempotent."""
+    for spec in demo_spec()["round"]:
+        name = spec["name"]
+        try:
+            store.round(name)
+            yield f"{name}: already loaded"
+            continue
+        except UnknownRound:
+            pass
+        with write_lock(store.db):
+            result = import_sheet(store, demo_dir() / spec["sheet"], name, unit=spec["unit"], auditor="demo")
+            summary = summarise(store, name)
+            round_row = store.round(name)
+            for rating in spec.get("rating", []):
+                store.rate_standard(
+                    round_row,
+                    rating["standard"],
+                    parse_rating(rating["rating"]),
+                    case_ratings=case_supervision_ratings(summary),
+                    evidence=rating.get("evidence"),
+                    override_reason=rating.get("override_reason"),
+                    rater="demo",
+                )
+        yield f"{name}: loaded {result.cases_added} cases and {len(spec.get('rating', []))} domain-1 ratings"

@@ -1,0 +1,60 @@
+"""Named errors. Each is a user-facing problem: the command line prints its
+message on one line and exits with status 2; nothing has been changed."""
+
+
+class CaseauditError(Exception):
+    """Base class: a clear message, exit status 2, no change made."""
+
+    exit_status = 2
+
+
+class UnknownRound(CaseauditError):
+    pass
+
+
+class DuplicateRound(CaseauditError):
+    pass
+
+
+class UnknownCase(CaseauditError):
+    pass
+
+
+class UnknownQuestion(CaseauditError):
+    pass
+
+
+class UnknownStandard(CaseauditError):
+    pass
+
+
+class InvalidValue(CaseauditError):
+    pass
+
+
+class RoundFinalised(CaseauditError):
+    pass
+
+
+class CapExceeded(CaseauditError):
+    """A domain-1 rating above the advisory cap was given without a reason."""
+
+
+class DatabaseProblem(CaseauditError):
+    """The database file cannot be used (not caseaudit's, corrupt, newer, locked, unreadable)."""
+
+
+class SheetError(CaseauditError):
+    """A case sheet has problems; the message lists them by row and column."""
+
+    def __init__(self, source: str, problems: list[str], total: int | None = None):
+        self.source = source
+        self.problems = problems
+        self.total = total if total is not None else len(problems)
+        shown = problems[:20]
+        more = self.total - len(shown)
+        lines = [f"{source}: {self.total} problem{'s' if self.total != 1 else ''}, nothing was imported:"]
+        lines += [f"  {p}" for p in shown]
+        if more > 0:
+            lines.append(f"  ... and {more} more")
+        super().__init__("\n".join(lines))

@@ -1,0 +1,151 @@
+"""Render a Summary as a plain-text table, Markdown, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import textwrap
+
+from framework.model import RatingMethod
+
+from .summary import QuestionFigures, StandardSummary, Summary, to_json
+
+
+def _pct(q: QuestionFigures) -> str:
+    return f"{q.percent}%" if q.percent is not None else "n/a"
+
+
+def _rating_word(s: StandardSummary) -> str:
+    if not s.rated:
+        return "Not rated (for information)"
+    if s.rating is None:
+        return "Not yet rated"
+    return s.rating.value
+
+
+def _cap_line(s: StandardSummary) -> str:
+    if s.cap is None:
+        return ""
+    if s.above_cap:
+        reason = f" Override reason: {s.override_reason}" if s.override_reason else ""
+        return f"{s.cap.rule.guidance} {s.cap.rule.override}{reason}"
+    return f"Advisory cap '{s.cap.cap}': {s.cap.rule.guidance}"
+
+
+def _heading(summary: Summary) -> list[str]:
+    f = summary.framework
+    lines = [
+        f"{summary.round}: {summary.unit}",
+        f"Framework {f.id} version {f.version}. {summary.cases} cases, {summary.incomplete_cases} incomplete.",
+    ]
+    if summary.provisional:
+        parts = []
+        if summary.incomplete_cases:
+            parts.append(f"{summary.incomplete_cases} case(s) not fully answered")
+        if summary.unrated_judgements:
+            parts.append("not yet rated: " + ", ".join(summary.unrated_judgements))
+        lines.append("Provisional: " + "; ".join(parts) + ".")
+    return lines
+
+
+def render_table(summary: Summary, width: int = 100) -> str:
+    out = _heading(summary)
+    out += ["", "Ratings"]
+    for s in summary.standards:
+        out.append(f"  {s.id:<5} {s.name:<30} {_rating_word(s)}")
+        cap = _cap_line(s)
+        if cap:
+            out += textwrap.wrap(cap, width, initial_indent="        ", subsequent_indent="        ")
+    out.append(f"  Score {summary.score}/{summary.max_score}    Overall rating: {summary.overall_rating or 'Not yet rated'}")
+    text_width = max(30, width - 40)
+    for s in summary.standards:
+        if not s.key_questions:
+            continue
+        out += ["", f"{s.id} {s.name}: {_rating_word(s)}"]
+        out.append(f"  {'Key question':<{text_width}} {'Yes':>4} {'No':>4} {'N/A':>4} {'Open':>4}  Percentage 'Yes'")
+        for kq in s.key_questions:
+            wrapped = textwrap.wrap(f"{kq.id} {kq.text}", text_width) or [""]
+            for line in wrapped[:-1]:
+                out.append(f"  {line}")
+            c = kq.counts
+            out.append(f"  {wrapped[-1]:<{text_width}} {c.yes:>4} {c.no:>4} {c.not_applicable:>4} {c.unanswered:>4}  {_pct(kq)}")
+        if s.sentence:
+            out += textwrap.wrap(s.sentence, width, initial_indent="  ", subsequent_indent="  ")
+        if s.basis_note:
+            out += textwrap.wrap("Note: " + s.basis_note, width, initial_indent="  ", subsequent_indent="  ")
+        out.append("  Prompts and data items:")
+        for kq in s.key_questions:
+            for q in (*kq.prompts, *kq.data_items):
+                figure = f"{q.out_of()} ({_pct(q)})" if q.counts.relevant else "no relevant cases"
+                out.append(f"    {q.id:<10} {figure}")
+    return "\n".join(out) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(summary: Summary) -> str:
+    out = [f"# {summary.round}: {summary.unit}", ""]
+    out += [line + "  " for line in _heading(summary)[1:]]
+    out += ["", "## Ratings", "", "| Standard | Rating |", "|---|---|"]
+    for s in summary.standards:
+        out.append(f"| {s.id} {_md_escape(s.name)} | {_rating_word(s)} |")
+    out += ["", f"**Score {summary.score}/{summary.max_score}**, overall rating: **{summary.overall_rating or 'Not yet rated'}**", ""]
+    for s in summary.standards:
+        if s.method is RatingMethod.JUDGEMENT:
+            cap = _cap_line(s)
+            if s.evidence or cap:
+                out += [f"### {s.id} {s.name}: {_rating_word(s)}", ""]
+                if cap:
+                    out += [cap, ""]
+                if s.evidence:
+                    out += [f"Evidence: {s.evidence}", ""]
+    for s in summary.standards:
+        if not s.key_questions:
+            continue
+        out += [f"## {s.id} {s.name}: {_rating_word(s)}", "", f"_{s.headline}_", ""]
+        out += ["| Key question | Yes | No | N/A | Unanswered | Percentage 'Yes' |", "|---|---:|---:|---:|---:|---:|"]
+        for kq in s.key_questions:
+            c = kq.counts
+            out.append(f"| {kq.id} {_md_escape(kq.text)} | {c.yes} | {c.no} | {c.not_applicable} | {c.unanswered} | {_pct(kq)} |")
+        out.append("")
+        if s.sentence:
+            out += [s.sentence, ""]
+        if s.basis_note:
+            out += [f"> {s.basis_note}", ""]
+        out += ["| Prompt or data item | Figure |", "|---|---|"]
+        for kq in s.key_questions:
+            for q in (*kq.prompts, *kq.data_items):
+                figure = f"{q.out_of()} ({_pct(q)})" if q.counts.relevant else "no relevant cases"
+                out.append(f"| {q.id} {_md_escape(q.text)} | {figure} |")
+        out.append("")
+    return "\n".join(out)
+
+
+CSV_COLUMNS = ["standard", "standard_rating", "question_id", "kind", "text", "yes", "no", "not_applicable", "unanswered", "percent", "band"]
+
+
+def render_csv(summary: Summary) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for s in summary.standards:
+        rating = s.rating.value if s.rating else ""
+        if not s.key_questions:
+            writer.writerow([s.id, rating, "", "standard", s.name, "", "", "", "", "", ""])
+        for kq in s.key_questions:
+            for q, kind in [*((p, "prompt") for p in kq.prompts), *((d, "data item") for d in kq.data_items), (kq, "key question")]:
+                c = q.counts
+                band = q.banding.rating.value if q.banding else ""
+                writer.writerow([s.id, rating, q.id, kind, q.text, c.yes, c.no, c.not_applicable, c.unanswered, q.percent if q.percent is not None else "", band])
+    writer.writerow(["score", summary.overall_rating.value if summary.overall_rating else "", "", "score", f"{summary.score}/{summary.max_score}", "", "", "", "", "", ""])
+    return buffer.getvalue()
+
+
+def render_json(summary: Summary) -> str:
+    return json.dumps(to_json(summary), indent=2, ensure_ascii=False) + "\n"
+
+
+RENDERERS = {"table": render_table, "markdown": render_markdown, "csv": render_csv, "json": render_json}

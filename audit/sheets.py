@@ -1,0 +1,347 @@
+"""Case sheets in and out: CSV or XLSX, one row per case.
+
+Columns: ``case_ref`` first, then case attributes, then one column per question
+id (Yes / No / N/A / "N/A: reason", any case; blank for unanswered). A sheet
+with only references and attributes is a case list to audit.
+
+Reading validates everything first and reports problems by row and column;
+writing happens only for a sheet without a single problem, in one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import os
+from pathlib import Path
+from typing import Iterator
+
+import attrs
+
+from framework import Answer, Framework, load_framework
+from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
+
+from .attributes import ATTRIBUTE_COLUMNS, ATTRIBUTES_BY_COLUMN, InvalidAttribute, check_case_ref, looks_like_identity, normalise_header
+from .errors import CaseauditError, InvalidValue, SheetError, UnknownRound
+from .store import AuditStore, create_private_file, current_user, format_answer_text, parse_answer_text, write_lock
+
+MAX_PROBLEMS_KEPT = 20
+CASE_REF_COLUMN = "case_ref"
+
+
+@attrs.frozen(kw_only=True)
+class CaseRow:
+    row: int  # the row number a spreadsheet shows (header is row 1)
+    case_ref: str
+    attributes: dict = attrs.field(factory=dict)
+    answers: dict = attrs.field(factory=dict)  # question id -> (Answer, reason)
+
+
+@attrs.frozen(kw_only=True)
+class CaseSheet:
+    source: str
+    attribute_columns: tuple[str, ...]
+    question_columns: tuple[str, ...]
+    cases: tuple[CaseRow, ...]
+
+
+def column_letter(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.total = 0
+
+    def add(self, message: str) -> None:
+        self.total += 1
+        if len(self.kept) < MAX_PROBLEMS_KEPT:
+            self.kept.append(message)
+
+    def raise_if_any(self, source: str) -> None:
+        if self.total:
+            raise SheetError(source, self.kept, self.total)
+
+
+# ------------------------------------------------------------------ reading cells
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, _dt.datetime):
+        return value.date().isoformat() if value.time() == _dt.time() else value.isoformat()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def read_rows(path: Path) -> Iterator[list[str]]:
+    """The sheet's rows as lists of text, header first. Raises SheetError for unreadable files."""
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx":
+        yield from _read_xlsx(path)
+    elif suffix in (".csv", ".txt"):
+        yield from _read_csv(path)
+    else:
+        raise SheetError(str(path), [f"unsupported file type {suffix or '(none)'!r}: use .csv or .xlsx"])
+
+
+def _read_csv(path: Path) -> Iterator[list[str]]:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise SheetError(str(path), [f"cannot read the file: {error.strerror}"]) from None
+    if not data.strip():
+        raise SheetError(str(path), ["the file is empty: expected a header row starting with case_ref"])
+    if b"\x00" in data:
+        raise SheetError(str(path), ["the file holds NUL bytes: it is not a text CSV (an XLSX saved as .csv?)"])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")  # Excel's "CSV" on Windows
+    try:
+        yield from csv.reader(io.StringIO(text, newline=""))
+    except csv.Error as error:
+        raise SheetError(str(path), [f"not a readable CSV: {error}"]) from None
+
+
+def _read_xlsx(path: Path) -> Iterator[list[str]]:
+    import zipfile
+
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, data_only=False)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as error:
+        raise SheetError(str(path), [f"not a readable XLSX workbook ({type(error).__name__}: {error})"]) from None
+    sheet = workbook.worksheets[0]
+    problems = _Problems()
+    for merged in sheet.merged_cells.ranges:
+        if merged.min_row == 1:
+            problems.add(f"row 1: merged header cells {merged.coord}; give every column its own header")
+    for row in sheet.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":
+                problems.add(f"row {cell.row}, column {cell.column_letter}: a formula ({cell.value}); paste values instead")
+    problems.raise_if_any(str(path))
+    rows = list(sheet.iter_rows(values_only=True))
+    if not rows:
+        raise SheetError(str(path), ["the workbook's first sheet is empty: expected a header row starting with case_ref"])
+    for row in rows:
+        yield [_cell_text(v) for v in row]
+
+
+# ------------------------------------------------------------------ validating
+def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
+    path = Path(path)
+    source = str(path)
+    rows = read_rows(path)
+    try:
+        header = next(rows)
+    except StopIteration:
+        raise SheetError(source, ["the file is empty: expected a header row starting with case_ref"]) from None
+    while header and not header[-1].strip():
+        header = header[:-1]
+    problems = _Problems()
+    if not header:
+        raise SheetError(source, ["row 1: the header row is empty; expected case_ref, attribute columns, question ids"])
+    columns: list[tuple[str, str]] = []  # (kind, key)
+    seen: dict[str, str] = {}
+    for index, raw in enumerate(header):
+        letter = column_letter(index)
+        name = raw.strip()
+        normalised = normalise_header(name)
+        where = f"row 1, column {letter} ({name or 'blank'})"
+        if index == 0:
+            if normalised not in (CASE_REF_COLUMN, "crn", "case_reference"):
+                problems.add(f"{where}: the first column must be case_ref (the case reference)")
+            columns.append(("case_ref", CASE_REF_COLUMN))
+            continue
+        if not name:
+            problems.add(f"{where}: a column has no header")
+            columns.append(("skip", ""))
+            continue
+        if looks_like_identity(name):
+            problems.add(f"{where}: looks like personal identity data; caseaudit stores case references only, remove this column")
+            columns.append(("skip", ""))
+            continue
+        if framework.has_question(name):
+            kind, key = "question", name
+        elif normalised in ATTRIBUTES_BY_COLUMN:
+            kind, key = "attribute", normalised
+        else:
+            problems.add(
+                f"{where}: unknown column; expected a case attribute ({', '.join(ATTRIBUTE_COLUMNS)})"
+                f" or a question id of {framework.id} version {framework.version}"
+            )
+            columns.append(("skip", ""))
+            continue
+        if key in seen:
+            problems.add(f"{where}: duplicate column (also column {seen[key]})")
+            columns.append(("skip", ""))
+            continue
+        seen[key] = letter
+        columns.append((kind, key))
+
+    cases: list[CaseRow] = []
+    first_row_of: dict[str, int] = {}
+    for row_number, cells in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns):]):
+            problems.add(f"row {row_number}, column {column_letter(len(columns))}: a value beyond the last header column")
+        attributes: dict[str, str] = {}
+        answers: dict[str, tuple[Answer, str | None]] = {}
+        case_ref = ""
+        for index, (kind, key) in enumerate(columns):
+            value = cells[index] if index < len(cells) else ""
+            where = f"row {row_number}, column {column_letter(index)} ({header[index].strip()})"
+            try:
+                if kind == "case_ref":
+                    case_ref = check_case_ref(value)
+                elif kind == "attribute" and value.strip():
+                    attributes[key] = ATTRIBUTES_BY_COLUMN[key].parse(value)
+                elif kind == "question":
+                    answer, reason = parse_answer_text(value)
+                    if answer is not None:
+                        answers[key] = (answer, reason)
+            except (InvalidAttribute, InvalidValue) as error:
+                problems.add(f"{where}: {error}")
+        if case_ref:
+            if case_ref in first_row_of:
+                problems.add(f"row {row_number}, column A (case_ref): duplicate case {case_ref} (first on row {first_row_of[case_ref]})")
+                continue
+            first_row_of[case_ref] = row_number
+            cases.append(CaseRow(row=row_number, case_ref=case_ref, attributes=attributes, answers=answers))
+    problems.raise_if_any(source)
+    return CaseSheet(
+        source=source,
+        attribute_columns=tuple(k for kind, k in columns if kind == "attribute"),
+        question_columns=tuple(k for kind, k in columns if kind == "question"),
+        cases=tuple(cases),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class ImportResult:
+    round: str
+    created_round: bool
+    cases_added: int
+    cases_updated: int
+    answers_changed: int
+
+
+def import_sheet(
+    store: AuditStore,
+    path: str | Path,
+    round_name: str,
+    *,
+    unit: str | None = None,
+    framework_id: str | None = None,
+    auditor: str | None = None,
+    progress=None,
+) -> ImportResult:
+    """Validate the whole sheet, then write it in one transaction (all or nothing).
+
+    Blank answer cells leave stored answers as they are: an import never erases work.
+    """
+    try:
+        round_row = store.round(round_name)
+    except UnknownRound:
+        round_row = None
+    if round_row is not None:
+        if framework_id and framework_id != round_row["framework_id"]:
+            raise InvalidValue(
+                f"round {round_name!r} uses framework {round_row['framework_id']}; it cannot import against {framework_id}"
+            )
+        framework = store.framework_for(round_row)
+        store.check_writable(round_row)
+    else:
+        try:
+            framework = load_framework(framework_id or DEFAULT_FRAMEWORK_ID)
+        except UnknownFramework as error:
+            raise InvalidValue(str(error)) from None
+    sheet = parse_sheet(path, framework)
+    auditor = auditor or current_user()
+    added = updated = changed = 0
+    created = False
+    with write_lock(store.db):
+        if round_row is None:
+            round_row = store.create_round(round_name, unit or round_name, framework.id, framework.version, created_by=auditor)
+            created = True
+        existing = {r["case_ref"] for r in store.db.query("SELECT case_ref FROM cases WHERE round_id = ?", [round_row["id"]])}
+        for n, case in enumerate(sheet.cases, 1):
+            if case.case_ref in existing:
+                updated += 1
+            else:
+                added += 1
+            case_id = store.upsert_case(round_row, case.case_ref, case.attributes)
+            changed += store.write_answers_in_bulk(case_id, case.answers, auditor, f"import:{Path(path).name}")
+            if progress is not None:
+                progress(n, len(sheet.cases))
+    return ImportResult(round=round_row["name"], created_round=created, cases_added=added, cases_updated=updated, answers_changed=changed)
+
+
+# ------------------------------------------------------------------ writing
+def sheet_rows(store: AuditStore, round_name: str) -> tuple[list[str], list[list[str]]]:
+    round_row = store.round(round_name)
+    framework = store.framework_for(round_row)
+    questions = list(framework.question_ids)
+    header = [CASE_REF_COLUMN, *ATTRIBUTE_COLUMNS, *questions]
+    cases = list(store.db.query("SELECT * FROM cases WHERE round_id = ? ORDER BY case_ref", [round_row["id"]]))
+    answers: dict[int, dict[str, str]] = {}
+    for row in store.db.query(
+        "SELECT a.case_id, a.question_id, a.value, a.reason FROM answers a JOIN cases c ON c.id = a.case_id WHERE c.round_id = ?",
+        [round_row["id"]],
+    ):
+        answers.setdefault(row["case_id"], {})[row["question_id"]] = format_answer_text(row["value"], row["reason"])
+    body = []
+    for case in cases:
+        given = answers.get(case["id"], {})
+        body.append([case["case_ref"], *[case[c] or "" for c in ATTRIBUTE_COLUMNS], *[given.get(q, "") for q in questions]])
+    return header, body
+
+
+def export_sheet(store: AuditStore, round_name: str, path: str | Path) -> int:
+    """Write the round's case sheet (CSV or XLSX by extension), owner-only. Returns the case count."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise InvalidValue(f"{path}: export to .csv or .xlsx")
+    header, body = sheet_rows(store, round_name)
+    if path.exists():
+        os.chmod(path, 0o600)
+    else:
+        try:
+            create_private_file(path)
+        except OSError as error:
+            raise CaseauditError(f"{path}: cannot create the file ({error.strerror})") from None
+    if suffix == ".csv":
+        with path.open("w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(body)
+    else:
+        import openpyxl
+
+        workbook = openpyxl.Workbook()
+        sheet = workbook.active
+        sheet.title = "Cases"
+        sheet.append(header)
+        for row in body:
+            sheet.append(row)
+        sheet.freeze_panes = "B2"
+        workbook.save(path)
+    os.chmod(path, 0o600)
+    return len(body)

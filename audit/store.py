@@ -1,0 +1,685 @@
+"""SQLite storage through sqlite-utils: rounds, cases, answers, history, ratings.
+
+Rules kept here:
+- the file is checked read-only before anything writes to it (a file that is
+  not ours, corrupt or from a newer schema is left byte-for-byte unchanged);
+- the file is created owner-only (0600) whatever the umask;
+- every single answer is its own committed write (BEGIN IMMEDIATE, retried
+  while another auditor holds the write lock); multi-row work is all or nothing;
+- aggregation is grouped counts in SQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import getpass
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from framework import Answer, Framework, Rating, load_framework
+from framework.model import RatingMethod
+from framework.rules import advisory_cap, exceeds_cap
+
+from .attributes import ATTRIBUTE_COLUMNS, derived_young_adult
+from .errors import (
+    CapExceeded,
+    DatabaseProblem,
+    DuplicateRound,
+    InvalidValue,
+    RoundFinalised,
+    UnknownCase,
+    UnknownQuestion,
+    UnknownRound,
+    UnknownStandard,
+)
+
+APPLICATION_ID = 0x43415544  # "CAUD": marks a caseaudit database
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 15_000
+WRITE_RETRIES = 8
+
+migrations = Migrations("caseaudit")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE rounds (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            unit TEXT NOT NULL,
+            framework_id TEXT NOT NULL,
+            framework_version TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            finalised_at TEXT,
+            finalised_by TEXT
+        )"""
+    )
+    attribute_columns = ",\n".join(f"            {c} TEXT" for c in ATTRIBUTE_COLUMNS)
+    db.execute(
+        f"""
+        CREATE TABLE cases (
+            id INTEGER PRIMARY KEY,
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            case_ref TEXT NOT NULL,
+{attribute_columns},
+            created_at TEXT NOT NULL,
+            UNIQUE (round_id, case_ref)
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE answers (
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            question_id TEXT NOT NULL,
+            value TEXT CHECK (value IN ('Yes', 'No', 'Not applicable')),
+            reason TEXT,
+            note TEXT,
+            auditor TEXT NOT NULL,
+            answered_at TEXT NOT NULL,
+            PRIMARY KEY (case_id, question_id)
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE answer_history (
+            id INTEGER PRIMARY KEY,
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            question_id TEXT NOT NULL,
+            old_value TEXT,
+            new_value TEXT,
+            old_reason TEXT,
+            new_reason TEXT,
+            old_note TEXT,
+            new_note TEXT,
+            auditor TEXT NOT NULL,
+            source TEXT NOT NULL,
+            changed_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX answer_history_case ON answer_history(case_id, question_id)")
+    db.execute(
+        "CREATE TRIGGER answer_history_no_update BEFORE UPDATE ON answer_history "
+        "BEGIN SELECT RAISE(ABORT, 'answer_history is append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER answer_history_no_delete BEFORE DELETE ON answer_history "
+        "BEGIN SELECT RAISE(ABORT, 'answer_history is append-only'); END"
+    )
+    db.execute(
+        """
+        CREATE TABLE domain_ratings (
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            standard_id TEXT NOT NULL,
+            rating TEXT NOT NULL,
+            evidence TEXT,
+            override_reason TEXT,
+            rater TEXT NOT NULL,
+            rated_at TEXT NOT NULL,
+            PRIMARY KEY (round_id, standard_id)
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE rating_history (
+            id INTEGER PRIMARY KEY,
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            standard_id TEXT NOT NULL,
+            old_rating TEXT,
+            new_rating TEXT,
+            evidence TEXT,
+            override_reason TEXT,
+            rater TEXT NOT NULL,
+            changed_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        "CREATE TRIGGER rating_history_no_update BEFORE UPDATE ON rating_history "
+        "BEGIN SELECT RAISE(ABORT, 'rating_history is append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER rating_history_no_delete BEFORE DELETE ON rating_history "
+        "BEGIN SELECT RAISE(ABORT, 'rating_history is append-only'); END"
+    )
+
+
+SCHEMA_VERSION = len(migrations._migrations)
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def current_user() -> str:
+    return os.environ.get("CASEAUDIT_AUDITOR") or getpass.getuser()
+
+
+# ------------------------------------------------------------------ opening
+def create_private_file(path: Path) -> None:
+    """Create an empty file readable and writable by its owner only, whatever the umask."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _inspect_existing(path: Path) -> int:
+    """Check an existing file read-only; return its schema version. Never writes."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(16)
+    except OSError as error:
+        raise DatabaseProblem(f"{path}: cannot read the database file ({error.strerror})") from None
+    if header != SQLITE_HEADER:
+        raise DatabaseProblem(f"{path}: not a caseaudit database (not an SQLite file); it was left unchanged")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        raise DatabaseProblem(f"{path}: cannot open the database read-only ({error}); it was left unchanged") from None
+    try:
+        application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as error:
+        raise DatabaseProblem(f"{path}: the database is corrupt or unreadable ({error}); it was left unchanged") from None
+    finally:
+        conn.close()
+    if application_id != APPLICATION_ID:
+        if application_id == 0 and not tables:
+            return 0  # an empty SQLite file: ours to initialise
+        raise DatabaseProblem(f"{path}: not a caseaudit database (it holds other tables); it was left unchanged")
+    if version > SCHEMA_VERSION:
+        raise DatabaseProblem(
+            f"{path}: written by a newer caseaudit (schema {version}, this version knows {SCHEMA_VERSION});"
+            " upgrade caseaudit to open it; it was left unchanged"
+        )
+    return version
+
+
+def open_database(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
+    """Open (creating if allowed) a caseaudit database, migrated to the current schema."""
+    path = Path(path).expanduser()
+    existing_version = 0
+    if path.exists() and path.stat().st_size > 0:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise DatabaseProblem(f"{path}: not a regular file")
+        existing_version = _inspect_existing(path)
+    elif not path.exists():
+        if not create:
+            raise DatabaseProblem(f"{path}: no such database")
+        try:
+            create_private_file(path)
+        except OSError as error:
+            raise DatabaseProblem(f"{path}: cannot create the database ({error.strerror})") from None
+    if 0 < existing_version < SCHEMA_VERSION:
+        backup = path.with_name(f"{path.name}.schema{existing_version}-backup")
+        if not backup.exists():
+            shutil.copy2(path, backup)
+            os.chmod(backup, 0o600)
+    try:
+        db = sqlite_utils.Database(path)
+        db.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _retrying(lambda: db.conn.execute("PRAGMA journal_mode = WAL"))
+        db.conn.execute("PRAGMA synchronous = FULL")
+        db.conn.execute("PRAGMA foreign_keys = ON")
+        if migrations.pending(db) or db.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            with write_lock(db):
+                # applied under the write lock: a second process waits, then finds nothing pending
+                migrations.apply(db)
+                _set_schema_markers(db)
+        return db
+    except sqlite3.DatabaseError as error:
+        raise DatabaseProblem(f"{path}: {error}") from None
+
+
+def _retrying(action):
+    """Run an SQLite call, retrying while another process holds a lock."""
+    delay = 0.01
+    for attempt in range(WRITE_RETRIES):
+        try:
+            return action()
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            if attempt == WRITE_RETRIES - 1:
+                raise DatabaseProblem(
+                    "the database stayed busy with another auditor's work for too long; nothing was changed, try again"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+@contextlib.contextmanager
+def write_lock(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One short write transaction: BEGIN IMMEDIATE (waiting for other writers), then COMMIT.
+
+    Nested sqlite-utils writes inside join this transaction; any exception rolls it all back.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    _retrying(lambda: db.conn.execute("BEGIN IMMEDIATE"))
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    try:
+        _retrying(lambda: db.conn.execute("COMMIT"))
+    except BaseException:
+        db.conn.rollback()
+        raise
+
+
+def _set_schema_markers(db: sqlite_utils.Database) -> None:
+    db.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+# ------------------------------------------------------------------ answer text
+_YES = {"y", "yes"}
+_NO = {"n", "no"}
+_NOT_APPLICABLE = {"na", "n/a", "n.a.", "not applicable", "not required", "nr", "x"}
+
+
+def parse_answer_text(text: str | None) -> tuple[Answer | None, str | None]:
+    """'Yes' / 'y' / 'No' / 'N/A' / 'N/A: no PSR prepared' / '' -> (answer, reason).
+
+    Blank means unanswered. Raises InvalidValue naming what is accepted.
+    """
+    raw = (text or "").strip()
+    if not raw:
+        return None, None
+    head, _, reason = raw.partition(":")
+    word = head.strip().lower()
+    if word in _YES and not reason:
+        return Answer.YES, None
+    if word in _NO and not reason:
+        return Answer.NO, None
+    if word in _NOT_APPLICABLE:
+        return Answer.NOT_APPLICABLE, (reason.strip() or None)
+    raise InvalidValue(f"{raw!r} is not an answer (use Yes, No, N/A or N/A: reason; blank for unanswered)")
+
+
+def format_answer_text(value: str | None, reason: str | None) -> str:
+    if value is None:
+        return ""
+    if value == Answer.NOT_APPLICABLE:
+        return f"N/A: {reason}" if reason else "N/A"
+    return value
+
+
+def parse_rating(text: str) -> Rating:
+    import difflib
+
+    for rating in Rating:
+        if text.strip().lower() == rating.value.lower():
+            return rating
+    words = [r.value for r in Rating]
+    close = difflib.get_close_matches(text.strip(), words, n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise InvalidValue(f"{text!r} is not a rating; use one of: {', '.join(words)}.{hint}")
+
+
+# ------------------------------------------------------------------ the store
+class AuditStore:
+    """Rounds, cases, answers and ratings in one caseaudit database.
+
+    One store per thread: a sqlite3 connection belongs to the thread that made it.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, path: Path | None = None):
+        self.db = db
+        self.path = path
+        self._frameworks: dict[tuple[str, str], Framework] = {}
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True) -> "AuditStore":
+        path = Path(path).expanduser()
+        return cls(open_database(path, create=create), path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "AuditStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _one(self, sql: str, params: Iterable[Any] = ()) -> dict | None:
+        return next(iter(self.db.query(sql, list(params))), None)
+
+    # -- rounds ----------------------------------------------------------
+    def framework_for(self, round_row: dict) -> Framework:
+        key = (round_row["framework_id"], round_row["framework_version"])
+        if key not in self._frameworks:
+            self._frameworks[key] = load_framework(*key)
+        return self._frameworks[key]
+
+    def create_round(self, name: str, unit: str, framework_id: str, version: str | None = None, *, created_by: str | None = None) -> dict:
+        name, unit = name.strip(), unit.strip()
+        if not name:
+            raise InvalidValue("a round needs a name")
+        if not unit:
+            raise InvalidValue("a round needs a unit (the PDU's name, as reports print it)")
+        framework = load_framework(framework_id, version)
+        row = {
+            "id": uuid.uuid4().hex,
+            "name": name,
+            "unit": unit,
+            "framework_id": framework.id,
+            "framework_version": framework.version,
+            "created_at": now(),
+            "created_by": created_by or current_user(),
+            "finalised_at": None,
+            "finalised_by": None,
+        }
+        with write_lock(self.db):
+            if self._one("SELECT id FROM rounds WHERE name = ?", [name]):
+                raise DuplicateRound(f"a round called {name!r} already exists")
+            self.db["rounds"].insert(row)
+        return row
+
+    def round(self, name: str) -> dict:
+        row = self._one("SELECT * FROM rounds WHERE name = ?", [name])
+        if row is None:
+            names = [r["name"] for r in self.db.query("SELECT name FROM rounds ORDER BY created_at")]
+            known = ", ".join(repr(n) for n in names) if names else "none yet (try 'caseaudit demo' or 'caseaudit import')"
+            raise UnknownRound(f"no round called {name!r}; rounds: {known}")
+        return row
+
+    def round_by_id(self, round_id: str) -> dict:
+        row = self._one("SELECT * FROM rounds WHERE id = ?", [round_id])
+        if row is None:
+            raise UnknownRound(f"no round with id {round_id!r}")
+        return row
+
+    def rename_round(self, name: str, new_name: str) -> None:
+        new_name = new_name.strip()
+        if not new_name:
+            raise InvalidValue("a round needs a name")
+        with write_lock(self.db):
+            row = self.round(name)
+            if new_name != name and self._one("SELECT id FROM rounds WHERE name = ?", [new_name]):
+                raise DuplicateRound(f"a round called {new_name!r} already exists")
+            self.db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, row["id"]])
+
+    def rounds(self) -> list[dict]:
+        """Every round with its case count and progress (answered / expected answers)."""
+        result = []
+        for row in self.db.query(
+            """
+            SELECT r.*,
+                   (SELECT count(*) FROM cases c WHERE c.round_id = r.id) AS cases,
+                   (SELECT count(*) FROM answers a JOIN cases c ON c.id = a.case_id
+                     WHERE c.round_id = r.id AND a.value IS NOT NULL) AS answered
+            FROM rounds r ORDER BY r.created_at, r.name
+            """
+        ):
+            framework = self.framework_for(row)
+            expected = row["cases"] * len(framework.question_ids)
+            row["questions"] = len(framework.question_ids)
+            row["progress"] = (row["answered"] / expected) if expected else 0.0
+            result.append(row)
+        return result
+
+    def check_writable(self, round_row: dict) -> None:
+        if round_row.get("finalised_at"):
+            raise RoundFinalised(
+                f"round {round_row['name']!r} was finalised on {round_row['finalised_at'][:10]} by "
+                f"{round_row['finalised_by']}; reopen it with a reason before changing it"
+            )
+
+    # -- cases -----------------------------------------------------------
+    def case(self, round_row: dict, case_ref: str) -> dict:
+        row = self._one("SELECT * FROM cases WHERE round_id = ? AND case_ref = ?", [round_row["id"], case_ref.strip().upper()])
+        if row is None:
+            raise UnknownCase(f"no case {case_ref!r} in round {round_row['name']!r}")
+        return row
+
+    def upsert_case(self, round_row: dict, case_ref: str, attributes: dict[str, str | None]) -> int:
+        """Add a case or update the attributes given (others are kept). Returns the case id."""
+        unknown = set(attributes) - set(ATTRIBUTE_COLUMNS)
+        if unknown:
+            raise InvalidValue(f"unknown case attribute(s): {', '.join(sorted(unknown))}")
+        ref = case_ref.strip().upper()
+        with write_lock(self.db):
+            self.check_writable(round_row)
+            existing = self._one("SELECT * FROM cases WHERE round_id = ? AND case_ref = ?", [round_row["id"], ref])
+            values = {k: v for k, v in attributes.items() if v not in (None, "")}
+            if existing is None:
+                merged = {c: values.get(c) for c in ATTRIBUTE_COLUMNS}
+                merged["young_adult"] = derived_young_adult(merged.get("age"), merged.get("young_adult"))
+                record = {"round_id": round_row["id"], "case_ref": ref, **merged, "created_at": now()}
+                return self.db["cases"].insert(record).last_pk
+            if values:
+                merged = {**{c: existing[c] for c in ATTRIBUTE_COLUMNS}, **values}
+                if "age" in values and "young_adult" not in values:
+                    merged["young_adult"] = derived_young_adult(merged.get("age"), None)
+                self.db["cases"].update(existing["id"], {c: merged[c] for c in ATTRIBUTE_COLUMNS})
+            return existing["id"]
+
+    def cases(self, round_row: dict) -> list[dict]:
+        """Cases of a round with their answered-question count, in case-reference order."""
+        framework = self.framework_for(round_row)
+        return list(
+            self.db.query(
+                """
+                SELECT c.*, count(a.question_id) AS answered, ? AS questions
+                FROM cases c LEFT JOIN answers a ON a.case_id = c.id AND a.value IS NOT NULL
+                WHERE c.round_id = ? GROUP BY c.id ORDER BY c.case_ref
+                """,
+                [len(framework.question_ids), round_row["id"]],
+            )
+        )
+
+    # -- answers ---------------------------------------------------------
+    def answers_for_case(self, case_id: int) -> dict[str, dict]:
+        return {row["question_id"]: row for row in self.db.query("SELECT * FROM answers WHERE case_id = ?", [case_id])}
+
+    def record_answer(
+        self,
+        round_row: dict,
+        case_ref: str,
+        question_id: str,
+        value: Answer | str | None,
+        *,
+        reason: str | None = None,
+        note: str | None = None,
+        keep_note: bool = True,
+        auditor: str | None = None,
+        source: str = "cli",
+    ) -> bool:
+        """Commit one answer (None clears it). Returns True when something changed.
+
+        ``keep_note``: when ``note`` is None, keep the existing note.
+        """
+        framework = self.framework_for(round_row)
+        if not framework.has_question(question_id):
+            raise UnknownQuestion(
+                f"{question_id!r} is not a question of {framework.id} version {framework.version}"
+                f" (questions look like 2.2.1, 2.2.1a or 2.2.3.da)"
+            )
+        if value is not None:
+            try:
+                value = Answer(value)
+            except ValueError:
+                raise InvalidValue(f"{value!r} is not an answer (Yes, No or Not applicable)") from None
+        if value is not Answer.NOT_APPLICABLE:
+            reason = None
+        reason = (reason or "").strip() or None
+        with write_lock(self.db):
+            current_round = self.round_by_id(round_row["id"])
+            self.check_writable(current_round)
+            case = self.case(round_row, case_ref)
+            return self._write_answer(case["id"], question_id, value, reason, note, keep_note, auditor or current_user(), source)
+
+    def _write_answer(self, case_id: int, question_id: str, value, reason, note, keep_note, auditor: str, source: str) -> bool:
+        current = self._one("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [case_id, question_id])
+        old_value = current["value"] if current else None
+        old_reason = current["reason"] if current else None
+        old_note = current["note"] if current else None
+        if note is None and keep_note:
+            note = old_note
+        note = (note or "").strip() or None
+        new_value = value.value if value is not None else None
+        if (old_value, old_reason, old_note) == (new_value, reason, note):
+            return False
+        stamp = now()
+        self.db["answer_history"].insert(
+            {
+                "case_id": case_id,
+                "question_id": question_id,
+                "old_value": old_value,
+                "new_value": new_value,
+                "old_reason": old_reason,
+                "new_reason": reason,
+                "old_note": old_note,
+                "new_note": note,
+                "auditor": auditor,
+                "source": source,
+                "changed_at": stamp,
+            }
+        )
+        if new_value is None and note is None:
+            self.db.execute("DELETE FROM answers WHERE case_id = ? AND question_id = ?", [case_id, question_id])
+        else:
+            self.db.execute(
+                """
+                INSERT INTO answers (case_id, question_id, value, reason, note, auditor, answered_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (case_id, question_id) DO UPDATE SET
+                    value = excluded.value, reason = excluded.reason, note = excluded.note,
+                    auditor = excluded.auditor, answered_at = excluded.answered_at
+                """,
+                [case_id, question_id, new_value, reason, note, auditor, stamp],
+            )
+        return True
+
+    def write_answers_in_bulk(self, case_id: int, answers: dict[str, tuple[Answer, str | None]], auditor: str, source: str) -> int:
+        """Within an open write_lock: set several answers of one case. Returns how many changed."""
+        return sum(
+            self._write_answer(case_id, qid, value, reason, None, True, auditor, source)
+            for qid, (value, reason) in answers.items()
+        )
+
+    def na_reasons(self, round_row: dict, limit: int = 20) -> list[str]:
+        """Not-applicable reasons used before in this round, most used first."""
+        return [
+            row["reason"]
+            for row in self.db.query(
+                """
+                SELECT a.reason, count(*) AS n FROM answers a JOIN cases c ON c.id = a.case_id
+                WHERE c.round_id = ? AND a.value = 'Not applicable' AND a.reason IS NOT NULL
+                GROUP BY a.reason ORDER BY n DESC, a.reason LIMIT ?
+                """,
+                [round_row["id"], limit],
+            )
+        ]
+
+    # -- aggregation -----------------------------------------------------
+    def answer_counts(self, round_row: dict, where: str = "", params: Iterable[Any] = ()) -> dict[str, dict]:
+        """Grouped counts per question: {question_id: {yes, no, not_applicable}} (SQL, not Python loops)."""
+        sql = f"""
+            SELECT a.question_id,
+                   sum(a.value = 'Yes') AS yes,
+                   sum(a.value = 'No') AS no,
+                   sum(a.value = 'Not applicable') AS not_applicable
+            FROM answers a JOIN cases c ON c.id = a.case_id
+            WHERE c.round_id = ? AND a.value IS NOT NULL {('AND ' + where) if where else ''}
+            GROUP BY a.question_id
+        """
+        return {row["question_id"]: row for row in self.db.query(sql, [round_row["id"], *params])}
+
+    def case_totals(self, round_row: dict) -> tuple[int, int]:
+        """(cases, incomplete cases): a case is incomplete until every question has an answer."""
+        framework = self.framework_for(round_row)
+        row = self._one(
+            """
+            SELECT count(*) AS cases,
+                   sum(coalesce(answered, 0) < ?) AS incomplete
+            FROM cases c LEFT JOIN (
+                SELECT a.case_id, count(*) AS answered FROM answers a
+                WHERE a.value IS NOT NULL AND a.question_id IN (SELECT value FROM json_each(?))
+                GROUP BY a.case_id
+            ) x ON x.case_id = c.id
+            WHERE c.round_id = ?
+            """,
+            [len(framework.question_ids), json.dumps(list(framework.question_ids)), round_row["id"]],
+        )
+        return row["cases"], row["incomplete"] or 0
+
+    # -- domain-1 ratings --------------------------------------------------
+    def domain_ratings(self, round_row: dict) -> dict[str, dict]:
+        return {row["standard_id"]: row for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row["id"]])}
+
+    def rate_standard(
+        self,
+        round_row: dict,
+        standard_id: str,
+        rating: Rating,
+        *,
+        case_ratings: dict[str, Rating | None],
+        evidence: str | None = None,
+        override_reason: str | None = None,
+        rater: str | None = None,
+    ) -> dict:
+        """Record a domain-1 rating; above the advisory cap it needs an override reason."""
+        framework = self.framework_for(round_row)
+        try:
+            standard = framework.standard(standard_id)
+        except KeyError:
+            judged = ", ".join(s.id for s in framework.standards if s.method is RatingMethod.JUDGEMENT)
+            raise UnknownStandard(f"no standard {standard_id!r} in {framework.id}; rated by judgement: {judged}") from None
+        if standard.method is not RatingMethod.JUDGEMENT:
+            raise InvalidValue(f"standard {standard_id} ({standard.name}) is rated from case answers, not by judgement")
+        override_reason = (override_reason or "").strip() or None
+        cap = advisory_cap(framework, standard_id, case_ratings)
+        if exceeds_cap(framework, rating, cap) and not override_reason:
+            raise CapExceeded(
+                f"{standard_id} {standard.name}: '{rating}' is above the advisory cap '{cap.cap}' "
+                f"(rule {cap.rule.id}: {cap.rule.guidance}); give the override reason with --reason"
+            )
+        row = {
+            "round_id": round_row["id"],
+            "standard_id": standard_id,
+            "rating": rating.value,
+            "evidence": (evidence or "").strip() or None,
+            "override_reason": override_reason if exceeds_cap(framework, rating, cap) else None,
+            "rater": rater or current_user(),
+            "rated_at": now(),
+        }
+        with write_lock(self.db):
+            self.check_writable(self.round_by_id(round_row["id"]))
+            old = self._one("SELECT rating FROM domain_ratings WHERE round_id = ? AND standard_id = ?", [round_row["id"], standard_id])
+            self.db["domain_ratings"].upsert(row, pk=("round_id", "standard_id"))
+            self.db["rating_history"].insert(
+                {
+                    "round_id": round_row["id"],
+                    "standard_id": standard_id,
+                    "old_rating": old["rating"] if old else None,
+                    "new_rating": rating.value,
+                    "evidence": row["evidence"],
+                    "override_reason": row["override_reason"],
+                    "rater": row["rater"],
+                    "changed_at": row["rated_at"],
+                }
+            )
+        return row

@@ -1,0 +1,341 @@
+"""One Summary value per round: stored counts + framework rules.
+
+Every output (text table, Markdown, CSV, JSON, the TUI, reports) renders this
+value, so they can never disagree with one another.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from framework import Framework, Rating
+from framework.model import DataItem, KeyQuestion, Prompt, RatingMethod, Standard
+from framework.rules import (
+    AdvisoryCap,
+    AnswerCounts,
+    Banding,
+    Percentage,
+    advisory_cap,
+    band,
+    exceeds_cap,
+    percent_yes,
+    score,
+    standard_result,
+)
+
+from .store import AuditStore
+
+
+@attrs.frozen(kw_only=True)
+class QuestionFigures:
+    id: str
+    text: str
+    counts: AnswerCounts
+    percentage: Percentage | None
+    banding: Banding | None = None
+
+    @property
+    def percent(self) -> int | None:
+        return self.percentage.printed if self.percentage else None
+
+    def out_of(self) -> str:
+        """The reports' prompt-level wording: 'X out of Y relevant cases'."""
+        c = self.counts
+        return f"{c.yes} out of {c.relevant} relevant cases" if c.relevant else "no relevant cases"
+
+
+@attrs.frozen(kw_only=True)
+class KeyQuestionFigures(QuestionFigures):
+    prompts: tuple[QuestionFigures, ...] = ()
+    data_items: tuple[QuestionFigures, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class StandardSummary:
+    id: str
+    name: str
+    headline: str
+    domain_id: str
+    method: RatingMethod
+    rated: bool
+    rating: Rating | None
+    key_questions: tuple[KeyQuestionFigures, ...] = ()
+    lowest: tuple[str, ...] = ()
+    lowest_percent: int | None = None
+    sentence: str = ""
+    basis_note: str = ""  # set when the exact and printed percentages fall in different bands
+    # domain 1 only
+    evidence: str | None = None
+    cap: AdvisoryCap | None = None
+    above_cap: bool = False
+    override_reason: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Summary:
+    round: str
+    round_id: str
+    unit: str
+    framework: Framework
+    cases: int
+    incomplete_cases: int
+    standards: tuple[StandardSummary, ...]
+    score: int
+    max_score: int
+    overall_rating: Rating | None
+    unrated_judgements: tuple[str, ...]  # domain-1 standards still to be rated
+
+    @property
+    def provisional(self) -> bool:
+        return bool(self.incomplete_cases or self.unrated_judgements)
+
+    def standard(self, standard_id: str) -> StandardSummary:
+        for s in self.standards:
+            if s.id == standard_id:
+                return s
+        raise KeyError(standard_id)
+
+    def key_question(self, key_question_id: str) -> KeyQuestionFigures:
+        for s in self.standards:
+            for kq in s.key_questions:
+                if kq.id == key_question_id:
+                    return kq
+        raise KeyError(key_question_id)
+
+    def question(self, question_id: str) -> QuestionFigures:
+        for s in self.standards:
+            for kq in s.key_questions:
+                if kq.id == question_id:
+                    return kq
+                for q in (*kq.prompts, *kq.data_items):
+                    if q.id == question_id:
+                        return q
+        raise KeyError(question_id)
+
+
+def _figures(question: Prompt | DataItem, counts: dict[str, dict], cases: int) -> QuestionFigures:
+    c = _counts(counts.get(question.id), cases)
+    return QuestionFigures(id=question.id, text=question.text, counts=c, percentage=percent_yes(c.yes, c.no))
+
+
+def _counts(row: dict | None, cases: int) -> AnswerCounts:
+    yes = int(row["yes"]) if row else 0
+    no = int(row["no"]) if row else 0
+    na = int(row["not_applicable"]) if row else 0
+    return AnswerCounts(yes=yes, no=no, not_applicable=na, unanswered=max(cases - yes - no - na, 0))
+
+
+def build_summary(
+    framework: Framework,
+    *,
+    round_name: str,
+    round_id: str,
+    unit: str,
+    counts: dict[str, dict],
+    cases: int,
+    incomplete_cases: int,
+    domain_ratings: dict[str, dict],
+) -> Summary:
+    """Pure: counts per question and stored domain-1 ratings -> Summary."""
+    case_standards: dict[str, StandardSummary] = {}
+    case_ratings: dict[str, Rating | None] = {}
+    for standard in framework.standards:
+        if standard.method is RatingMethod.JUDGEMENT:
+            continue
+        case_standards[standard.id] = _case_standard(framework, standard, counts, cases, unit)
+        case_ratings[standard.id] = case_standards[standard.id].rating
+
+    standards = []
+    ratings: dict[str, Rating | None] = dict(case_ratings)
+    unrated = []
+    for standard in framework.standards:
+        if standard.id in case_standards:
+            standards.append(case_standards[standard.id])
+            continue
+        stored = domain_ratings.get(standard.id)
+        rating = Rating(stored["rating"]) if stored else None
+        cap = advisory_cap(framework, standard.id, case_ratings)
+        if rating is None:
+            unrated.append(standard.id)
+        ratings[standard.id] = rating
+        standards.append(
+            StandardSummary(
+                id=standard.id,
+                name=standard.name,
+                headline=standard.headline,
+                domain_id=standard.domain_id,
+                method=standard.method,
+                rated=True,
+                rating=rating,
+                evidence=stored["evidence"] if stored else None,
+                cap=cap,
+                above_cap=bool(rating and exceeds_cap(framework, rating, cap)),
+                override_reason=stored["override_reason"] if stored else None,
+            )
+        )
+    result = score(framework, ratings)
+    return Summary(
+        round=round_name,
+        round_id=round_id,
+        unit=unit,
+        framework=framework,
+        cases=cases,
+        incomplete_cases=incomplete_cases,
+        standards=tuple(standards),
+        score=result.score,
+        max_score=result.maximum,
+        overall_rating=result.overall_rating,
+        unrated_judgements=tuple(unrated),
+    )
+
+
+def _case_standard(framework: Framework, standard: Standard, counts: dict[str, dict], cases: int, unit: str) -> StandardSummary:
+    key_questions = []
+    kq_counts: dict[str, AnswerCounts] = {}
+    for kq in standard.key_questions:
+        c = _counts(counts.get(kq.id), cases)
+        kq_counts[kq.id] = c
+        percentage = percent_yes(c.yes, c.no)
+        key_questions.append(
+            KeyQuestionFigures(
+                id=kq.id,
+                text=kq.text,
+                counts=c,
+                percentage=percentage,
+                banding=band(framework, percentage) if percentage else None,
+                prompts=tuple(_figures(p, counts, cases) for p in kq.prompts),
+                data_items=tuple(_figures(d, counts, cases) for d in kq.data_items),
+            )
+        )
+    result = standard_result(framework, standard, kq_counts, unit)
+    basis_note = ""
+    banding = result.banding
+    if banding is not None and banding.basis_matters and standard.rated:
+        p = result.lowest_percentage
+        basis_note = (
+            f"The lowest key question is {float(p.exact):.1f}% exactly ({p.yes}/{p.relevant}), printed as {p.printed}%: "
+            f"'{banding.exact_rating}' on the exact value, '{banding.printed_rating}' on the printed one; "
+            f"this framework bands the {banding.basis} value."
+        )
+    return StandardSummary(
+        id=standard.id,
+        name=standard.name,
+        headline=standard.headline,
+        domain_id=standard.domain_id,
+        method=standard.method,
+        rated=standard.rated,
+        rating=result.rating,
+        key_questions=tuple(key_questions),
+        lowest=result.lowest,
+        lowest_percent=result.lowest_percentage.printed if result.lowest_percentage else None,
+        sentence=result.sentence,
+        basis_note=basis_note,
+    )
+
+
+def summarise(store: AuditStore, round_name: str, *, where: str = "", params: tuple = ()) -> Summary:
+    """The Summary of a stored round (optionally of the cases matching a SQL filter on ``c``)."""
+    round_row = store.round(round_name)
+    framework = store.framework_for(round_row)
+    counts = store.answer_counts(round_row, where, params)
+    cases, incomplete = store.case_totals(round_row) if not where else _filtered_totals(store, round_row, where, params)
+    return build_summary(
+        framework,
+        round_name=round_row["name"],
+        round_id=round_row["id"],
+        unit=round_row["unit"],
+        counts=counts,
+        cases=cases,
+        incomplete_cases=incomplete,
+        domain_ratings=store.domain_ratings(round_row),
+    )
+
+
+def _filtered_totals(store: AuditStore, round_row: dict, where: str, params: tuple) -> tuple[int, int]:
+    framework = store.framework_for(round_row)
+    row = next(
+        iter(
+            store.db.query(
+                f"""
+                SELECT count(*) AS cases, sum(coalesce(x.answered, 0) < ?) AS incomplete
+                FROM cases c LEFT JOIN (
+                    SELECT case_id, count(*) AS answered FROM answers WHERE value IS NOT NULL GROUP BY case_id
+                ) x ON x.case_id = c.id
+                WHERE c.round_id = ? AND {where}
+                """,
+                [len(framework.question_ids), round_row["id"], *params],
+            )
+        )
+    )
+    return row["cases"], row["incomplete"] or 0
+
+
+def case_supervision_ratings(summary: Summary) -> dict[str, Rating | None]:
+    """Ratings of the standards rated from case answers, for advisory caps."""
+    return {s.id: s.rating for s in summary.standards if s.method is not RatingMethod.JUDGEMENT}
+
+
+# ------------------------------------------------------------------ JSON shape
+def _percentage_json(p: Percentage | None) -> Any:
+    return p.printed if p else None
+
+
+def _question_json(q: QuestionFigures) -> dict:
+    c = q.counts
+    return {
+        "id": q.id,
+        "text": q.text,
+        "yes": c.yes,
+        "no": c.no,
+        "not_applicable": c.not_applicable,
+        "unanswered": c.unanswered,
+        "percent": _percentage_json(q.percentage),
+        "exact_percent": float(q.percentage.exact) if q.percentage else None,
+    }
+
+
+def to_json(summary: Summary) -> dict:
+    """The stable JSON shape other tools rely on (keys documented in README)."""
+    standards = []
+    for s in summary.standards:
+        item: dict[str, Any] = {
+            "id": s.id,
+            "name": s.name,
+            "domain": s.domain_id,
+            "method": s.method.value,
+            "rated": s.rated,
+            "rating": s.rating.value if s.rating else None,
+            "lowest": {"key_questions": list(s.lowest), "percent": s.lowest_percent} if s.lowest else None,
+            "sentence": s.sentence or None,
+            "basis_note": s.basis_note or None,
+            "key_questions": [],
+        }
+        for kq in s.key_questions:
+            kq_json = _question_json(kq)
+            kq_json["band"] = kq.banding.rating.value if kq.banding else None
+            kq_json["prompts"] = [{**_question_json(p), "out_of": p.out_of()} for p in kq.prompts]
+            kq_json["data_items"] = [_question_json(d) for d in kq.data_items]
+            item["key_questions"].append(kq_json)
+        if s.method is RatingMethod.JUDGEMENT:
+            item["evidence"] = s.evidence
+            item["advisory_cap"] = (
+                {"rating": s.cap.cap.value, "rule": s.cap.rule.id, "guidance": s.cap.rule.guidance} if s.cap else None
+            )
+            item["above_cap"] = s.above_cap
+            item["override_reason"] = s.override_reason
+        standards.append(item)
+    return {
+        "round": summary.round,
+        "unit": summary.unit,
+        "framework": {"id": summary.framework.id, "version": summary.framework.version, "band_basis": summary.framework.band_basis.value},
+        "cases": summary.cases,
+        "incomplete_cases": summary.incomplete_cases,
+        "standards": standards,
+        "score": summary.score,
+        "max_score": summary.max_score,
+        "overall_rating": summary.overall_rating.value if summary.overall_rating else None,
+        "provisional": summary.provisional,
+        "unrated_judgements": list(summary.unrated_judgements),
+    }
