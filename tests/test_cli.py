@@ -1,0 +1,107 @@
+"""The caseaudit command line: answers, ratings, listings, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def small_db(cli, tmp_path):
+    db = tmp_path / "a.db"
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("case_ref,sentence_type\nA100001,Licence\nA100002,Licence\n")
+    assert cli("--db", db, "import", sheet, "--round", "R1", "--unit", "Test PDU").code == 0
+    return db
+
+
+def test_answer_then_summary(cli, small_db):
+    assert cli("--db", small_db, "answer", "--round", "R1", "A100001", "2.2.3", "yes").code == 0
+    assert cli("--db", small_db, "answer", "--round", "R1", "a100002", "2.2.3", "no", "--note", "no DA checks").code == 0
+    result = cli("--db", small_db, "answer", "--round", "R1", "A100002", "2.2.3", "No")
+    assert "unchanged" in result.out
+    assert cli("--db", small_db, "answer", "--round", "R1", "A100002", "2.2.3a", "N/A", "--reason", "No victim").code == 0
+    summary = json.loads(cli("--db", small_db, "summary", "--round", "R1", "--format", "json").out)
+    assessment = next(s for s in summary["standards"] if s["id"] == "2.2")
+    kq = next(k for k in assessment["key_questions"] if k["id"] == "2.2.3")
+    assert (kq["yes"], kq["no"], kq["unanswered"], kq["percent"]) == (1, 1, 0, 50)
+    assert kq["prompts"][0]["not_applicable"] == 1
+    assert assessment["rating"] == "Requires improvement"  # only 2.2.3 has relevant answers: 50% starts that band
+    assert summary["incomplete_cases"] == 2
+
+
+def test_summary_json_keys_are_stable(cli, demo_db):
+    summary = json.loads(cli("--db", demo_db, "summary", "--round", "Newham 2022", "--format", "json").out)
+    for key in ("round", "unit", "framework", "cases", "incomplete_cases", "standards", "score", "max_score", "overall_rating"):
+        assert key in summary
+    standard = summary["standards"][5]
+    for key in ("id", "name", "rated", "rating", "lowest", "key_questions"):
+        assert key in standard
+    for key in ("id", "text", "yes", "no", "not_applicable", "unanswered", "percent"):
+        assert key in standard["key_questions"][0]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["answer", "--round", "R1", "A100001", "9.9.9", "Yes"], "'9.9.9' is not a question"),
+        (["answer", "--round", "R1", "A100001", "2.2.1", "maybe"], "'maybe' is not an answer"),
+        (["answer", "--round", "Nope", "A100001", "2.2.1", "Yes"], "no round called 'Nope'"),
+        (["answer", "--round", "R1", "Z999999", "2.2.1", "Yes"], "no case 'Z999999'"),
+        (["rate", "--round", "R1", "1.1", "Brilliant"], "'Brilliant' is not a rating"),
+        (["rate", "--round", "R1", "2.2", "Good"], "rated from case answers"),
+        (["rate", "--round", "R1", "1.9", "Good"], "no standard '1.9'"),
+        (["summary", "--round", "Nope"], "no round called 'Nope'"),
+        (["export", "--round", "R1", "out.pdf"], "export to .csv or .xlsx"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(cli, small_db, args, message):
+    result = cli("--db", small_db, *args)
+    assert result.code == 2, result
+    assert message in result.err
+    assert "Traceback" not in result.err
+
+
+def test_rate_above_cap_needs_reason(cli, small_db):
+    for case in ("A100001", "A100002"):
+        for kq in ("2.2.1", "2.3.1", "2.4.1", "2.5.1"):
+            cli("--db", small_db, "answer", "--round", "R1", case, kq, "No")
+    result = cli("--db", small_db, "rate", "--round", "R1", "1.1", "Good")
+    assert result.code == 2
+    assert "above the advisory cap 'Inadequate'" in result.err and "leadership-all-domain-two-inadequate" in result.err
+    result = cli("--db", small_db, "rate", "--round", "R1", "1.1", "Good", "--reason", "Strong strategic work", "--evidence", "x")
+    assert result.code == 0 and "override reason recorded" in result.out
+    summary = json.loads(cli("--db", small_db, "summary", "--round", "R1", "--format", "json").out)
+    leadership = summary["standards"][0]
+    assert leadership["rating"] == "Good" and leadership["override_reason"] == "Strong strategic work"
+
+
+def test_rounds_listing(cli, demo_db):
+    out = cli("--db", demo_db, "rounds").out
+    assert "Newham 2022" in out and "Lewisham and Bromley 2022" in out and "100%" in out
+
+
+def test_demo_is_idempotent(cli, demo_db):
+    assert "already loaded" in cli("--db", demo_db, "demo").out
+
+
+def test_database_from_environment(tmp_path):
+    env = {**os.environ, "CASEAUDIT_DB": str(tmp_path / "env.db")}
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-m", "audit.cli", "rounds"], cwd=root, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "env.db").exists()
+
+
+def test_not_a_database_gives_one_line(cli, tmp_path):
+    path = tmp_path / "x.db"
+    path.write_text("hello")
+    result = cli("--db", path, "rounds")
+    assert result.code == 2
+    assert len(result.err.strip().splitlines()) == 1
+    assert path.read_text() == "hello"
