@@ -142,6 +142,20 @@ def cmd_tui(args) -> int:
     return run_app(args.db, round_name=getattr(args, "round", None), case_ref=getattr(args, "case", None))
 
 
+def cmd_serve(args) -> int:
+    import shlex
+
+    from textual_serve.server import Server
+
+    from .store import AuditStore
+
+    AuditStore.open(args.db).close()  # refuse a bad database before serving anything
+    command = " ".join(shlex.quote(part) for part in [sys.executable, "-m", "audit.cli", "--db", str(args.db)])
+    print(f"Serving caseaudit on http://127.0.0.1:{args.port} (this computer only; no login, do not expose it).")
+    Server(command, host="127.0.0.1", port=args.port, title="caseaudit").serve()
+    return 0
+
+
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -196,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--round", required=True)
     p.add_argument("--case", help="case reference: open at its first unanswered question")
     p.set_defaults(handler=cmd_tui)
+
+    p = commands.add_parser("serve", help="run the terminal UI in a browser, on 127.0.0.1 only")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(handler=cmd_serve)
     return parser
 
 

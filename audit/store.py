@@ -16,7 +16,6 @@ import datetime as _dt
 import getpass
 import json
 import os
-import shutil
 import sqlite3
 import stat
 import time
@@ -45,7 +44,6 @@ from .errors import (
 )
 
 APPLICATION_ID = 0x43415544  # "CAUD": marks a caseaudit database
-SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 15_000
 WRITE_RETRIES = 8
 
@@ -179,14 +177,14 @@ def create_private_file(path: Path) -> None:
 
 
 def _inspect_existing(path: Path) -> int:
-    """Check an existing file read-only; return its schema version. Never writes."""
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(16)
-    except OSError as error:
-        raise DatabaseProblem(f"{path}: cannot read the database file ({error.strerror})") from None
-    if header != SQLITE_HEADER:
-        raise DatabaseProblem(f"{path}: not a caseaudit database (not an SQLite file); it was left unchanged")
+    """Check an existing file read-only; return its schema version. Never writes.
+
+    The file is only ever opened through SQLite: a plain open()/close() of a
+    database file releases every POSIX lock this process holds on it, and
+    another process may then delete a WAL file we are still writing to.
+    """
+    if not os.access(path, os.R_OK):
+        raise DatabaseProblem(f"{path}: cannot read the database file (permission denied)")
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as error:
@@ -196,6 +194,8 @@ def _inspect_existing(path: Path) -> int:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as error:
+        if "not a database" in str(error):
+            raise DatabaseProblem(f"{path}: not a caseaudit database (not an SQLite file, or its header is damaged); it was left unchanged") from None
         raise DatabaseProblem(f"{path}: the database is corrupt or unreadable ({error}); it was left unchanged") from None
     finally:
         conn.close()
@@ -229,8 +229,7 @@ def open_database(path: str | Path, *, create: bool = True) -> sqlite_utils.Data
     if 0 < existing_version < SCHEMA_VERSION:
         backup = path.with_name(f"{path.name}.schema{existing_version}-backup")
         if not backup.exists():
-            shutil.copy2(path, backup)
-            os.chmod(backup, 0o600)
+            backup_database(path, backup)
     try:
         db = sqlite_utils.Database(path)
         db.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -245,6 +244,19 @@ def open_database(path: str | Path, *, create: bool = True) -> sqlite_utils.Data
         return db
     except sqlite3.DatabaseError as error:
         raise DatabaseProblem(f"{path}: {error}") from None
+
+
+def backup_database(source: Path, target: Path) -> None:
+    """A consistent copy through SQLite's online backup (safe while others write), owner-only."""
+    create_private_file(target)
+    src = sqlite3.connect(f"{Path(source).resolve().as_uri()}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+    os.chmod(target, 0o600)
 
 
 def _retrying(action):

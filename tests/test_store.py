@@ -164,3 +164,24 @@ def test_aggregation_happens_in_sql(store, round_row):
     store.record_answer(round_row, "A123457", "2.2.1", "No")
     assert store.answer_counts(round_row)["2.2.1"] == {"question_id": "2.2.1", "yes": 1, "no": 1, "not_applicable": 0}
     assert store.case_totals(round_row) == (2, 2)
+
+
+def test_writes_survive_other_connections_opening_and_closing(db_path):
+    """Regression: opening the file outside SQLite dropped this process's POSIX locks,
+    so another process's checkpoint deleted a WAL still being written."""
+    import subprocess
+    import sys
+
+    writer = AuditStore.open(db_path)
+    round_row = writer.create_round("R", "U", "hmip-probation-pdu-2021")
+    writer.upsert_case(round_row, "A123456", {})
+    AuditStore.open(db_path).close()  # a worker thread's store, opened and closed in this process
+    code = f"from audit.store import AuditStore; AuditStore.open({str(db_path)!r}).close()"
+    subprocess.run([sys.executable, "-c", code], check=True)  # another auditor's process
+    writer.record_answer(round_row, "A123456", "2.2.1", "Yes")
+    check = subprocess.run(
+        [sys.executable, "-c", f"import sqlite3; print(sqlite3.connect({str(db_path)!r}).execute('select count(*) from answers').fetchone()[0])"],
+        capture_output=True, text=True, check=True,
+    )
+    writer.close()
+    assert check.stdout.strip() == "1"

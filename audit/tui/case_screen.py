@@ -1,0 +1,284 @@
+"""The case screen: walk a case's questions from the keyboard; every answer committed as given."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from framework import Answer
+from framework.model import DataItem, KeyQuestion
+from framework.rules import judgement_disagrees
+
+from ..errors import CaseauditError
+from ..store import AuditStore, format_answer_text
+from .dialogs import GuidanceDialog, TextDialog
+
+ANSWER_STYLE = {"Yes": "bold green", "No": "bold red", "Not applicable": "yellow"}
+
+
+class CaseScreen(Screen):
+    """Standards 2.1 to 2.6; under each key question its prompts first, the judgement last."""
+
+    BINDINGS = [
+        Binding("y", "answer('Yes')", "Yes", id="case.yes", tooltip="Answer Yes and move to the next unanswered question"),
+        Binding("n", "answer('No')", "No", id="case.no", tooltip="Answer No and move on"),
+        Binding("x", "not_applicable", "N/A", id="case.na", tooltip="Not applicable: asks for a reason"),
+        Binding("backspace,delete", "clear", "Clear", id="case.clear"),
+        Binding("e", "edit_note", "Note", id="case.note"),
+        Binding("m", "standard_not_applicable", "Std N/A", id="case.standard_na", tooltip="Mark the whole standard Not applicable"),
+        Binding("question_mark", "guidance", "Guidance", id="case.guidance"),
+        Binding("k", "move(-1)", "Up", show=False, id="case.up"),
+        Binding("j", "move(1)", "Down", show=False, id="case.down"),
+        *[Binding(str(n), f"jump('2.{n}')", f"2.{n}", show=False, id=f"case.jump{n}") for n in range(1, 7)],
+        Binding("h", "history", "History", id="case.history"),
+        Binding("escape", "back", "Back", id="case.back"),
+    ]
+
+    def __init__(self, store: AuditStore, round_row: dict, case_ref: str):
+        super().__init__()
+        self.store = store
+        self.round_row = round_row
+        self.framework = store.framework_for(round_row)
+        self.case = store.case(round_row, case_ref)
+        self.questions = list(self.framework.iter_questions())
+        self.answers = store.answers_for_case(self.case["id"])
+        self.round_answered = 0
+        self.round_expected = 0
+
+    # -- layout ----------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="case-heading")
+        yield DataTable(id="questions", cursor_type="row", zebra_stripes=False)
+        with Vertical(id="detail"):
+            yield Static("", id="question-text")
+            yield Static("", id="warning", classes="warning")
+            yield Static("", id="saved")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"{self.round_row['name']}: case {self.case['case_ref']}"
+        table = self.query_one("#questions", DataTable)
+        table.add_column("Id", key="id", width=10)
+        table.add_column("Answer", key="answer", width=16)
+        table.add_column("Question", key="text")
+        for question in self.questions:
+            table.add_row(question.id, self._answer_cell(question.id), self._question_label(question), key=question.id)
+        totals = next(iter(self.store.db.query(
+            "SELECT count(*) AS n FROM answers a JOIN cases c ON c.id = a.case_id WHERE c.round_id = ? AND a.value IS NOT NULL",
+            [self.round_row["id"]])))
+        cases = next(iter(self.store.db.query("SELECT count(*) AS n FROM cases WHERE round_id = ?", [self.round_row["id"]])))
+        self.round_answered = totals["n"]
+        self.round_expected = cases["n"] * len(self.questions)
+        table.focus()
+        self.move_to(self.first_unanswered(0))
+        self.refresh_status()
+
+    def _question_label(self, question) -> Text:
+        standard = self.framework.standard_of(question.id)
+        if isinstance(question, KeyQuestion):
+            return Text(f"[{standard.id}] KEY QUESTION: {question.text}", style="bold")
+        prefix = "data item: " if isinstance(question, DataItem) else ""
+        return Text(f"[{standard.id}]   {prefix}{question.text}")
+
+    def _answer_cell(self, question_id: str) -> Text:
+        row = self.answers.get(question_id)
+        value = row["value"] if row else None
+        question = self.framework.question(question_id)
+        if value is None:
+            text = Text("-", style="dim")
+        elif value == Answer.NOT_APPLICABLE:
+            label = question.not_applicable_label if isinstance(question, DataItem) else "N/A"
+            text = Text(label, style=ANSWER_STYLE[value])
+        else:
+            text = Text(format_answer_text(value, row["reason"]), style=ANSWER_STYLE[value])
+        if row and row.get("note"):
+            text.append(" +note", style="italic")
+        if isinstance(question, KeyQuestion) and self.disagrees(question):
+            text.append(" !check", style="bold magenta")
+        return text
+
+    # -- state helpers ---------------------------------------------------
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#questions", DataTable)
+
+    @property
+    def focused_question(self):
+        return self.questions[self.table.cursor_row]
+
+    def value_of(self, question_id: str) -> str | None:
+        row = self.answers.get(question_id)
+        return row["value"] if row else None
+
+    def first_unanswered(self, start: int) -> int | None:
+        n = len(self.questions)
+        for offset in range(n):
+            index = (start + offset) % n
+            if self.value_of(self.questions[index].id) is None:
+                return index
+        return None
+
+    def move_to(self, index: int | None) -> None:
+        if index is not None:
+            self.table.move_cursor(row=index, animate=False)
+
+    def disagrees(self, key_question: KeyQuestion) -> bool:
+        return judgement_disagrees(self.value_of(key_question.id), [self.value_of(p.id) for p in key_question.prompts])
+
+    def answered_count(self) -> int:
+        return sum(1 for q in self.questions if self.value_of(q.id) is not None)
+
+    def refresh_status(self) -> None:
+        answered = self.answered_count()
+        round_pct = (self.round_answered / self.round_expected * 100) if self.round_expected else 0
+        case = self.case
+        self.query_one("#case-heading", Static).update(
+            f"{case['case_ref']} {case['sentence_type'] or ''}, RoSH {case['rosh_level'] or '-'} | "
+            f"case {answered}/{len(self.questions)} | round {round_pct:.0f}%"
+        )
+        self.show_detail()
+
+    def show_detail(self) -> None:
+        if not self.is_mounted or self.table.row_count == 0:
+            return
+        question = self.focused_question
+        row = self.answers.get(question.id)
+        standard = self.framework.standard_of(question.id)
+        lines = [f"{standard.id} {standard.name}  |  {question.kind} {question.id}", question.text]
+        if row and row.get("reason"):
+            lines.append(f"Not applicable because: {row['reason']}")
+        if row and row.get("note"):
+            lines.append(f"Note: {row['note']}")
+        self.query_one("#question-text", Static).update("\n".join(lines))
+        key_question = question if isinstance(question, KeyQuestion) else self.framework.key_question(question.key_question_id)
+        warning = ""
+        if self.disagrees(key_question):
+            warning = (
+                f"Check {key_question.id}: the judgement '{self.value_of(key_question.id)}' disagrees with every relevant prompt. "
+                "It is a holistic judgement, so this is a warning, not a block."
+            )
+        self.query_one("#warning", Static).update(warning)
+
+    @on(DataTable.RowHighlighted, "#questions")
+    def highlighted(self) -> None:
+        self.show_detail()
+
+    # -- writing ---------------------------------------------------------
+    def commit(self, question_id: str, value: Answer | None, *, reason: str | None = None, note: str | None = None, advance: bool = True) -> bool:
+        """The same store call `caseaudit answer` makes; the row changes only after COMMIT returns."""
+        before = self.value_of(question_id)
+        try:
+            self.store.record_answer(self.round_row, self.case["case_ref"], question_id, value, reason=reason, note=note, source="tui")
+        except CaseauditError as error:
+            self.notify(str(error), title="Not saved", severity="error", timeout=8)
+            return False
+        fresh = self.store.db.query("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [self.case["id"], question_id])
+        row = next(iter(fresh), None)
+        if row is None:
+            self.answers.pop(question_id, None)
+        else:
+            self.answers[question_id] = row
+        after = self.value_of(question_id)
+        self.round_answered += (after is not None) - (before is not None)
+        self.update_row(question_id)
+        question = self.framework.question(question_id)
+        key_question_id = question.id if isinstance(question, KeyQuestion) else question.key_question_id
+        if key_question_id != question_id:
+            self.update_row(key_question_id)
+        shown = format_answer_text(after, row["reason"] if row else None) or "cleared"
+        self.query_one("#saved", Static).update(f"Saved {question_id}: {shown}")
+        if advance and after is not None:
+            self.move_to(self.first_unanswered(self.table.cursor_row + 1))
+        self.refresh_status()
+        return True
+
+    def update_row(self, question_id: str) -> None:
+        self.table.update_cell(question_id, "answer", self._answer_cell(question_id), update_width=False)
+
+    def action_answer(self, value: str) -> None:
+        self.commit(self.focused_question.id, Answer(value))
+
+    def action_clear(self) -> None:
+        self.commit(self.focused_question.id, None, advance=False)
+
+    def action_not_applicable(self) -> None:
+        question = self.focused_question
+
+        def done(reason: str | None) -> None:
+            if reason:
+                self.commit(question.id, Answer.NOT_APPLICABLE, reason=reason)
+
+        self.app.push_screen(
+            TextDialog(f"Why is {question.id} not applicable?", placeholder="Reason", suggestions=self.store.na_reasons(self.round_row)),
+            done,
+        )
+
+    def action_standard_not_applicable(self) -> None:
+        standard = self.framework.standard_of(self.focused_question.id)
+
+        def done(reason: str | None) -> None:
+            if not reason:
+                return
+            ids = [q.id for kq in standard.key_questions for q in (*kq.prompts, *kq.data_items, kq)]
+            for question_id in ids:
+                if not self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False):
+                    return
+            self.move_to(self.first_unanswered(self.questions.index(self.framework.question(ids[-1])) + 1))
+            self.notify(f"{standard.id} {standard.name}: all {len(ids)} questions marked Not applicable")
+
+        self.app.push_screen(
+            TextDialog(f"Mark all of {standard.id} {standard.name} Not applicable. Why?", placeholder="e.g. No pre-sentence report prepared",
+                       suggestions=self.store.na_reasons(self.round_row)),
+            done,
+        )
+
+    def action_edit_note(self) -> None:
+        question = self.focused_question
+        row = self.answers.get(question.id)
+
+        def done(note: str | None) -> None:
+            if note is not None:
+                self.commit(question.id, Answer(row["value"]) if row and row["value"] else None,
+                            reason=row["reason"] if row else None, note=note, advance=False)
+
+        self.app.push_screen(TextDialog(f"Note on {question.id}", value=(row or {}).get("note") or "", required=False), done)
+
+    def action_move(self, step: int) -> None:
+        self.move_to(max(0, min(len(self.questions) - 1, self.table.cursor_row + step)))
+
+    def action_jump(self, standard_id: str) -> None:
+        for index, question in enumerate(self.questions):
+            if self.framework.standard_of(question.id).id == standard_id:
+                self.move_to(index)
+                return
+
+    def action_guidance(self) -> None:
+        question = self.focused_question
+        key_question = question if isinstance(question, KeyQuestion) else self.framework.key_question(question.key_question_id)
+        standard = self.framework.standard(key_question.standard_id)
+        parts = [f"# {question.id}", question.text, ""]
+        if question.guidance:
+            parts += [question.guidance, ""]
+        parts += [f"## Key question {key_question.id}", key_question.text, "", key_question.guidance or "", "",
+                  f"## Standard {standard.id} {standard.name}", standard.headline, "",
+                  "Yes / No / Not applicable (with a reason). Only Yes and No count in the percentage."]
+        self.app.push_screen(GuidanceDialog("\n".join(parts)))
+
+    def action_history(self) -> None:
+        rows = list(self.store.db.query(
+            "SELECT question_id, old_value, new_value, new_reason, new_note, auditor, source, changed_at FROM answer_history "
+            "WHERE case_id = ? ORDER BY id DESC LIMIT 200", [self.case["id"]]))
+        lines = [f"# History of case {self.case['case_ref']}", "", "| When | Who | Question | Old | New |", "|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['changed_at'][:19]} | {r['auditor']} ({r['source']}) | {r['question_id']} | "
+                         f"{r['old_value'] or '-'} | {format_answer_text(r['new_value'], r['new_reason']) or '-'} |")
+        self.app.push_screen(GuidanceDialog("\n".join(lines)))
+
+    def action_back(self) -> None:
+        self.dismiss(self.answered_count())

@@ -1,0 +1,196 @@
+"""Small typed modal dialogs: each returns its value, or None when cancelled."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Markdown, OptionList, Select, Static
+
+from ..attributes import ATTRIBUTES, InvalidAttribute, check_case_ref
+
+
+class TextDialog(ModalScreen[str | None]):
+    """Ask for one line of text. Enter saves; Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def __init__(self, title: str, *, value: str = "", placeholder: str = "", required: bool = True, suggestions: list[str] | None = None):
+        super().__init__()
+        self.title_text = title
+        self.value = value
+        self.placeholder = placeholder
+        self.required = required
+        self.suggestions = suggestions or []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Input(value=self.value, placeholder=self.placeholder, id="text")
+            if self.suggestions:
+                yield Label("Used before (Tab, then arrows and Enter to pick):", classes="hint")
+                yield OptionList(*self.suggestions, id="suggestions")
+            yield Static("", id="error", classes="error")
+            yield Label("Enter to save, Escape to cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#text", Input).focus()
+
+    @on(Input.Submitted, "#text")
+    def submit(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if self.required and not text:
+            self.query_one("#error", Static).update("This cannot be blank.")
+            return
+        self.dismiss(text)
+
+    @on(OptionList.OptionSelected, "#suggestions")
+    def pick(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(str(event.option.prompt))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, question: str):
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question, classes="dialog-title")
+            with Horizontal(classes="buttons"):
+                yield Button("Yes (y)", id="yes", variant="primary")
+                yield Button("No (n)", id="no")
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class GuidanceDialog(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="guidance.close")]
+
+    def __init__(self, markdown: str):
+        super().__init__()
+        self.markdown = markdown
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog wide"):
+            yield Markdown(self.markdown)
+            yield Label("Escape to close", classes="hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class NewRoundDialog(ModalScreen[dict | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="newround.cancel")]
+
+    def __init__(self, frameworks: list[tuple[str, str]]):
+        super().__init__()
+        self.frameworks = frameworks
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("New audit round", classes="dialog-title")
+            yield Input(placeholder="Round name, e.g. Spring 2026 dip sample", id="name")
+            yield Input(placeholder="Unit as reports print it, e.g. Newham PDU", id="unit")
+            yield Select(self.frameworks, value=self.frameworks[-1][1], allow_blank=False, id="framework")
+            yield Static("", id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Create", id="create", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#create")
+    def create(self) -> None:
+        name = self.query_one("#name", Input).value.strip()
+        unit = self.query_one("#unit", Input).value.strip()
+        if not name or not unit:
+            self.query_one("#error", Static).update("A round needs a name and a unit.")
+            return
+        framework_id, _, version = str(self.query_one("#framework", Select).value).partition("@")
+        self.dismiss({"name": name, "unit": unit, "framework_id": framework_id, "version": version})
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class AddCaseDialog(ModalScreen[dict | None]):
+    """A case reference (checked against the CRN format) and its attributes."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="addcase.cancel")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog wide"):
+            yield Label("Add a case (reference only, never a name)", classes="dialog-title")
+            yield Input(placeholder="Case reference (CRN), e.g. X123456", id="case_ref")
+            yield Static("", id="case_ref-error", classes="error")
+            for attribute in ATTRIBUTES:
+                if attribute.options:
+                    yield Select([(o, o) for o in attribute.options], prompt=attribute.label, id=attribute.column)
+                else:
+                    yield Input(placeholder=attribute.label, id=attribute.column)
+                yield Static("", id=f"{attribute.column}-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Add", id="add", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#case_ref", Input).focus()
+
+    @on(Input.Changed, "#case_ref")
+    def check_ref(self, event: Input.Changed) -> None:
+        message = ""
+        if event.value.strip():
+            try:
+                check_case_ref(event.value)
+            except InvalidAttribute as error:
+                message = str(error)
+        self.query_one("#case_ref-error", Static).update(message)
+
+    @on(Button.Pressed, "#add")
+    @on(Input.Submitted)
+    def add(self) -> None:
+        ok = True
+        result: dict = {}
+        try:
+            result["case_ref"] = check_case_ref(self.query_one("#case_ref", Input).value)
+        except InvalidAttribute as error:
+            self.query_one("#case_ref-error", Static).update(str(error))
+            ok = False
+        attributes = {}
+        for attribute in ATTRIBUTES:
+            widget = self.query_one(f"#{attribute.column}")
+            raw = widget.value if isinstance(widget, Input) else ("" if widget.value is Select.NULL else str(widget.value))
+            error_label = self.query_one(f"#{attribute.column}-error", Static)
+            error_label.update("")
+            if raw.strip():
+                try:
+                    attributes[attribute.column] = attribute.parse(raw)
+                except InvalidAttribute as error:
+                    error_label.update(str(error))
+                    ok = False
+        if ok:
+            result["attributes"] = attributes
+            self.dismiss(result)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,479 @@
+"""Rounds, cases, summary and domain-1 screens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+
+from framework import Rating, shipped_frameworks
+from framework.model import RatingMethod
+from framework.rules import advisory_cap, exceeds_cap
+
+from ..errors import CaseauditError
+from ..store import AuditStore
+from ..summary import Summary, case_supervision_ratings, summarise
+from .dialogs import AddCaseDialog, ConfirmDialog, NewRoundDialog, TextDialog
+
+BAND_STYLE = {
+    Rating.OUTSTANDING: "bold bright_green",
+    Rating.GOOD: "green",
+    Rating.REQUIRES_IMPROVEMENT: "yellow",
+    Rating.INADEQUATE: "bold red",
+    Rating.NOT_APPLICABLE: "dim",
+}
+
+
+def status_of(answered: int, questions: int) -> str:
+    if answered == 0:
+        return "not started"
+    return "complete" if answered >= questions else "in progress"
+
+
+# ------------------------------------------------------------------ rounds
+class RoundsScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "open_round", "Open", id="rounds.open", show=False),
+        Binding("n", "new_round", "New round", id="rounds.new"),
+        Binding("r", "rename_round", "Rename", id="rounds.rename"),
+        Binding("d", "load_demo", "Load demo", id="rounds.demo"),
+        Binding("q", "app.quit", "Quit", id="rounds.quit"),
+    ]
+
+    def __init__(self, store: AuditStore):
+        super().__init__()
+        self.store = store
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="rounds-empty")
+        yield DataTable(id="rounds", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "caseaudit: audit rounds"
+        table = self.query_one("#rounds", DataTable)
+        for label, key in (("Round", "name"), ("Unit", "unit"), ("Framework", "framework"), ("Cases", "cases"), ("Complete", "progress")):
+            table.add_column(label, key=key)
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        table = self.query_one("#rounds", DataTable)
+        table.clear()
+        rounds = self.store.rounds()
+        for r in rounds:
+            state = " (finalised)" if r.get("finalised_at") else ""
+            table.add_row(r["name"] + state, r["unit"], f"{r['framework_id']} v{r['framework_version']}", str(r["cases"]),
+                          f"{r['progress'] * 100:.0f}%", key=r["name"])
+        empty = self.query_one("#rounds-empty", Static)
+        empty.update("No rounds yet. Press [b]d[/b] to load the demo rounds (the 2022 Newham and Lewisham and Bromley reports) "
+                     "or [b]n[/b] to create a round." if not rounds else "Enter opens a round.")
+        table.focus()
+
+    def selected_round(self) -> str | None:
+        table = self.query_one("#rounds", DataTable)
+        if table.row_count == 0:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    @on(DataTable.RowSelected, "#rounds")
+    def action_open_round(self) -> None:
+        name = self.selected_round()
+        if name:
+            self.app.push_screen(CasesScreen(self.store, self.store.round(name)))
+
+    def action_new_round(self) -> None:
+        frameworks = [(f"{f.title} (v{f.version})", f"{f.id}@{f.version}") for f in shipped_frameworks()]
+
+        def done(values: dict | None) -> None:
+            if values:
+                try:
+                    self.store.create_round(values["name"], values["unit"], values["framework_id"], values["version"] or None)
+                except CaseauditError as error:
+                    self.notify(str(error), severity="error")
+                self.reload()
+
+        self.app.push_screen(NewRoundDialog(frameworks), done)
+
+    def action_rename_round(self) -> None:
+        name = self.selected_round()
+        if not name:
+            return
+
+        def done(new_name: str | None) -> None:
+            if new_name:
+                try:
+                    self.store.rename_round(name, new_name)
+                except CaseauditError as error:
+                    self.notify(str(error), severity="error")
+                self.reload()
+
+        self.app.push_screen(TextDialog(f"Rename round {name!r}", value=name), done)
+
+    def action_load_demo(self) -> None:
+        from ..demo import load_demo
+
+        try:
+            for line in load_demo(self.store):
+                self.notify(line)
+        except CaseauditError as error:
+            self.notify(str(error), severity="error")
+        self.reload()
+
+
+# ------------------------------------------------------------------ cases
+class CasesLoaded(Message):
+    def __init__(self, rows: list[dict]):
+        super().__init__()
+        self.rows = rows
+
+
+class CasesScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "open_case", "Open case", id="cases.open", show=False),
+        Binding("a", "add_case", "Add case", id="cases.add"),
+        Binding("slash", "focus_filter", "Filter", id="cases.filter"),
+        Binding("s", "summary", "Summary", id="cases.summary"),
+        Binding("o", "domain_one", "Domain 1", id="cases.domain1"),
+        Binding("escape", "back", "Back", id="cases.back"),
+    ]
+
+    STATUSES = [("All cases", "all"), ("Not started", "not started"), ("In progress", "in progress"), ("Complete", "complete")]
+
+    def __init__(self, store: AuditStore, round_row: dict):
+        super().__init__()
+        self.store = store
+        self.round_row = round_row
+        self.rows: list[dict] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="case-filters"):
+            yield Input(placeholder="Filter: case reference, sentence type, practitioner, team", id="filter")
+            yield Select(self.STATUSES, value="all", allow_blank=False, id="status")
+        yield Static("Loading cases...", id="cases-count")
+        yield DataTable(id="cases", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"{self.round_row['name']}: {self.round_row['unit']}"
+        table = self.query_one("#cases", DataTable)
+        for label, key in (("Case", "case_ref"), ("Sentence type", "sentence_type"), ("RoSH", "rosh_level"),
+                           ("Practitioner", "practitioner"), ("Progress", "progress"), ("Status", "status")):
+            table.add_column(label, key=key)
+        table.focus()
+        self.load_cases()
+
+    def on_screen_resume(self) -> None:
+        self.load_cases()
+
+    @work(thread=True, exclusive=True, group="cases")
+    def load_cases(self) -> None:
+        """Read cases on a worker thread with its own connection; post them back."""
+        with AuditStore.open(self.store.path) as store:
+            rows = store.cases(self.round_row)
+        self.post_message(CasesLoaded(rows))
+
+    @on(CasesLoaded)
+    def cases_loaded(self, message: CasesLoaded) -> None:
+        self.rows = message.rows
+        self.apply_filter()
+
+    @on(Input.Changed, "#filter")
+    @on(Select.Changed, "#status")
+    def apply_filter(self) -> None:
+        text = self.query_one("#filter", Input).value.strip().lower()
+        status = self.query_one("#status", Select).value
+        table = self.query_one("#cases", DataTable)
+        current = None
+        if table.row_count:
+            current = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        table.clear()
+        shown = []
+        for row in self.rows:
+            row_status = status_of(row["answered"], row["questions"])
+            if status != "all" and row_status != status:
+                continue
+            haystack = " ".join(str(row.get(k) or "") for k in ("case_ref", "sentence_type", "practitioner", "team", "rosh_level")).lower()
+            if text and text not in haystack:
+                continue
+            shown.append((row["case_ref"], row["sentence_type"] or "", row["rosh_level"] or "", row["practitioner"] or "",
+                          f"{row['answered']}/{row['questions']}", row_status))
+        for values in shown:
+            table.add_row(*values, key=values[0])
+        if current and any(v[0] == current for v in shown):
+            table.move_cursor(row=table.get_row_index(current), animate=False)
+        complete = sum(1 for r in self.rows if status_of(r["answered"], r["questions"]) == "complete")
+        self.query_one("#cases-count", Static).update(f"{len(shown)} of {len(self.rows)} cases shown; {complete} complete")
+
+    def selected_case(self) -> str | None:
+        table = self.query_one("#cases", DataTable)
+        if table.row_count == 0:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    @on(DataTable.RowSelected, "#cases")
+    def action_open_case(self) -> None:
+        ref = self.selected_case()
+        if ref:
+            from .case_screen import CaseScreen
+
+            self.app.push_screen(CaseScreen(self.store, self.round_row, ref))
+
+    def action_add_case(self) -> None:
+        def done(values: dict | None) -> None:
+            if values:
+                try:
+                    self.store.upsert_case(self.round_row, values["case_ref"], values["attributes"])
+                    self.notify(f"Case {values['case_ref']} saved")
+                except CaseauditError as error:
+                    self.notify(str(error), severity="error")
+                self.load_cases()
+
+        self.app.push_screen(AddCaseDialog(), done)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_summary(self) -> None:
+        self.app.push_screen(SummaryScreen(self.store, self.round_row))
+
+    def action_domain_one(self) -> None:
+        self.app.push_screen(DomainOneScreen(self.store, self.round_row))
+
+    def action_back(self) -> None:
+        if self.focused is self.query_one("#filter", Input):
+            self.query_one("#cases", DataTable).focus()
+            return
+        self.dismiss()
+
+
+# ------------------------------------------------------------------ summary
+class SummaryReady(Message):
+    def __init__(self, summary: Summary):
+        super().__init__()
+        self.summary = summary
+
+
+def bar(percent: int | None, width: int = 40) -> Text:
+    """A text bar 0-100% with the 50/65/80 band lines marked."""
+    text = Text()
+    filled = 0 if percent is None else round(percent * width / 100)
+    marks = {round(50 * width / 100), round(65 * width / 100), round(80 * width / 100)}
+    for i in range(width):
+        if i in marks:
+            text.append("|", style="bold white")
+        elif i < filled:
+            text.append("#", style="cyan")
+        else:
+            text.append(".", style="dim")
+    return text
+
+
+class SummaryScreen(Screen):
+    BINDINGS = [
+        Binding("o", "domain_one", "Domain 1", id="summary.domain1"),
+        Binding("r", "refresh", "Refresh", id="summary.refresh"),
+        Binding("escape", "back", "Back", id="summary.back"),
+    ]
+
+    def __init__(self, store: AuditStore, round_row: dict):
+        super().__init__()
+        self.store = store
+        self.round_row = round_row
+        self.summary: Summary | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="summary-scroll"):
+            yield Static("Computing the summary...", id="summary-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"Summary: {self.round_row['name']}"
+        self.compute()
+
+    def on_screen_resume(self) -> None:
+        self.compute()
+
+    @work(thread=True, exclusive=True, group="summary")
+    def compute(self) -> None:
+        with AuditStore.open(self.store.path) as store:
+            summary = summarise(store, self.round_row["name"])
+        self.post_message(SummaryReady(summary))
+
+    @on(SummaryReady)
+    def show(self, message: SummaryReady) -> None:
+        self.summary = message.summary
+        self.query_one("#summary-body", Static).update(self.render_summary(message.summary))
+
+    @staticmethod
+    def render_summary(summary: Summary) -> Table:
+        outer = Table.grid(padding=(0, 1))
+        heading = Text(f"{summary.unit}: {summary.cases} cases, {summary.incomplete_cases} incomplete", style="bold")
+        outer.add_row(heading)
+        ratings = Table(title="Ratings", expand=False)
+        ratings.add_column("Standard")
+        ratings.add_column("Rating")
+        ratings.add_column("Advisory cap")
+        for s in summary.standards:
+            word = s.rating.value if s.rating else ("Not rated (information)" if not s.rated else "Not yet rated")
+            cap = ""
+            if s.cap:
+                cap = f"{s.cap.cap} ({s.cap.rule.id})" + (" - overridden" if s.above_cap else "")
+            ratings.add_row(f"{s.id} {s.name}", Text(word, style=BAND_STYLE.get(s.rating, "")), cap)
+        outer.add_row(ratings)
+        outer.add_row(Text(f"Score {summary.score}/{summary.max_score}   Overall rating: {summary.overall_rating or 'Not yet rated'}", style="bold"))
+        kq_table = Table(title="Key questions: percentage 'Yes' (| marks 50, 65, 80)", expand=False)
+        kq_table.add_column("Key question")
+        kq_table.add_column("Yes/relevant", justify="right")
+        kq_table.add_column("%", justify="right")
+        kq_table.add_column("Chart")
+        for s in summary.standards:
+            for kq in s.key_questions:
+                style = BAND_STYLE.get(kq.banding.rating, "") if kq.banding else "dim"
+                pct = Text(f"{kq.percent}%" if kq.percent is not None else "n/a", style=style)
+                kq_table.add_row(kq.id, f"{kq.counts.yes}/{kq.counts.relevant}", pct, bar(kq.percent))
+        outer.add_row(kq_table)
+        for s in summary.standards:
+            if s.sentence and s.rated:
+                outer.add_row(Text(s.sentence))
+            if s.basis_note:
+                outer.add_row(Text("Note: " + s.basis_note, style="italic"))
+        return outer
+
+    def action_refresh(self) -> None:
+        self.compute()
+
+    def action_domain_one(self) -> None:
+        self.app.push_screen(DomainOneScreen(self.store, self.round_row))
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+
+# ------------------------------------------------------------------ domain 1
+class DomainOneScreen(Screen):
+    """Organisational ratings by judgement, with the advisory cap shown."""
+
+    BINDINGS = [
+        Binding("o", "rate('Outstanding')", "Outstanding", id="domain1.outstanding"),
+        Binding("g", "rate('Good')", "Good", id="domain1.good"),
+        Binding("r", "rate('Requires improvement')", "Req. improvement", id="domain1.ri"),
+        Binding("i", "rate('Inadequate')", "Inadequate", id="domain1.inadequate"),
+        Binding("e", "evidence", "Evidence", id="domain1.evidence"),
+        Binding("escape", "back", "Back", id="domain1.back"),
+    ]
+
+    def __init__(self, store: AuditStore, round_row: dict):
+        super().__init__()
+        self.store = store
+        self.round_row = round_row
+        self.framework = store.framework_for(round_row)
+        self.standards = [s for s in self.framework.standards if s.method is RatingMethod.JUDGEMENT]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="domain1", cursor_type="row")
+        yield Static("", id="domain1-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"Domain 1 ratings: {self.round_row['name']}"
+        table = self.query_one("#domain1", DataTable)
+        table.add_column("Standard", key="standard")
+        table.add_column("Rating", key="rating")
+        table.add_column("Advisory cap", key="cap")
+        table.add_column("Evidence", key="evidence")
+        self.reload()
+        table.focus()
+
+    def case_ratings(self):
+        return case_supervision_ratings(summarise(self.store, self.round_row["name"]))
+
+    def reload(self) -> None:
+        table = self.query_one("#domain1", DataTable)
+        row_index = table.cursor_row if table.row_count else 0
+        table.clear()
+        stored = self.store.domain_ratings(self.round_row)
+        case_ratings = self.case_ratings()
+        for standard in self.standards:
+            row = stored.get(standard.id)
+            cap = advisory_cap(self.framework, standard.id, case_ratings)
+            table.add_row(f"{standard.id} {standard.name}", row["rating"] if row else "-", cap.cap.value if cap else "none",
+                          (row or {}).get("evidence") or "", key=standard.id)
+        table.move_cursor(row=row_index, animate=False)
+        self.show_detail()
+
+    @on(DataTable.RowHighlighted, "#domain1")
+    def show_detail(self) -> None:
+        table = self.query_one("#domain1", DataTable)
+        if not table.row_count:
+            return
+        standard = self.standards[table.cursor_row]
+        cap = advisory_cap(self.framework, standard.id, self.case_ratings())
+        row = self.store.domain_ratings(self.round_row).get(standard.id) or {}
+        lines = [standard.headline]
+        if cap:
+            lines.append(f"Advisory cap '{cap.cap}': {cap.rule.guidance}")
+        if row.get("override_reason"):
+            lines.append(f"Override reason: {row['override_reason']}")
+        self.query_one("#domain1-detail", Static).update("\n".join(lines))
+
+    def focused_standard(self):
+        return self.standards[self.query_one("#domain1", DataTable).cursor_row]
+
+    def save(self, standard_id: str, rating: Rating, *, evidence: str | None, reason: str | None) -> None:
+        try:
+            self.store.rate_standard(self.round_row, standard_id, rating, case_ratings=self.case_ratings(), evidence=evidence, override_reason=reason)
+            self.notify(f"{standard_id} rated '{rating}'")
+        except CaseauditError as error:
+            self.notify(str(error), severity="error")
+        self.reload()
+
+    def action_rate(self, word: str) -> None:
+        standard = self.focused_standard()
+        rating = Rating(word)
+        existing = self.store.domain_ratings(self.round_row).get(standard.id) or {}
+        cap = advisory_cap(self.framework, standard.id, self.case_ratings())
+        if exceeds_cap(self.framework, rating, cap):
+            def with_reason(reason: str | None) -> None:
+                if reason:
+                    self.save(standard.id, rating, evidence=existing.get("evidence"), reason=reason)
+
+            self.app.push_screen(
+                TextDialog(f"'{rating}' is above the advisory cap '{cap.cap}': {cap.rule.guidance} Why override it?", placeholder="Override reason"),
+                with_reason,
+            )
+        else:
+            self.save(standard.id, rating, evidence=existing.get("evidence"), reason=None)
+
+    def action_evidence(self) -> None:
+        standard = self.focused_standard()
+        existing = self.store.domain_ratings(self.round_row).get(standard.id)
+        if not existing:
+            self.notify("Choose a rating first (o, g, r or i)", severity="warning")
+            return
+
+        def done(evidence: str | None) -> None:
+            if evidence is not None:
+                self.save(standard.id, Rating(existing["rating"]), evidence=evidence, reason=existing.get("override_reason"))
+
+        self.app.push_screen(TextDialog(f"Evidence for {standard.id} {standard.name}", value=existing.get("evidence") or "", required=False), done)
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+
+__all__ = ["RoundsScreen", "CasesScreen", "SummaryScreen", "DomainOneScreen", "ConfirmDialog", "Path"]
