@@ -138,7 +138,7 @@ class CaseScreen(Screen):
         answered = self.answered_count()
         round_pct = (self.round_answered / self.round_expected * 100) if self.round_expected else 0
         case = self.case
-        self.query_one("#case-heading", Static).update(
+        self.query_one("#case-heading", Static).update(layout=False, content=
             f"{case['case_ref']} {case['sentence_type'] or ''}, RoSH {case['rosh_level'] or '-'} | "
             f"case {answered}/{len(self.questions)} | round {round_pct:.0f}%"
         )
@@ -155,7 +155,7 @@ class CaseScreen(Screen):
             lines.append(f"Not applicable because: {row['reason']}")
         if row and row.get("note"):
             lines.append(f"Note: {row['note']}")
-        self.query_one("#question-text", Static).update("\n".join(lines))
+        self.query_one("#question-text", Static).update("\n".join(lines), layout=False)
         key_question = question if isinstance(question, KeyQuestion) else self.framework.key_question(question.key_question_id)
         warning = ""
         if self.disagrees(key_question):
@@ -163,7 +163,7 @@ class CaseScreen(Screen):
                 f"Check {key_question.id}: the judgement '{self.value_of(key_question.id)}' disagrees with every relevant prompt. "
                 "It is a holistic judgement, so this is a warning, not a block."
             )
-        self.query_one("#warning", Static).update(warning)
+        self.query_one("#warning", Static).update(warning, layout=False)
 
     @on(DataTable.RowHighlighted, "#questions")
     def highlighted(self) -> None:
@@ -192,7 +192,7 @@ class CaseScreen(Screen):
         if key_question_id != question_id:
             self.update_row(key_question_id)
         shown = format_answer_text(after, row["reason"] if row else None) or "cleared"
-        self.query_one("#saved", Static).update(f"Saved {question_id}: {shown}")
+        self.query_one("#saved", Static).update(f"Saved {question_id}: {shown}", layout=False)
         if advance and after is not None:
             self.move_to(self.first_unanswered(self.table.cursor_row + 1))
         self.refresh_status()
