@@ -620,11 +620,14 @@ class AuditStore:
         """
         return {row["question_id"]: row for row in self.db.query(sql, [round_row["id"], *params])}
 
-    def case_totals(self, round_row: dict) -> tuple[int, int]:
-        """(cases, incomplete cases): a case is incomplete until every question has an answer."""
+    def case_totals(self, round_row: dict, where: str = "", params: Iterable[Any] = ()) -> tuple[int, int]:
+        """(cases, incomplete cases), optionally of the cases matching a SQL filter on ``c``.
+
+        A case is incomplete until every question of its framework has an answer.
+        """
         framework = self.framework_for(round_row)
         row = self._one(
-            """
+            f"""
             SELECT count(*) AS cases,
                    sum(coalesce(answered, 0) < ?) AS incomplete
             FROM cases c LEFT JOIN (
@@ -632,9 +635,9 @@ class AuditStore:
                 WHERE a.value IS NOT NULL AND a.question_id IN (SELECT value FROM json_each(?))
                 GROUP BY a.case_id
             ) x ON x.case_id = c.id
-            WHERE c.round_id = ?
+            WHERE c.round_id = ? {('AND ' + where) if where else ''}
             """,
-            [len(framework.question_ids), json.dumps(list(framework.question_ids)), round_row["id"]],
+            [len(framework.question_ids), json.dumps(list(framework.question_ids)), round_row["id"], *params],
         )
         return row["cases"], row["incomplete"] or 0
 

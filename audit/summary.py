@@ -240,7 +240,7 @@ def summarise(store: AuditStore, round_name: str, *, where: str = "", params: tu
     round_row = store.round(round_name)
     framework = store.framework_for(round_row)
     counts = store.answer_counts(round_row, where, params)
-    cases, incomplete = store.case_totals(round_row) if not where else _filtered_totals(store, round_row, where, params)
+    cases, incomplete = store.case_totals(round_row, where, params)
     return build_summary(
         framework,
         round_name=round_row["name"],
@@ -251,25 +251,6 @@ def summarise(store: AuditStore, round_name: str, *, where: str = "", params: tu
         incomplete_cases=incomplete,
         domain_ratings=store.domain_ratings(round_row),
     )
-
-
-def _filtered_totals(store: AuditStore, round_row: dict, where: str, params: tuple) -> tuple[int, int]:
-    framework = store.framework_for(round_row)
-    row = next(
-        iter(
-            store.db.query(
-                f"""
-                SELECT count(*) AS cases, sum(coalesce(x.answered, 0) < ?) AS incomplete
-                FROM cases c LEFT JOIN (
-                    SELECT case_id, count(*) AS answered FROM answers WHERE value IS NOT NULL GROUP BY case_id
-                ) x ON x.case_id = c.id
-                WHERE c.round_id = ? AND {where}
-                """,
-                [len(framework.question_ids), round_row["id"], *params],
-            )
-        )
-    )
-    return row["cases"], row["incomplete"] or 0
 
 
 def case_supervision_ratings(summary: Summary) -> dict[str, Rating | None]:

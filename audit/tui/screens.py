@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -21,7 +19,7 @@ from framework.rules import advisory_cap, exceeds_cap
 from ..errors import CaseauditError
 from ..store import AuditStore
 from ..summary import Summary, case_supervision_ratings, summarise
-from .dialogs import AddCaseDialog, ConfirmDialog, NewRoundDialog, TextDialog
+from .dialogs import AddCaseDialog, NewRoundDialog, TextDialog
 
 BAND_STYLE = {
     Rating.OUTSTANDING: "bold bright_green",
@@ -475,5 +473,3 @@ class DomainOneScreen(Screen):
     def action_back(self) -> None:
         self.dismiss()
 
-
-__all__ = ["RoundsScreen", "CasesScreen", "SummaryScreen", "DomainOneScreen", "ConfirmDialog", "Path"]
