@@ -6,6 +6,8 @@ import hashlib
 import json
 
 import openpyxl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import pytest
 
 from audit.errors import SheetError
@@ -149,3 +151,28 @@ def test_import_never_erases_answers(cli, tmp_path):
     cli("--db", db, "import", write(tmp_path / "b.csv", "case_ref,2.2.1,team\nA100001,,Blue\n"), "--round", "R1")
     summary = json.loads(cli("--db", db, "summary", "--round", "R1", "--format", "json").out)
     assert summary["standards"][5]["key_questions"][0]["yes"] == 1
+
+
+_DEMO_SHEET = (__import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "demo" / "newham-2022.csv").read_text(encoding="utf-8").splitlines()
+
+
+def _summary_of(folder, lines):
+    from audit.store import AuditStore
+    from audit.summary import summarise, to_json
+
+    sheet = write(folder / "sheet.csv", "\n".join(lines) + "\n")
+    with AuditStore.open(folder / "a.db") as store:
+        import_sheet(store, sheet, "Newham 2022", unit="Newham PDU")
+        return to_json(summarise(store, "Newham 2022"))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(len(_DEMO_SHEET) - 1)))
+def test_case_order_never_changes_the_summary(tmp_path_factory, order):
+    """Hypothesis: the Newham sheet's rows in any order give the same, published, summary."""
+    header, body = _DEMO_SHEET[0], _DEMO_SHEET[1:]
+    in_order = _summary_of(tmp_path_factory.mktemp("ordered"), [header, *body])
+    shuffled = _summary_of(tmp_path_factory.mktemp("shuffled"), [header, *(body[i] for i in order)])
+    assert shuffled == in_order
+    percentages = {kq["id"]: kq["percent"] for s in shuffled["standards"] for kq in s["key_questions"]}
+    assert percentages["2.2.1"] == 64 and percentages["2.3.3"] == 39 and percentages["2.5.3"] == 30
