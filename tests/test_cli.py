@@ -105,3 +105,35 @@ def test_not_a_database_gives_one_line(cli, tmp_path):
     assert result.code == 2
     assert len(result.err.strip().splitlines()) == 1
     assert path.read_text() == "hello"
+
+
+def test_serve_binds_to_localhost_only(demo_db):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen([sys.executable, "-m", "audit.cli", "--db", str(demo_db), "serve", "--port", str(port)],
+                               cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        status = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and status is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    status = response.status
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200
+        with socket.socket() as other:  # not listening on the machine's other addresses
+            other.settimeout(1)
+            hostname_ip = socket.gethostbyname(socket.gethostname())
+            if not hostname_ip.startswith("127."):
+                assert other.connect_ex((hostname_ip, port)) != 0
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=10)[0]
+    assert f"127.0.0.1:{port}" in output and "this computer only" in output
