@@ -61,7 +61,6 @@ class RoundsScreen(Screen):
         table = self.query_one("#rounds", DataTable)
         for label, key in (("Round", "name"), ("Unit", "unit"), ("Framework", "framework"), ("Cases", "cases"), ("Complete", "progress")):
             table.add_column(label, key=key)
-        self.reload()
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -167,13 +166,14 @@ class CasesScreen(Screen):
     def on_mount(self) -> None:
         self.title = f"{self.round_row['name']}: {self.round_row['unit']}"
         table = self.query_one("#cases", DataTable)
-        for label, key in (("Case", "case_ref"), ("Sentence type", "sentence_type"), ("RoSH", "rosh_level"),
-                           ("Practitioner", "practitioner"), ("Progress", "progress"), ("Status", "status")):
-            table.add_column(label, key=key)
+        # fixed widths: auto-sized columns make the table measure every cell of every case
+        for label, key, width in (("Case", "case_ref", 10), ("Sentence type", "sentence_type", 25), ("RoSH", "rosh_level", 9),
+                                  ("Practitioner", "practitioner", 14), ("Progress", "progress", 8), ("Status", "status", 11)):
+            table.add_column(label, key=key, width=width)
         table.focus()
-        self.load_cases()
 
     def on_screen_resume(self) -> None:
+        # also sent when the screen is first shown: the one place cases are (re)loaded
         self.load_cases()
 
     @work(thread=True, exclusive=True, group="cases")
@@ -300,7 +300,6 @@ class SummaryScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = f"Summary: {self.round_row['name']}"
-        self.compute()
 
     def on_screen_resume(self) -> None:
         self.compute()
