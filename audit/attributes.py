@@ -74,7 +74,6 @@ def _choice(options: tuple[str, ...], aliases: dict[str, str] | None = None) -> 
         except KeyError:
             raise InvalidAttribute(f"{value.strip()!r} is not one of: {', '.join(options)}") from None
 
-    parse.options = options  # type: ignore[attr-defined]
     return parse
 
 

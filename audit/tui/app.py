@@ -9,7 +9,6 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from ..errors import CaseauditError
 from ..store import AuditStore
 
 
@@ -91,4 +90,4 @@ def run_app(db_path: str | Path, *, round_name: str | None = None, case_ref: str
     return 0
 
 
-__all__ = ["CaseAuditApp", "run_app", "CaseauditError"]
+__all__ = ["CaseAuditApp", "run_app"]

@@ -30,6 +30,13 @@ BAND_STYLE = {
 }
 
 
+def cursor_key(table: DataTable) -> str | None:
+    """The key of the row under the cursor, or None for an empty table."""
+    if table.row_count == 0:
+        return None
+    return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+
 def status_of(answered: int, questions: int) -> str:
     if answered == 0:
         return "not started"
@@ -79,10 +86,7 @@ class RoundsScreen(Screen):
         table.focus()
 
     def selected_round(self) -> str | None:
-        table = self.query_one("#rounds", DataTable)
-        if table.row_count == 0:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return cursor_key(self.query_one("#rounds", DataTable))
 
     @on(DataTable.RowSelected, "#rounds")
     def action_open_round(self) -> None:
@@ -194,9 +198,7 @@ class CasesScreen(Screen):
         text = self.query_one("#filter", Input).value.strip().lower()
         status = self.query_one("#status", Select).value
         table = self.query_one("#cases", DataTable)
-        current = None
-        if table.row_count:
-            current = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        current = cursor_key(table)
         table.clear()
         shown = []
         for row in self.rows:
@@ -216,10 +218,7 @@ class CasesScreen(Screen):
         self.query_one("#cases-count", Static).update(f"{len(shown)} of {len(self.rows)} cases shown; {complete} complete")
 
     def selected_case(self) -> str | None:
-        table = self.query_one("#cases", DataTable)
-        if table.row_count == 0:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return cursor_key(self.query_one("#cases", DataTable))
 
     @on(DataTable.RowSelected, "#cases")
     def action_open_case(self) -> None:
@@ -379,6 +378,9 @@ class DomainOneScreen(Screen):
         self.round_row = round_row
         self.framework = store.framework_for(round_row)
         self.standards = [s for s in self.framework.standards if s.method is RatingMethod.JUDGEMENT]
+        # read once per reload; cursor moves only display them
+        self.stored: dict[str, dict] = {}
+        self.cached_case_ratings: dict = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -403,11 +405,11 @@ class DomainOneScreen(Screen):
         table = self.query_one("#domain1", DataTable)
         row_index = table.cursor_row if table.row_count else 0
         table.clear()
-        stored = self.store.domain_ratings(self.round_row)
-        case_ratings = self.case_ratings()
+        self.stored = self.store.domain_ratings(self.round_row)
+        self.cached_case_ratings = self.case_ratings()
         for standard in self.standards:
-            row = stored.get(standard.id)
-            cap = advisory_cap(self.framework, standard.id, case_ratings)
+            row = self.stored.get(standard.id)
+            cap = advisory_cap(self.framework, standard.id, self.cached_case_ratings)
             table.add_row(f"{standard.id} {standard.name}", row["rating"] if row else "-", cap.cap.value if cap else "none",
                           (row or {}).get("evidence") or "", key=standard.id)
         table.move_cursor(row=row_index, animate=False)
@@ -419,8 +421,8 @@ class DomainOneScreen(Screen):
         if not table.row_count:
             return
         standard = self.standards[table.cursor_row]
-        cap = advisory_cap(self.framework, standard.id, self.case_ratings())
-        row = self.store.domain_ratings(self.round_row).get(standard.id) or {}
+        cap = advisory_cap(self.framework, standard.id, self.cached_case_ratings)
+        row = self.stored.get(standard.id) or {}
         lines = [standard.headline]
         if cap:
             lines.append(f"Advisory cap '{cap.cap}': {cap.rule.guidance}")
@@ -442,8 +444,8 @@ class DomainOneScreen(Screen):
     def action_rate(self, word: str) -> None:
         standard = self.focused_standard()
         rating = Rating(word)
-        existing = self.store.domain_ratings(self.round_row).get(standard.id) or {}
-        cap = advisory_cap(self.framework, standard.id, self.case_ratings())
+        existing = self.stored.get(standard.id) or {}
+        cap = advisory_cap(self.framework, standard.id, self.cached_case_ratings)
         if exceeds_cap(self.framework, rating, cap):
             def with_reason(reason: str | None) -> None:
                 if reason:
@@ -458,7 +460,7 @@ class DomainOneScreen(Screen):
 
     def action_evidence(self) -> None:
         standard = self.focused_standard()
-        existing = self.store.domain_ratings(self.round_row).get(standard.id)
+        existing = self.stored.get(standard.id)
         if not existing:
             self.notify("Choose a rating first (o, g, r or i)", severity="warning")
             return
