@@ -105,8 +105,119 @@ def cmd_export(args) -> int:
     from .sheets import export_sheet
 
     with _store(args) as store:
-        count = export_sheet(store, args.round, args.sheet)
-    print(f"Exported {count} case(s) of {args.round!r} to {args.sheet} (readable by you only).")
+        count = export_sheet(store, args.round, args.sheet, deidentify=args.deidentify)
+    kind = " de-identified" if args.deidentify else ""
+    print(f"Exported {count}{kind} case(s) of {args.round!r} to {args.sheet} (readable by you only).")
+    return 0
+
+
+def _change_text(value, reason, note) -> str:
+    from .store import format_answer_text
+
+    text = format_answer_text(value, reason) or "(blank)"
+    return f"{text} [note: {note}]" if note else text
+
+
+def cmd_history(args) -> int:
+    with _store(args) as store:
+        round_row = store.round(args.round)
+        changes = store.answer_history(round_row, args.case)
+        events = [] if args.case else store.round_events(round_row)
+        ratings = [] if args.case else store.rating_history(round_row)
+    lines = []
+    for h in changes:
+        old = _change_text(h["old_value"], h["old_reason"], h["old_note"])
+        new = _change_text(h["new_value"], h["new_reason"], h["new_note"])
+        lines.append((h["changed_at"], f"{h['changed_at'][:19].replace('T', ' ')}  {h['auditor']:<14} {h['case_ref']} {h['question_id']:<10} {old} -> {new}  ({h['source']})"))
+    for r in ratings:
+        extra = f"; override: {r['override_reason']}" if r["override_reason"] else ""
+        lines.append((r["changed_at"], f"{r['changed_at'][:19].replace('T', ' ')}  {r['rater']:<14} domain 1 {r['standard_id']:<9} {r['old_rating'] or '(none)'} -> {r['new_rating']}{extra}"))
+    for e in events:
+        why = f": {e['reason']}" if e["reason"] else ""
+        lines.append((e["done_at"], f"{e['done_at'][:19].replace('T', ' ')}  {e['done_by']:<14} round {e['event']}{why}"))
+    if not lines:
+        print(f"No changes recorded yet in {args.round!r}" + (f" for {args.case.upper()}." if args.case else "."))
+        return 0
+    for _, line in sorted(lines, key=lambda item: item[0]):
+        print(line)
+    return 0
+
+
+def cmd_finalise(args) -> int:
+    with _store(args) as store:
+        row = store.finalise_round(args.round, by=args.auditor)
+    print(f"Round {args.round!r} finalised by {row['finalised_by']}; changes are refused until it is reopened with a reason.")
+    return 0
+
+
+def cmd_reopen(args) -> int:
+    with _store(args) as store:
+        store.reopen_round(args.round, args.reason, by=args.auditor)
+    print(f"Round {args.round!r} reopened; the reason is recorded in its history.")
+    return 0
+
+
+def cmd_backup(args) -> int:
+    from .errors import InvalidValue
+    from .store import backup_database
+
+    target = args.path.expanduser()
+    if target.exists():
+        raise InvalidValue(f"{target} already exists; choose a new file name for the backup")
+    with _store(args) as store:  # refuses a bad database before copying it
+        source = store.path
+    try:
+        backup_database(source, target)
+    except OSError as error:
+        raise CaseauditError(f"{target}: cannot write the backup ({error.strerror})") from None
+    print(f"Backed up {source} to {target} (readable by you only). Merge it back later with 'caseaudit merge {target}'.")
+    return 0
+
+
+def cmd_merge(args) -> int:
+    from .merge import merge_database
+
+    with _store(args) as store:
+        report = merge_database(store, args.other)
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+def cmd_conflicts(args) -> int:
+    with _store(args) as store:
+        conflicts = store.conflicts(store.round(args.round), open_only=not args.all)
+    if not conflicts:
+        print(f"No {'' if args.all else 'open '}conflicts in {args.round!r}.")
+        return 0
+    for k in conflicts:
+        subject = f"{k['case_ref']} {k['subject']}" if k["kind"] == "answer" else f"domain 1 {k['subject']}"
+        ours = _change_text(k["our_value"], k["our_reason"], k["our_note"]) if k["kind"] == "answer" else (k["our_value"] or "(none)")
+        theirs = _change_text(k["their_value"], k["their_reason"], k["their_note"]) if k["kind"] == "answer" else (k["their_value"] or "(none)")
+        state = f"  resolved: kept {k['kept']} ({k['resolved_by']})" if k["resolved_at"] else ""
+        print(f"#{k['id']:<4} {subject:<20} ours: {ours} ({k['our_by']})  theirs: {theirs} ({k['their_by']}, {k['from_file']}){state}")
+    if not args.all:
+        print("Settle each with: caseaudit resolve --round NAME ID ours|theirs")
+    return 0
+
+
+def cmd_resolve(args) -> int:
+    with _store(args) as store:
+        store.resolve_conflict(store.round(args.round), args.conflict, args.keep, by=args.auditor)
+    print(f"Conflict #{args.conflict} resolved: kept {args.keep}. The choice is recorded in the history.")
+    return 0
+
+
+def cmd_check(args) -> int:
+    with _store(args) as store:
+        problems = store.check()
+        path = store.path
+    if problems:
+        print(f"{path}: {len(problems)} problem(s):")
+        for problem in problems:
+            print(f"  {problem}")
+        return 1
+    print(f"{path}: integrity ok, foreign keys ok, every answer matches its round's framework version.")
     return 0
 
 
@@ -199,6 +310,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--round", required=True)
     p.add_argument("sheet", type=Path)
     p.set_defaults(handler=cmd_export)
+
+    p.add_argument("--deidentify", action="store_true", help="salted hashes for case references; no notes, reasons, dates, ages or names")
+
+    p = commands.add_parser("history", help="who changed which answer, when, old -> new")
+    p.add_argument("--round", required=True)
+    p.add_argument("--case", help="only this case")
+    p.set_defaults(handler=cmd_history)
+
+    p = commands.add_parser("finalise", help="lock a round against changes")
+    p.add_argument("--round", required=True)
+    p.set_defaults(handler=cmd_finalise)
+
+    p = commands.add_parser("reopen", help="reopen a finalised round (the reason is recorded)")
+    p.add_argument("--round", required=True)
+    p.add_argument("--reason", required=True)
+    p.set_defaults(handler=cmd_reopen)
+
+    p = commands.add_parser("backup", help="copy the database safely while others write (to hand out or keep)")
+    p.add_argument("path", type=Path)
+    p.set_defaults(handler=cmd_backup)
+
+    p = commands.add_parser("merge", help="bring in another copy's rounds, cases, answers, notes and history")
+    p.add_argument("other", type=Path, help="another caseaudit database (e.g. a colleague's backup)")
+    p.set_defaults(handler=cmd_merge)
+
+    p = commands.add_parser("conflicts", help="answers two merged copies disagree on")
+    p.add_argument("--round", required=True)
+    p.add_argument("--all", action="store_true", help="include resolved conflicts")
+    p.set_defaults(handler=cmd_conflicts)
+
+    p = commands.add_parser("resolve", help="settle a merge conflict by keeping ours or taking theirs")
+    p.add_argument("--round", required=True)
+    p.add_argument("conflict", type=int, help="the conflict number shown by 'caseaudit conflicts'")
+    p.add_argument("keep", choices=["ours", "theirs"])
+    p.set_defaults(handler=cmd_resolve)
+
+    p = commands.add_parser("check", help="integrity, foreign keys and answers against the pinned framework (exit 1 on problems)")
+    p.set_defaults(handler=cmd_check)
 
     p = commands.add_parser("rounds", help="list rounds with unit, framework, cases and progress")
     p.set_defaults(handler=cmd_rounds)

@@ -294,32 +294,51 @@ def import_sheet(
 
 
 # ------------------------------------------------------------------ writing
-def sheet_rows(store: AuditStore, round_name: str) -> tuple[list[str], list[list[str]]]:
+# dropped from de-identified exports: dates, exact ages (the young-adult flag stays) and staff names
+DEIDENTIFY_DROPS = ("start_date", "age", "practitioner")
+
+
+def deidentified_ref(salt: str, case_ref: str) -> str:
+    """A stable pseudonym: the same case gives the same value in every export from this database."""
+    import hashlib
+
+    return "H" + hashlib.sha256(f"{salt}:{case_ref}".encode()).hexdigest()[:12].upper()
+
+
+def sheet_rows(store: AuditStore, round_name: str, *, deidentify: bool = False) -> tuple[list[str], list[list[str]]]:
+    """The case sheet of a round. De-identified: case references become salted hashes; notes,
+    not-applicable reasons, dates, ages and practitioners' names are left out."""
     round_row = store.round(round_name)
     framework = store.framework_for(round_row)
     questions = list(framework.question_ids)
-    header = [CASE_REF_COLUMN, *ATTRIBUTE_COLUMNS, *questions]
+    columns = [c for c in ATTRIBUTE_COLUMNS if not (deidentify and c in DEIDENTIFY_DROPS)]
+    salt = store.deidentify_salt() if deidentify else ""
+    header = [CASE_REF_COLUMN, *columns, *questions]
     cases = list(store.db.query("SELECT * FROM cases WHERE round_id = ? ORDER BY case_ref", [round_row["id"]]))
     answers: dict[int, dict[str, str]] = {}
     for row in store.db.query(
         "SELECT a.case_id, a.question_id, a.value, a.reason FROM answers a JOIN cases c ON c.id = a.case_id WHERE c.round_id = ?",
         [round_row["id"]],
     ):
-        answers.setdefault(row["case_id"], {})[row["question_id"]] = format_answer_text(row["value"], row["reason"])
+        reason = None if deidentify else row["reason"]
+        answers.setdefault(row["case_id"], {})[row["question_id"]] = format_answer_text(row["value"], reason)
     body = []
     for case in cases:
         given = answers.get(case["id"], {})
-        body.append([case["case_ref"], *[case[c] or "" for c in ATTRIBUTE_COLUMNS], *[given.get(q, "") for q in questions]])
+        ref = deidentified_ref(salt, case["case_ref"]) if deidentify else case["case_ref"]
+        body.append([ref, *[case[c] or "" for c in columns], *[given.get(q, "") for q in questions]])
+    if deidentify:
+        body.sort(key=lambda row: row[0])  # case-reference order would hint at the real references
     return header, body
 
 
-def export_sheet(store: AuditStore, round_name: str, path: str | Path) -> int:
+def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deidentify: bool = False) -> int:
     """Write the round's case sheet (CSV or XLSX by extension), owner-only. Returns the case count."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise InvalidValue(f"{path}: export to .csv or .xlsx")
-    header, body = sheet_rows(store, round_name)
+    header, body = sheet_rows(store, round_name, deidentify=deidentify)
     if path.exists():
         os.chmod(path, 0o600)
     else:

@@ -154,11 +154,91 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+def _stable_event_id(*parts: Any) -> str:
+    """An event id derived from what happened, so two copies of one schema-1 file agree on it."""
+    import hashlib
+
+    return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+@migrations()
+def m002_events_finalising_and_merging(db: sqlite_utils.Database) -> None:
+    """Stable event ids (so merged copies recognise shared history), round events
+    (finalised, reopened with a reason), merge conflicts and per-database settings."""
+    for table in ("answer_history", "rating_history"):
+        db.execute(f"DROP TRIGGER {table}_no_update")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN event_id TEXT")
+    for row in list(db.query(
+        "SELECT h.id, c.round_id, c.case_ref, h.question_id, h.old_value, h.new_value, h.old_reason, h.new_reason,"
+        " h.old_note, h.new_note, h.auditor, h.changed_at FROM answer_history h JOIN cases c ON c.id = h.case_id"
+    )):
+        event_id = _stable_event_id(*[row[k] for k in row if k != "id"])
+        db.execute("UPDATE answer_history SET event_id = ? WHERE id = ?", [event_id, row["id"]])
+    for row in list(db.query("SELECT * FROM rating_history")):
+        event_id = _stable_event_id(*[row[k] for k in row if k not in ("id", "event_id")])
+        db.execute("UPDATE rating_history SET event_id = ? WHERE id = ?", [event_id, row["id"]])
+    for table in ("answer_history", "rating_history"):
+        db.execute(f"CREATE UNIQUE INDEX {table}_event ON {table}(event_id)")
+        db.execute(
+            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+        )
+    # the event that produced each current answer / rating: how merge tells "newer" from "conflicting"
+    db.execute("ALTER TABLE answers ADD COLUMN event_id TEXT")
+    db.execute(
+        "UPDATE answers SET event_id = (SELECT h.event_id FROM answer_history h WHERE h.case_id = answers.case_id"
+        " AND h.question_id = answers.question_id ORDER BY h.id DESC LIMIT 1)"
+    )
+    db.execute("ALTER TABLE domain_ratings ADD COLUMN event_id TEXT")
+    db.execute(
+        "UPDATE domain_ratings SET event_id = (SELECT h.event_id FROM rating_history h WHERE h.round_id = domain_ratings.round_id"
+        " AND h.standard_id = domain_ratings.standard_id ORDER BY h.id DESC LIMIT 1)"
+    )
+    db.execute(
+        """
+        CREATE TABLE round_events (
+            event_id TEXT PRIMARY KEY,
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            event TEXT NOT NULL CHECK (event IN ('finalised', 'reopened', 'merged')),
+            reason TEXT,
+            done_by TEXT NOT NULL,
+            done_at TEXT NOT NULL
+        )"""
+    )
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER round_events_no_{verb.lower()} BEFORE {verb} ON round_events "
+            "BEGIN SELECT RAISE(ABORT, 'round_events is append-only'); END"
+        )
+    db.execute(
+        """
+        CREATE TABLE conflicts (
+            id INTEGER PRIMARY KEY,
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            kind TEXT NOT NULL CHECK (kind IN ('answer', 'rating')),
+            case_id INTEGER REFERENCES cases(id),
+            subject TEXT NOT NULL,
+            their_event_id TEXT NOT NULL UNIQUE,
+            their_value TEXT,
+            their_reason TEXT,
+            their_note TEXT,
+            their_by TEXT,
+            their_at TEXT,
+            from_file TEXT NOT NULL,
+            found_at TEXT NOT NULL,
+            resolved_at TEXT,
+            resolved_by TEXT,
+            kept TEXT CHECK (kept IN ('ours', 'theirs'))
+        )"""
+    )
+    db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 
 
 def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 def current_user() -> str:
@@ -504,7 +584,20 @@ class AuditStore:
 
     # -- answers ---------------------------------------------------------
     def answers_for_case(self, case_id: int) -> dict[str, dict]:
-        return {row["question_id"]: row for row in self.db.query("SELECT * FROM answers WHERE case_id = ?", [case_id])}
+        """The case's answers and notes by question id (cleared answers are left out)."""
+        return {
+            row["question_id"]: row
+            for row in self.db.query(
+                "SELECT * FROM answers WHERE case_id = ? AND (value IS NOT NULL OR note IS NOT NULL)", [case_id]
+            )
+        }
+
+    def answer(self, case_id: int, question_id: str) -> dict | None:
+        """One answer row, or None when unanswered (or cleared) and without a note."""
+        return self._one(
+            "SELECT * FROM answers WHERE case_id = ? AND question_id = ? AND (value IS NOT NULL OR note IS NOT NULL)",
+            [case_id, question_id],
+        )
 
     def record_answer(
         self,
@@ -555,8 +648,10 @@ class AuditStore:
         if (old_value, old_reason, old_note) == (new_value, reason, note):
             return False
         stamp = now()
+        event_id = uuid.uuid4().hex
         self.db["answer_history"].insert(
             {
+                "event_id": event_id,
                 "case_id": case_id,
                 "question_id": question_id,
                 "old_value": old_value,
@@ -570,19 +665,18 @@ class AuditStore:
                 "changed_at": stamp,
             }
         )
-        if new_value is None and note is None:
-            self.db.execute("DELETE FROM answers WHERE case_id = ? AND question_id = ?", [case_id, question_id])
-        else:
-            self.db.execute(
-                """
-                INSERT INTO answers (case_id, question_id, value, reason, note, auditor, answered_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (case_id, question_id) DO UPDATE SET
-                    value = excluded.value, reason = excluded.reason, note = excluded.note,
-                    auditor = excluded.auditor, answered_at = excluded.answered_at
-                """,
-                [case_id, question_id, new_value, reason, note, auditor, stamp],
-            )
+        # a cleared answer stays as an empty row: it remembers the event that cleared it, so a
+        # merge can tell a later clear from an answer the other copy never had
+        self.db.execute(
+            """
+            INSERT INTO answers (case_id, question_id, value, reason, note, auditor, answered_at, event_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (case_id, question_id) DO UPDATE SET
+                value = excluded.value, reason = excluded.reason, note = excluded.note,
+                auditor = excluded.auditor, answered_at = excluded.answered_at, event_id = excluded.event_id
+            """,
+            [case_id, question_id, new_value, reason, note, auditor, stamp, event_id],
+        )
         return True
 
     def write_answers_in_bulk(self, case_id: int, answers: dict[str, tuple[Answer, str | None]], auditor: str, source: str) -> int:
@@ -680,6 +774,7 @@ class AuditStore:
             "override_reason": override_reason if exceeds_cap(framework, rating, cap) else None,
             "rater": rater or current_user(),
             "rated_at": now(),
+            "event_id": uuid.uuid4().hex,
         }
         with write_lock(self.db):
             self.check_writable(self.round_by_id(round_row["id"]))
@@ -695,6 +790,235 @@ class AuditStore:
                     "override_reason": row["override_reason"],
                     "rater": row["rater"],
                     "changed_at": row["rated_at"],
+                    "event_id": row["event_id"],
                 }
             )
         return row
+
+    # -- finalising ----------------------------------------------------------
+    def _round_event(self, round_row: dict, event: str, reason: str | None, by: str | None) -> dict:
+        row = {
+            "event_id": uuid.uuid4().hex,
+            "round_id": round_row["id"],
+            "event": event,
+            "reason": reason,
+            "done_by": by or current_user(),
+            "done_at": now(),
+        }
+        self.db["round_events"].insert(row)
+        return row
+
+    def finalise_round(self, name: str, *, by: str | None = None) -> dict:
+        """Lock a round: every later change is refused until it is reopened with a reason."""
+        with write_lock(self.db):
+            round_row = self.round(name)
+            self.check_writable(round_row)
+            event = self._round_event(round_row, "finalised", None, by)
+            self.db.execute(
+                "UPDATE rounds SET finalised_at = ?, finalised_by = ? WHERE id = ?",
+                [event["done_at"], event["done_by"], round_row["id"]],
+            )
+        return self.round(name)
+
+    def reopen_round(self, name: str, reason: str, *, by: str | None = None) -> dict:
+        reason = (reason or "").strip()
+        if not reason:
+            raise InvalidValue("reopening a finalised round needs a reason (--reason), which is recorded")
+        with write_lock(self.db):
+            round_row = self.round(name)
+            if not round_row["finalised_at"]:
+                raise InvalidValue(f"round {name!r} is not finalised; there is nothing to reopen")
+            self._round_event(round_row, "reopened", reason, by)
+            self.db.execute("UPDATE rounds SET finalised_at = NULL, finalised_by = NULL WHERE id = ?", [round_row["id"]])
+        return self.round(name)
+
+    def round_events(self, round_row: dict) -> list[dict]:
+        return list(self.db.query("SELECT * FROM round_events WHERE round_id = ? ORDER BY done_at, event_id", [round_row["id"]]))
+
+    # -- history -------------------------------------------------------------
+    def answer_history(self, round_row: dict, case_ref: str | None = None) -> list[dict]:
+        """Who changed which answer when, old -> new, oldest first."""
+        where, params = "c.round_id = ?", [round_row["id"]]
+        if case_ref is not None:
+            case = self.case(round_row, case_ref)
+            where, params = "h.case_id = ?", [case["id"]]
+        return list(
+            self.db.query(
+                f"""
+                SELECT h.*, c.case_ref FROM answer_history h JOIN cases c ON c.id = h.case_id
+                WHERE {where} ORDER BY h.changed_at, h.id
+                """,
+                params,
+            )
+        )
+
+    def rating_history(self, round_row: dict) -> list[dict]:
+        return list(self.db.query("SELECT * FROM rating_history WHERE round_id = ? ORDER BY changed_at, id", [round_row["id"]]))
+
+    # -- merge conflicts ---------------------------------------------------------
+    def conflicts(self, round_row: dict, *, open_only: bool = True, case_id: int | None = None) -> list[dict]:
+        """Answers (and domain-1 ratings) on which a merged copy disagreed, with our current value."""
+        filters = ["k.round_id = ?"]
+        params: list[Any] = [round_row["id"]]
+        if open_only:
+            filters.append("k.resolved_at IS NULL")
+        if case_id is not None:
+            filters.append("k.case_id = ?")
+            params.append(case_id)
+        return list(
+            self.db.query(
+                f"""
+                SELECT k.*, c.case_ref,
+                       coalesce(a.value, d.rating) AS our_value, a.reason AS our_reason,
+                       coalesce(a.note, d.evidence) AS our_note, coalesce(a.auditor, d.rater) AS our_by,
+                       coalesce(a.answered_at, d.rated_at) AS our_at
+                FROM conflicts k
+                LEFT JOIN cases c ON c.id = k.case_id
+                LEFT JOIN answers a ON k.kind = 'answer' AND a.case_id = k.case_id AND a.question_id = k.subject
+                LEFT JOIN domain_ratings d ON k.kind = 'rating' AND d.round_id = k.round_id AND d.standard_id = k.subject
+                WHERE {' AND '.join(filters)}
+                ORDER BY c.case_ref, k.subject, k.id
+                """,
+                params,
+            )
+        )
+
+    def resolve_conflict(self, round_row: dict, conflict_id: int, keep: str, *, by: str | None = None) -> dict:
+        """Settle a merge conflict by keeping our value or taking theirs; the choice goes into the history."""
+        if keep not in ("ours", "theirs"):
+            raise InvalidValue(f"{keep!r}: keep 'ours' (the value in this database) or 'theirs' (the merged copy's)")
+        by = by or current_user()
+        with write_lock(self.db):
+            self.check_writable(self.round_by_id(round_row["id"]))
+            conflict = self._one("SELECT * FROM conflicts WHERE id = ? AND round_id = ?", [conflict_id, round_row["id"]])
+            if conflict is None:
+                raise InvalidValue(f"no conflict {conflict_id} in round {round_row['name']!r} (see 'caseaudit conflicts')")
+            if conflict["resolved_at"]:
+                raise InvalidValue(
+                    f"conflict {conflict_id} was already resolved by {conflict['resolved_by']} (kept {conflict['kept']})"
+                )
+            source = f"conflict {conflict_id} resolved: kept {keep} (merged from {conflict['from_file']})"
+            if conflict["kind"] == "answer":
+                current = self._one(
+                    "SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [conflict["case_id"], conflict["subject"]]
+                ) or {}
+                if keep == "theirs":
+                    value = Answer(conflict["their_value"]) if conflict["their_value"] else None
+                    reason, note = conflict["their_reason"], conflict["their_note"]
+                else:
+                    value = Answer(current["value"]) if current.get("value") else None
+                    reason, note = current.get("reason"), current.get("note")
+                if not self._write_answer(conflict["case_id"], conflict["subject"], value, reason, note, False, by, source):
+                    # same value as now: record the decision anyway, so the history shows it was settled
+                    self.db["answer_history"].insert(
+                        {
+                            "event_id": uuid.uuid4().hex,
+                            "case_id": conflict["case_id"],
+                            "question_id": conflict["subject"],
+                            "old_value": current.get("value"),
+                            "new_value": current.get("value"),
+                            "old_reason": current.get("reason"),
+                            "new_reason": current.get("reason"),
+                            "old_note": current.get("note"),
+                            "new_note": current.get("note"),
+                            "auditor": by,
+                            "source": source,
+                            "changed_at": now(),
+                        }
+                    )
+            else:
+                current = self._one(
+                    "SELECT * FROM domain_ratings WHERE round_id = ? AND standard_id = ?", [round_row["id"], conflict["subject"]]
+                ) or {}
+                stamp, event_id = now(), uuid.uuid4().hex
+                if keep == "theirs":
+                    new_rating, evidence, override = conflict["their_value"], conflict["their_note"], conflict["their_reason"]
+                    self.db["domain_ratings"].upsert(
+                        {
+                            "round_id": round_row["id"],
+                            "standard_id": conflict["subject"],
+                            "rating": new_rating,
+                            "evidence": evidence,
+                            "override_reason": override,
+                            "rater": by,
+                            "rated_at": stamp,
+                            "event_id": event_id,
+                        },
+                        pk=("round_id", "standard_id"),
+                    )
+                else:
+                    new_rating, evidence, override = current.get("rating"), current.get("evidence"), current.get("override_reason")
+                self.db["rating_history"].insert(
+                    {
+                        "event_id": event_id,
+                        "round_id": round_row["id"],
+                        "standard_id": conflict["subject"],
+                        "old_rating": current.get("rating"),
+                        "new_rating": new_rating,
+                        "evidence": evidence,
+                        "override_reason": override,
+                        "rater": by,
+                        "changed_at": stamp,
+                    }
+                )
+            self.db.execute(
+                "UPDATE conflicts SET resolved_at = ?, resolved_by = ?, kept = ? WHERE id = ?", [now(), by, keep, conflict_id]
+            )
+            return self._one("SELECT * FROM conflicts WHERE id = ?", [conflict_id])
+
+    # -- settings ------------------------------------------------------------
+    def deidentify_salt(self) -> str:
+        """This database's secret salt for de-identified exports: created once, so hashes stay stable."""
+        row = self._one("SELECT value FROM settings WHERE key = 'deidentify_salt'")
+        if row:
+            return row["value"]
+        import secrets
+
+        with write_lock(self.db):
+            self.db.execute("INSERT OR IGNORE INTO settings (key, value) VALUES ('deidentify_salt', ?)", [secrets.token_hex(16)])
+        return self._one("SELECT value FROM settings WHERE key = 'deidentify_salt'")["value"]
+
+    # -- integrity -------------------------------------------------------------
+    def check(self) -> list[str]:
+        """SQLite's integrity and foreign-key checks, then every stored answer against its round's
+        pinned framework version. Returns the problems found (empty: all well)."""
+        problems: list[str] = []
+        integrity = [row[0] for row in self.db.conn.execute("PRAGMA integrity_check")]
+        if integrity != ["ok"]:
+            problems += [f"integrity: {line}" for line in integrity[:20]]
+        for table, rowid, parent, _ in self.db.conn.execute("PRAGMA foreign_key_check"):
+            problems.append(f"foreign key: {table} row {rowid} points at a missing {parent} row")
+        triggers = {row[0] for row in self.db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        for table in ("answer_history", "rating_history", "round_events"):
+            for verb in ("update", "delete"):
+                if f"{table}_no_{verb}" not in triggers:
+                    problems.append(f"audit trail: the trigger that keeps {table} append-only ({verb}) is missing")
+        for round_row in self.db.query("SELECT * FROM rounds ORDER BY name"):
+            try:
+                framework = self.framework_for(round_row)
+            except Exception as error:  # a definition this version does not ship
+                problems.append(f"round {round_row['name']!r}: its framework cannot be loaded ({error})")
+                continue
+            known = set(framework.question_ids)
+            for row in self.db.query(
+                """
+                SELECT c.case_ref, a.question_id, a.value, a.reason FROM answers a JOIN cases c ON c.id = a.case_id
+                WHERE c.round_id = ? ORDER BY c.case_ref, a.question_id
+                """,
+                [round_row["id"]],
+            ):
+                where = f"round {round_row['name']!r}, case {row['case_ref']}, question {row['question_id']}"
+                if row["question_id"] not in known:
+                    problems.append(f"{where}: not a question of {framework.id} version {framework.version}")
+                if row["value"] is not None and row["value"] not in {a.value for a in Answer}:
+                    problems.append(f"{where}: {row['value']!r} is not an answer")
+                if row["reason"] is not None and row["value"] != Answer.NOT_APPLICABLE:
+                    problems.append(f"{where}: has a not-applicable reason but the answer is {row['value']!r}")
+            judged = {s.id for s in framework.standards if s.method is RatingMethod.JUDGEMENT}
+            for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row["id"]]):
+                where = f"round {round_row['name']!r}, standard {row['standard_id']}"
+                if row["standard_id"] not in judged:
+                    problems.append(f"{where}: not a standard rated by judgement in {framework.id} {framework.version}")
+                if row["rating"] not in {r.value for r in Rating}:
+                    problems.append(f"{where}: {row['rating']!r} is not a rating")
+        return problems

@@ -56,6 +56,7 @@ class CaseAuditApp(App):
             yield SystemCommand("Cases", "The cases of this round", self.action_cases)
             yield SystemCommand("Summary", "The inspectorate's tables for this round", self.action_summary)
             yield SystemCommand("Domain 1 ratings", "Organisational ratings with advisory caps", self.action_domain_one)
+            yield SystemCommand("Merge conflicts", "Answers a merged copy disagrees on: keep ours or take theirs", self.action_conflicts)
 
     def action_rounds(self) -> None:
         while len(self.screen_stack) > 2:
@@ -77,6 +78,12 @@ class CaseAuditApp(App):
         from .screens import DomainOneScreen
 
         self.push_screen(DomainOneScreen(self.store, self.current_round()))
+
+
+    def action_conflicts(self) -> None:
+        from .screens import ConflictsScreen
+
+        self.push_screen(ConflictsScreen(self.store, self.current_round()))
 
 
 def run_app(db_path: str | Path, *, round_name: str | None = None, case_ref: str | None = None) -> int:

@@ -178,8 +178,7 @@ class CaseScreen(Screen):
         except CaseauditError as error:
             self.notify(str(error), title="Not saved", severity="error", timeout=8)
             return False
-        fresh = self.store.db.query("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [self.case["id"], question_id])
-        row = next(iter(fresh), None)
+        row = self.store.answer(self.case["id"], question_id)
         if row is None:
             self.answers.pop(question_id, None)
         else:

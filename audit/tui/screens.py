@@ -147,6 +147,7 @@ class CasesScreen(Screen):
         Binding("slash", "focus_filter", "Filter", id="cases.filter"),
         Binding("s", "summary", "Summary", id="cases.summary"),
         Binding("o", "domain_one", "Domain 1", id="cases.domain1"),
+        Binding("c", "conflicts", "Conflicts", id="cases.conflicts"),
         Binding("escape", "back", "Back", id="cases.back"),
     ]
 
@@ -215,7 +216,9 @@ class CasesScreen(Screen):
         if current and any(v[0] == current for v in shown):
             table.move_cursor(row=table.get_row_index(current), animate=False)
         complete = sum(1 for r in self.rows if status_of(r["answered"], r["questions"]) == "complete")
-        self.query_one("#cases-count", Static).update(f"{len(shown)} of {len(self.rows)} cases shown; {complete} complete")
+        open_conflicts = len(self.store.conflicts(self.round_row))
+        warning = f"; {open_conflicts} merge conflict(s) to settle (press c)" if open_conflicts else ""
+        self.query_one("#cases-count", Static).update(f"{len(shown)} of {len(self.rows)} cases shown; {complete} complete{warning}")
 
     def selected_case(self) -> str | None:
         return cursor_key(self.query_one("#cases", DataTable))
@@ -248,6 +251,9 @@ class CasesScreen(Screen):
 
     def action_domain_one(self) -> None:
         self.app.push_screen(DomainOneScreen(self.store, self.round_row))
+
+    def action_conflicts(self) -> None:
+        self.app.push_screen(ConflictsScreen(self.store, self.round_row))
 
     def action_back(self) -> None:
         if self.focused is self.query_one("#filter", Input):
@@ -474,3 +480,68 @@ class DomainOneScreen(Screen):
     def action_back(self) -> None:
         self.dismiss()
 
+
+
+# ------------------------------------------------------------------ merge conflicts
+class ConflictsScreen(Screen):
+    """Answers two merged copies disagree on: keep ours or take theirs, one at a time."""
+
+    BINDINGS = [
+        Binding("o", "keep('ours')", "Keep ours", id="conflicts.ours"),
+        Binding("t", "keep('theirs')", "Take theirs", id="conflicts.theirs"),
+        Binding("escape", "back", "Back", id="conflicts.back"),
+    ]
+
+    def __init__(self, store: AuditStore, round_row: dict):
+        super().__init__()
+        self.store = store
+        self.round_row = round_row
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="conflicts-count")
+        yield DataTable(id="conflicts", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"{self.round_row['name']}: merge conflicts"
+        table = self.query_one("#conflicts", DataTable)
+        for label, key, width in (("#", "id", 4), ("Case", "case", 10), ("Question", "subject", 9),
+                                  ("Ours", "ours", 18), ("Theirs", "theirs", 18), ("From", "from", 12)):
+            table.add_column(label, key=key, width=width)
+        self.reload()
+        table.focus()
+
+    def reload(self) -> None:
+        from ..store import format_answer_text
+
+        table = self.query_one("#conflicts", DataTable)
+        table.clear()
+        conflicts = self.store.conflicts(self.round_row)
+        for k in conflicts:
+            if k["kind"] == "answer":
+                ours = format_answer_text(k["our_value"], k["our_reason"]) or "(blank)"
+                theirs = format_answer_text(k["their_value"], k["their_reason"]) or "(blank)"
+            else:
+                ours, theirs = k["our_value"] or "(none)", k["their_value"] or "(none)"
+            table.add_row(str(k["id"]), k["case_ref"] or "domain 1", k["subject"], f"{ours} ({k['our_by']})",
+                          f"{theirs} ({k['their_by']})", k["from_file"], key=str(k["id"]))
+        self.query_one("#conflicts-count", Static).update(
+            f"{len(conflicts)} open conflict(s). o keeps this database's answer, t takes the merged copy's; the choice is recorded."
+            if conflicts else "No open conflicts in this round."
+        )
+
+    def action_keep(self, keep: str) -> None:
+        key = cursor_key(self.query_one("#conflicts", DataTable))
+        if key is None:
+            return
+        try:
+            self.store.resolve_conflict(self.round_row, int(key), keep)
+        except CaseauditError as error:
+            self.notify(str(error), title="Not resolved", severity="error", timeout=8)
+            return
+        self.notify(f"Conflict #{key}: kept {keep}")
+        self.reload()
+
+    def action_back(self) -> None:
+        self.dismiss()
