@@ -221,6 +221,51 @@ def cmd_check(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .errors import InvalidValue
+    from .report import build_report, format_from_path, render_report, write_private
+
+    fmt = args.format or format_from_path(args.output)
+    if not fmt:
+        raise InvalidValue(f"{args.output}: say --format html, xlsx or markdown (or end the file name in .html, .xlsx or .md)")
+    with _store(args) as store:
+        report = build_report(store, args.round, compare_with=args.compare, case_level=(fmt == "xlsx"))
+    write_private(args.output, render_report(report, fmt))
+    flags = sum(len(b.flags) for b in report.breakdowns)
+    print(
+        f"Wrote the {fmt} report of {args.round!r} ({report.summary.cases} cases) to {args.output} (readable by you only): "
+        f"score {report.summary.score}/{report.summary.max_score}, overall {report.summary.overall_rating or 'not yet rated'}; "
+        f"{len(report.unsettled)} key question(s) not settled by this sample, {flags} breakdown flag(s)."
+    )
+    return 0
+
+
+def cmd_samplesize(args) -> int:
+    from fractions import Fraction
+
+    from .analysis import sample_size
+    from .errors import InvalidValue
+    from framework import load_framework
+
+    level = load_framework().reporting.confidence_level if args.confidence is None else Fraction(str(args.confidence)) / 100
+    try:
+        result = sample_size(args.margin, level, args.population)
+    except ValueError as error:
+        raise InvalidValue(str(error)) from None
+    confidence = f"{float(level) * 100:g}%"
+    print(
+        f"{result.cases} relevant cases keep every key question's {confidence} interval within "
+        f"+/- {args.margin:g} percentage points (the worst case, 50% 'Yes')."
+    )
+    if result.population is not None:
+        print(
+            f"From a caseload of {result.population}, {result.cases_from_population} cases are enough "
+            f"(finite-population correction)."
+        )
+    print("Cases where a question is not applicable do not count: sample more if many will be N/A.")
+    return 0
+
+
 def cmd_rounds(args) -> int:
     with _store(args) as store:
         rounds = store.rounds()
@@ -348,6 +393,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("check", help="integrity, foreign keys and answers against the pinned framework (exit 1 on problems)")
     p.set_defaults(handler=cmd_check)
+
+    p = commands.add_parser("report", help="the QA report (HTML, XLSX or Markdown): ratings, tables, breakdowns, precision, trend")
+    p.add_argument("--round", required=True)
+    p.add_argument("--format", choices=["html", "xlsx", "markdown"], help="default: from the file name")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the report file to write")
+    p.add_argument("--compare", metavar="EARLIER_ROUND", help="show the change since an earlier round")
+    p.set_defaults(handler=cmd_report)
+
+    p = commands.add_parser("samplesize", help="how many cases give a margin of error at 95%% confidence")
+    p.add_argument("--margin", type=float, required=True, help="percentage points either side, e.g. 10")
+    p.add_argument("--population", type=int, help="the caseload the sample is drawn from (optional)")
+    p.add_argument("--confidence", type=float, help="confidence level in per cent (default: the framework's, 95)")
+    p.set_defaults(handler=cmd_samplesize)
 
     p = commands.add_parser("rounds", help="list rounds with unit, framework, cases and progress")
     p.set_defaults(handler=cmd_rounds)

@@ -735,6 +735,38 @@ class AuditStore:
         )
         return row["cases"], row["incomplete"] or 0
 
+    def breakdown_counts(self, round_row: dict, columns: Iterable[str], question_ids: Iterable[str]) -> tuple[list[dict], list[dict]]:
+        """Answer counts and case counts by each attribute column's values, in one pass over the answers.
+
+        Returns (answer rows {column, value, question_id, yes, no, not_applicable}, case rows {column, value, cases}).
+        """
+        columns = [c for c in columns if c in ATTRIBUTE_COLUMNS]  # column names are never user input
+        if not columns:
+            return [], []
+        select = ", ".join(f"c.{c}" for c in columns)
+        answer_parts = " UNION ALL ".join(
+            f"SELECT '{c}' AS column_name, {c} AS value, question_id, sum(value_ = 'Yes') AS yes, sum(value_ = 'No') AS no,"
+            f" sum(value_ = 'Not applicable') AS not_applicable FROM k GROUP BY {c}, question_id"
+            for c in columns
+        )
+        answers = list(
+            self.db.query(
+                f"""
+                WITH k AS MATERIALIZED (
+                    SELECT {select}, a.question_id, a.value AS value_ FROM answers a JOIN cases c ON c.id = a.case_id
+                    WHERE c.round_id = ? AND a.value IS NOT NULL AND a.question_id IN (SELECT value FROM json_each(?))
+                )
+                {answer_parts}
+                """,
+                [round_row["id"], json.dumps(list(question_ids))],
+            )
+        )
+        case_parts = " UNION ALL ".join(
+            f"SELECT '{c}' AS column_name, {c} AS value, count(*) AS cases FROM cases WHERE round_id = :round GROUP BY {c}" for c in columns
+        )
+        cases = list(self.db.query(case_parts, {"round": round_row["id"]}))
+        return answers, cases
+
     # -- domain-1 ratings --------------------------------------------------
     def domain_ratings(self, round_row: dict) -> dict[str, dict]:
         return {row["standard_id"]: row for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row["id"]])}

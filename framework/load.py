@@ -18,6 +18,7 @@ from .model import (
     DataItem,
     Domain,
     Framework,
+    ReportingConventions,
     KeyQuestion,
     LimitingRule,
     Prompt,
@@ -171,6 +172,21 @@ def parse_definition(document: dict, source: str) -> Framework:
         templates[key] = template
     sentences = SentenceTemplates(**templates)
 
+    # -- reporting conventions -------------------------------------------------
+    reporting_table = document.get("reporting")
+    if not isinstance(reporting_table, dict):
+        raise r.fail("reporting", "missing [reporting] table")
+    level = r.fraction(reporting_table.get("confidence_level"), "reporting confidence_level")
+    if not 0 < level < 1:
+        raise r.fail("reporting confidence_level", "a fraction between 0 and 1, e.g. \"95/100\"")
+    conventions = {}
+    for key in ("disproportion_points", "disproportion_min_cases"):
+        value = reporting_table.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise r.fail(f"reporting {key}", "a whole number of at least 1")
+        conventions[key] = value
+    reporting = ReportingConventions(confidence_level=level, **conventions)
+
     # -- domains and standards ---------------------------------------------
     domains = []
     for n, table in enumerate(r.table_list(document, "domains", "domains", required=True), 1):
@@ -225,6 +241,7 @@ def parse_definition(document: dict, source: str) -> Framework:
         standards=standards,
         limiting_rules=rules,
         sentences=sentences,
+        reporting=reporting,
     )
 
 

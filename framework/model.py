@@ -157,6 +157,15 @@ class SentenceTemplates:
 
 
 @attrs.frozen(kw_only=True)
+class ReportingConventions:
+    """How QA reports qualify the figures (not part of the inspectorate's rating rules)."""
+
+    confidence_level: Fraction  # for Wilson intervals, e.g. 95/100
+    disproportion_points: int  # a group differing from the rest by this many points or more is flagged...
+    disproportion_min_cases: int  # ...when each side has at least this many relevant cases
+
+
+@attrs.frozen(kw_only=True)
 class Framework:
     id: str
     version: str
@@ -170,6 +179,7 @@ class Framework:
     standards: tuple[Standard, ...] = attrs.field(converter=_tuple)
     limiting_rules: tuple[LimitingRule, ...] = attrs.field(converter=_tuple)
     sentences: SentenceTemplates
+    reporting: ReportingConventions
     _questions: dict = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:

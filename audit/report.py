@@ -1,0 +1,250 @@
+"""The QA lead's report: the inspection report's layout from our own audits, plus
+precision, breakdowns with disproportionality flags, and the trend since an earlier round.
+
+``build_report`` reads the store once; HTML, XLSX and Markdown all render the same
+``Report`` value (so they cannot disagree with each other or with ``caseaudit summary``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+
+import attrs
+
+from framework.model import RatingMethod
+
+from .analysis import (
+    Breakdown,
+    Comparison,
+    Interval,
+    build_breakdown,
+    compare,
+    groupings,
+    unsettled,
+    wilson_interval,
+)
+from .errors import CaseauditError, InvalidValue
+from .store import AuditStore, create_private_file
+from .summary import QuestionFigures, StandardSummary, Summary, summarise
+
+FORMATS = ("html", "xlsx", "markdown")
+
+
+@attrs.frozen(kw_only=True)
+class Report:
+    summary: Summary
+    intervals: dict[str, Interval | None]  # every key question, prompt and data item
+    unsettled: frozenset[str]  # key questions whose interval crosses a band boundary
+    breakdowns: tuple[Breakdown, ...]
+    comparison: Comparison | None
+    case_header: tuple[str, ...]
+    case_rows: tuple[tuple[str, ...], ...]
+    generated_at: str
+
+    def interval(self, question: QuestionFigures) -> Interval | None:
+        return self.intervals.get(question.id)
+
+    @property
+    def case_standards(self) -> tuple[StandardSummary, ...]:
+        return tuple(s for s in self.summary.standards if s.key_questions)
+
+    @property
+    def judgement_standards(self) -> tuple[StandardSummary, ...]:
+        return tuple(s for s in self.summary.standards if s.method is RatingMethod.JUDGEMENT)
+
+
+def build_report(store: AuditStore, round_name: str, *, compare_with: str | None = None, case_level: bool = True) -> Report:
+    from .sheets import sheet_rows
+
+    summary = summarise(store, round_name)
+    framework = summary.framework
+    level = framework.reporting.confidence_level
+    intervals: dict[str, Interval | None] = {}
+    unsettled_ids = set()
+    kq_ids = []
+    for s in summary.standards:
+        for kq in s.key_questions:
+            kq_ids.append(kq.id)
+            for q in (kq, *kq.prompts, *kq.data_items):
+                intervals[q.id] = wilson_interval(q.counts.yes, q.counts.relevant, level)
+            if s.rated and unsettled(framework, intervals[kq.id]):
+                unsettled_ids.add(kq.id)
+    round_row = store.round(round_name)
+    all_groupings = groupings()
+    answer_rows, case_rows = store.breakdown_counts(round_row, sorted({g.column for g in all_groupings}), kq_ids)
+    breakdowns = []
+    for grouping in all_groupings:
+        answers = [{grouping.column: r["value"], **r} for r in answer_rows if r["column_name"] == grouping.column]
+        cases = [{grouping.column: r["value"], "cases": r["cases"]} for r in case_rows if r["column_name"] == grouping.column]
+        breakdown = build_breakdown(framework, grouping, answers, cases, kq_ids)
+        if [g.label for g in breakdown.groups] not in ([], ["Not recorded"]):  # attributes nobody recorded are left out
+            breakdowns.append(breakdown)
+    comparison = None
+    if compare_with:
+        if compare_with == round_name:
+            raise InvalidValue("compare with an earlier round, not the same one")
+        comparison = compare(summary, summarise(store, compare_with))
+    header, body = sheet_rows(store, round_name) if case_level else ([], [])
+    return Report(
+        summary=summary,
+        intervals=intervals,
+        unsettled=frozenset(unsettled_ids),
+        breakdowns=tuple(breakdowns),
+        comparison=comparison,
+        case_header=tuple(header),
+        case_rows=tuple(tuple(r) for r in body),
+        generated_at=_dt.datetime.now().strftime("%d %B %Y %H:%M"),
+    )
+
+
+def render_report(report: Report, fmt: str) -> bytes:
+    if fmt == "html":
+        from .report_html import render_html
+
+        return render_html(report).encode("utf-8")
+    if fmt == "xlsx":
+        from .report_xlsx import render_xlsx
+
+        return render_xlsx(report)
+    if fmt == "markdown":
+        return render_markdown_report(report).encode("utf-8")
+    raise InvalidValue(f"{fmt!r} is not a report format; use one of: {', '.join(FORMATS)}")
+
+
+def format_from_path(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return {".html": "html", ".htm": "html", ".xlsx": "xlsx", ".md": "markdown", ".markdown": "markdown"}.get(suffix, "")
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file readable by its owner only (created 0600 before any data goes in)."""
+    path = Path(path)
+    try:
+        if path.exists():
+            os.chmod(path, 0o600)
+        else:
+            create_private_file(path)
+        path.write_bytes(data)
+        os.chmod(path, 0o600)
+    except OSError as error:
+        raise CaseauditError(f"{path}: cannot write the report ({error.strerror})") from None
+
+
+# ------------------------------------------------------------------ shared wording
+def rating_word(s: StandardSummary) -> str:
+    if not s.rated:
+        return "Not rated (for information)"
+    if s.rating is None:
+        return "Not yet rated"
+    return s.rating.value
+
+
+def cap_sentence(s: StandardSummary) -> str:
+    if s.cap is None:
+        return ""
+    if s.above_cap:
+        reason = f" {s.override_reason}" if s.override_reason else ""
+        return f"{s.cap.rule.guidance} {s.cap.rule.override}{reason}"
+    return ""
+
+
+def percent_text(q: QuestionFigures) -> str:
+    return f"{q.percent}%" if q.percent is not None else "n/a"
+
+
+def prompt_sentence(q: QuestionFigures) -> str:
+    """The reports' wording: 'in 10 out of 27 relevant cases'."""
+    return f"in {q.counts.yes} out of {q.counts.relevant} relevant cases" if q.counts.relevant else "no relevant cases"
+
+
+def provisional_text(summary: Summary) -> str:
+    parts = []
+    if summary.incomplete_cases:
+        parts.append(f"{summary.incomplete_cases} case(s) not fully answered")
+    if summary.unrated_judgements:
+        parts.append("domain one not yet rated: " + ", ".join(summary.unrated_judgements))
+    return ("Provisional: " + "; ".join(parts) + ".") if parts else ""
+
+
+# ------------------------------------------------------------------ Markdown
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown_report(report: Report) -> str:
+    summary = report.summary
+    level = f"{float(summary.framework.reporting.confidence_level) * 100:.0f}%"
+    out = [f"# {summary.unit}: {summary.round}", ""]
+    out.append(f"Case audit report, {summary.cases} cases, generated {report.generated_at}. "
+               f"Framework {summary.framework.id} version {summary.framework.version}.")
+    if provisional_text(summary):
+        out += ["", f"**{provisional_text(summary)}**"]
+    out += ["", "## Ratings", "", "| Standard | Rating |", "|---|---|"]
+    for s in summary.standards:
+        out.append(f"| {s.id} {_md(s.name)} | {rating_word(s)} |")
+    out += ["", f"**Score {summary.score}/{summary.max_score}**. Overall rating: **{summary.overall_rating or 'Not yet rated'}**.", ""]
+    out += ["## Domain one: organisational delivery", ""]
+    for s in report.judgement_standards:
+        out += [f"### {s.id} {s.name}: {rating_word(s)}", ""]
+        if cap_sentence(s):
+            out += [cap_sentence(s), ""]
+        if s.evidence:
+            out += [f"Evidence: {s.evidence}", ""]
+    for s in report.case_standards:
+        out += [f"## {s.id} {s.name}: {rating_word(s)}", "", f"_{s.headline}_", ""]
+        out += [f"| Key question | Percentage 'Yes' | Yes / relevant | {level} interval | Band |", "|---|---:|---:|---:|---|"]
+        for kq in s.key_questions:
+            interval = report.interval(kq)
+            flag = " (rating not settled by this sample)" if kq.id in report.unsettled else ""
+            band = kq.banding.rating.value if kq.banding else "n/a"
+            out.append(
+                f"| {kq.id} {_md(kq.text)} | {percent_text(kq)} | {kq.counts.yes}/{kq.counts.relevant} | "
+                f"{interval.text() if interval else 'n/a'} | {band}{flag} |"
+            )
+        out.append("")
+        if s.sentence:
+            out += [s.sentence, ""]
+        if s.basis_note:
+            out += [f"> {s.basis_note}", ""]
+        out += ["| Prompt or data item | Figure |", "|---|---|"]
+        for kq in s.key_questions:
+            for q in (*kq.prompts, *kq.data_items):
+                figure = f"{prompt_sentence(q)} ({percent_text(q)})" if q.counts.relevant else prompt_sentence(q)
+                out.append(f"| {q.id} {_md(q.text)} | {figure} |")
+        out.append("")
+    out += ["## Breakdowns", "", f"Flagged (**!**): a group {summary.framework.reporting.disproportion_points} or more points from the rest, "
+            f"with at least {summary.framework.reporting.disproportion_min_cases} relevant cases on each side.", ""]
+    kq_ids = [kq.id for s in report.case_standards for kq in s.key_questions]
+    for breakdown in report.breakdowns:
+        out += [f"### {breakdown.label}", ""]
+        out.append("| Key question | " + " | ".join(f"{_md(g.label)} ({g.cases})" for g in breakdown.groups) + " |")
+        out.append("|---|" + "---:|" * len(breakdown.groups))
+        for kq in kq_ids:
+            cells = []
+            for g in breakdown.groups:
+                p = g.percentage(kq)
+                mark = " **!**" if breakdown.flagged(g.label, kq) else ""
+                cells.append(f"{p.printed}% ({p.yes}/{p.relevant}){mark}" if p else "n/a")
+            out.append(f"| {kq} | " + " | ".join(cells) + " |")
+        out.append("")
+        for flag in breakdown.flags:
+            out.append(f"- {flag.sentence(breakdown.label)}")
+        if breakdown.flags:
+            out.append("")
+    if report.comparison:
+        c = report.comparison
+        out += [f"## Change since {c.earlier_round}", "", "| Key question | Before | Now | Change (points) | Band |", "|---|---:|---:|---:|---|"]
+        for k in c.key_questions:
+            band = f"{k.band_before or 'n/a'} -> {k.band_now or 'n/a'}" if k.band_before != k.band_now else (k.band_now or "n/a")
+            before = f"{k.before}%" if k.before is not None else "n/a"
+            now = f"{k.now}%" if k.now is not None else "n/a"
+            out.append(f"| {k.id} | {before} | {now} | {k.points_text()} | {band} |")
+        out += ["", "| Standard | Before | Now |", "|---|---|---|"]
+        for s in c.standards:
+            mark = " (changed)" if s.changed else ""
+            out.append(f"| {s.id} {_md(s.name)} | {s.before or 'n/a'} | {s.now or 'n/a'}{mark} |")
+        out += ["", f"Score {c.score_before[0]}/{c.score_before[1]} -> {c.score_now[0]}/{c.score_now[1]}; "
+                f"overall {c.overall_before or 'n/a'} -> {c.overall_now or 'n/a'}.", ""]
+    return "\n".join(out)
