@@ -273,3 +273,46 @@ async def test_summary_updates_when_answers_change(demo_db):
         assert app.screen.summary.key_question("2.5.3").counts.yes == before + 1
     with AuditStore.open(demo_db) as store:
         assert summarise(store, "Newham 2022").key_question("2.5.3").counts.yes == before + 1
+
+
+async def test_summary_breakdown_and_saving_the_report(demo_db, tmp_path, monkeypatch):
+    import asyncio
+
+    from textual.widgets import Select
+
+    monkeypatch.setenv("CASEAUDIT_REPORT_DIR", str(tmp_path / "reports"))
+    app = CaseAuditApp(demo_db, round_name="Newham 2022")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SummaryScreen)
+        await pilot.press("b")
+        await pilot.pause()
+        assert screen.query_one("#breakdown", Select).expanded
+        await pilot.press("escape")
+        screen.query_one("#breakdown", Select).value = "resettlement"
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "Licence / post-release" in shown and "Community" in shown
+        # the breakdown agrees with a filtered summary: 2.2.2 for licence cases is 0 of 10 in the demo round
+        licence = next(g for b in screen.report.breakdowns if b.grouping.key == "resettlement" for g in b.groups if g.label.startswith("Licence"))
+        with AuditStore.open(demo_db) as store:
+            filtered = summarise(store, "Newham 2022", where="c.sentence_type IN ('Licence', 'Post-sentence supervision', 'Pre-release')")
+        assert licence.counts["2.2.2"].yes == filtered.key_question("2.2.2").counts.yes
+        await pilot.press("w")
+        await pilot.pause()
+        await pilot.press("h")
+        await app.workers.wait_for_complete()
+        target = tmp_path / "reports" / "newham-2022-report.html"
+        for _ in range(200):  # the delivery runs on Textual's own thread
+            if target.exists() and target.read_bytes().endswith(b"</html>"):
+                break
+            await asyncio.sleep(0.02)
+        await pilot.pause()
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert 'data-score="6" data-max-score="24"' in target.read_text(encoding="utf-8")

@@ -194,3 +194,31 @@ class AddCaseDialog(ModalScreen[dict | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ReportFormatDialog(ModalScreen[str | None]):
+    """Choose the report's format: h HTML, x Excel, m Markdown (or pick from the list)."""
+
+    FORMATS = (("html", "HTML web page (print it to PDF from a browser)"), ("xlsx", "Excel workbook"), ("markdown", "Markdown text"))
+    BINDINGS = [
+        Binding("h", "choose('html')", "HTML", id="report.html"),
+        Binding("x", "choose('xlsx')", "Excel", id="report.xlsx"),
+        Binding("m", "choose('markdown')", "Markdown", id="report.markdown"),
+        Binding("escape", "choose('')", "Cancel", id="report.cancel"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Save the report as", classes="dialog-title")
+            yield OptionList(*(label for _, label in self.FORMATS), id="formats")
+            yield Label("h HTML, x Excel, m Markdown; Escape cancels", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#formats", OptionList).focus()
+
+    @on(OptionList.OptionSelected, "#formats")
+    def pick(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.FORMATS[event.option_index][0])
+
+    def action_choose(self, fmt: str) -> None:
+        self.dismiss(fmt or None)

@@ -263,6 +263,12 @@ class CasesScreen(Screen):
 
 
 # ------------------------------------------------------------------ summary
+def _downloads():
+    from platformdirs import user_downloads_path  # the folder Textual's deliver_binary uses by default
+
+    return user_downloads_path()
+
+
 class SummaryReady(Message):
     def __init__(self, summary: Summary):
         super().__init__()
@@ -284,8 +290,26 @@ def bar(percent: int | None, width: int = 40) -> Text:
     return text
 
 
+class BreakdownReady(Message):
+    def __init__(self, report):
+        super().__init__()
+        self.report = report
+
+
+class ReportSaved(Message):
+    def __init__(self, path: str | None, error: str | None = None):
+        super().__init__()
+        self.path = path
+        self.error = error
+
+
+REPORT_DIR_ENV = "CASEAUDIT_REPORT_DIR"
+
+
 class SummaryScreen(Screen):
     BINDINGS = [
+        Binding("b", "breakdown", "Breakdown", id="summary.breakdown", tooltip="Key questions by sentence type, RoSH, ethnicity..."),
+        Binding("w", "save_report", "Save report", id="summary.save", tooltip="HTML, Excel or Markdown report of this round"),
         Binding("o", "domain_one", "Domain 1", id="summary.domain1"),
         Binding("r", "refresh", "Refresh", id="summary.refresh"),
         Binding("escape", "back", "Back", id="summary.back"),
@@ -296,10 +320,16 @@ class SummaryScreen(Screen):
         self.store = store
         self.round_row = round_row
         self.summary: Summary | None = None
+        self.report = None  # built on first use of a breakdown
 
     def compose(self) -> ComposeResult:
+        from ..analysis import groupings
+
         yield Header()
+        options = [(g.label, g.key) for g in groupings()]
+        yield Select(options, prompt="Breakdown by... (b)", id="breakdown", allow_blank=True)
         with VerticalScroll(id="summary-scroll"):
+            yield Static("", id="breakdown-body")
             yield Static("Computing the summary...", id="summary-body")
         yield Footer()
 
@@ -356,10 +386,122 @@ class SummaryScreen(Screen):
         return outer
 
     def action_refresh(self) -> None:
+        self.report = None
         self.compute()
+        self.show_breakdown()
 
     def action_domain_one(self) -> None:
         self.app.push_screen(DomainOneScreen(self.store, self.round_row))
+
+    # -- breakdowns ------------------------------------------------------
+    def action_breakdown(self) -> None:
+        select = self.query_one("#breakdown", Select)
+        select.focus()
+        select.expanded = True
+
+    @on(Select.Changed, "#breakdown")
+    def show_breakdown(self) -> None:
+        key = self.query_one("#breakdown", Select).value
+        body = self.query_one("#breakdown-body", Static)
+        if key is Select.BLANK:
+            body.update("")
+            return
+        if self.report is None:
+            body.update("Computing the breakdown...")
+            self.build_breakdowns()
+            return
+        body.update(self.render_breakdown(self.report, key))
+
+    @work(thread=True, exclusive=True, group="breakdown")
+    def build_breakdowns(self) -> None:
+        from ..report import build_report
+
+        with AuditStore.open(self.store.path) as store:
+            report = build_report(store, self.round_row["name"], case_level=False)
+        self.post_message(BreakdownReady(report))
+
+    @on(BreakdownReady)
+    def breakdowns_built(self, message: BreakdownReady) -> None:
+        self.report = message.report
+        self.show_breakdown()
+
+    @staticmethod
+    def render_breakdown(report, key: str):
+        breakdown = next((b for b in report.breakdowns if b.grouping.key == key), None)
+        if breakdown is None:
+            return Text("Nobody recorded this attribute for the cases of this round.", style="italic")
+        conventions = report.summary.framework.reporting
+        table = Table(title=f"{breakdown.label}: percentage 'Yes' (relevant cases)", expand=False)
+        table.add_column("Key question")
+        for g in breakdown.groups:
+            table.add_column(f"{g.label}\n{g.cases} cases", justify="right")
+        for s in report.case_standards:
+            for kq in s.key_questions:
+                cells = []
+                for g in breakdown.groups:
+                    p = g.percentage(kq.id)
+                    if p is None:
+                        cells.append(Text("n/a", style="dim"))
+                        continue
+                    flagged = breakdown.flagged(g.label, kq.id)
+                    cells.append(Text(f"{p.printed}% ({p.relevant})" + (" !" if flagged else ""), style="bold red" if flagged else ""))
+                table.add_row(kq.id, *cells)
+        grid = Table.grid()
+        grid.add_row(table)
+        grid.add_row(Text(f"! a group {conventions.disproportion_points} or more points from the rest, with at least "
+                          f"{conventions.disproportion_min_cases} relevant cases on each side ({len(breakdown.flags)} flagged).", style="italic"))
+        return grid
+
+    # -- saving the report --------------------------------------------------
+    def action_save_report(self) -> None:
+        from .dialogs import ReportFormatDialog
+
+        def chosen(fmt: str | None) -> None:
+            if fmt:
+                self.notify(f"Writing the {fmt} report...", timeout=3)
+                self.write_report(fmt)
+
+        self.app.push_screen(ReportFormatDialog(), chosen)
+
+    @work(thread=True, exclusive=True, group="report")
+    def write_report(self, fmt: str) -> None:
+        import io
+        import os
+        import re
+        from pathlib import Path
+
+        from ..report import build_report, render_report, write_private
+
+        try:
+            with AuditStore.open(self.store.path) as store:
+                data = render_report(build_report(store, self.round_row["name"], case_level=(fmt == "xlsx")), fmt)
+            folder = Path(os.environ.get(REPORT_DIR_ENV) or _downloads())
+            stem = re.sub(r"[^A-Za-z0-9]+", "-", self.round_row["name"]).strip("-").lower() or "round"
+            extension = {"html": "html", "xlsx": "xlsx", "markdown": "md"}[fmt]
+            n, name = 1, f"{stem}-report.{extension}"
+            while (folder / name).exists():
+                n += 1
+                name = f"{stem}-report-{n}.{extension}"
+            if self.app.is_web:
+                # in the browser: App.deliver_binary streams the file as a download
+                self.app.call_from_thread(self.app.deliver_binary, io.BytesIO(data), save_filename=name)
+            else:
+                # In a terminal we write it ourselves: owner-only from the start, and Textual 8.2's
+                # terminal delivery opens the target in text mode for bytes (isinstance(x, typing.BinaryIO)
+                # is False for BytesIO and real files), so the saved file would stay empty.
+                write_private(folder / name, data)
+            self.post_message(ReportSaved(str(folder / name)))
+        except (CaseauditError, OSError) as error:
+            self.post_message(ReportSaved(None, str(error)))
+
+    @on(ReportSaved)
+    def report_saved(self, message: ReportSaved) -> None:
+        if message.error:
+            self.notify(message.error, title="Report not saved", severity="error", timeout=8)
+        elif self.app.is_web:
+            self.notify("The report is downloading in your browser.", title="Report saved")
+        else:
+            self.notify(f"Saved to {message.path} (readable by you only)", title="Report saved", timeout=8)
 
     def action_back(self) -> None:
         self.dismiss()
