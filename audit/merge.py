@@ -193,13 +193,13 @@ def _merge(store: AuditStore, theirs: dict, source: str) -> MergeReport:
                 refuse_if_finalised(round_id)
                 db.execute(
                     """
-                    INSERT INTO answers (case_id, question_id, value, reason, note, auditor, answered_at, event_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO answers (case_id, question_id, round_id, value, reason, note, auditor, answered_at, event_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (case_id, question_id) DO UPDATE SET
                         value = excluded.value, reason = excluded.reason, note = excluded.note,
                         auditor = excluded.auditor, answered_at = excluded.answered_at, event_id = excluded.event_id
                     """,
-                    [case_id, a["question_id"], a["value"], a["reason"], a["note"], a["auditor"], a["answered_at"], a["event_id"]],
+                    [case_id, a["question_id"], round_id, a["value"], a["reason"], a["note"], a["auditor"], a["answered_at"], a["event_id"]],
                 )
                 report.answers_taken += 1
             elif a["event_id"] in our_answer_events:

@@ -58,22 +58,38 @@ class Report:
 def build_report(store: AuditStore, round_name: str, *, compare_with: str | None = None, case_level: bool = True) -> Report:
     from .sheets import sheet_rows
 
-    summary = summarise(store, round_name)
-    framework = summary.framework
+    round_row = store.round(round_name)
+    framework = store.framework_for(round_row)
+    all_groupings = groupings()
+    kq_ids = [kq.id for s in framework.standards for kq in s.key_questions]
+    columns = sorted({g.column for g in all_groupings})
+    # The breakdown counts run on a second connection while this one builds the summary:
+    # SQLite releases the GIL while it works, so the two passes share the machine's cores.
+    pool = None
+    if store.path is not None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def count_in_parallel():
+            with AuditStore.open(store.path) as other:
+                return other.breakdown_counts(round_row, columns, kq_ids)
+
+        pool = ThreadPoolExecutor(max_workers=1)
+        pending = pool.submit(count_in_parallel)
+    try:
+        summary = summarise(store, round_name)
+        answer_rows, case_rows = pending.result() if pool else store.breakdown_counts(round_row, columns, kq_ids)
+    finally:
+        if pool:
+            pool.shutdown(wait=True)
     level = framework.reporting.confidence_level
     intervals: dict[str, Interval | None] = {}
     unsettled_ids = set()
-    kq_ids = []
     for s in summary.standards:
         for kq in s.key_questions:
-            kq_ids.append(kq.id)
             for q in (kq, *kq.prompts, *kq.data_items):
                 intervals[q.id] = wilson_interval(q.counts.yes, q.counts.relevant, level)
             if s.rated and unsettled(framework, intervals[kq.id]):
                 unsettled_ids.add(kq.id)
-    round_row = store.round(round_name)
-    all_groupings = groupings()
-    answer_rows, case_rows = store.breakdown_counts(round_row, sorted({g.column for g in all_groupings}), kq_ids)
     breakdowns = []
     for grouping in all_groupings:
         answers = [{grouping.column: r["value"], **r} for r in answer_rows if r["column_name"] == grouping.column]

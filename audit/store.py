@@ -234,6 +234,38 @@ def m002_events_finalising_and_merging(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+@migrations()
+def m003_answers_clustered_by_case(db: sqlite_utils.Database) -> None:
+    """Answers stored in case order (WITHOUT ROWID) and carrying their round, with a covering
+    index per round and question: summaries of 40,000-case rounds count index entries instead
+    of joining and sorting millions of rows."""
+    db.execute(
+        """
+        CREATE TABLE answers_by_case (
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            question_id TEXT NOT NULL,
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            value TEXT CHECK (value IN ('Yes', 'No', 'Not applicable')),
+            reason TEXT,
+            note TEXT,
+            auditor TEXT NOT NULL,
+            answered_at TEXT NOT NULL,
+            event_id TEXT,
+            PRIMARY KEY (case_id, question_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """
+        INSERT INTO answers_by_case (case_id, question_id, round_id, value, reason, note, auditor, answered_at, event_id)
+        SELECT a.case_id, a.question_id, c.round_id, a.value, a.reason, a.note, a.auditor, a.answered_at, a.event_id
+        FROM answers a JOIN cases c ON c.id = a.case_id
+        """
+    )
+    db.execute("DROP TABLE answers")
+    db.execute("ALTER TABLE answers_by_case RENAME TO answers")
+    db.execute("CREATE INDEX answers_round_question ON answers(round_id, question_id, value)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 
 
@@ -669,13 +701,13 @@ class AuditStore:
         # merge can tell a later clear from an answer the other copy never had
         self.db.execute(
             """
-            INSERT INTO answers (case_id, question_id, value, reason, note, auditor, answered_at, event_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO answers (case_id, question_id, round_id, value, reason, note, auditor, answered_at, event_id)
+            VALUES (?, ?, (SELECT round_id FROM cases WHERE id = ?), ?, ?, ?, ?, ?, ?)
             ON CONFLICT (case_id, question_id) DO UPDATE SET
                 value = excluded.value, reason = excluded.reason, note = excluded.note,
                 auditor = excluded.auditor, answered_at = excluded.answered_at, event_id = excluded.event_id
             """,
-            [case_id, question_id, new_value, reason, note, auditor, stamp, event_id],
+            [case_id, question_id, case_id, new_value, reason, note, auditor, stamp, event_id],
         )
         return True
 
@@ -702,16 +734,30 @@ class AuditStore:
 
     # -- aggregation -----------------------------------------------------
     def answer_counts(self, round_row: dict, where: str = "", params: Iterable[Any] = ()) -> dict[str, dict]:
-        """Grouped counts per question: {question_id: {yes, no, not_applicable}} (SQL, not Python loops)."""
-        sql = f"""
-            SELECT a.question_id,
-                   sum(a.value = 'Yes') AS yes,
-                   sum(a.value = 'No') AS no,
-                   sum(a.value = 'Not applicable') AS not_applicable
-            FROM answers a JOIN cases c ON c.id = a.case_id
-            WHERE c.round_id = ? AND a.value IS NOT NULL {('AND ' + where) if where else ''}
-            GROUP BY a.question_id
+        """Grouped counts per question: {question_id: {yes, no, not_applicable}} (SQL, not Python loops).
+
+        A whole round is counted from the (round, question, value) index alone; a cohort
+        (``where``, a SQL filter on the cases ``c``) joins its cases.
         """
+        if where:
+            sql = f"""
+                SELECT a.question_id, sum(a.value = 'Yes') AS yes, sum(a.value = 'No') AS no,
+                       sum(a.value = 'Not applicable') AS not_applicable
+                FROM answers a JOIN cases c ON c.id = a.case_id
+                WHERE a.round_id = ? AND a.value IS NOT NULL AND {where}
+                GROUP BY a.question_id
+            """
+        else:
+            # counted in the index's own order: (round, question, value) ranges, no sort, no table access
+            counts: dict[str, dict] = {}
+            for row in self.db.query(
+                "SELECT question_id, value, count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL"
+                " GROUP BY question_id, value",
+                [round_row["id"]],
+            ):
+                entry = counts.setdefault(row["question_id"], {"question_id": row["question_id"], "yes": 0, "no": 0, "not_applicable": 0})
+                entry[{"Yes": "yes", "No": "no", "Not applicable": "not_applicable"}[row["value"]]] = row["n"]
+            return counts
         return {row["question_id"]: row for row in self.db.query(sql, [round_row["id"], *params])}
 
     def case_totals(self, round_row: dict, where: str = "", params: Iterable[Any] = ()) -> tuple[int, int]:
@@ -720,51 +766,70 @@ class AuditStore:
         A case is incomplete until every question of its framework has an answer.
         """
         framework = self.framework_for(round_row)
+        filter_sql = f"AND {where}" if where else ""
+        # Each case counts its own answers (a short range of the case-ordered table): no sort of
+        # every answer. Stored question ids are always the framework's (checked on every write and
+        # by `caseaudit check`), so the count is of the framework's questions.
         row = self._one(
             f"""
-            SELECT count(*) AS cases,
-                   sum(coalesce(answered, 0) < ?) AS incomplete
-            FROM cases c LEFT JOIN (
-                SELECT a.case_id, count(*) AS answered FROM answers a
-                WHERE a.value IS NOT NULL AND a.question_id IN (SELECT value FROM json_each(?))
-                GROUP BY a.case_id
-            ) x ON x.case_id = c.id
-            WHERE c.round_id = ? {('AND ' + where) if where else ''}
+            SELECT count(*) AS cases, coalesce(sum((
+                SELECT count(*) FROM answers a WHERE a.case_id = c.id AND a.value IS NOT NULL
+            ) < ?), 0) AS incomplete
+            FROM cases c WHERE c.round_id = ? {filter_sql}
             """,
-            [len(framework.question_ids), json.dumps(list(framework.question_ids)), round_row["id"], *params],
+            [len(framework.question_ids), round_row["id"], *params],
         )
-        return row["cases"], row["incomplete"] or 0
+        return row["cases"], row["incomplete"]
+
+    # Breakdown counters packed three to an integer: Yes in bits 0-19, No in 20-39, N/A from 40.
+    # Exact for groups of up to 1,048,575 cases (checked; larger rounds are refused, not approximated).
+    _PACK_WIDTH = 20
 
     def breakdown_counts(self, round_row: dict, columns: Iterable[str], question_ids: Iterable[str]) -> tuple[list[dict], list[dict]]:
-        """Answer counts and case counts by each attribute column's values, in one pass over the answers.
+        """Answer counts and case counts by each attribute column's values.
 
-        Returns (answer rows {column, value, question_id, yes, no, not_applicable}, case rows {column, value, cases}).
+        One pass looks up each case's answers to the given questions (a row per case, each
+        answer packed as a counter increment); each column is then one GROUP BY over cases
+        summing those integers, instead of a GROUP BY over every answer.
+        Returns (answer rows {column_name, value, question_id, yes, no, not_applicable},
+        case rows {column_name, value, cases}).
         """
         columns = [c for c in columns if c in ATTRIBUTE_COLUMNS]  # column names are never user input
-        if not columns:
+        questions = list(question_ids)
+        if not columns or not questions:
             return [], []
-        select = ", ".join(f"c.{c}" for c in columns)
-        answer_parts = " UNION ALL ".join(
-            f"SELECT '{c}' AS column_name, {c} AS value, question_id, sum(value_ = 'Yes') AS yes, sum(value_ = 'No') AS no,"
-            f" sum(value_ = 'Not applicable') AS not_applicable FROM k GROUP BY {c}, question_id"
-            for c in columns
+        width = self._PACK_WIDTH
+        total = self._one("SELECT count(*) AS n FROM cases WHERE round_id = ?", [round_row["id"]])["n"]
+        if total >= 1 << width:
+            raise InvalidValue(f"breakdowns handle rounds of up to {(1 << width) - 1:,} cases; this round has {total:,}")
+        picks = ", ".join(
+            f"(SELECT CASE a.value WHEN 'Yes' THEN 1 WHEN 'No' THEN {1 << width} WHEN 'Not applicable' THEN {1 << 2 * width} END"
+            f" FROM answers a WHERE a.case_id = c.id AND a.question_id = ?) AS q{i}"
+            for i in range(len(questions))
         )
-        answers = list(
+        sums = ", ".join(f"coalesce(sum(q{i}), 0) AS s{i}" for i in range(len(questions)))
+        selects = " UNION ALL ".join(
+            f"SELECT '{c}' AS column_name, {c} AS value, count(*) AS cases, {sums} FROM p GROUP BY {c}" for c in columns
+        )
+        rows = list(
             self.db.query(
                 f"""
-                WITH k AS MATERIALIZED (
-                    SELECT {select}, a.question_id, a.value AS value_ FROM answers a JOIN cases c ON c.id = a.case_id
-                    WHERE c.round_id = ? AND a.value IS NOT NULL AND a.question_id IN (SELECT value FROM json_each(?))
+                WITH p AS MATERIALIZED (
+                    SELECT {", ".join(f"c.{c}" for c in columns)}, {picks} FROM cases c WHERE c.round_id = ?
                 )
-                {answer_parts}
+                {selects}
                 """,
-                [round_row["id"], json.dumps(list(question_ids))],
+                [*questions, round_row["id"]],
             )
         )
-        case_parts = " UNION ALL ".join(
-            f"SELECT '{c}' AS column_name, {c} AS value, count(*) AS cases FROM cases WHERE round_id = :round GROUP BY {c}" for c in columns
-        )
-        cases = list(self.db.query(case_parts, {"round": round_row["id"]}))
+        mask = (1 << width) - 1
+        answers = [
+            {"column_name": row["column_name"], "value": row["value"], "question_id": q,
+             "yes": row[f"s{i}"] & mask, "no": (row[f"s{i}"] >> width) & mask, "not_applicable": row[f"s{i}"] >> 2 * width}
+            for row in rows
+            for i, q in enumerate(questions)
+        ]
+        cases = [{"column_name": row["column_name"], "value": row["value"], "cases": row["cases"]} for row in rows]
         return answers, cases
 
     # -- domain-1 ratings --------------------------------------------------

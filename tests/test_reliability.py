@@ -72,7 +72,7 @@ def test_backup_is_consistent_while_another_auditor_writes_and_owner_only(cli, d
     try:
         writer = sqlite3.connect(demo_db)
         writer.execute("BEGIN IMMEDIATE")
-        writer.execute("UPDATE answers SET note = 'uncommitted' WHERE rowid = 1")
+        writer.execute("UPDATE answers SET note = 'uncommitted' WHERE question_id = '2.2.1'")
         result = cli("--db", demo_db, "backup", tmp_path / "copy.db")
         writer.rollback()
         writer.close()
@@ -287,7 +287,8 @@ def test_check_passes_on_a_good_database_and_names_each_problem(cli, demo_db):
     conn = sqlite3.connect(demo_db)
     case_id = conn.execute("SELECT id FROM cases ORDER BY id LIMIT 1").fetchone()[0]
     conn.execute(
-        "INSERT INTO answers (case_id, question_id, value, auditor, answered_at) VALUES (?, '2.9.9', 'Yes', 'x', 'now')", [case_id]
+        "INSERT INTO answers (case_id, question_id, round_id, value, auditor, answered_at)"
+        " VALUES (?, '2.9.9', (SELECT round_id FROM cases WHERE id = ?), 'Yes', 'x', 'now')", [case_id, case_id]
     )
     conn.execute("DROP TRIGGER answer_history_no_delete")
     conn.commit()
