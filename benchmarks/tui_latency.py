@@ -166,7 +166,7 @@ def main() -> None:
         print(f"key press -> committed and repainted: median {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms "
               f"over {len(timings)} presses (targets: median <= 15 ms, p95 <= 50 ms)")
         print(f"  of which key press -> committed: median {statistics.median(COMMIT_TIMES):.1f} ms; "
-              f"the rest is redrawing the table and waiting for the next frame (TEXTUAL_FPS={os.environ.get('TEXTUAL_FPS', 'default')})")
+              f"the rest is repainting the changed lines and waiting for the next frame (TEXTUAL_FPS={os.environ.get('TEXTUAL_FPS', 'default')})")
         keys, questions, reasons = asyncio.run(keys_for_a_case(small))
         print(f"keys to audit one complete case: {keys} for {questions} questions and {reasons} N/A reasons "
               f"(target: <= {questions + reasons + 5})")

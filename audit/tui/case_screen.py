@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Footer, Header, Static
 
 from framework import Answer
 from framework.model import DataItem, KeyQuestion
@@ -17,6 +17,7 @@ from framework.rules import judgement_disagrees
 from ..errors import CaseauditError
 from ..store import AuditStore, format_answer_text
 from .dialogs import GuidanceDialog, TextDialog
+from .line_table import Column, LineTable
 
 ANSWER_STYLE = {"Yes": "bold green", "No": "bold red", "Not applicable": "yellow"}
 
@@ -54,7 +55,7 @@ class CaseScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="case-heading")
-        yield DataTable(id="questions", cursor_type="row", zebra_stripes=False)
+        yield LineTable([Column("Id", 10), Column("Answer", 16), Column("Question", None)], id="questions")
         with Vertical(id="detail"):
             yield Static("", id="question-text")
             yield Static("", id="warning", classes="warning")
@@ -63,12 +64,9 @@ class CaseScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = f"{self.round_row['name']}: case {self.case['case_ref']}"
-        table = self.query_one("#questions", DataTable)
-        table.add_column("Id", key="id", width=10)
-        table.add_column("Answer", key="answer", width=16)
-        table.add_column("Question", key="text")
-        for question in self.questions:
-            table.add_row(question.id, self._answer_cell(question.id), self._question_label(question), key=question.id)
+        table = self.table
+        self._labels = {q.id: self._question_label(q) for q in self.questions}
+        table.set_rows([(q.id, (q.id, self._answer_cell(q.id), self._labels[q.id])) for q in self.questions])
         totals = next(iter(self.store.db.query(
             "SELECT count(*) AS n FROM answers a JOIN cases c ON c.id = a.case_id WHERE c.round_id = ? AND a.value IS NOT NULL",
             [self.round_row["id"]])))
@@ -105,8 +103,8 @@ class CaseScreen(Screen):
 
     # -- state helpers ---------------------------------------------------
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#questions", DataTable)
+    def table(self) -> LineTable:
+        return self.query_one("#questions", LineTable)
 
     @property
     def focused_question(self):
@@ -126,7 +124,7 @@ class CaseScreen(Screen):
 
     def move_to(self, index: int | None) -> None:
         if index is not None:
-            self.table.move_cursor(row=index, animate=False)
+            self.table.move_cursor(index)
 
     def disagrees(self, key_question: KeyQuestion) -> bool:
         return judgement_disagrees(self.value_of(key_question.id), [self.value_of(p.id) for p in key_question.prompts])
@@ -165,7 +163,7 @@ class CaseScreen(Screen):
             )
         self.query_one("#warning", Static).update(warning, layout=False)
 
-    @on(DataTable.RowHighlighted, "#questions")
+    @on(LineTable.Highlighted, "#questions")
     def highlighted(self) -> None:
         self.show_detail()
 
@@ -198,7 +196,7 @@ class CaseScreen(Screen):
         return True
 
     def update_row(self, question_id: str) -> None:
-        self.table.update_cell(question_id, "answer", self._answer_cell(question_id), update_width=False)
+        self.table.update_row(question_id, (question_id, self._answer_cell(question_id), self._labels[question_id]))
 
     def action_answer(self, value: str) -> None:
         self.commit(self.focused_question.id, Answer(value))

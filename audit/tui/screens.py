@@ -20,6 +20,7 @@ from ..errors import CaseauditError
 from ..store import AuditStore
 from ..summary import Summary, case_supervision_ratings, summarise
 from .dialogs import AddCaseDialog, NewRoundDialog, TextDialog
+from .line_table import Column, LineTable
 
 BAND_STYLE = {
     Rating.OUTSTANDING: "bold bright_green",
@@ -165,17 +166,13 @@ class CasesScreen(Screen):
             yield Input(placeholder="Filter: case reference, sentence type, practitioner, team", id="filter")
             yield Select(self.STATUSES, value="all", allow_blank=False, id="status")
         yield Static("Loading cases...", id="cases-count")
-        yield DataTable(id="cases", cursor_type="row")
+        yield LineTable([Column("Case", 10), Column("Sentence type", 25), Column("RoSH", 9), Column("Practitioner", 14),
+                         Column("Progress", 8), Column("Status", None)], id="cases")
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = f"{self.round_row['name']}: {self.round_row['unit']}"
-        table = self.query_one("#cases", DataTable)
-        # fixed widths: auto-sized columns make the table measure every cell of every case
-        for label, key, width in (("Case", "case_ref", 10), ("Sentence type", "sentence_type", 25), ("RoSH", "rosh_level", 9),
-                                  ("Practitioner", "practitioner", 14), ("Progress", "progress", 8), ("Status", "status", 11)):
-            table.add_column(label, key=key, width=width)
-        table.focus()
+        self.query_one("#cases", LineTable).focus()
 
     def on_screen_resume(self) -> None:
         # also sent when the screen is first shown: the one place cases are (re)loaded
@@ -198,9 +195,8 @@ class CasesScreen(Screen):
     def apply_filter(self) -> None:
         text = self.query_one("#filter", Input).value.strip().lower()
         status = self.query_one("#status", Select).value
-        table = self.query_one("#cases", DataTable)
-        current = cursor_key(table)
-        table.clear()
+        table = self.query_one("#cases", LineTable)
+        current = table.cursor_key
         shown = []
         for row in self.rows:
             row_status = status_of(row["answered"], row["questions"])
@@ -211,19 +207,18 @@ class CasesScreen(Screen):
                 continue
             shown.append((row["case_ref"], row["sentence_type"] or "", row["rosh_level"] or "", row["practitioner"] or "",
                           f"{row['answered']}/{row['questions']}", row_status))
-        for values in shown:
-            table.add_row(*values, key=values[0])
-        if current and any(v[0] == current for v in shown):
-            table.move_cursor(row=table.get_row_index(current), animate=False)
+        table.set_rows([(values[0], values) for values in shown])
+        if current is not None and table.has_row(current):
+            table.move_cursor(table.get_row_index(current))
         complete = sum(1 for r in self.rows if status_of(r["answered"], r["questions"]) == "complete")
         open_conflicts = len(self.store.conflicts(self.round_row))
         warning = f"; {open_conflicts} merge conflict(s) to settle (press c)" if open_conflicts else ""
         self.query_one("#cases-count", Static).update(f"{len(shown)} of {len(self.rows)} cases shown; {complete} complete{warning}")
 
     def selected_case(self) -> str | None:
-        return cursor_key(self.query_one("#cases", DataTable))
+        return self.query_one("#cases", LineTable).cursor_key
 
-    @on(DataTable.RowSelected, "#cases")
+    @on(LineTable.Selected, "#cases")
     def action_open_case(self) -> None:
         ref = self.selected_case()
         if ref:
@@ -257,7 +252,7 @@ class CasesScreen(Screen):
 
     def action_back(self) -> None:
         if self.focused is self.query_one("#filter", Input):
-            self.query_one("#cases", DataTable).focus()
+            self.query_one("#cases", LineTable).focus()
             return
         self.dismiss()
 

@@ -1,0 +1,203 @@
+"""A fast read-only table drawn with Textual's line API.
+
+Textual's DataTable re-renders every visible cell whenever one cell changes (its
+caches are keyed by a table-wide update count). The case screen changes one row
+per key press, and the cases screen shows thousands of rows, so this table
+renders each row once into a cached Strip: changing a row repaints that line
+only, moving the cursor repaints two lines, and only visible rows are ever drawn.
+"""
+
+from __future__ import annotations
+
+from typing import Hashable, Sequence
+
+import attrs
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+Cell = Text | str
+
+
+@attrs.frozen
+class Column:
+    label: str
+    width: int | None  # None: takes the rest of the width
+
+
+class LineTable(ScrollView, can_focus=True):
+    """Rows of cells under a fixed header; one row has the cursor."""
+
+    COMPONENT_CLASSES = {"line-table--header", "line-table--cursor"}
+    DEFAULT_CSS = """
+    LineTable { height: 1fr; overflow-x: hidden; }
+    LineTable > .line-table--header { text-style: bold; background: $panel; }
+    LineTable > .line-table--cursor { background: $block-cursor-blurred-background; }
+    LineTable:focus > .line-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold; }
+    """
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "to_row(0)", "First", show=False),
+        Binding("end", "to_row(-1)", "Last", show=False),
+        Binding("enter", "select", "Open", show=False),
+    ]
+
+    class Highlighted(Message):
+        def __init__(self, table: "LineTable", index: int, key: Hashable | None):
+            super().__init__()
+            self.table, self.index, self.key = table, index, key
+
+        @property
+        def control(self) -> "LineTable":
+            return self.table
+
+    class Selected(Highlighted):
+        pass
+
+    def __init__(self, columns: Sequence[Column], *, id: str | None = None, classes: str | None = None):
+        super().__init__(id=id, classes=classes)
+        self.columns = tuple(columns)
+        self._keys: list[Hashable] = []
+        self._cells: list[tuple[Cell, ...]] = []
+        self._index: dict[Hashable, int] = {}
+        self._strips: dict[tuple[int, bool], Strip] = {}
+        self._strip_width = 0
+        self.cursor_row = 0
+
+    # -- data ------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self._keys)
+
+    @property
+    def cursor_key(self) -> Hashable | None:
+        return self._keys[self.cursor_row] if self._keys else None
+
+    def has_row(self, key: Hashable) -> bool:
+        return key in self._index
+
+    def get_row_index(self, key: Hashable) -> int:
+        return self._index[key]
+
+    def set_rows(self, rows: Sequence[tuple[Hashable, Sequence[Cell]]]) -> None:
+        """Replace every row: (key, cells) pairs."""
+        self._keys = [key for key, _ in rows]
+        self._cells = [tuple(cells) for _, cells in rows]
+        self._index = {key: i for i, key in enumerate(self._keys)}
+        self._strips.clear()
+        self.cursor_row = max(0, min(self.cursor_row, len(self._keys) - 1))
+        self.virtual_size = Size(self.size.width, len(self._keys) + 1)
+        self.refresh()
+
+    def update_row(self, key: Hashable, cells: Sequence[Cell]) -> None:
+        """Change one row: only its line is repainted."""
+        index = self._index[key]
+        self._cells[index] = tuple(cells)
+        self._forget(index)
+        self.refresh_line(index + 1)
+
+    def _forget(self, index: int) -> None:
+        self._strips.pop((index, False), None)
+        self._strips.pop((index, True), None)
+
+    # -- cursor ------------------------------------------------------------
+    def move_cursor(self, row: int, *, scroll: bool = True) -> None:
+        if not self._keys:
+            return
+        row = max(0, min(row, len(self._keys) - 1))
+        old, self.cursor_row = self.cursor_row, row
+        if old != row:
+            self.refresh_line(old + 1)
+        self.refresh_line(row + 1)
+        if scroll:
+            self._scroll_to_cursor()
+        self.post_message(self.Highlighted(self, row, self._keys[row]))
+
+    def _visible_rows(self) -> int:
+        return max(1, self.size.height - 1)
+
+    def _scroll_to_cursor(self) -> None:
+        top = round(self.scroll_offset.y)
+        visible = self._visible_rows()
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
+
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(self.cursor_row + step)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor_row + direction * self._visible_rows())
+
+    def action_to_row(self, row: int) -> None:
+        self.move_cursor(row if row >= 0 else len(self._keys) - 1)
+
+    def action_select(self) -> None:
+        if self._keys:
+            self.post_message(self.Selected(self, self.cursor_row, self._keys[self.cursor_row]))
+
+    def on_click(self, event: events.Click) -> None:
+        row = round(self.scroll_offset.y) + event.y - 1
+        if event.y >= 1 and 0 <= row < len(self._keys):
+            self.move_cursor(row, scroll=False)
+            if event.chain >= 2:
+                self.action_select()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.virtual_size = Size(event.size.width, len(self._keys) + 1)
+        self._strips.clear()
+        self._scroll_to_cursor()
+
+    def on_focus(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
+    # -- drawing -----------------------------------------------------------
+    def _widths(self, total: int) -> list[int]:
+        fixed = sum(c.width or 0 for c in self.columns) + len(self.columns) - 1
+        return [c.width if c.width is not None else max(8, total - fixed) for c in self.columns]
+
+    def _line(self, cells: Sequence[Cell], width: int, style: Style) -> Strip:
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        for n, (cell, cell_width) in enumerate(zip(cells, self._widths(width))):
+            piece = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+            piece.truncate(cell_width, overflow="ellipsis", pad=True)
+            if n:
+                text.append(" ")
+            text.append_text(piece)
+        segments = [Segment(s.text, style + s.style if s.style else style) for s in text.render(self.app.console)]
+        return Strip(segments).crop_extend(0, width, style)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if width != self._strip_width:
+            self._strips.clear()
+            self._strip_width = width
+        base = self.rich_style
+        if y == 0:
+            header_style = base + self.get_component_rich_style("line-table--header")
+            return self._line([c.label for c in self.columns], width, header_style)
+        row = round(self.scroll_offset.y) + y - 1
+        if row >= len(self._keys):
+            return Strip.blank(width, base)
+        is_cursor = row == self.cursor_row
+        strip = self._strips.get((row, is_cursor))
+        if strip is None:
+            style = base + self.get_component_rich_style("line-table--cursor") if is_cursor else base
+            strip = self._line(self._cells[row], width, style)
+            self._strips[(row, is_cursor)] = strip
+        return strip
