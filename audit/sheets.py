@@ -314,19 +314,32 @@ def sheet_rows(store: AuditStore, round_name: str, *, deidentify: bool = False) 
     columns = [c for c in ATTRIBUTE_COLUMNS if not (deidentify and c in DEIDENTIFY_DROPS)]
     salt = store.deidentify_salt() if deidentify else ""
     header = [CASE_REF_COLUMN, *columns, *questions]
-    cases = list(store.db.query("SELECT * FROM cases WHERE round_id = ? ORDER BY case_ref", [round_row["id"]]))
-    answers: dict[int, dict[str, str]] = {}
-    for row in store.db.query(
-        "SELECT a.case_id, a.question_id, a.value, a.reason FROM answers a JOIN cases c ON c.id = a.case_id WHERE c.round_id = ?",
+    cases = list(store.db.conn.execute(
+        f"SELECT id, case_ref, {', '.join(columns)} FROM cases WHERE round_id = ? ORDER BY case_ref", [round_row["id"]]
+    ))
+    # answers as the sheet prints them, formatted by SQLite (the same words as format_answer_text)
+    printed = ("CASE WHEN a.value = 'Not applicable' AND a.reason IS NOT NULL THEN 'N/A: ' || a.reason"
+               " WHEN a.value = 'Not applicable' THEN 'N/A' ELSE a.value END")
+    if deidentify:
+        printed = "CASE WHEN a.value = 'Not applicable' THEN 'N/A' ELSE a.value END"
+    position = {q: i for i, q in enumerate(questions)}
+    answers: dict[int, list[str]] = {}
+    blank = [""] * len(questions)
+    # driven from the cases: each case's answers are one short range of the case-ordered table
+    for case_id, question_id, text in store.db.conn.execute(
+        f"SELECT a.case_id, a.question_id, {printed}"
+        " FROM cases c JOIN answers a ON a.case_id = c.id WHERE c.round_id = ? AND a.value IS NOT NULL",
         [round_row["id"]],
     ):
-        reason = None if deidentify else row["reason"]
-        answers.setdefault(row["case_id"], {})[row["question_id"]] = format_answer_text(row["value"], reason)
+        row = answers.get(case_id)
+        if row is None:
+            row = answers[case_id] = blank.copy()
+        if question_id in position:
+            row[position[question_id]] = text
     body = []
-    for case in cases:
-        given = answers.get(case["id"], {})
-        ref = deidentified_ref(salt, case["case_ref"]) if deidentify else case["case_ref"]
-        body.append([ref, *[case[c] or "" for c in columns], *[given.get(q, "") for q in questions]])
+    for case_id, case_ref, *attributes in cases:
+        ref = deidentified_ref(salt, case_ref) if deidentify else case_ref
+        body.append([ref, *[value or "" for value in attributes], *answers.get(case_id, blank)])
     if deidentify:
         body.sort(key=lambda row: row[0])  # case-reference order would hint at the real references
     return header, body
