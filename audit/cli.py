@@ -230,7 +230,12 @@ def cmd_report(args) -> int:
         raise InvalidValue(f"{args.output}: say --format html, xlsx or markdown (or end the file name in .html, .xlsx or .md)")
     with _store(args) as store:
         report = build_report(store, args.round, compare_with=args.compare, case_level=(fmt == "xlsx"))
-    write_private(args.output, render_report(report, fmt))
+    progress = None
+    if sys.stderr.isatty() and len(report.case_rows) > 2000:
+        def progress(done: int, total: int) -> None:
+            end = "\n" if done == total else ""
+            print(f"\rWriting case-level answers: {done:,} of {total:,} cases", end=end, file=sys.stderr, flush=True)
+    write_private(args.output, render_report(report, fmt, progress))
     flags = sum(len(b.flags) for b in report.breakdowns)
     print(
         f"Wrote the {fmt} report of {args.round!r} ({report.summary.cases} cases) to {args.output} (readable by you only): "

@@ -115,7 +115,7 @@ def build_report(store: AuditStore, round_name: str, *, compare_with: str | None
     )
 
 
-def render_report(report: Report, fmt: str) -> bytes:
+def render_report(report: Report, fmt: str, progress=None) -> bytes:
     if fmt == "html":
         from .report_html import render_html
 
@@ -123,7 +123,7 @@ def render_report(report: Report, fmt: str) -> bytes:
     if fmt == "xlsx":
         from .report_xlsx import render_xlsx
 
-        return render_xlsx(report)
+        return render_xlsx(report, progress)
     if fmt == "markdown":
         return render_markdown_report(report).encode("utf-8")
     raise InvalidValue(f"{fmt!r} is not a report format; use one of: {', '.join(FORMATS)}")

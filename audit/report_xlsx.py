@@ -8,6 +8,7 @@ openpyxl's write-only (streaming) mode so 40,000 cases stay quick.
 from __future__ import annotations
 
 import io
+from typing import Callable
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -62,7 +63,8 @@ def _fraction(yes: int, relevant: int) -> float | None:
     return yes / relevant if relevant else None
 
 
-def render_xlsx(report: Report) -> bytes:
+def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = None) -> bytes:
+    """The workbook's bytes. ``progress(done, total)`` is called while the case-level sheet is written."""
     summary = report.summary
     workbook = Workbook(write_only=True)
 
@@ -128,8 +130,11 @@ def render_xlsx(report: Report) -> bytes:
 
     if report.case_header:
         cases = _Sheet(workbook, "Cases", list(report.case_header), [10])
-        for row in report.case_rows:
+        total = len(report.case_rows)
+        for n, row in enumerate(report.case_rows, start=1):
             cases.append(list(row))
+            if progress is not None and (n % 2000 == 0 or n == total):
+                progress(n, total)
         cases.finish()
 
     buffer = io.BytesIO()

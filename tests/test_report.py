@@ -254,3 +254,15 @@ def read_html_text(html: str) -> str:
     parser = DataAttributes()
     parser.feed(html)
     return " ".join(" ".join(parser.text).split())
+
+
+def test_xlsx_reports_progress_while_writing_case_answers(demo_db):
+    from audit.report import build_report
+    from audit.report_xlsx import render_xlsx
+    from audit.store import AuditStore
+
+    calls = []
+    with AuditStore.open(demo_db) as store:
+        report = build_report(store, "Lewisham and Bromley 2022")
+    data = render_xlsx(report, lambda done, total: calls.append((done, total)))
+    assert data[:2] == b"PK" and calls == [(42, 42)]
