@@ -24,7 +24,7 @@ from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
 
 from .attributes import ATTRIBUTE_COLUMNS, ATTRIBUTES_BY_COLUMN, InvalidAttribute, check_case_ref, looks_like_identity, normalise_header
 from .errors import CaseauditError, InvalidValue, SheetError, UnknownRound
-from .store import AuditStore, create_private_file, current_user, format_answer_text, parse_answer_text, write_lock
+from .store import AuditStore, create_private_file, current_user, parse_answer_text, write_lock
 
 MAX_PROBLEMS_KEPT = 20
 CASE_REF_COLUMN = "case_ref"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import getpass
-import json
 import os
 import sqlite3
 import stat

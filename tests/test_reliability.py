@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.errors import RoundFinalised
-from audit.store import SCHEMA_VERSION, AuditStore, backup_database
+from audit.store import SCHEMA_VERSION, AuditStore
 from framework import Answer
 
 from .test_sheets import db_state
