@@ -9,19 +9,11 @@ import textwrap
 
 from framework.model import RatingMethod
 
-from .summary import QuestionFigures, StandardSummary, Summary, to_json
+from .summary import StandardSummary, Summary, percent_text, rating_word, to_json
 
 
-def _pct(q: QuestionFigures) -> str:
-    return f"{q.percent}%" if q.percent is not None else "n/a"
-
-
-def _rating_word(s: StandardSummary) -> str:
-    if not s.rated:
-        return "Not rated (for information)"
-    if s.rating is None:
-        return "Not yet rated"
-    return s.rating.value
+_pct = percent_text
+_rating_word = rating_word
 
 
 def _cap_line(s: StandardSummary) -> str:

@@ -27,7 +27,7 @@ from .analysis import (
 )
 from .errors import CaseauditError, InvalidValue
 from .store import AuditStore, create_private_file
-from .summary import QuestionFigures, StandardSummary, Summary, summarise
+from .summary import QuestionFigures, StandardSummary, Summary, percent_text, rating_word, summarise
 
 FORMATS = ("html", "xlsx", "markdown")
 
@@ -149,14 +149,6 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 # ------------------------------------------------------------------ shared wording
-def rating_word(s: StandardSummary) -> str:
-    if not s.rated:
-        return "Not rated (for information)"
-    if s.rating is None:
-        return "Not yet rated"
-    return s.rating.value
-
-
 def cap_sentence(s: StandardSummary) -> str:
     if s.cap is None:
         return ""
@@ -164,10 +156,6 @@ def cap_sentence(s: StandardSummary) -> str:
         reason = f" {s.override_reason}" if s.override_reason else ""
         return f"{s.cap.rule.guidance} {s.cap.rule.override}{reason}"
     return ""
-
-
-def percent_text(q: QuestionFigures) -> str:
-    return f"{q.percent}%" if q.percent is not None else "n/a"
 
 
 def prompt_sentence(q: QuestionFigures) -> str:

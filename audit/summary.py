@@ -258,6 +258,20 @@ def case_supervision_ratings(summary: Summary) -> dict[str, Rating | None]:
     return {s.id: s.rating for s in summary.standards if s.method is not RatingMethod.JUDGEMENT}
 
 
+# ------------------------------------------------------------------ shared wording
+def rating_word(s: StandardSummary) -> str:
+    """A standard's rating as every output prints it."""
+    if not s.rated:
+        return "Not rated (for information)"
+    if s.rating is None:
+        return "Not yet rated"
+    return s.rating.value
+
+
+def percent_text(q: QuestionFigures) -> str:
+    return f"{q.percent}%" if q.percent is not None else "n/a"
+
+
 # ------------------------------------------------------------------ JSON shape
 def _percentage_json(p: Percentage | None) -> Any:
     return p.printed if p else None
