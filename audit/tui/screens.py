@@ -166,7 +166,7 @@ class CasesScreen(Screen):
             yield Input(placeholder="Filter: case reference, sentence type, practitioner, team", id="filter")
             yield Select(self.STATUSES, value="all", allow_blank=False, id="status")
         yield Static("Loading cases...", id="cases-count")
-        yield LineTable([Column("Case", 10), Column("Sentence type", 25), Column("RoSH", 9), Column("Practitioner", 14),
+        yield LineTable([Column("Case", 8), Column("Sentence type", 25), Column("RoSH", 9), Column("Practitioner", 12),
                          Column("Progress", 8), Column("Status", None)], id="cases")
         yield Footer()
 
