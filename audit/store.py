@@ -551,8 +551,7 @@ class AuditStore:
             """
             SELECT r.*,
                    (SELECT count(*) FROM cases c WHERE c.round_id = r.id) AS cases,
-                   (SELECT count(*) FROM answers a JOIN cases c ON c.id = a.case_id
-                     WHERE c.round_id = r.id AND a.value IS NOT NULL) AS answered
+                   (SELECT count(*) FROM answers a WHERE a.round_id = r.id AND a.value IS NOT NULL) AS answered
             FROM rounds r ORDER BY r.created_at, r.name
             """
         ):
@@ -723,8 +722,8 @@ class AuditStore:
             row["reason"]
             for row in self.db.query(
                 """
-                SELECT a.reason, count(*) AS n FROM answers a JOIN cases c ON c.id = a.case_id
-                WHERE c.round_id = ? AND a.value = 'Not applicable' AND a.reason IS NOT NULL
+                SELECT a.reason, count(*) AS n FROM answers a
+                WHERE a.round_id = ? AND a.value = 'Not applicable' AND a.reason IS NOT NULL
                 GROUP BY a.reason ORDER BY n DESC, a.reason LIMIT ?
                 """,
                 [round_row["id"], limit],
@@ -1084,6 +1083,10 @@ class AuditStore:
             problems += [f"integrity: {line}" for line in integrity[:20]]
         for table, rowid, parent, _ in self.db.conn.execute("PRAGMA foreign_key_check"):
             problems.append(f"foreign key: {table} row {rowid} points at a missing {parent} row")
+        for row in self.db.query(
+            "SELECT c.case_ref, a.question_id FROM answers a JOIN cases c ON c.id = a.case_id WHERE a.round_id != c.round_id LIMIT 20"
+        ):
+            problems.append(f"case {row['case_ref']}, question {row['question_id']}: the answer's round is not its case's round")
         triggers = {row[0] for row in self.db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         for table in ("answer_history", "rating_history", "round_events"):
             for verb in ("update", "delete"):

@@ -289,6 +289,7 @@ def test_check_passes_on_a_good_database_and_names_each_problem(cli, demo_db):
         "INSERT INTO answers (case_id, question_id, round_id, value, auditor, answered_at)"
         " VALUES (?, '2.9.9', (SELECT round_id FROM cases WHERE id = ?), 'Yes', 'x', 'now')", [case_id, case_id]
     )
+    conn.execute("UPDATE answers SET round_id = 'elsewhere' WHERE case_id = ? AND question_id = '2.2.1'", [case_id])
     conn.execute("DROP TRIGGER answer_history_no_delete")
     conn.commit()
     conn.close()
@@ -296,6 +297,7 @@ def test_check_passes_on_a_good_database_and_names_each_problem(cli, demo_db):
     assert bad.code == 1
     assert "question 2.9.9: not a question of hmip-probation-pdu-2021 version" in bad.out
     assert "answer_history append-only (delete) is missing" in bad.out
+    assert "question 2.2.1: the answer's round is not its case's round" in bad.out
 
 
 # ------------------------------------------------------------------ de-identified export

@@ -68,7 +68,7 @@ class CaseScreen(Screen):
         self._labels = {q.id: self._question_label(q) for q in self.questions}
         table.set_rows([(q.id, (q.id, self._answer_cell(q.id), self._labels[q.id])) for q in self.questions])
         totals = next(iter(self.store.db.query(
-            "SELECT count(*) AS n FROM answers a JOIN cases c ON c.id = a.case_id WHERE c.round_id = ? AND a.value IS NOT NULL",
+            "SELECT count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL",
             [self.round_row["id"]])))
         cases = next(iter(self.store.db.query("SELECT count(*) AS n FROM cases WHERE round_id = ?", [self.round_row["id"]])))
         self.round_answered = totals["n"]
