@@ -24,7 +24,7 @@ import attrs
 
 from .attributes import ATTRIBUTE_COLUMNS
 from .errors import DatabaseProblem, InvalidValue, RoundFinalised
-from .store import AuditStore, _inspect_existing, backup_database, now, open_database, write_lock
+from .store import AuditStore, _inspect_existing, _stable_event_id, backup_database, now, open_database, write_lock
 
 
 @attrs.define
@@ -97,7 +97,7 @@ def merge_database(store: AuditStore, other_path: str | Path) -> MergeReport:
 
 def _read_copy(db) -> dict:
     q = lambda sql: list(db.query(sql))  # noqa: E731
-    return {
+    copy = {
         "rounds": q("SELECT * FROM rounds"),
         "round_events": q("SELECT * FROM round_events"),
         "cases": q("SELECT * FROM cases"),
@@ -106,6 +106,16 @@ def _read_copy(db) -> dict:
         "domain_ratings": q("SELECT * FROM domain_ratings"),
         "rating_history": q("SELECT * FROM rating_history ORDER BY id"),
     }
+    # rows written outside caseaudit (by hand, by another tool) may lack an event id: derive a stable one
+    refs = {c["id"]: c["case_ref"] for c in copy["cases"]}
+    for a in copy["answers"]:
+        if not a["event_id"]:
+            a["event_id"] = _stable_event_id(a["round_id"], refs.get(a["case_id"]), a["question_id"], a["value"], a["reason"],
+                                             a["note"], a["auditor"], a["answered_at"])
+    for d in copy["domain_ratings"]:
+        if not d["event_id"]:
+            d["event_id"] = _stable_event_id(d["round_id"], d["standard_id"], d["rating"], d["evidence"], d["rater"], d["rated_at"])
+    return copy
 
 
 def _merge(store: AuditStore, theirs: dict, source: str) -> MergeReport:

@@ -364,3 +364,19 @@ def test_a_newer_schema_is_refused_unchanged(cli, tmp_path):
         assert result.code == 2 and "written by a newer caseaudit" in result.err
         assert len(result.err.strip().splitlines()) == 1
     assert path.read_bytes() == original
+
+
+def test_merge_copes_with_answers_written_outside_caseaudit(cli, two_copies):
+    """Rows without an event id (another tool wrote them) still merge, and merging again changes nothing."""
+    ours, theirs = two_copies
+    with AuditStore.open(ours) as store:
+        ref = first_case(store)
+    conn = sqlite3.connect(theirs)
+    conn.execute("UPDATE answers SET value = 'No', event_id = NULL WHERE question_id = '2.4.1'"
+                 " AND case_id = (SELECT id FROM cases WHERE case_ref = ?)", [ref])
+    conn.commit()
+    conn.close()
+    cli("--db", ours, "answer", "--round", NEWHAM, ref, "2.4.1", "Yes")
+    first = cli("--db", ours, "merge", theirs)
+    assert first.code == 0 and "1 conflict(s)" in first.out, first
+    assert "Nothing new" in cli("--db", ours, "merge", theirs).out
