@@ -229,7 +229,7 @@ def cmd_report(args) -> int:
     if not fmt:
         raise InvalidValue(f"{args.output}: say --format html, xlsx or markdown (or end the file name in .html, .xlsx or .md)")
     with _store(args) as store:
-        report = build_report(store, args.round, compare_with=args.compare, case_level=(fmt == "xlsx"))
+        report = build_report(store, args.round, compare_with=args.compare, case_level=(fmt == "xlsx" and not args.no_cases))
     progress = None
     if sys.stderr.isatty() and len(report.case_rows) > 2000:
         def progress(done: int, total: int) -> None:
@@ -404,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["html", "xlsx", "markdown"], help="default: from the file name")
     p.add_argument("-o", "--output", type=Path, required=True, help="the report file to write")
     p.add_argument("--compare", metavar="EARLIER_ROUND", help="show the change since an earlier round")
+    p.add_argument("--no-cases", action="store_true",
+                   help="XLSX: leave out the case-level answers sheet (no case references in a report you share; quicker for big rounds)")
     p.set_defaults(handler=cmd_report)
 
     p = commands.add_parser("samplesize", help="how many cases give a margin of error at 95%% confidence")

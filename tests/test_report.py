@@ -266,3 +266,12 @@ def test_xlsx_reports_progress_while_writing_case_answers(demo_db):
         report = build_report(store, "Lewisham and Bromley 2022")
     data = render_xlsx(report, lambda done, total: calls.append((done, total)))
     assert data[:2] == b"PK" and calls == [(42, 42)]
+
+
+def test_xlsx_without_case_level_answers_holds_no_case_reference(cli, demo_db, tmp_path):
+    out = tmp_path / "shared.xlsx"
+    assert cli("--db", demo_db, "report", "--round", "Newham 2022", "--no-cases", "-o", out).code == 0
+    workbook = openpyxl.load_workbook(out)
+    assert "Cases" not in workbook.sheetnames and "Key questions" in workbook.sheetnames
+    cells = " ".join(str(c) for sheet in workbook.worksheets for row in sheet.iter_rows(values_only=True) for c in row if c)
+    assert "N100101" not in cells and "N1001" not in cells
