@@ -6,10 +6,11 @@ import csv
 import io
 import json
 import textwrap
+from typing import Callable
 
 from framework.model import RatingMethod
 
-from .summary import StandardSummary, Summary, percent_text, rating_word, to_json
+from .summary import QuestionFigures, StandardSummary, Summary, percent_text, rating_word, to_json
 
 
 _pct = percent_text
@@ -74,7 +75,7 @@ def render_table(summary: Summary, width: int = 100) -> str:
     return "\n".join(out) + "\n"
 
 
-def _md_escape(text: str) -> str:
+def md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
@@ -83,7 +84,7 @@ def render_markdown(summary: Summary) -> str:
     out += [line + "  " for line in _heading(summary)[1:]]
     out += ["", "## Ratings", "", "| Standard | Rating |", "|---|---|"]
     for s in summary.standards:
-        out.append(f"| {s.id} {_md_escape(s.name)} | {_rating_word(s)} |")
+        out.append(f"| {s.id} {md_escape(s.name)} | {_rating_word(s)} |")
     out += ["", f"**Score {summary.score}/{summary.max_score}**, overall rating: **{summary.overall_rating or 'Not yet rated'}**", ""]
     for s in summary.standards:
         if s.method is RatingMethod.JUDGEMENT:
@@ -101,19 +102,24 @@ def render_markdown(summary: Summary) -> str:
         out += ["| Key question | Yes | No | N/A | Unanswered | Percentage 'Yes' |", "|---|---:|---:|---:|---:|---:|"]
         for kq in s.key_questions:
             c = kq.counts
-            out.append(f"| {kq.id} {_md_escape(kq.text)} | {c.yes} | {c.no} | {c.not_applicable} | {c.unanswered} | {_pct(kq)} |")
+            out.append(f"| {kq.id} {md_escape(kq.text)} | {c.yes} | {c.no} | {c.not_applicable} | {c.unanswered} | {_pct(kq)} |")
         out.append("")
         if s.sentence:
             out += [s.sentence, ""]
         if s.basis_note:
             out += [f"> {s.basis_note}", ""]
-        out += ["| Prompt or data item | Figure |", "|---|---|"]
-        for kq in s.key_questions:
-            for q in (*kq.prompts, *kq.data_items):
-                figure = f"{q.out_of()} ({_pct(q)})" if q.counts.relevant else "no relevant cases"
-                out.append(f"| {q.id} {_md_escape(q.text)} | {figure} |")
-        out.append("")
+        out += markdown_prompt_rows(s, lambda q: f"{q.out_of()} ({_pct(q)})" if q.counts.relevant else "no relevant cases")
     return "\n".join(out)
+
+
+def markdown_prompt_rows(s: StandardSummary, figure: Callable[[QuestionFigures], str]) -> list[str]:
+    """A standard's prompts and data items as a Markdown table, each with its figure."""
+    out = ["| Prompt or data item | Figure |", "|---|---|"]
+    for kq in s.key_questions:
+        for q in (*kq.prompts, *kq.data_items):
+            out.append(f"| {q.id} {md_escape(q.text)} | {figure(q)} |")
+    out.append("")
+    return out
 
 
 CSV_COLUMNS = ["standard", "standard_rating", "question_id", "kind", "text", "yes", "no", "not_applicable", "unanswered", "percent", "band"]

@@ -26,6 +26,7 @@ from .analysis import (
     wilson_interval,
 )
 from .errors import CaseauditError, InvalidValue
+from .render import markdown_prompt_rows, md_escape
 from .store import AuditStore, create_private_file
 from .summary import QuestionFigures, StandardSummary, Summary, percent_text, rating_word, summarise
 
@@ -160,7 +161,12 @@ def cap_sentence(s: StandardSummary) -> str:
 
 def prompt_sentence(q: QuestionFigures) -> str:
     """The reports' wording: 'in 10 out of 27 relevant cases'."""
-    return f"in {q.counts.yes} out of {q.counts.relevant} relevant cases" if q.counts.relevant else "no relevant cases"
+    return f"in {q.out_of()}" if q.counts.relevant else "no relevant cases"
+
+
+def prompt_figure(q: QuestionFigures) -> str:
+    """The sentence with its percentage: 'in 10 out of 27 relevant cases (37%)'."""
+    return f"{prompt_sentence(q)} ({percent_text(q)})" if q.counts.relevant else prompt_sentence(q)
 
 
 def provisional_text(summary: Summary) -> str:
@@ -173,10 +179,6 @@ def provisional_text(summary: Summary) -> str:
 
 
 # ------------------------------------------------------------------ Markdown
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def render_markdown_report(report: Report) -> str:
     summary = report.summary
     level = f"{float(summary.framework.reporting.confidence_level) * 100:.0f}%"
@@ -187,7 +189,7 @@ def render_markdown_report(report: Report) -> str:
         out += ["", f"**{provisional_text(summary)}**"]
     out += ["", "## Ratings", "", "| Standard | Rating |", "|---|---|"]
     for s in summary.standards:
-        out.append(f"| {s.id} {_md(s.name)} | {rating_word(s)} |")
+        out.append(f"| {s.id} {md_escape(s.name)} | {rating_word(s)} |")
     out += ["", f"**Score {summary.score}/{summary.max_score}**. Overall rating: **{summary.overall_rating or 'Not yet rated'}**.", ""]
     out += ["## Domain one: organisational delivery", ""]
     for s in report.judgement_standards:
@@ -204,7 +206,7 @@ def render_markdown_report(report: Report) -> str:
             flag = " (rating not settled by this sample)" if kq.id in report.unsettled else ""
             band = kq.banding.rating.value if kq.banding else "n/a"
             out.append(
-                f"| {kq.id} {_md(kq.text)} | {percent_text(kq)} | {kq.counts.yes}/{kq.counts.relevant} | "
+                f"| {kq.id} {md_escape(kq.text)} | {percent_text(kq)} | {kq.counts.yes}/{kq.counts.relevant} | "
                 f"{interval.text() if interval else 'n/a'} | {band}{flag} |"
             )
         out.append("")
@@ -212,18 +214,13 @@ def render_markdown_report(report: Report) -> str:
             out += [s.sentence, ""]
         if s.basis_note:
             out += [f"> {s.basis_note}", ""]
-        out += ["| Prompt or data item | Figure |", "|---|---|"]
-        for kq in s.key_questions:
-            for q in (*kq.prompts, *kq.data_items):
-                figure = f"{prompt_sentence(q)} ({percent_text(q)})" if q.counts.relevant else prompt_sentence(q)
-                out.append(f"| {q.id} {_md(q.text)} | {figure} |")
-        out.append("")
+        out += markdown_prompt_rows(s, prompt_figure)
     out += ["## Breakdowns", "", f"Flagged (**!**): a group {summary.framework.reporting.disproportion_points} or more points from the rest, "
             f"with at least {summary.framework.reporting.disproportion_min_cases} relevant cases on each side.", ""]
     kq_ids = [kq.id for s in report.case_standards for kq in s.key_questions]
     for breakdown in report.breakdowns:
         out += [f"### {breakdown.label}", ""]
-        out.append("| Key question | " + " | ".join(f"{_md(g.label)} ({g.cases})" for g in breakdown.groups) + " |")
+        out.append("| Key question | " + " | ".join(f"{md_escape(g.label)} ({g.cases})" for g in breakdown.groups) + " |")
         out.append("|---|" + "---:|" * len(breakdown.groups))
         for kq in kq_ids:
             cells = []
@@ -248,7 +245,7 @@ def render_markdown_report(report: Report) -> str:
         out += ["", "| Standard | Before | Now |", "|---|---|---|"]
         for s in c.standards:
             mark = " (changed)" if s.changed else ""
-            out.append(f"| {s.id} {_md(s.name)} | {s.before or 'n/a'} | {s.now or 'n/a'}{mark} |")
+            out.append(f"| {s.id} {md_escape(s.name)} | {s.before or 'n/a'} | {s.now or 'n/a'}{mark} |")
         out += ["", f"Score {c.score_before[0]}/{c.score_before[1]} -> {c.score_now[0]}/{c.score_now[1]}; "
                 f"overall {c.overall_before or 'n/a'} -> {c.overall_now or 'n/a'}.", ""]
     return "\n".join(out)

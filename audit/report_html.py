@@ -12,7 +12,7 @@ from html import escape
 from framework import Rating
 
 from .analysis import Breakdown
-from .report import Report, cap_sentence, percent_text, prompt_sentence, provisional_text, rating_word
+from .report import Report, cap_sentence, percent_text, prompt_figure, provisional_text, rating_word
 
 BAND_COLOUR = {
     Rating.OUTSTANDING: "#1b7837",
@@ -172,7 +172,7 @@ def render_html(report: Report) -> str:
         out.append('<h3>Prompts and data items</h3><ul class="prompts">')
         for kq in s.key_questions:
             for q in (*kq.prompts, *kq.data_items):
-                figure = f"{prompt_sentence(q)} ({percent_text(q)})" if q.counts.relevant else prompt_sentence(q)
+                figure = prompt_figure(q)
                 out.append(f'<li data-question="{_e(q.id)}" data-yes="{q.counts.yes}" data-relevant="{q.counts.relevant}">'
                            f"<strong>{_e(q.id)}</strong> {_e(q.text)}: {_e(figure)}</li>")
         out.append("</ul>")
