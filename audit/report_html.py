@@ -50,8 +50,13 @@ def _pill(rating: Rating | None, text: str | None = None) -> str:
     return f'<span class="pill" style="background:{BAND_COLOUR.get(rating, "#888")}">{_e(text or rating.value)}</span>'
 
 
-def _band_lines(report: Report) -> list[int]:
-    return [int(b.lower) for b in report.summary.framework.rating_bands if b.lower > 0]
+def _band_lines(report: Report, x, *, top: int, bottom: int, label_y: int, font_size: int, stroke: str) -> list[str]:
+    """Dashed vertical lines at the framework's band boundaries (50, 65, 80), each labelled above."""
+    parts = []
+    for line in (int(b.lower) for b in report.summary.framework.rating_bands if b.lower > 0):
+        parts.append(f'<line x1="{x(line)}" y1="{top}" x2="{x(line)}" y2="{bottom}" stroke="{stroke}" stroke-dasharray="4 3"/>')
+        parts.append(f'<text x="{x(line)}" y="{label_y}" font-size="{font_size}" text-anchor="middle" fill="#555">{line}%</text>')
+    return parts
 
 
 def key_question_chart(report: Report) -> str:
@@ -62,9 +67,7 @@ def key_question_chart(report: Report) -> str:
     x = lambda p: left + width * p / 100  # noqa: E731
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {left + width + 60} {height}" role="img" '
              f'aria-label="Key-question percentages against the rating bands" class="kq-chart">']
-    for line in _band_lines(report):
-        parts.append(f'<line x1="{x(line)}" y1="{top - 8}" x2="{x(line)}" y2="{height - 16}" stroke="#555" stroke-dasharray="4 3"/>')
-        parts.append(f'<text x="{x(line)}" y="{top - 12}" font-size="11" text-anchor="middle" fill="#555">{line}%</text>')
+    parts += _band_lines(report, x, top=top - 8, bottom=height - 16, label_y=top - 12, font_size=11, stroke="#555")
     for i, (s, kq) in enumerate(rows):
         y = top + i * row_h
         parts.append(f'<text x="{left - 8}" y="{y + 15}" font-size="12" text-anchor="end">{_e(kq.id)}</text>')
@@ -92,9 +95,7 @@ def breakdown_chart(report: Report, breakdown: Breakdown) -> str:
     x = lambda p: left + width * p / 100  # noqa: E731
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {left + width + 20} {height}" role="img" '
              f'aria-label="{_e(breakdown.label)}: key-question percentages by group">']
-    for line in _band_lines(report):
-        parts.append(f'<line x1="{x(line)}" y1="{top - 6}" x2="{x(line)}" y2="{height - 6}" stroke="#999" stroke-dasharray="4 3"/>')
-        parts.append(f'<text x="{x(line)}" y="{top - 9}" font-size="10" text-anchor="middle" fill="#555">{line}%</text>')
+    parts += _band_lines(report, x, top=top - 6, bottom=height - 6, label_y=top - 9, font_size=10, stroke="#999")
     for i, kq in enumerate(kq_ids):
         y = top + i * row_h + 10
         parts.append(f'<text x="{left - 8}" y="{y + 4}" font-size="11" text-anchor="end">{_e(kq)}</text>')
