@@ -44,6 +44,18 @@ def status_of(answered: int, questions: int) -> str:
     return "complete" if answered >= questions else "in progress"
 
 
+class RoundScreen(Screen):
+    """A screen about one round: it holds the store and the round, and Escape goes back."""
+
+    def __init__(self, store: AuditStore, round_row: dict):
+        super().__init__()
+        self.store = store
+        self.round_row = round_row
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+
 # ------------------------------------------------------------------ rounds
 class RoundsScreen(Screen):
     BINDINGS = [
@@ -141,7 +153,7 @@ class CasesLoaded(Message):
         self.rows = rows
 
 
-class CasesScreen(Screen):
+class CasesScreen(RoundScreen):
     BINDINGS = [
         Binding("enter", "open_case", "Open case", id="cases.open", show=False),
         Binding("a", "add_case", "Add case", id="cases.add"),
@@ -155,9 +167,7 @@ class CasesScreen(Screen):
     STATUSES = [("All cases", "all"), ("Not started", "not started"), ("In progress", "in progress"), ("Complete", "complete")]
 
     def __init__(self, store: AuditStore, round_row: dict):
-        super().__init__()
-        self.store = store
-        self.round_row = round_row
+        super().__init__(store, round_row)
         self.rows: list[dict] = []
 
     def compose(self) -> ComposeResult:
@@ -301,7 +311,7 @@ class ReportSaved(Message):
 REPORT_DIR_ENV = "CASEAUDIT_REPORT_DIR"
 
 
-class SummaryScreen(Screen):
+class SummaryScreen(RoundScreen):
     BINDINGS = [
         Binding("b", "breakdown", "Breakdown", id="summary.breakdown", tooltip="Key questions by sentence type, RoSH, ethnicity..."),
         Binding("w", "save_report", "Save report", id="summary.save", tooltip="HTML, Excel or Markdown report of this round"),
@@ -311,9 +321,7 @@ class SummaryScreen(Screen):
     ]
 
     def __init__(self, store: AuditStore, round_row: dict):
-        super().__init__()
-        self.store = store
-        self.round_row = round_row
+        super().__init__(store, round_row)
         self.summary: Summary | None = None
         self.report = None  # built on first use of a breakdown
 
@@ -498,12 +506,9 @@ class SummaryScreen(Screen):
         else:
             self.notify(f"Saved to {message.path} (readable by you only)", title="Report saved", timeout=8)
 
-    def action_back(self) -> None:
-        self.dismiss()
-
 
 # ------------------------------------------------------------------ domain 1
-class DomainOneScreen(Screen):
+class DomainOneScreen(RoundScreen):
     """Organisational ratings by judgement, with the advisory cap shown."""
 
     BINDINGS = [
@@ -516,9 +521,7 @@ class DomainOneScreen(Screen):
     ]
 
     def __init__(self, store: AuditStore, round_row: dict):
-        super().__init__()
-        self.store = store
-        self.round_row = round_row
+        super().__init__(store, round_row)
         self.framework = store.framework_for(round_row)
         self.standards = [s for s in self.framework.standards if s.method is RatingMethod.JUDGEMENT]
         # read once per reload; cursor moves only display them
@@ -614,13 +617,9 @@ class DomainOneScreen(Screen):
 
         self.app.push_screen(TextDialog(f"Evidence for {standard.id} {standard.name}", value=existing.get("evidence") or "", required=False), done)
 
-    def action_back(self) -> None:
-        self.dismiss()
-
-
 
 # ------------------------------------------------------------------ merge conflicts
-class ConflictsScreen(Screen):
+class ConflictsScreen(RoundScreen):
     """Answers two merged copies disagree on: keep ours or take theirs, one at a time."""
 
     BINDINGS = [
@@ -628,11 +627,6 @@ class ConflictsScreen(Screen):
         Binding("t", "keep('theirs')", "Take theirs", id="conflicts.theirs"),
         Binding("escape", "back", "Back", id="conflicts.back"),
     ]
-
-    def __init__(self, store: AuditStore, round_row: dict):
-        super().__init__()
-        self.store = store
-        self.round_row = round_row
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -680,5 +674,3 @@ class ConflictsScreen(Screen):
         self.notify(f"Conflict #{key}: kept {keep}")
         self.reload()
 
-    def action_back(self) -> None:
-        self.dismiss()
