@@ -148,9 +148,10 @@ class RoundsScreen(Screen):
 
 # ------------------------------------------------------------------ cases
 class CasesLoaded(Message):
-    def __init__(self, rows: list[dict]):
+    def __init__(self, rows: list[dict], open_conflicts: int):
         super().__init__()
         self.rows = rows
+        self.open_conflicts = open_conflicts
 
 
 class CasesScreen(RoundScreen):
@@ -169,6 +170,7 @@ class CasesScreen(RoundScreen):
     def __init__(self, store: AuditStore, round_row: dict):
         super().__init__(store, round_row)
         self.rows: list[dict] = []
+        self.open_conflicts = 0  # counted with each load, not on every filter keystroke
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -193,11 +195,13 @@ class CasesScreen(RoundScreen):
         """Read cases on a worker thread with its own connection; post them back."""
         with AuditStore.open(self.store.path) as store:
             rows = store.cases(self.round_row)
-        self.post_message(CasesLoaded(rows))
+            open_conflicts = len(store.conflicts(self.round_row))
+        self.post_message(CasesLoaded(rows, open_conflicts))
 
     @on(CasesLoaded)
     def cases_loaded(self, message: CasesLoaded) -> None:
         self.rows = message.rows
+        self.open_conflicts = message.open_conflicts
         self.apply_filter()
 
     @on(Input.Changed, "#filter")
@@ -221,8 +225,7 @@ class CasesScreen(RoundScreen):
         if current is not None and table.has_row(current):
             table.move_cursor(table.get_row_index(current))
         complete = sum(1 for r in self.rows if status_of(r["answered"], r["questions"]) == "complete")
-        open_conflicts = len(self.store.conflicts(self.round_row))
-        warning = f"; {open_conflicts} merge conflict(s) to settle (press c)" if open_conflicts else ""
+        warning = f"; {self.open_conflicts} merge conflict(s) to settle (press c)" if self.open_conflicts else ""
         self.query_one("#cases-count", Static).update(f"{len(shown)} of {len(self.rows)} cases shown; {complete} complete{warning}")
 
     def selected_case(self) -> str | None:
