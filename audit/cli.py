@@ -231,7 +231,7 @@ def cmd_report(args) -> int:
     with _store(args) as store:
         report = build_report(store, args.round, compare_with=args.compare, case_level=(fmt == "xlsx" and not args.no_cases))
     progress = None
-    if sys.stderr.isatty() and len(report.case_rows) > 2000:
+    if sys.stderr.isatty() and report.case_answers is not None and len(report.case_answers) > 2000:
         def progress(done: int, total: int) -> None:
             end = "\n" if done == total else ""
             print(f"\rWriting case-level answers: {done:,} of {total:,} cases", end=end, file=sys.stderr, flush=True)
@@ -405,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="the report file to write")
     p.add_argument("--compare", metavar="EARLIER_ROUND", help="show the change since an earlier round")
     p.add_argument("--no-cases", action="store_true",
-                   help="XLSX: leave out the case-level answers sheet (no case references in a report you share; quicker for big rounds)")
+                   help="XLSX: leave out the case-level answers sheet (no case references in a report you share)")
     p.set_defaults(handler=cmd_report)
 
     p = commands.add_parser("samplesize", help="how many cases give a margin of error at 95%% confidence")

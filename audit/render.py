@@ -5,12 +5,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import textwrap
 from typing import Callable
 
 from framework.model import RatingMethod
 
 from .summary import QuestionFigures, StandardSummary, Summary, percent_text, rating_word, to_json
+
+
+# characters XML cannot hold at all (so no XLSX cell can): C0 controls but tab, newline, return
+_ILLEGAL_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` with each character an XLSX file cannot hold shown as U+FFFD."""
+    return _ILLEGAL_IN_XML.sub("\ufffd", text)
 
 
 _pct = percent_text

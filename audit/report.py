@@ -27,8 +27,9 @@ from .analysis import (
 )
 from .errors import CaseauditError, InvalidValue
 from .render import markdown_prompt_rows, md_escape
+from .case_table import CaseAnswerTable, read_case_answer_table
 from .store import AuditStore, create_private_file
-from .summary import QuestionFigures, StandardSummary, Summary, percent_text, rating_word, summarise
+from .summary import QuestionFigures, StandardSummary, Summary, percent_text, rating_word, summarise, summary_from_counts
 
 FORMATS = ("html", "xlsx", "markdown")
 
@@ -40,8 +41,7 @@ class Report:
     unsettled: frozenset[str]  # key questions whose interval crosses a band boundary
     breakdowns: tuple[Breakdown, ...]
     comparison: Comparison | None
-    case_header: tuple[str, ...]
-    case_rows: tuple[tuple[str, ...], ...]
+    case_answers: CaseAnswerTable | None  # the case-level sheet, when asked for
     generated_at: str
 
     def interval(self, question: QuestionFigures) -> Interval | None:
@@ -57,31 +57,17 @@ class Report:
 
 
 def build_report(store: AuditStore, round_name: str, *, compare_with: str | None = None, case_level: bool = True) -> Report:
-    from .sheets import sheet_rows
-
+    """Everything the report shows, from one read of the round's cases and answers: the summary's
+    counts, the case totals and every breakdown are counted from the same case table (so they
+    agree with each other), which the XLSX report also writes out as its case-level sheet."""
     round_row = store.round(round_name)
     framework = store.framework_for(round_row)
+    table = read_case_answer_table(store, round_name)
+    total, incomplete = table.case_totals()
+    summary = summary_from_counts(store, round_row, table.answer_counts(), total, incomplete)
     all_groupings = groupings()
     kq_ids = [kq.id for s in framework.standards for kq in s.key_questions]
-    columns = sorted({g.column for g in all_groupings})
-    # The breakdown counts run on a second connection while this one builds the summary:
-    # SQLite releases the GIL while it works, so the two passes share the machine's cores.
-    pool = None
-    if store.path is not None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        def count_in_parallel():
-            with AuditStore.open(store.path) as other:
-                return other.breakdown_counts(round_row, columns, kq_ids)
-
-        pool = ThreadPoolExecutor(max_workers=1)
-        pending = pool.submit(count_in_parallel)
-    try:
-        summary = summarise(store, round_name)
-        answer_rows, case_rows = pending.result() if pool else store.breakdown_counts(round_row, columns, kq_ids)
-    finally:
-        if pool:
-            pool.shutdown(wait=True)
+    answer_rows, case_rows = table.breakdown_counts(sorted({g.column for g in all_groupings}), kq_ids)
     level = framework.reporting.confidence_level
     intervals: dict[str, Interval | None] = {}
     unsettled_ids = set()
@@ -103,15 +89,13 @@ def build_report(store: AuditStore, round_name: str, *, compare_with: str | None
         if compare_with == round_name:
             raise InvalidValue("compare with an earlier round, not the same one")
         comparison = compare(summary, summarise(store, compare_with))
-    header, body = sheet_rows(store, round_name) if case_level else ([], [])
     return Report(
         summary=summary,
         intervals=intervals,
         unsettled=frozenset(unsettled_ids),
         breakdowns=tuple(breakdowns),
         comparison=comparison,
-        case_header=tuple(header),
-        case_rows=tuple(tuple(r) for r in body),
+        case_answers=table if case_level else None,
         generated_at=_dt.datetime.now().strftime("%d %B %Y %H:%M"),
     )
 

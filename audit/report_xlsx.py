@@ -2,13 +2,20 @@
 
 Percentages are stored as numbers (0.45) formatted as percentages, so they sort,
 filter and chart; every sheet has a frozen header row and filters. Written in
-openpyxl's write-only (streaming) mode so 40,000 cases stay quick.
+openpyxl's write-only (streaming) mode, except the rows of the case-level sheet
+(see ``case_row_chunks``).
 """
 
 from __future__ import annotations
 
 import io
-from typing import Callable
+import re
+import zipfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape as xml_escape
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -16,6 +23,8 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from .report import Report, cap_sentence, prompt_sentence, rating_word
+from .case_table import CaseAnswerTable
+from .render import spreadsheet_safe
 
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="F3F5F7")
@@ -41,6 +50,7 @@ class _Sheet:
         self.ws.append(cells)
 
     def append(self, values: list, percent_columns: tuple[int, ...] = ()) -> None:
+        values = [spreadsheet_safe(v) if isinstance(v, str) else v for v in values]
         if percent_columns:
             row = []
             for index, value in enumerate(values):
@@ -128,15 +138,144 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
                          percent_columns=(1, 2))
         trend.finish()
 
-    if report.case_header:
-        cases = _Sheet(workbook, "Cases", list(report.case_header), [10])
-        total = len(report.case_rows)
-        for n, row in enumerate(report.case_rows, start=1):
-            cases.append(list(row))
-            if progress is not None and (n % 2000 == 0 or n == total):
-                progress(n, total)
+    table = report.case_answers
+    if table is not None:
+        # Only the header goes through openpyxl (styles, widths, frozen row, filter); the rows
+        # are spliced in afterwards by _with_case_rows, written straight as sheet XML.
+        cases = _Sheet(workbook, CASES_SHEET, list(table.header), [10])
+        cases.rows = len(table)
         cases.finish()
 
     buffer = io.BytesIO()
     workbook.save(buffer)
+    if table is None:
+        return buffer.getvalue()
+    return _with_case_rows(buffer.getvalue(), table, progress)
+
+
+# ------------------------------------------------------------------ the case-level sheet
+# openpyxl writes about 7 µs a cell, so a 40,000-case round (3.5 million cells) took 40 s.
+# Here a row of the sheet is a few joins of ready-made cell XML, one per distinct value, and
+# compression runs on a second thread (zlib releases the GIL).
+# - Cells carry no "r" reference: ECMA-376 Part 1 §18.3.1.4 makes it optional (cells follow one
+#   another; Excel, LibreOffice and openpyxl read it so) and a blank cell is an empty <c/>.
+# - Answers and attribute values are shared strings (a few distinct texts, 20 bytes a cell);
+#   case references, each met once, are inline strings. openpyxl's write-only mode writes no
+#   shared-strings part, so ours is added with its relationship and content type.
+CASES_SHEET = "Cases"
+ROWS_PER_CHUNK = 2000
+_RELATIONSHIP_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_PACKAGE_RELATIONSHIPS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+SHARED_STRINGS_PART = "xl/sharedStrings.xml"
+_SHARED_STRINGS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_SHARED_STRINGS_RELATIONSHIP = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def _xml_text(text: str) -> str:
+    """A <t> element holding ``text``: control characters (which XML cannot hold at all) become U+FFFD."""
+    text = spreadsheet_safe(text)
+    space = ' xml:space="preserve"' if text != text.strip() else ""
+    return f"<t{space}>{xml_escape(text)}</t>"
+
+
+def inline_cell(text: str) -> str:
+    """One cell holding ``text`` as an inline string (blank: an empty cell)."""
+    return f'<c t="inlineStr"><is>{_xml_text(text)}</is></c>' if text else "<c/>"
+
+
+class SharedStrings(dict):
+    """Cell XML by text, each distinct text stored once in the workbook's shared-strings part."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def __missing__(self, text: str) -> str:
+        if not text:
+            cell = "<c/>"
+        else:
+            cell = f'<c t="s"><v>{len(self.texts)}</v></c>'
+            self.texts.append(text)
+        self[text] = cell
+        return cell
+
+    def part(self) -> bytes:
+        items = "".join(f"<si>{_xml_text(t)}</si>" for t in self.texts)
+        return (f'<sst xmlns="{_MAIN[1:-1]}" uniqueCount="{len(self.texts)}">{items}</sst>').encode("utf-8")
+
+
+def case_row_chunks(table: CaseAnswerTable, strings: SharedStrings,
+                    progress: Callable[[int, int], None] | None = None) -> Iterator[str]:
+    """The sheet rows after the header as XML, ROWS_PER_CHUNK rows at a time."""
+    attribute_cell = strings.__getitem__
+    answer_cell = {code: strings[word] for code, word in table.words.items()}.__getitem__
+    total = len(table)
+    row_number = 2
+    for start in range(0, total, ROWS_PER_CHUNK):
+        parts = []
+        for case_ref, attributes, codes in table.cases[start: start + ROWS_PER_CHUNK]:
+            parts.append(f'<row r="{row_number}">{inline_cell(case_ref)}{"".join(map(attribute_cell, attributes))}'
+                         f'{"".join(map(answer_cell, codes))}</row>')
+            row_number += 1
+        yield "".join(parts)
+        if progress is not None:
+            progress(min(start + ROWS_PER_CHUNK, total), total)
+
+
+def _sheet_part(package: zipfile.ZipFile, title: str) -> str:
+    """The part name (xl/worksheets/sheetN.xml) of the sheet called ``title``."""
+    workbook = ElementTree.fromstring(package.read("xl/workbook.xml"))
+    sheet = next(s for s in workbook.iter(f"{_MAIN}sheet") if s.get("name") == title)
+    relationships = ElementTree.fromstring(package.read("xl/_rels/workbook.xml.rels"))
+    target = next(r.get("Target") for r in relationships.iter(f"{_PACKAGE_RELATIONSHIPS}Relationship")
+                  if r.get("Id") == sheet.get(_RELATIONSHIP_ID))
+    return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+
+
+def _insert_before(xml: bytes, closing_tag: bytes, addition: str) -> bytes:
+    at = xml.rindex(closing_tag)
+    return xml[:at] + addition.encode("utf-8") + xml[at:]
+
+
+def _with_case_rows(package_bytes: bytes, table: CaseAnswerTable, progress: Callable[[int, int], None] | None) -> bytes:
+    """The workbook with the case rows written into its (header-only) Cases sheet."""
+    source = zipfile.ZipFile(io.BytesIO(package_bytes))
+    if SHARED_STRINGS_PART in source.namelist():
+        raise AssertionError("openpyxl's write-only mode wrote a shared-strings part; the case sheet writer needs updating")
+    part = _sheet_part(source, CASES_SHEET)
+    sheet_xml = source.read(part).decode("utf-8")
+    end_of_rows = sheet_xml.index("</sheetData>")
+    last_column = get_column_letter(len(table.header))
+    head = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="A1:{last_column}{len(table) + 1}"/>', sheet_xml[:end_of_rows])
+    # about 25 bytes a cell; a part over 2 GiB needs ZIP64 from the start
+    zip64 = len(table) * (len(table.header) * 25 + 100) > (1 << 31) - (1 << 24)
+    strings = SharedStrings()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as package:
+        with package.open(part, "w", force_zip64=zip64) as handle, ThreadPoolExecutor(max_workers=1) as compressor:
+            pending: deque = deque()
+
+            def send(text: str) -> None:
+                pending.append(compressor.submit(lambda: handle.write(text.encode("utf-8"))))
+                while len(pending) > 4:  # a few chunks ahead, no more: memory stays flat
+                    pending.popleft().result()
+
+            send(head)
+            for chunk in case_row_chunks(table, strings, progress):
+                send(chunk)
+            send(sheet_xml[end_of_rows:])
+            while pending:
+                pending.popleft().result()
+        package.writestr(SHARED_STRINGS_PART, strings.part())
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == part:
+                continue
+            if info.filename == "[Content_Types].xml":
+                data = _insert_before(data, b"</Types>", f'<Override PartName="/{SHARED_STRINGS_PART}" ContentType="{_SHARED_STRINGS_TYPE}"/>')
+            elif info.filename == "xl/_rels/workbook.xml.rels":
+                data = _insert_before(data, b"</Relationships>",
+                                      f'<Relationship Id="rIdCaseauditStrings" Type="{_SHARED_STRINGS_RELATIONSHIP}" Target="sharedStrings.xml"/>')
+            package.writestr(info, data)
     return buffer.getvalue()

@@ -23,11 +23,12 @@ from framework import Answer, Framework, load_framework
 from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
 
 from .attributes import ATTRIBUTE_COLUMNS, ATTRIBUTES_BY_COLUMN, InvalidAttribute, check_case_ref, looks_like_identity, normalise_header
+from .case_table import CASE_REF_COLUMN, read_case_answer_table
 from .errors import CaseauditError, InvalidValue, SheetError, UnknownRound
+from .render import spreadsheet_safe
 from .store import AuditStore, create_private_file, current_user, parse_answer_text, write_lock
 
 MAX_PROBLEMS_KEPT = 20
-CASE_REF_COLUMN = "case_ref"
 
 
 @attrs.frozen(kw_only=True)
@@ -294,55 +295,10 @@ def import_sheet(
 
 
 # ------------------------------------------------------------------ writing
-# dropped from de-identified exports: dates, exact ages (the young-adult flag stays) and staff names
-DEIDENTIFY_DROPS = ("start_date", "age", "practitioner")
-
-
-def deidentified_ref(salt: str, case_ref: str) -> str:
-    """A stable pseudonym: the same case gives the same value in every export from this database."""
-    import hashlib
-
-    return "H" + hashlib.sha256(f"{salt}:{case_ref}".encode()).hexdigest()[:12].upper()
-
-
 def sheet_rows(store: AuditStore, round_name: str, *, deidentify: bool = False) -> tuple[list[str], list[list[str]]]:
-    """The case sheet of a round. De-identified: case references become salted hashes; notes,
-    not-applicable reasons, dates, ages and practitioners' names are left out."""
-    round_row = store.round(round_name)
-    framework = store.framework_for(round_row)
-    questions = list(framework.question_ids)
-    columns = [c for c in ATTRIBUTE_COLUMNS if not (deidentify and c in DEIDENTIFY_DROPS)]
-    salt = store.deidentify_salt() if deidentify else ""
-    header = [CASE_REF_COLUMN, *columns, *questions]
-    cases = list(store.db.conn.execute(
-        f"SELECT id, case_ref, {', '.join(columns)} FROM cases WHERE round_id = ? ORDER BY case_ref", [round_row["id"]]
-    ))
-    # answers as the sheet prints them, formatted by SQLite (the same words as format_answer_text)
-    printed = ("CASE WHEN a.value = 'Not applicable' AND a.reason IS NOT NULL THEN 'N/A: ' || a.reason"
-               " WHEN a.value = 'Not applicable' THEN 'N/A' ELSE a.value END")
-    if deidentify:
-        printed = "CASE WHEN a.value = 'Not applicable' THEN 'N/A' ELSE a.value END"
-    position = {q: i for i, q in enumerate(questions)}
-    answers: dict[int, list[str]] = {}
-    blank = [""] * len(questions)
-    # driven from the cases: each case's answers are one short range of the case-ordered table
-    for case_id, question_id, text in store.db.conn.execute(
-        f"SELECT a.case_id, a.question_id, {printed}"
-        " FROM cases c JOIN answers a ON a.case_id = c.id WHERE c.round_id = ? AND a.value IS NOT NULL",
-        [round_row["id"]],
-    ):
-        row = answers.get(case_id)
-        if row is None:
-            row = answers[case_id] = blank.copy()
-        if question_id in position:
-            row[position[question_id]] = text
-    body = []
-    for case_id, case_ref, *attributes in cases:
-        ref = deidentified_ref(salt, case_ref) if deidentify else case_ref
-        body.append([ref, *[value or "" for value in attributes], *answers.get(case_id, blank)])
-    if deidentify:
-        body.sort(key=lambda row: row[0])  # case-reference order would hint at the real references
-    return header, body
+    """The case sheet of a round as plain rows (see ``read_case_answer_table``)."""
+    table = read_case_answer_table(store, round_name, deidentify=deidentify)
+    return list(table.header), list(table.rows())
 
 
 def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deidentify: bool = False) -> int:
@@ -372,7 +328,7 @@ def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deiden
         sheet.title = "Cases"
         sheet.append(header)
         for row in body:
-            sheet.append(row)
+            sheet.append([spreadsheet_safe(value) for value in row])
         sheet.freeze_panes = "B2"
         workbook.save(path)
     os.chmod(path, 0o600)

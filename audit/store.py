@@ -779,57 +779,6 @@ class AuditStore:
         )
         return row["cases"], row["incomplete"]
 
-    # Breakdown counters packed three to an integer: Yes in bits 0-19, No in 20-39, N/A from 40.
-    # Exact for groups of up to 1,048,575 cases (checked; larger rounds are refused, not approximated).
-    _PACK_WIDTH = 20
-
-    def breakdown_counts(self, round_row: dict, columns: Iterable[str], question_ids: Iterable[str]) -> tuple[list[dict], list[dict]]:
-        """Answer counts and case counts by each attribute column's values.
-
-        One pass looks up each case's answers to the given questions (a row per case, each
-        answer packed as a counter increment); each column is then one GROUP BY over cases
-        summing those integers, instead of a GROUP BY over every answer.
-        Returns (answer rows {column_name, value, question_id, yes, no, not_applicable},
-        case rows {column_name, value, cases}).
-        """
-        columns = [c for c in columns if c in ATTRIBUTE_COLUMNS]  # column names are never user input
-        questions = list(question_ids)
-        if not columns or not questions:
-            return [], []
-        width = self._PACK_WIDTH
-        total = self._one("SELECT count(*) AS n FROM cases WHERE round_id = ?", [round_row["id"]])["n"]
-        if total >= 1 << width:
-            raise InvalidValue(f"breakdowns handle rounds of up to {(1 << width) - 1:,} cases; this round has {total:,}")
-        picks = ", ".join(
-            f"(SELECT CASE a.value WHEN 'Yes' THEN 1 WHEN 'No' THEN {1 << width} WHEN 'Not applicable' THEN {1 << 2 * width} END"
-            f" FROM answers a WHERE a.case_id = c.id AND a.question_id = ?) AS q{i}"
-            for i in range(len(questions))
-        )
-        sums = ", ".join(f"coalesce(sum(q{i}), 0) AS s{i}" for i in range(len(questions)))
-        selects = " UNION ALL ".join(
-            f"SELECT '{c}' AS column_name, {c} AS value, count(*) AS cases, {sums} FROM p GROUP BY {c}" for c in columns
-        )
-        rows = list(
-            self.db.query(
-                f"""
-                WITH p AS MATERIALIZED (
-                    SELECT {", ".join(f"c.{c}" for c in columns)}, {picks} FROM cases c WHERE c.round_id = ?
-                )
-                {selects}
-                """,
-                [*questions, round_row["id"]],
-            )
-        )
-        mask = (1 << width) - 1
-        answers = [
-            {"column_name": row["column_name"], "value": row["value"], "question_id": q,
-             "yes": row[f"s{i}"] & mask, "no": (row[f"s{i}"] >> width) & mask, "not_applicable": row[f"s{i}"] >> 2 * width}
-            for row in rows
-            for i, q in enumerate(questions)
-        ]
-        cases = [{"column_name": row["column_name"], "value": row["value"], "cases": row["cases"]} for row in rows]
-        return answers, cases
-
     # -- domain-1 ratings --------------------------------------------------
     def domain_ratings(self, round_row: dict) -> dict[str, dict]:
         return {row["standard_id"]: row for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row["id"]])}

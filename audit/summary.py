@@ -238,11 +238,15 @@ def _case_standard(framework: Framework, standard: Standard, counts: dict[str, d
 def summarise(store: AuditStore, round_name: str, *, where: str = "", params: tuple = ()) -> Summary:
     """The Summary of a stored round (optionally of the cases matching a SQL filter on ``c``)."""
     round_row = store.round(round_name)
-    framework = store.framework_for(round_row)
     counts = store.answer_counts(round_row, where, params)
     cases, incomplete = store.case_totals(round_row, where, params)
+    return summary_from_counts(store, round_row, counts, cases, incomplete)
+
+
+def summary_from_counts(store: AuditStore, round_row: dict, counts: dict[str, dict], cases: int, incomplete: int) -> Summary:
+    """The Summary of a stored round from counts already made (the report counts its case table)."""
     return build_summary(
-        framework,
+        store.framework_for(round_row),
         round_name=round_row["name"],
         round_id=round_row["id"],
         unit=round_row["unit"],

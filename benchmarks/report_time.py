@@ -2,13 +2,17 @@
 
     .venv/bin/python benchmarks/report_time.py [CASES ...]
 
-Builds a round of random (but complete) answers and random attributes on a real
-database file, then times `caseaudit report` end to end in-process for each format:
-reading the store, the summary, every breakdown, intervals, and writing the file.
+Builds a round of random answers and attributes on a real database file (6 Yes : 3 No :
+1 N/A, half the N/As with a reason, 5% of cases still in progress), then times
+`caseaudit report` end to end in-process for each format: reading the store, the summary,
+every breakdown, intervals, and writing the file. The largest size is also timed mid-audit
+(half its cases in progress), where more cases are read answer by answer.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import random
 import sys
 import tempfile
@@ -23,7 +27,13 @@ from audit.cli import main  # noqa: E402
 from audit.store import AuditStore, now, write_lock  # noqa: E402
 
 
-def make_round(path: Path, cases: int, seed: int = 7) -> None:
+REASONS = ("No pre-sentence report prepared in the PDU", "Not a licence case", "No identifiable victim",
+           "No breach or recall required", "Accommodation not linked to offending")
+
+
+def make_round(path: Path, cases: int, seed: int = 7, partly_answered: float = 0.05) -> None:
+    """A round like a real one: answers 6 Yes : 3 No : 1 N/A, half the N/As with a reason, and
+    ``partly_answered`` of the cases still in progress (a random number of questions left)."""
     rng = random.Random(seed)
     with AuditStore.open(path) as store:
         round_row = store.create_round("Bench", "Bench PDU", "hmip-probation-pdu-2021")
@@ -38,11 +48,37 @@ def make_round(path: Path, cases: int, seed: int = 7) -> None:
                 batch_size=2000,
             )
             ids = [r[0] for r in store.db.execute("SELECT id FROM cases WHERE round_id = ?", [round_row["id"]])]
+
+            def answers():
+                for case_id in ids:
+                    answered = questions if rng.random() >= partly_answered else rng.sample(questions, rng.randrange(len(questions)))
+                    for q in answered:
+                        value = rng.choices(("Yes", "No", "Not applicable"), (6, 3, 1))[0]
+                        reason = rng.choice(REASONS) if value == "Not applicable" and rng.random() < 0.5 else None
+                        yield case_id, q, round_row["id"], value, reason, stamp
+
             store.db.conn.executemany(
-                "INSERT INTO answers (case_id, question_id, round_id, value, auditor, answered_at) VALUES (?, ?, ?, ?, 'bench', ?)",
-                ((case_id, q, round_row["id"], rng.choices(("Yes", "No", "Not applicable"), (6, 3, 1))[0], stamp)
-                 for case_id in ids for q in questions),
+                "INSERT INTO answers (case_id, question_id, round_id, value, reason, auditor, answered_at) VALUES (?, ?, ?, ?, ?, 'bench', ?)",
+                answers(),
             )
+
+
+def time_reports(db: Path, out_dir: Path, label: str, formats) -> None:
+    for fmt, suffix, extra in formats:
+        out = out_dir / f"report.{suffix}"
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                code = main(["--db", str(db), "report", "--round", "Bench", "--format", fmt, *extra, "-o", str(out)])
+            runs.append(time.perf_counter() - started)
+            assert code == 0
+        name = f"{fmt} {' '.join(extra) or ('(with case-level answers)' if fmt == 'xlsx' else '')}".strip()
+        print(f"{label}: {name:<36} best {min(runs):.2f} s, worst {max(runs):.2f} s of 3, {out.stat().st_size / 1024:,.0f} KiB"
+              " (target <= 2 s at 40,000)")
+
+
+ALL_FORMATS = (("html", "html", []), ("markdown", "md", []), ("xlsx", "xlsx", ["--no-cases"]), ("xlsx", "xlsx", []))
 
 
 def main_benchmark(sizes: list[int]) -> None:
@@ -52,16 +88,11 @@ def main_benchmark(sizes: list[int]) -> None:
             started = time.perf_counter()
             make_round(db, cases)
             print(f"{cases:>6} cases: round built in {time.perf_counter() - started:.1f} s")
-            for fmt, suffix, extra in (("html", "html", []), ("markdown", "md", []), ("xlsx", "xlsx", ["--no-cases"]), ("xlsx", "xlsx", [])):
-                out = Path(tmp) / f"report-{cases}.{suffix}"
-                runs = []
-                for _ in range(3 if cases <= 1000 else 1):
-                    started = time.perf_counter()
-                    code = main(["--db", str(db), "report", "--round", "Bench", "--format", fmt, *extra, "-o", str(out)])
-                    runs.append(time.perf_counter() - started)
-                    assert code == 0
-                label = f"{fmt} {' '.join(extra) or ('(with case-level answers)' if fmt == 'xlsx' else '')}".strip()
-                print(f"{cases:>6} cases: {label:<36} {min(runs):.2f} s, {out.stat().st_size / 1024:.0f} KiB (target <= 2 s at 40,000)")
+            time_reports(db, Path(tmp), f"{cases:>6} cases", ALL_FORMATS)
+        cases = max(sizes)
+        db = Path(tmp) / f"bench-{cases}-mid-audit.db"
+        make_round(db, cases, partly_answered=0.5)
+        time_reports(db, Path(tmp), f"{cases:>6} cases mid-audit", ALL_FORMATS[-1:])
 
 
 if __name__ == "__main__":
