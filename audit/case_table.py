@@ -14,7 +14,7 @@ import itertools
 import json
 from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import attrs
 
@@ -164,9 +164,9 @@ def read_case_answer_table(store: AuditStore, round_name: str, *, deidentify: bo
     Each case's answers come back from SQLite as one string in question-id order (a short
     ordered range of the case-ordered answers table): a letter per answer, with any
     not-applicable reason inside markers. A fixed permutation puts a complete case's codes in
-    framework order; only an incomplete case is read answer by answer. Stored question ids are
-    always the framework's (checked on every write and by ``caseaudit check``), so a case with
-    as many answers as questions is complete.
+    framework order; an incomplete case is read again with the question ids of its answers.
+    Stored question ids are always the framework's (checked on every write and by ``caseaudit
+    check``), so a case with as many answers as questions is complete.
     """
     round_row = store.round(round_name)
     framework = store.framework_for(round_row)
@@ -190,12 +190,13 @@ def read_case_answer_table(store: AuditStore, round_name: str, *, deidentify: bo
     salt = store.deidentify_salt() if deidentify else ""
     answer_codes = _AnswerCodes()
     with_reasons_coded = answer_codes.with_reasons_coded
+    printed = _PRINTED_DEIDENTIFIED if deidentify else _PRINTED
 
-    def as_cases(found: list[tuple]) -> tuple[list, dict[int, int]]:
-        """(cases, the place in them of each incomplete case, by case id)"""
+    def read_part(reader: AuditStore, range_sql: str, params: list) -> list:
+        """The cases of a range of references (all of them when ``range_sql`` is empty)."""
         cases: list = []
-        incomplete: dict[int, int] = {}
-        for row in found:
+        incomplete: dict[int, int] = {}  # case id -> place in ``cases``
+        for row in reader.db.conn.execute(select.format(range=range_sql), [round_row["id"], *params]).fetchall():
             codes = row[-1]
             if codes is None:
                 answers = blank
@@ -208,12 +209,12 @@ def read_case_answer_table(store: AuditStore, round_name: str, *, deidentify: bo
                     incomplete[row[0]] = len(cases)
                     answers = blank
             cases.append((deidentified_ref(salt, row[1]) if deidentify else row[1], row[2:-1], answers))
-        return cases, incomplete
+        unreadable = _read_incomplete(reader, incomplete, cases, questions, answers_of_case, answer_codes) if incomplete else {}
+        if unreadable:
+            _read_answer_by_answer(reader, unreadable, cases, questions, answer_codes, printed)
+        return cases
 
-    cases, incomplete = _read_in_halves(store, round_row["id"], select, as_cases)
-    unreadable = _read_incomplete(store, incomplete, cases, questions, answers_of_case, answer_codes) if incomplete else {}
-    if unreadable:
-        _read_answer_by_answer(store, unreadable, cases, questions, answer_codes, _PRINTED_DEIDENTIFIED if deidentify else _PRINTED)
+    cases = _read_in_halves(store, round_row["id"], read_part)
     if deidentify:
         cases.sort(key=lambda case: case[0])  # case-reference order would hint at the real references
     return CaseAnswerTable(
@@ -225,29 +226,25 @@ def read_case_answer_table(store: AuditStore, round_name: str, *, deidentify: bo
     )
 
 
-def _read_in_halves(store: AuditStore, round_id: str, select: str, as_cases) -> tuple[list, dict[int, int]]:
-    """Run the per-case ``select`` over the round and turn its rows ``as_cases``. For a large
-    round on a database file the second half of the case references is read and turned on a
-    second connection at the same time (SQLite releases the GIL while it works). Each case is
-    in exactly one half."""
+def _read_in_halves(store: AuditStore, round_id: str, read_part: Callable[[AuditStore, str, list], list]) -> list:
+    """The round's cases by ``read_part``. For a large round on a database file the second
+    half of the case references is read on a second connection at the same time (SQLite
+    releases the GIL while it works). Each case is in exactly one half."""
     total = store.db.conn.execute("SELECT count(*) FROM cases WHERE round_id = ?", [round_id]).fetchone()[0]
     if store.path is None or total < PARALLEL_READ_FROM:
-        return as_cases(store.db.conn.execute(select.format(range=""), [round_id]).fetchall())
+        return read_part(store, "", [])
     middle = store.db.conn.execute(
         "SELECT case_ref FROM cases WHERE round_id = ? ORDER BY case_ref LIMIT 1 OFFSET ?", [round_id, total // 2]
     ).fetchone()[0]
 
-    def second_half() -> tuple[list, dict[int, int]]:
+    def second_half() -> list:
         with AuditStore.open(store.path, create=False) as reader:
-            return as_cases(reader.db.conn.execute(select.format(range="AND c.case_ref >= ?"), [round_id, middle]).fetchall())
+            return read_part(reader, "AND c.case_ref >= ?", [middle])
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         later = pool.submit(second_half)
-        cases, places = as_cases(store.db.conn.execute(select.format(range="AND c.case_ref < ?"), [round_id, middle]).fetchall())
-        later_cases, later_places = later.result()
-    offset = len(cases)
-    places.update((case_id, offset + place) for case_id, place in later_places.items())
-    return cases + later_cases, places
+        first = read_part(store, "AND c.case_ref < ?", [middle])
+        return first + later.result()
 
 
 def _read_incomplete(
