@@ -34,13 +34,13 @@ PERCENT = "0%"
 class _Sheet:
     """A streaming sheet: bold header, frozen header row, filter over the data, column widths."""
 
-    def __init__(self, workbook: Workbook, title: str, header: list[str], widths: list[int] | None = None):
+    def __init__(self, workbook: Workbook, title: str, header: list[str], widths: list[int] | None = None, freeze_panes: str = "A2"):
         self.ws = workbook.create_sheet(title)
         self.header = header
         self.rows = 0
         for index, width in enumerate(widths or [], start=1):
             self.ws.column_dimensions[get_column_letter(index)].width = width
-        self.ws.freeze_panes = "A2"
+        self.ws.freeze_panes = freeze_panes
         cells = []
         for name in header:
             cell = WriteOnlyCell(self.ws, value=name)
@@ -150,6 +150,18 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
     workbook.save(buffer)
     if table is None:
         return buffer.getvalue()
+    return _with_case_rows(buffer.getvalue(), table, progress)
+
+
+def case_sheet_workbook(table: CaseAnswerTable, progress: Callable[[int, int], None] | None = None) -> bytes:
+    """A workbook holding only the case sheet, as `caseaudit export` writes it: the header and
+    the case references stay in view while scrolling."""
+    workbook = Workbook(write_only=True)
+    cases = _Sheet(workbook, CASES_SHEET, list(table.header), [10], freeze_panes="B2")
+    cases.rows = len(table)
+    cases.finish()
+    buffer = io.BytesIO()
+    workbook.save(buffer)
     return _with_case_rows(buffer.getvalue(), table, progress)
 
 

@@ -25,7 +25,6 @@ from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
 from .attributes import ATTRIBUTE_COLUMNS, ATTRIBUTES_BY_COLUMN, InvalidAttribute, check_case_ref, looks_like_identity, normalise_header
 from .case_table import CASE_REF_COLUMN, read_case_answer_table
 from .errors import CaseauditError, InvalidValue, SheetError, UnknownRound
-from .render import spreadsheet_safe
 from .store import AuditStore, create_private_file, current_user, parse_answer_text, write_lock
 
 MAX_PROBLEMS_KEPT = 20
@@ -307,7 +306,7 @@ def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deiden
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise InvalidValue(f"{path}: export to .csv or .xlsx")
-    header, body = sheet_rows(store, round_name, deidentify=deidentify)
+    table = read_case_answer_table(store, round_name, deidentify=deidentify)
     if path.exists():
         os.chmod(path, 0o600)
     else:
@@ -318,18 +317,11 @@ def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deiden
     if suffix == ".csv":
         with path.open("w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(header)
-            writer.writerows(body)
+            writer.writerow(table.header)
+            writer.writerows(table.rows())
     else:
-        import openpyxl
+        from .report_xlsx import case_sheet_workbook
 
-        workbook = openpyxl.Workbook()
-        sheet = workbook.active
-        sheet.title = "Cases"
-        sheet.append(header)
-        for row in body:
-            sheet.append([spreadsheet_safe(value) for value in row])
-        sheet.freeze_panes = "B2"
-        workbook.save(path)
+        path.write_bytes(case_sheet_workbook(table))
     os.chmod(path, 0o600)
-    return len(body)
+    return len(table)
