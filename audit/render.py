@@ -18,8 +18,15 @@ from .summary import QuestionFigures, StandardSummary, Summary, percent_text, ra
 _ILLEGAL_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
+# the longest text an Excel cell holds; a longer one makes Excel "repair" the file
+SPREADSHEET_CELL_CHARACTERS = 32_767
+
+
 def spreadsheet_safe(text: str) -> str:
-    """``text`` with each character an XLSX file cannot hold shown as U+FFFD."""
+    """``text`` as an XLSX cell can hold it: each character XML cannot hold shown as U+FFFD,
+    and a text too long for a cell cut short with an ellipsis."""
+    if len(text) > SPREADSHEET_CELL_CHARACTERS:
+        text = text[: SPREADSHEET_CELL_CHARACTERS - 1] + "…"
     return _ILLEGAL_IN_XML.sub("\ufffd", text)
 
 

@@ -22,9 +22,10 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from .report import Report, cap_sentence, prompt_sentence, rating_word
 from .case_table import CaseAnswerTable
+from .errors import InvalidValue
 from .render import spreadsheet_safe
+from .report import Report, cap_sentence, prompt_sentence, rating_word
 
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="F3F5F7")
@@ -176,6 +177,7 @@ def case_sheet_workbook(table: CaseAnswerTable, progress: Callable[[int, int], N
 #   shared-strings part, so ours is added with its relationship and content type.
 CASES_SHEET = "Cases"
 ROWS_PER_CHUNK = 2000
+SHEET_ROWS = 1_048_576  # Excel's rows in a sheet, the header's included
 _RELATIONSHIP_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _PACKAGE_RELATIONSHIPS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
@@ -252,6 +254,9 @@ def _insert_before(xml: bytes, closing_tag: bytes, addition: str) -> bytes:
 
 def _with_case_rows(package_bytes: bytes, table: CaseAnswerTable, progress: Callable[[int, int], None] | None) -> bytes:
     """The workbook with the case rows written into its (header-only) Cases sheet."""
+    if len(table) >= SHEET_ROWS:
+        raise InvalidValue(f"{len(table):,} cases do not fit an Excel sheet ({SHEET_ROWS - 1:,} at most): export the "
+                           "round as CSV instead (in a report, --no-cases leaves the case-level sheet out)")
     source = zipfile.ZipFile(io.BytesIO(package_bytes))
     if SHARED_STRINGS_PART in source.namelist():
         raise AssertionError("openpyxl's write-only mode wrote a shared-strings part; the case sheet writer needs updating")

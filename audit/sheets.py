@@ -307,6 +307,11 @@ def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deiden
     if suffix not in (".csv", ".xlsx"):
         raise InvalidValue(f"{path}: export to .csv or .xlsx")
     table = read_case_answer_table(store, round_name, deidentify=deidentify)
+    workbook = None
+    if suffix == ".xlsx":  # made before the file is touched: a round too big for Excel leaves no file behind
+        from .report_xlsx import case_sheet_workbook
+
+        workbook = case_sheet_workbook(table)
     if path.exists():
         os.chmod(path, 0o600)
     else:
@@ -320,8 +325,6 @@ def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deiden
             writer.writerow(table.header)
             writer.writerows(table.rows())
     else:
-        from .report_xlsx import case_sheet_workbook
-
-        path.write_bytes(case_sheet_workbook(table))
+        path.write_bytes(workbook)
     os.chmod(path, 0o600)
     return len(table)

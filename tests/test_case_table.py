@@ -170,3 +170,32 @@ def test_a_reason_holding_the_marker_characters_is_read_answer_by_answer(tmp_pat
         assert list(table.rows())[0][-len(QUESTIONS):] == [f"N/A: {awkward}"] * len(QUESTIONS)
         assert table.answer_counts()[QUESTIONS[0]]["not_applicable"] == 1
         assert table.case_totals() == (1, 0)
+
+
+def test_a_text_too_long_for_an_excel_cell_is_cut_short(tmp_path):
+    long_reason = "x" * 40_000
+    make_round(tmp_path / "audit.db", [{"attributes": {"team": "t" * 40_000}, "answers": {QUESTIONS[0]: (Answer.NOT_APPLICABLE, long_reason)}}])
+    with AuditStore.open(tmp_path / "audit.db") as store:
+        data = render_report(build_report(store, "R"), "xlsx")
+    workbook = openpyxl.load_workbook(io.BytesIO(data))
+    header, row = list(workbook["Cases"].iter_rows(values_only=True))
+    for column in ("team", QUESTIONS[0]):
+        text = row[header.index(column)]
+        assert len(text) == 32_767 and text.endswith("…") and text.startswith(("N/A: xxx", "ttt"))
+    assert max(len(str(v)) for r in workbook["Breakdowns"].iter_rows(values_only=True) for v in r) == 32_767
+
+
+def test_a_round_too_big_for_an_excel_sheet_is_refused_with_the_way_round(cli, demo_db, tmp_path, monkeypatch):
+    import audit.report_xlsx
+
+    monkeypatch.setattr(audit.report_xlsx, "SHEET_ROWS", 33)  # Newham's 33 cases and the header: one row too many
+    out = tmp_path / "report.xlsx"
+    result = cli("--db", demo_db, "report", "--round", "Newham 2022", "-o", out)
+    assert result.code == 2 and "33 cases do not fit an Excel sheet (32 at most)" in result.err and "--no-cases" in result.err
+    assert not out.exists()
+    assert cli("--db", demo_db, "report", "--round", "Newham 2022", "--no-cases", "-o", out).code == 0
+    export = cli("--db", demo_db, "export", "--round", "Newham 2022", tmp_path / "cases.xlsx")
+    assert export.code == 2 and "export the round as CSV instead" in export.err and not (tmp_path / "cases.xlsx").exists()
+    assert cli("--db", demo_db, "export", "--round", "Newham 2022", tmp_path / "cases.csv").code == 0
+    monkeypatch.setattr(audit.report_xlsx, "SHEET_ROWS", 34)
+    assert cli("--db", demo_db, "report", "--round", "Newham 2022", "-o", out).code == 0
