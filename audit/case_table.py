@@ -266,10 +266,9 @@ def _read_incomplete(
         """,
         [json.dumps(list(places))],
     ):
-        place = places[case_id]
-        ref, attributes, answers = cases[place]
-        if found is None:  # every answer cleared since the first read
+        if found is None:  # every answer cleared since the first read: left blank
             continue
+        place = places[case_id]
         codes, _, ids = found.rpartition("\x1c")  # question ids never hold the separators
         if _REASON_START in codes:
             codes = answer_codes.with_reasons_coded(codes)
@@ -278,6 +277,7 @@ def _read_incomplete(
             unreadable[case_id] = place
             continue
         given = dict(zip(ids, codes))
+        ref, attributes, _ = cases[place]
         cases[place] = (ref, attributes, "".join(map(given.get, questions, itertools.repeat(UNANSWERED))))
     return unreadable
 
@@ -294,16 +294,13 @@ def _read_answer_by_answer(
     the way round for a case with a not-applicable reason holding a marker character."""
     position = {q: i for i, q in enumerate(questions)}
     filled: dict[int, list[str]] = {}
-    ids = list(places)
-    for start in range(0, len(ids), 500):
-        part = ids[start: start + 500]
-        for case_id, question_id, text in store.db.conn.execute(
-            f"SELECT a.case_id, a.question_id, {printed} FROM answers a"
-            f" WHERE a.case_id IN ({', '.join('?' * len(part))}) AND a.value IS NOT NULL",
-            part,
-        ):
-            if question_id in position:
-                filled.setdefault(case_id, [UNANSWERED] * len(questions))[position[question_id]] = answer_codes(text)
+    for case_id, question_id, text in store.db.conn.execute(
+        f"SELECT a.case_id, a.question_id, {printed} FROM answers a"
+        " WHERE a.case_id IN (SELECT value FROM json_each(?)) AND a.value IS NOT NULL",
+        [json.dumps(list(places))],
+    ):
+        if question_id in position:
+            filled.setdefault(case_id, [UNANSWERED] * len(questions))[position[question_id]] = answer_codes(text)
     for case_id, place in places.items():
         ref, attributes, _ = cases[place]
         cases[place] = (ref, attributes, "".join(filled[case_id]) if case_id in filled else UNANSWERED * len(questions))
