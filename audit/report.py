@@ -25,9 +25,9 @@ from .analysis import (
     unsettled,
     wilson_interval,
 )
+from .case_table import CaseAnswerTable, read_case_answer_table
 from .errors import CaseauditError, InvalidValue
 from .render import markdown_prompt_rows, md_escape
-from .case_table import CaseAnswerTable, read_case_answer_table
 from .store import AuditStore, create_private_file
 from .summary import QuestionFigures, StandardSummary, Summary, percent_text, rating_word, summarise, summary_from_counts
 
