@@ -294,12 +294,6 @@ def import_sheet(
 
 
 # ------------------------------------------------------------------ writing
-def sheet_rows(store: AuditStore, round_name: str, *, deidentify: bool = False) -> tuple[list[str], list[list[str]]]:
-    """The case sheet of a round as plain rows (see ``read_case_answer_table``)."""
-    table = read_case_answer_table(store, round_name, deidentify=deidentify)
-    return list(table.header), list(table.rows())
-
-
 def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deidentify: bool = False) -> int:
     """Write the round's case sheet (CSV or XLSX by extension), owner-only. Returns the case count."""
     path = Path(path)

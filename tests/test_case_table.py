@@ -24,7 +24,6 @@ import audit.case_table as case_table
 from audit.attributes import ATTRIBUTE_COLUMNS
 from audit.case_table import DEIDENTIFY_DROPS, deidentified_ref, read_case_answer_table
 from audit.report import build_report, render_report
-from audit.sheets import sheet_rows
 from audit.store import AuditStore, format_answer_text, write_lock
 from framework import Answer, load_framework
 
@@ -122,7 +121,8 @@ def test_case_table_equals_reading_answer_by_answer(cases, read_in_halves):
             with AuditStore.open(path) as store:
                 round_row = store.round("R")
                 for deidentify in (False, True):
-                    header, rows = sheet_rows(store, "R", deidentify=deidentify)
+                    sheet = read_case_answer_table(store, "R", deidentify=deidentify)
+                    header, rows = list(sheet.header), list(sheet.rows())
                     assert rows == expected_rows(store, deidentify)
                     assert header[-len(QUESTIONS):] == QUESTIONS
                 table = read_case_answer_table(store, "R")
