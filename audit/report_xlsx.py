@@ -139,26 +139,24 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
                          percent_columns=(1, 2))
         trend.finish()
 
-    table = report.case_answers
-    if table is not None:
-        # Only the header goes through openpyxl (styles, widths, frozen row, filter); the rows
-        # are spliced in afterwards by _with_case_rows, written straight as sheet XML.
-        cases = _Sheet(workbook, CASES_SHEET, list(table.header), [10])
-        cases.rows = len(table)
-        cases.finish()
-
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    if table is None:
+    if report.case_answers is None:
+        buffer = io.BytesIO()
+        workbook.save(buffer)
         return buffer.getvalue()
-    return _with_case_rows(buffer.getvalue(), table, progress)
+    return _with_case_sheet(workbook, report.case_answers, progress)
 
 
 def case_sheet_workbook(table: CaseAnswerTable, progress: Callable[[int, int], None] | None = None) -> bytes:
     """A workbook holding only the case sheet, as `caseaudit export` writes it: the header and
     the case references stay in view while scrolling."""
-    workbook = Workbook(write_only=True)
-    cases = _Sheet(workbook, CASES_SHEET, list(table.header), [10], freeze_panes="B2")
+    return _with_case_sheet(Workbook(write_only=True), table, progress, freeze_panes="B2")
+
+
+def _with_case_sheet(workbook: Workbook, table: CaseAnswerTable, progress: Callable[[int, int], None] | None,
+                     freeze_panes: str = "A2") -> bytes:
+    """The workbook's bytes with the case sheet added last. Only its header goes through openpyxl
+    (styles, widths, frozen panes, filter); the rows are spliced in by _with_case_rows."""
+    cases = _Sheet(workbook, CASES_SHEET, list(table.header), [10], freeze_panes=freeze_panes)
     cases.rows = len(table)
     cases.finish()
     buffer = io.BytesIO()
