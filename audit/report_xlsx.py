@@ -185,7 +185,7 @@ _SHARED_STRINGS_RELATIONSHIP = "http://schemas.openxmlformats.org/officeDocument
 
 
 def _xml_text(text: str) -> str:
-    """A <t> element holding ``text``: control characters (which XML cannot hold at all) become U+FFFD."""
+    """A <t> element holding ``text`` as a cell can (see ``spreadsheet_safe``), escaped for XML."""
     text = spreadsheet_safe(text)
     space = ' xml:space="preserve"' if text != text.strip() else ""
     return f"<t{space}>{xml_escape(text)}</t>"
@@ -284,9 +284,9 @@ def _with_case_rows(package_bytes: bytes, table: CaseAnswerTable, progress: Call
                 pending.popleft().result()
         package.writestr(SHARED_STRINGS_PART, strings.part())
         for info in source.infolist():
-            data = source.read(info)
-            if info.filename == part:
+            if info.filename == part:  # written above
                 continue
+            data = source.read(info)
             if info.filename == "[Content_Types].xml":
                 data = _insert_before(data, b"</Types>", f'<Override PartName="/{SHARED_STRINGS_PART}" ContentType="{_SHARED_STRINGS_TYPE}"/>')
             elif info.filename == "xl/_rels/workbook.xml.rels":
