@@ -281,7 +281,10 @@ def cmd_rounds(args) -> int:
     for r in rounds:
         framework = f"{r['framework_id']} v{r['framework_version']}"
         state = " (finalised)" if r.get("finalised_at") else ""
-        print(f"{r['name']:<30} {r['unit']:<28} {framework:<28} {r['cases']:>5} {r['progress'] * 100:>5.0f}%{state}")
+        done = "  n/a" if r["progress"] is None else f"{r['progress'] * 100:>5.0f}%"
+        if r.get("framework_missing"):
+            state += " (framework not available: add its definition to open this round)"
+        print(f"{r['name']:<30} {r['unit']:<28} {framework:<28} {r['cases']:>5} {done}{state}")
     return 0
 
 

@@ -36,6 +36,21 @@ class RoundFinalised(CaseauditError):
     pass
 
 
+class StaleAnswer(CaseauditError):
+    """Someone else changed this answer (or rating, or case) since the screen showing it was drawn.
+
+    ``current`` holds what is stored now (value, who, when), so the screen can show it and ask.
+    """
+
+    def __init__(self, message: str, current: dict | None = None):
+        super().__init__(message)
+        self.current = current
+
+
+class DuplicateCase(CaseauditError):
+    pass
+
+
 class CapExceeded(CaseauditError):
     """A domain-1 rating above the advisory cap was given without a reason."""
 

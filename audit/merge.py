@@ -1,17 +1,24 @@
 """Bring another copy of a caseaudit database in (auditors on separate laptops).
 
-How two copies are reconciled, per answer (and per domain-1 rating):
-- the same value, reason and note on both sides: nothing to do;
-- only the other copy has it, or ours is an earlier state the other copy has
-  already moved on from (our current event is in its history): take theirs;
-- the other copy's current event is already in our history: ours is newer, keep it;
-- otherwise both sides changed it independently: ours stays, theirs is kept
-  as an open conflict, listed by ``caseaudit conflicts`` and settled by choosing one.
+A merge is replication: every event of the other copy that this one lacks (answers,
+case attributes, domain-1 ratings, round events) is added, matched by its event id,
+and then each answer, attribute and rating the new events touch is worked out again
+from all its events by the rules in ``audit.events``:
 
-Rounds are matched by their stable id (a uuid), cases by round and case
-reference, history events by their event id, so merging the same file twice
-changes nothing. The other file is read through a private SQLite backup copy
-and never written; everything is written in one transaction.
+- one line of work (one copy moved on from what the other had): the latest value;
+- independent changes to the same value: an open conflict, listed by ``caseaudit
+  conflicts``, shown as the same value in every copy until someone settles it;
+- settling a conflict is itself an event, so the decision travels to the other copies.
+
+Because the result depends only on the set of events, copies that have merged each
+other in any order end with the same answers, attributes and open conflicts, and
+merging the same file twice changes nothing. Nothing the other copy holds that this
+build cannot check (a framework it does not ship, a question its pinned framework
+version does not define) is let in: the whole merge is refused and nothing changes.
+
+Rounds are matched by their stable id (a uuid), cases by round and case reference.
+The other file is read through a private SQLite backup copy and never written;
+everything is written in one transaction.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import tempfile
 from pathlib import Path
 
 import attrs
+
+from framework import Answer, Rating, RatingMethod, UnknownFramework
 
 from .attributes import ATTRIBUTE_COLUMNS
 from .errors import DatabaseProblem, InvalidValue, RoundFinalised
@@ -34,45 +43,39 @@ class MergeReport:
     rounds_renamed: list[tuple[str, str]] = attrs.field(factory=list)
     cases_added: int = 0
     answers_taken: int = 0
-    answers_identical: int = 0
-    answers_kept_newer: int = 0
+    attributes_taken: int = 0
     history_added: int = 0
+    round_events_added: int = 0
     ratings_taken: int = 0
     conflicts_found: int = 0
+    conflicts_settled: int = 0
     conflict_rounds: set[str] = attrs.field(factory=set)
     notes: list[str] = attrs.field(factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.rounds_added or self.cases_added or self.answers_taken or self.history_added or self.ratings_taken or self.conflicts_found)
+        return bool(self.rounds_added or self.cases_added or self.history_added or self.round_events_added)
 
     def lines(self) -> list[str]:
         if not self.changed:
             return [f"Nothing new in {self.source}: this database already holds everything in it."]
         out = [
             f"Merged {self.source}: {len(self.rounds_added)} round(s) added, {self.cases_added} case(s) added, "
-            f"{self.answers_taken} answer(s) taken, {self.answers_identical} identical, "
-            f"{self.answers_kept_newer} kept (newer here), {self.history_added} history event(s) added, "
-            f"{self.ratings_taken} domain-1 rating(s) taken."
+            f"{self.answers_taken} answer(s) taken, {self.attributes_taken} case attribute(s) taken, "
+            f"{self.ratings_taken} domain-1 rating(s) taken, {self.history_added} history event(s) added."
         ]
+        if self.conflicts_settled:
+            out.append(f"{self.conflicts_settled} conflict(s) settled by decisions made in {self.source}.")
         for old, new in self.rounds_renamed:
             out.append(f"A different round is already called {old!r} here; the merged one is called {new!r}.")
         if self.conflicts_found:
             rounds = ", ".join(repr(r) for r in sorted(self.conflict_rounds))
             out.append(
-                f"{self.conflicts_found} conflict(s): both copies changed the same answer differently. Ours are kept "
-                f"for now; list them with 'caseaudit conflicts --round NAME' ({rounds}) and settle each with 'caseaudit resolve'."
+                f"{self.conflicts_found} conflict(s): copies changed the same answer differently. Every copy shows the "
+                f"latest for now; list them with 'caseaudit conflicts --round NAME' ({rounds}) and settle each with 'caseaudit resolve'."
             )
         out += self.notes
         return out
-
-
-def _state(row: dict | None, keys: tuple[str, ...]) -> tuple:
-    return tuple(row.get(k) for k in keys) if row else (None,) * len(keys)
-
-
-ANSWER_STATE = ("value", "reason", "note")
-RATING_STATE = ("rating", "evidence", "override_reason")
 
 
 def merge_database(store: AuditStore, other_path: str | Path) -> MergeReport:
@@ -92,6 +95,7 @@ def merge_database(store: AuditStore, other_path: str | Path) -> MergeReport:
             theirs = _read_copy(other_db)
         finally:
             other_db.close()
+    _refuse_what_this_build_cannot_check(store, theirs, other_path.name)
     return _merge(store, theirs, other_path.name)
 
 
@@ -105,17 +109,125 @@ def _read_copy(db) -> dict:
         "answer_history": q("SELECT * FROM answer_history ORDER BY id"),
         "domain_ratings": q("SELECT * FROM domain_ratings"),
         "rating_history": q("SELECT * FROM rating_history ORDER BY id"),
+        "attribute_history": q("SELECT * FROM attribute_history ORDER BY id"),
     }
-    # rows written outside caseaudit (by hand, by another tool) may lack an event id: derive a stable one
-    refs = {c["id"]: c["case_ref"] for c in copy["cases"]}
-    for a in copy["answers"]:
-        if not a["event_id"]:
-            a["event_id"] = _stable_event_id(a["round_id"], refs.get(a["case_id"]), a["question_id"], a["value"], a["reason"],
-                                             a["note"], a["auditor"], a["answered_at"])
-    for d in copy["domain_ratings"]:
-        if not d["event_id"]:
-            d["event_id"] = _stable_event_id(d["round_id"], d["standard_id"], d["rating"], d["evidence"], d["rater"], d["rated_at"])
+    _add_events_for_values_written_outside_caseaudit(copy)
     return copy
+
+
+def _add_events_for_values_written_outside_caseaudit(copy: dict) -> None:
+    """A current value that no event of the copy explains (another tool wrote it) gets an event,
+    with an id derived from the value, so that merging the same file again changes nothing."""
+    refs = {c["id"]: c for c in copy["cases"]}
+
+    def add(table: str, key: tuple, slot_filter, state: dict, stable_parts: tuple, by_column: str, by: str, at: str) -> None:
+        events = [h for h in copy[table] if slot_filter(h)]
+        superseded = {p for h in events for p in (h.get("based_on") or "").split()}
+        head_events = [h for h in events if h["event_id"] not in superseded]
+        event = {
+            "event_id": _stable_event_id("outside", *stable_parts),
+            **dict(zip(key, stable_parts[1:3])),
+            "based_on": " ".join(sorted(h["event_id"] for h in head_events)) or None,
+            "generation": 1 + max((h["generation"] or 1 for h in head_events), default=0),
+            by_column: by or "unknown",
+            "changed_at": at or "",
+            **state,
+        }
+        if event["event_id"] not in {h["event_id"] for h in copy[table]}:
+            copy[table].append(event)
+
+    history_ids = {h["event_id"] for h in copy["answer_history"]}
+    for a in copy["answers"]:
+        if a["event_id"] in history_ids or (a["value"] is None and a["note"] is None):
+            continue
+        add("answer_history", ("case_id", "question_id"),
+            lambda h, a=a: h["case_id"] == a["case_id"] and h["question_id"] == a["question_id"],
+            {"new_value": a["value"], "new_reason": a["reason"], "new_note": a["note"], "source": "written outside caseaudit"},
+            (a["round_id"], a["case_id"], a["question_id"], refs.get(a["case_id"], {}).get("case_ref"), a["value"], a["reason"],
+             a["note"], a["auditor"], a["answered_at"]),
+            "auditor", a["auditor"], a["answered_at"])
+    history_ids = {h["event_id"] for h in copy["rating_history"]}
+    for d in copy["domain_ratings"]:
+        if d["event_id"] in history_ids:
+            continue
+        add("rating_history", ("round_id", "standard_id"),
+            lambda h, d=d: h["round_id"] == d["round_id"] and h["standard_id"] == d["standard_id"],
+            {"new_rating": d["rating"], "evidence": d["evidence"], "override_reason": d["override_reason"]},
+            (d["round_id"], d["round_id"], d["standard_id"], d["rating"], d["evidence"], d["rater"], d["rated_at"]),
+            "rater", d["rater"], d["rated_at"])
+    from .events import SlotEvent, heads, parse_based_on
+
+    by_slot: dict[tuple, list] = {}
+    for h in copy["attribute_history"]:
+        by_slot.setdefault((h["case_id"], h["attribute"]), []).append(h)
+    for case in copy["cases"]:
+        for attribute in ATTRIBUTE_COLUMNS:
+            events = by_slot.get((case["id"], attribute), [])
+            top = heads([SlotEvent(event_id=h["event_id"], based_on=parse_based_on(h["based_on"]), generation=h["generation"] or 1,
+                                   changed_at=h["changed_at"], state=(h["new_value"],)) for h in events])
+            shown = top[0].state[0] if top else None
+            if (case[attribute] or None) == (shown or None):
+                continue
+            add("attribute_history", ("case_id", "attribute"),
+                lambda h, case=case, attribute=attribute: h["case_id"] == case["id"] and h["attribute"] == attribute,
+                {"new_value": case[attribute], "source": "written outside caseaudit"},
+                (case["round_id"], case["id"], attribute, case["case_ref"], case[attribute]),
+                "changed_by", None, case["created_at"])
+
+
+def _refuse_what_this_build_cannot_check(store: AuditStore, theirs: dict, source: str) -> None:
+    """Everything incoming must be defined by its round's pinned framework version; else nothing is merged."""
+    rounds = {r["id"]: r for r in theirs["rounds"]}
+    frameworks = {}
+    for r in theirs["rounds"]:
+        try:
+            frameworks[r["id"]] = store.framework_for(r)
+        except UnknownFramework:
+            raise InvalidValue(
+                f"{source}: round {r['name']!r} is pinned to framework {r['framework_id']} version {r['framework_version']},"
+                " which this caseaudit does not have; nothing was merged"
+            ) from None
+    cases = {c["id"]: c for c in theirs["cases"]}
+
+    def where(case_id) -> str:
+        case = cases[case_id]
+        return f"{source}: round {rounds[case['round_id']]['name']!r}, case {case['case_ref']}"
+
+    answer_values = {None, *(a.value for a in Answer)}
+    for table, value_column in (("answers", "value"), ("answer_history", "new_value")):
+        for a in theirs[table]:
+            case = cases.get(a["case_id"])
+            if case is None:
+                raise InvalidValue(f"{source}: an answer belongs to no case; nothing was merged")
+            framework = frameworks[case["round_id"]]
+            if not framework.has_question(a["question_id"]):
+                raise InvalidValue(
+                    f"{where(a['case_id'])}, question {a['question_id']}: not a question of {framework.id}"
+                    f" version {framework.version}; nothing was merged"
+                )
+            if a[value_column] not in answer_values:
+                raise InvalidValue(f"{where(a['case_id'])}, question {a['question_id']}: {a[value_column]!r} is not an answer;"
+                                   " nothing was merged")
+    for h in theirs["attribute_history"]:
+        if h["attribute"] not in ATTRIBUTE_COLUMNS:
+            raise InvalidValue(f"{where(h['case_id'])}: {h['attribute']!r} is not a case attribute; nothing was merged")
+    ratings = {r.value for r in Rating}
+    for table, value_column in (("domain_ratings", "rating"), ("rating_history", "new_rating")):
+        for d in theirs[table]:
+            framework = frameworks.get(d["round_id"])
+            if framework is None:
+                raise InvalidValue(f"{source}: a domain-1 rating belongs to no round; nothing was merged")
+            judged = {s.id for s in framework.standards if s.method is RatingMethod.JUDGEMENT}
+            if d["standard_id"] not in judged or d[value_column] not in ratings:
+                raise InvalidValue(
+                    f"{source}: round {rounds[d['round_id']]['name']!r}, standard {d['standard_id']}: {d[value_column]!r}"
+                    f" is not a domain-1 rating of {framework.id} version {framework.version}; nothing was merged"
+                )
+
+
+HISTORIES = (("answer_history", "answer", "case_id", "question_id"),
+             ("attribute_history", "attribute", "case_id", "attribute"),
+             ("rating_history", "rating", "round_id", "standard_id"))
 
 
 def _merge(store: AuditStore, theirs: dict, source: str) -> MergeReport:
@@ -157,110 +269,50 @@ def _merge(store: AuditStore, theirs: dict, source: str) -> MergeReport:
         for event in theirs["round_events"]:
             inserted = db.execute("INSERT OR IGNORE INTO round_events VALUES (?, ?, ?, ?, ?, ?)",
                                   [event["event_id"], event["round_id"], event["event"], event["reason"], event["done_by"], event["done_at"]]).rowcount
+            report.round_events_added += inserted
             if inserted and event["event"] == "finalised" and touched_rounds[event["round_id"]]["name"] not in report.rounds_added:
                 report.notes.append(f"Round {touched_rounds[event['round_id']]['name']!r} was finalised in {source}.")
 
-        # cases: matched by round and case reference; blank attributes filled from theirs
-        our_cases = {(c["round_id"], c["case_ref"]): c for c in db.query("SELECT * FROM cases")}
+        # cases: matched by round and case reference; their attributes arrive as events below
+        our_cases = {(c["round_id"], c["case_ref"]): c for c in db.query("SELECT id, round_id, case_ref FROM cases")}
         case_map: dict[int, int] = {}
         their_case = {c["id"]: c for c in theirs["cases"]}
         for c in theirs["cases"]:
-            key = (c["round_id"], c["case_ref"])
-            mine = our_cases.get(key)
+            mine = our_cases.get((c["round_id"], c["case_ref"]))
             if mine is None:
                 refuse_if_finalised(c["round_id"])
-                record = {k: c[k] for k in ("round_id", "case_ref", *ATTRIBUTE_COLUMNS, "created_at")}
+                record = {"round_id": c["round_id"], "case_ref": c["case_ref"], **{k: None for k in ATTRIBUTE_COLUMNS},
+                          "created_at": c["created_at"]}
                 case_map[c["id"]] = db["cases"].insert(record).last_pk
                 report.cases_added += 1
-                continue
-            case_map[c["id"]] = mine["id"]
-            fill = {k: c[k] for k in ATTRIBUTE_COLUMNS if not mine[k] and c[k]}
-            if fill:
-                refuse_if_finalised(c["round_id"])
-                db["cases"].update(mine["id"], fill)
-
-        # history: union by event id (remember which events we had before)
-        our_answer_events = {row[0] for row in db.execute("SELECT event_id FROM answer_history")}
-        their_answer_events = {h["event_id"] for h in theirs["answer_history"]}
-        for h in theirs["answer_history"]:
-            if h["event_id"] in our_answer_events:
-                continue
-            refuse_if_finalised(their_case[h["case_id"]]["round_id"])
-            row = {k: v for k, v in h.items() if k != "id"}
-            row["case_id"] = case_map[h["case_id"]]
-            db["answer_history"].insert(row)
-            report.history_added += 1
-
-        our_answers = {(a["case_id"], a["question_id"]): a for a in db.query("SELECT * FROM answers")}
-        for a in theirs["answers"]:
-            case_id = case_map[a["case_id"]]
-            round_id = their_case[a["case_id"]]["round_id"]
-            mine = our_answers.get((case_id, a["question_id"]))
-            if _state(mine, ANSWER_STATE) == _state(a, ANSWER_STATE):
-                report.answers_identical += a["value"] is not None
-                continue
-            if mine is None or mine["event_id"] in their_answer_events:
-                refuse_if_finalised(round_id)
-                db.execute(
-                    """
-                    INSERT INTO answers (case_id, question_id, round_id, value, reason, note, auditor, answered_at, event_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (case_id, question_id) DO UPDATE SET
-                        value = excluded.value, reason = excluded.reason, note = excluded.note,
-                        auditor = excluded.auditor, answered_at = excluded.answered_at, event_id = excluded.event_id
-                    """,
-                    [case_id, a["question_id"], round_id, a["value"], a["reason"], a["note"], a["auditor"], a["answered_at"], a["event_id"]],
-                )
-                report.answers_taken += 1
-            elif a["event_id"] in our_answer_events:
-                report.answers_kept_newer += 1
             else:
-                refuse_if_finalised(round_id)
-                inserted = db.execute(
-                    """
-                    INSERT OR IGNORE INTO conflicts (round_id, kind, case_id, subject, their_event_id, their_value,
-                        their_reason, their_note, their_by, their_at, from_file, found_at)
-                    VALUES (?, 'answer', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                    [round_id, case_id, a["question_id"], a["event_id"], a["value"], a["reason"], a["note"],
-                     a["auditor"], a["answered_at"], source, now()],
-                ).rowcount
-                if inserted:
-                    report.conflicts_found += 1
-                    report.conflict_rounds.add(touched_rounds[round_id]["name"])
+                case_map[c["id"]] = mine["id"]
 
-        # domain-1 ratings: the same rules, keyed by round and standard
-        our_rating_events = {row[0] for row in db.execute("SELECT event_id FROM rating_history")}
-        their_rating_events = {h["event_id"] for h in theirs["rating_history"]}
-        for h in theirs["rating_history"]:
-            if h["event_id"] in our_rating_events:
-                continue
-            refuse_if_finalised(h["round_id"])
-            db["rating_history"].insert({k: v for k, v in h.items() if k != "id"})
-            report.history_added += 1
-        our_ratings = {(d["round_id"], d["standard_id"]): d for d in db.query("SELECT * FROM domain_ratings")}
-        for d in theirs["domain_ratings"]:
-            mine = our_ratings.get((d["round_id"], d["standard_id"]))
-            if _state(mine, RATING_STATE) == _state(d, RATING_STATE):
-                continue
-            if mine is None or mine["event_id"] in their_rating_events:
-                refuse_if_finalised(d["round_id"])
-                db["domain_ratings"].upsert(dict(d), pk=("round_id", "standard_id"))
-                report.ratings_taken += 1
-            elif d["event_id"] not in our_rating_events:
-                refuse_if_finalised(d["round_id"])
-                inserted = db.execute(
-                    """
-                    INSERT OR IGNORE INTO conflicts (round_id, kind, case_id, subject, their_event_id, their_value,
-                        their_reason, their_note, their_by, their_at, from_file, found_at)
-                    VALUES (?, 'rating', NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                    [d["round_id"], d["standard_id"], d["event_id"], d["rating"], d["override_reason"], d["evidence"],
-                     d["rater"], d["rated_at"], source, now()],
-                ).rowcount
-                if inserted:
-                    report.conflicts_found += 1
-                    report.conflict_rounds.add(touched_rounds[d["round_id"]]["name"])
+        # every event we lack, matched by event id; then each slot it touches is worked out again
+        touched: dict[tuple, str] = {}
+        for table, kind, key_column, subject_column in HISTORIES:
+            ours = {row[0] for row in db.execute(f"SELECT event_id FROM {table}")}
+            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")} - {"id"}
+            for h in theirs[table]:
+                if h["event_id"] in ours:
+                    continue
+                round_id = h["round_id"] if kind == "rating" else their_case[h["case_id"]]["round_id"]
+                refuse_if_finalised(round_id)
+                row = {k: v for k, v in h.items() if k in columns}
+                if key_column == "case_id":
+                    row["case_id"] = case_map[h["case_id"]]
+                db[table].insert(row)
+                ours.add(h["event_id"])
+                report.history_added += 1
+                touched[(kind, row[key_column], row[subject_column])] = round_id
+        for (kind, key, subject), round_id in sorted(touched.items(), key=lambda item: (item[0][0], str(item[0][1]), item[0][2])):
+            outcome = store.settle_slot(kind, (key, subject), from_file=source)
+            if outcome.changed:
+                setattr(report, f"{kind}s_taken", getattr(report, f"{kind}s_taken") + 1)
+            report.conflicts_found += outcome.opened
+            report.conflicts_settled += outcome.settled
+            if outcome.opened:
+                report.conflict_rounds.add(touched_rounds[round_id]["name"])
 
         for round_id in sorted(changed_rounds):
             if touched_rounds[round_id]["name"] not in report.rounds_added:

@@ -22,10 +22,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import attrs
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from framework import Answer, Framework, Rating, load_framework
+from framework import Answer, Framework, Rating, UnknownFramework, load_framework
 from framework.model import RatingMethod
 from framework.rules import advisory_cap, exceeds_cap
 
@@ -33,8 +34,10 @@ from .attributes import ATTRIBUTE_COLUMNS, derived_young_adult
 from .errors import (
     CapExceeded,
     DatabaseProblem,
+    DuplicateCase,
     DuplicateRound,
     InvalidValue,
+    StaleAnswer,
     RoundFinalised,
     UnknownCase,
     UnknownQuestion,
@@ -265,7 +268,176 @@ def m003_answers_clustered_by_case(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX answers_round_question ON answers(round_id, question_id, value)")
 
 
+
+def _derive_event_graph(db: sqlite_utils.Database, table: str, slot: str, old: tuple[str, ...], new: tuple[str, ...]) -> dict:
+    """Fill ``based_on`` and ``generation`` of an older history table from its old and new values.
+
+    Returns {slot key: [(event_id, based_on, generation, new state), ...]} for setting the heads.
+    """
+    from .events import format_based_on, generations, legacy_parents
+
+    resolved_from = {
+        row["id"]: row["their_event_id"]
+        for row in db.query("SELECT id, their_event_id FROM conflicts WHERE resolved_at IS NOT NULL")
+    }
+    slots: dict[tuple, list[dict]] = {}
+    for row in db.query(f"SELECT * FROM {table} ORDER BY id"):
+        slots.setdefault(tuple(row[k] for k in slot.split(",")), []).append(row)
+    updates, graph = [], {}
+    for key, rows in slots.items():
+        parents = legacy_parents([(r["event_id"], tuple(r[k] for k in old), tuple(r[k] for k in new)) for r in rows])
+        based = {}
+        for r, p in zip(rows, parents):
+            extra = ()
+            source = r.get("source") or ""
+            if source.startswith("conflict ") and " resolved" in source:
+                number = source.split()[1]
+                if number.isdigit() and int(number) in resolved_from:
+                    extra = (resolved_from[int(number)],)
+            based[r["event_id"]] = tuple(x for x in {*p, *extra} if x != r["event_id"])
+        gens = generations(based)
+        graph[key] = []
+        for r in rows:
+            updates.append((format_based_on(based[r["event_id"]]), gens.get(r["event_id"], 1), r["event_id"]))
+            graph[key].append((r["event_id"], based[r["event_id"]], gens.get(r["event_id"], 1), r))
+    db.conn.executemany(f"UPDATE {table} SET based_on = ?, generation = ? WHERE event_id = ?", updates)
+    return graph
+
+
+def _heads_text(entries: list) -> tuple[str | None, dict[str, int]]:
+    from .events import format_based_on
+
+    superseded = {p for _, based, _, _ in entries for p in based}
+    head_ids = [e for e, _, _, _ in entries if e not in superseded]
+    return (format_based_on(head_ids) if len(head_ids) > 1 else None), {e: g for e, _, g, _ in entries}
+
+
+@migrations()
+def m004_replication(db: sqlite_utils.Database) -> None:
+    """Copies that converge: every history event names the events it was based on and its
+    generation; the current answer and rating remember every head; case attributes get a
+    history of their own; renames are round events; conflicts can be about attributes."""
+    for table in ("answer_history", "rating_history"):
+        db.execute(f"DROP TRIGGER {table}_no_update")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN based_on TEXT")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN generation INTEGER NOT NULL DEFAULT 1")
+    for table in ("answers", "domain_ratings"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN heads TEXT")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN generation INTEGER NOT NULL DEFAULT 1")
+    answer_graph = _derive_event_graph(
+        db, "answer_history", "case_id,question_id",
+        ("old_value", "old_reason", "old_note"), ("new_value", "new_reason", "new_note"),
+    )
+    updates = []
+    for (case_id, question_id), entries in answer_graph.items():
+        heads_text, gens = _heads_text(entries)
+        updates.append((heads_text, case_id, question_id))
+    db.conn.executemany("UPDATE answers SET heads = ? WHERE case_id = ? AND question_id = ?", updates)
+    db.execute(
+        "UPDATE answers SET generation = coalesce((SELECT h.generation FROM answer_history h"
+        " WHERE h.event_id = answers.event_id), 1)"
+    )
+    rating_graph = _derive_event_graph(
+        db, "rating_history", "round_id,standard_id", ("old_rating",), ("new_rating",),
+    )
+    updates = [(_heads_text(entries)[0], round_id, standard_id) for (round_id, standard_id), entries in rating_graph.items()]
+    db.conn.executemany("UPDATE domain_ratings SET heads = ? WHERE round_id = ? AND standard_id = ?", updates)
+    db.execute(
+        "UPDATE domain_ratings SET generation = coalesce((SELECT h.generation FROM rating_history h"
+        " WHERE h.event_id = domain_ratings.event_id), 1)"
+    )
+    for table in ("answer_history", "rating_history"):
+        db.execute(
+            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+        )
+    db.execute(
+        """
+        CREATE TABLE attribute_history (
+            id INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            attribute TEXT NOT NULL,
+            old_value TEXT,
+            new_value TEXT,
+            based_on TEXT,
+            generation INTEGER NOT NULL DEFAULT 1,
+            changed_by TEXT NOT NULL,
+            source TEXT NOT NULL,
+            changed_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX attribute_history_case ON attribute_history(case_id, attribute)")
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER attribute_history_no_{verb.lower()} BEFORE {verb} ON attribute_history "
+            "BEGIN SELECT RAISE(ABORT, 'attribute_history is append-only'); END"
+        )
+    # the attributes recorded before this schema: one first event each, with an id every copy derives alike
+    rows = []
+    for case in db.query("SELECT c.*, r.created_by FROM cases c JOIN rounds r ON r.id = c.round_id"):
+        for attribute in ATTRIBUTE_COLUMNS:
+            if case[attribute] not in (None, ""):
+                rows.append((
+                    _stable_event_id("attribute", case["round_id"], case["case_ref"], attribute, case[attribute]),
+                    case["id"], attribute, case[attribute], case["created_by"], case["created_at"],
+                ))
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO attribute_history (event_id, case_id, attribute, old_value, new_value, based_on, generation,"
+        " changed_by, source, changed_at) VALUES (?, ?, ?, NULL, ?, NULL, 1, ?, 'recorded before schema 4', ?)",
+        rows,
+    )
+    # round events gain 'renamed'; conflicts gain 'attribute' (SQLite cannot widen a CHECK in place)
+    db.execute(
+        """
+        CREATE TABLE round_events_new (
+            event_id TEXT PRIMARY KEY,
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            event TEXT NOT NULL CHECK (event IN ('finalised', 'reopened', 'merged', 'renamed')),
+            reason TEXT,
+            done_by TEXT NOT NULL,
+            done_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("INSERT INTO round_events_new SELECT event_id, round_id, event, reason, done_by, done_at FROM round_events")
+    db.execute("DROP TABLE round_events")
+    db.execute("ALTER TABLE round_events_new RENAME TO round_events")
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER round_events_no_{verb.lower()} BEFORE {verb} ON round_events "
+            "BEGIN SELECT RAISE(ABORT, 'round_events is append-only'); END"
+        )
+    db.execute(
+        """
+        CREATE TABLE conflicts_new (
+            id INTEGER PRIMARY KEY,
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            kind TEXT NOT NULL CHECK (kind IN ('answer', 'rating', 'attribute')),
+            case_id INTEGER REFERENCES cases(id),
+            subject TEXT NOT NULL,
+            their_event_id TEXT NOT NULL UNIQUE,
+            their_value TEXT,
+            their_reason TEXT,
+            their_note TEXT,
+            their_by TEXT,
+            their_at TEXT,
+            from_file TEXT NOT NULL,
+            found_at TEXT NOT NULL,
+            resolved_at TEXT,
+            resolved_by TEXT,
+            kept TEXT CHECK (kept IN ('ours', 'theirs'))
+        )"""
+    )
+    db.execute("INSERT INTO conflicts_new SELECT * FROM conflicts")
+    db.execute("DROP TABLE conflicts")
+    db.execute("ALTER TABLE conflicts_new RENAME TO conflicts")
+    db.execute("CREATE INDEX conflicts_subject ON conflicts(kind, case_id, subject)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
+
+
+ANY_STATE = object()  # a write that states its value outright, whatever is stored (the command line)
 
 
 def now() -> str:
@@ -460,6 +632,31 @@ def parse_rating(text: str) -> Rating:
     raise InvalidValue(f"{text!r} is not a rating; use one of: {', '.join(words)}.{hint}")
 
 
+# ------------------------------------------------------------------ slots that converge
+@attrs.frozen
+class SlotKind:
+    """Where the events of one kind of slot live and which columns make up its value."""
+
+    history: str
+    key: tuple[str, str]
+    state: tuple[str, ...]
+    by: str
+
+
+SLOT_KINDS = {
+    "answer": SlotKind("answer_history", ("case_id", "question_id"), ("new_value", "new_reason", "new_note"), "auditor"),
+    "rating": SlotKind("rating_history", ("round_id", "standard_id"), ("new_rating", "override_reason", "evidence"), "rater"),
+    "attribute": SlotKind("attribute_history", ("case_id", "attribute"), ("new_value",), "changed_by"),
+}
+
+
+@attrs.frozen
+class SettleOutcome:
+    changed: bool = False  # the value shown changed
+    opened: int = 0  # conflicts found
+    settled: int = 0  # conflicts settled (by an event from another copy, or here)
+
+
 # ------------------------------------------------------------------ the store
 class AuditStore:
     """Rounds, cases, answers and ratings in one caseaudit database.
@@ -491,10 +688,21 @@ class AuditStore:
 
     # -- rounds ----------------------------------------------------------
     def framework_for(self, round_row: dict) -> Framework:
+        """The round's pinned framework version (UnknownFramework if this build lacks it)."""
         key = (round_row["framework_id"], round_row["framework_version"])
         if key not in self._frameworks:
             self._frameworks[key] = load_framework(*key)
         return self._frameworks[key]
+
+    def round_framework(self, round_row: dict) -> Framework:
+        """As framework_for, for a round about to be opened: a missing definition is one clear line."""
+        try:
+            return self.framework_for(round_row)
+        except UnknownFramework:
+            raise InvalidValue(
+                f"round {round_row['name']!r} is pinned to framework {round_row['framework_id']} version "
+                f"{round_row['framework_version']}, which this caseaudit does not have"
+            ) from None
 
     def create_round(self, name: str, unit: str, framework_id: str, version: str | None = None, *, created_by: str | None = None) -> dict:
         name, unit = name.strip(), unit.strip()
@@ -534,15 +742,20 @@ class AuditStore:
             raise UnknownRound(f"no round with id {round_id!r}")
         return row
 
-    def rename_round(self, name: str, new_name: str) -> None:
+    def rename_round(self, name: str, new_name: str, *, by: str | None = None) -> None:
+        """Rename a round (recorded as a round event); a finalised round keeps its name."""
         new_name = new_name.strip()
         if not new_name:
             raise InvalidValue("a round needs a name")
         with write_lock(self.db):
             row = self.round(name)
-            if new_name != name and self._one("SELECT id FROM rounds WHERE name = ?", [new_name]):
+            self.check_writable(row)
+            if new_name == row["name"]:
+                return
+            if self._one("SELECT id FROM rounds WHERE name = ?", [new_name]):
                 raise DuplicateRound(f"a round called {new_name!r} already exists")
             self.db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, row["id"]])
+            self._round_event(row, "renamed", f"{row['name']} -> {new_name}", by)
 
     def rounds(self) -> list[dict]:
         """Every round with its case count and progress (answered / expected answers)."""
@@ -555,10 +768,16 @@ class AuditStore:
             FROM rounds r ORDER BY r.created_at, r.name
             """
         ):
-            framework = self.framework_for(row)
+            try:
+                framework = self.framework_for(row)
+            except UnknownFramework:  # pinned to a definition this build lacks: listed, not opened
+                row["questions"], row["progress"], row["framework_missing"] = None, None, True
+                result.append(row)
+                continue
             expected = row["cases"] * len(framework.question_ids)
             row["questions"] = len(framework.question_ids)
             row["progress"] = (row["answered"] / expected) if expected else 0.0
+            row["framework_missing"] = False
             result.append(row)
         return result
 
@@ -576,27 +795,67 @@ class AuditStore:
             raise UnknownCase(f"no case {case_ref!r} in round {round_row['name']!r}")
         return row
 
-    def upsert_case(self, round_row: dict, case_ref: str, attributes: dict[str, str | None]) -> int:
-        """Add a case or update the attributes given (others are kept). Returns the case id."""
+    def upsert_case(self, round_row: dict, case_ref: str, attributes: dict[str, str | None], *,
+                    changed_by: str | None = None, source: str = "cli", must_be_new: bool = False) -> int:
+        """Add a case or update the attributes given (others are kept). Returns the case id.
+
+        Each attribute set or changed is an event in ``attribute_history``, like an answer.
+        ``must_be_new``: refuse a case someone else has already added (the TUI's add-case form).
+        """
         unknown = set(attributes) - set(ATTRIBUTE_COLUMNS)
         if unknown:
             raise InvalidValue(f"unknown case attribute(s): {', '.join(sorted(unknown))}")
         ref = case_ref.strip().upper()
+        by = changed_by or current_user()
         with write_lock(self.db):
-            self.check_writable(round_row)
+            current_round = self.round_by_id(round_row["id"])  # asked inside the write: finalising cannot slip between
+            self.check_writable(current_round)
             existing = self._one("SELECT * FROM cases WHERE round_id = ? AND case_ref = ?", [round_row["id"], ref])
             values = {k: v for k, v in attributes.items() if v not in (None, "")}
+            if existing is not None and must_be_new:
+                raise DuplicateCase(f"case {ref} is already in round {current_round['name']!r} (added {existing['created_at'][:16]})")
             if existing is None:
                 merged = {c: values.get(c) for c in ATTRIBUTE_COLUMNS}
                 merged["young_adult"] = derived_young_adult(merged.get("age"), merged.get("young_adult"))
-                record = {"round_id": round_row["id"], "case_ref": ref, **merged, "created_at": now()}
-                return self.db["cases"].insert(record).last_pk
+                record = {"round_id": round_row["id"], "case_ref": ref, **{c: None for c in ATTRIBUTE_COLUMNS}, "created_at": now()}
+                case_id = self.db["cases"].insert(record).last_pk
+                self._write_attributes(case_id, {c: v for c, v in merged.items() if v not in (None, "")}, by, source)
+                return case_id
             if values:
                 merged = {**{c: existing[c] for c in ATTRIBUTE_COLUMNS}, **values}
                 if "age" in values and "young_adult" not in values:
                     merged["young_adult"] = derived_young_adult(merged.get("age"), None)
-                self.db["cases"].update(existing["id"], {c: merged[c] for c in ATTRIBUTE_COLUMNS})
+                self._write_attributes(existing["id"], {c: merged[c] for c in ATTRIBUTE_COLUMNS if merged[c] != existing[c]}, by, source)
             return existing["id"]
+
+    def _attribute_events(self, case_id: int, attribute: str) -> list:
+        from .events import SlotEvent, parse_based_on
+
+        return [
+            SlotEvent(event_id=r["event_id"], based_on=parse_based_on(r["based_on"]), generation=r["generation"] or 1,
+                      changed_at=r["changed_at"], state=(r["new_value"],), by=r["changed_by"])
+            for r in self.db.query("SELECT * FROM attribute_history WHERE case_id = ? AND attribute = ?", [case_id, attribute])
+        ]
+
+    def _write_attributes(self, case_id: int, changes: dict[str, str | None], by: str, source: str) -> None:
+        """Within a write: set case attributes, each change an event based on the value shown."""
+        from .events import format_based_on, heads, next_generation
+
+        if not changes:
+            return
+        current = self._one("SELECT * FROM cases WHERE id = ?", [case_id])
+        rows = []
+        for attribute, value in changes.items():
+            old = current[attribute]
+            events = self._attribute_events(case_id, attribute)
+            agreeing = [h for h in heads(events) if h.state == (old,)]
+            rows.append({
+                "event_id": uuid.uuid4().hex, "case_id": case_id, "attribute": attribute, "old_value": old, "new_value": value,
+                "based_on": format_based_on(h.event_id for h in agreeing), "generation": next_generation(agreeing),
+                "changed_by": by, "source": source, "changed_at": now(),
+            })
+        self.db["attribute_history"].insert_all(rows)
+        self.db["cases"].update(case_id, changes)
 
     def cases(self, round_row: dict) -> list[dict]:
         """Cases of a round with their answered-question count, in case-reference order."""
@@ -641,17 +900,19 @@ class AuditStore:
         keep_note: bool = True,
         auditor: str | None = None,
         source: str = "cli",
+        based_on: object = ANY_STATE,
     ) -> bool:
         """Commit one answer (None clears it). Returns True when something changed.
 
         ``keep_note``: when ``note`` is None, keep the existing note.
+        ``based_on``: the answer's event id as the person saw it (None: they saw no answer).
+        When given, the answer is written only if it is still that one; otherwise StaleAnswer
+        says what is there now and nothing is written (compare-and-set). The command line
+        states its value outright and leaves it out (last writer wins, recorded as 'cli').
         """
         framework = self.framework_for(round_row)
         if not framework.has_question(question_id):
-            raise UnknownQuestion(
-                f"{question_id!r} is not a question of {framework.id} version {framework.version}"
-                f" (questions look like 2.2.1, 2.2.1a or 2.2.3.da)"
-            )
+            raise UnknownQuestion(f"{question_id!r} is not a question of {framework.id} version {framework.version}")
         if value is not None:
             try:
                 value = Answer(value)
@@ -663,11 +924,58 @@ class AuditStore:
         with write_lock(self.db):
             current_round = self.round_by_id(round_row["id"])
             self.check_writable(current_round)
-            case = self.case(round_row, case_ref)
-            return self._write_answer(case["id"], question_id, value, reason, note, keep_note, auditor or current_user(), source)
+            case = self.case(current_round, case_ref)
+            return self._write_answer(case["id"], question_id, value, reason, note, keep_note, auditor or current_user(), source,
+                                      based_on=based_on)
 
-    def _write_answer(self, case_id: int, question_id: str, value, reason, note, keep_note, auditor: str, source: str) -> bool:
+    def record_note(self, round_row: dict, case_ref: str, question_id: str, note: str | None, *, auditor: str | None = None,
+                    source: str = "cli", based_on: object = ANY_STATE) -> bool:
+        """Change only the note on an answer: the answer itself is left exactly as it is stored."""
+        framework = self.framework_for(round_row)
+        if not framework.has_question(question_id):
+            raise UnknownQuestion(f"{question_id!r} is not a question of {framework.id} version {framework.version}")
+        with write_lock(self.db):
+            current_round = self.round_by_id(round_row["id"])
+            self.check_writable(current_round)
+            case = self.case(current_round, case_ref)
+            current = self._one("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [case["id"], question_id]) or {}
+            value = Answer(current["value"]) if current.get("value") else None
+            return self._write_answer(case["id"], question_id, value, current.get("reason"), (note or "").strip() or "", False,
+                                      auditor or current_user(), source, based_on=based_on)
+
+    def _check_based_on(self, current: dict | None, based_on: object, what: str) -> None:
+        if based_on is ANY_STATE:
+            return
+        seen = current.get("event_id") if current else None
+        if seen != based_on:
+            who = current.get("auditor") or current.get("rater") if current else None
+            raise StaleAnswer(
+                f"{what} was changed by {who or 'someone else'} since this screen showed it; nothing was saved", current
+            )
+
+    def _parents_of(self, current: dict | None, history: str, state_columns: tuple[str, ...], shown_state: tuple) -> tuple[tuple[str, ...], int, list[str]]:
+        """What a new event on this slot is based on: the shown answer and every head agreeing with it.
+
+        Returns (based_on, generation, the other heads, which stay open conflicts)."""
+        if not current or not current.get("event_id"):
+            return (), 1, []
+        if not current.get("heads"):
+            return (current["event_id"],), (current.get("generation") or 1) + 1, []
+        ids = current["heads"].split()
+        marks = ", ".join("?" for _ in ids)
+        rows = list(self.db.query(f"SELECT event_id, generation, {', '.join(state_columns)} FROM {history} WHERE event_id IN ({marks})", ids))
+        agree = [r for r in rows if tuple(r[c] for c in state_columns) == shown_state]
+        others = [r["event_id"] for r in rows if r not in agree]
+        if not agree:
+            agree = [{"event_id": current["event_id"], "generation": current.get("generation") or 1}]
+        return tuple(sorted(r["event_id"] for r in agree)), 1 + max(r["generation"] or 1 for r in agree), others
+
+    def _write_answer(self, case_id: int, question_id: str, value, reason, note, keep_note, auditor: str, source: str,
+                      *, based_on: object = ANY_STATE, force_event: bool = False, extra_parents: tuple[str, ...] = ()) -> bool:
+        from .events import format_based_on
+
         current = self._one("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [case_id, question_id])
+        self._check_based_on(current, based_on, f"question {question_id}")
         old_value = current["value"] if current else None
         old_reason = current["reason"] if current else None
         old_note = current["note"] if current else None
@@ -675,8 +983,15 @@ class AuditStore:
             note = old_note
         note = (note or "").strip() or None
         new_value = value.value if value is not None else None
-        if (old_value, old_reason, old_note) == (new_value, reason, note):
+        if (old_value, old_reason, old_note) == (new_value, reason, note) and not force_event:
             return False
+        parents, generation, other_heads = self._parents_of(
+            current, "answer_history", ("new_value", "new_reason", "new_note"), (old_value, old_reason, old_note)
+        )
+        if extra_parents:  # settling a conflict: based on every head
+            parents = tuple(sorted({*parents, *extra_parents}))
+            generation = max(generation, 1 + self._max_generation("answer_history", extra_parents))
+            other_heads = [h for h in other_heads if h not in extra_parents]
         stamp = now()
         event_id = uuid.uuid4().hex
         self.db["answer_history"].insert(
@@ -693,21 +1008,32 @@ class AuditStore:
                 "auditor": auditor,
                 "source": source,
                 "changed_at": stamp,
+                "based_on": format_based_on(parents),
+                "generation": generation,
             }
         )
+        heads = format_based_on([event_id, *other_heads]) if other_heads else None
         # a cleared answer stays as an empty row: it remembers the event that cleared it, so a
         # merge can tell a later clear from an answer the other copy never had
         self.db.execute(
             """
-            INSERT INTO answers (case_id, question_id, round_id, value, reason, note, auditor, answered_at, event_id)
-            VALUES (?, ?, (SELECT round_id FROM cases WHERE id = ?), ?, ?, ?, ?, ?, ?)
+            INSERT INTO answers (case_id, question_id, round_id, value, reason, note, auditor, answered_at, event_id, heads, generation)
+            VALUES (?, ?, (SELECT round_id FROM cases WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (case_id, question_id) DO UPDATE SET
                 value = excluded.value, reason = excluded.reason, note = excluded.note,
-                auditor = excluded.auditor, answered_at = excluded.answered_at, event_id = excluded.event_id
+                auditor = excluded.auditor, answered_at = excluded.answered_at, event_id = excluded.event_id,
+                heads = excluded.heads, generation = excluded.generation
             """,
-            [case_id, question_id, case_id, new_value, reason, note, auditor, stamp, event_id],
+            [case_id, question_id, case_id, new_value, reason, note, auditor, stamp, event_id, heads, generation],
         )
         return True
+
+    def _max_generation(self, history: str, event_ids: Iterable[str]) -> int:
+        ids = list(event_ids)
+        if not ids:
+            return 0
+        row = self._one(f"SELECT max(generation) AS g FROM {history} WHERE event_id IN ({', '.join('?' for _ in ids)})", ids)
+        return (row or {}).get("g") or 0
 
     def write_answers_in_bulk(self, case_id: int, answers: dict[str, tuple[Answer, str | None]], auditor: str, source: str) -> int:
         """Within an open write_lock: set several answers of one case. Returns how many changed."""
@@ -793,8 +1119,11 @@ class AuditStore:
         evidence: str | None = None,
         override_reason: str | None = None,
         rater: str | None = None,
+        based_on: object = ANY_STATE,
     ) -> dict:
-        """Record a domain-1 rating; above the advisory cap it needs an override reason."""
+        """Record a domain-1 rating; above the advisory cap it needs an override reason.
+
+        ``based_on``: the rating's event id as the screen showed it (compare-and-set, as for answers)."""
         framework = self.framework_for(round_row)
         try:
             standard = framework.standard(standard_id)
@@ -820,9 +1149,18 @@ class AuditStore:
             "rated_at": now(),
             "event_id": uuid.uuid4().hex,
         }
+        from .events import format_based_on
+
         with write_lock(self.db):
             self.check_writable(self.round_by_id(round_row["id"]))
-            old = self._one("SELECT rating FROM domain_ratings WHERE round_id = ? AND standard_id = ?", [round_row["id"], standard_id])
+            old = self._one("SELECT * FROM domain_ratings WHERE round_id = ? AND standard_id = ?", [round_row["id"], standard_id])
+            self._check_based_on(old, based_on, f"the rating of {standard_id}")
+            parents, generation, other_heads = self._parents_of(
+                old, "rating_history", ("new_rating", "override_reason", "evidence"),
+                (old["rating"], old["override_reason"], old["evidence"]) if old else (None, None, None),
+            )
+            row["generation"] = generation
+            row["heads"] = format_based_on([row["event_id"], *other_heads]) if other_heads else None
             self.db["domain_ratings"].upsert(row, pk=("round_id", "standard_id"))
             self.db["rating_history"].insert(
                 {
@@ -835,6 +1173,8 @@ class AuditStore:
                     "rater": row["rater"],
                     "changed_at": row["rated_at"],
                     "event_id": row["event_id"],
+                    "based_on": format_based_on(parents),
+                    "generation": generation,
                 }
             )
         return row
@@ -901,7 +1241,7 @@ class AuditStore:
 
     # -- merge conflicts ---------------------------------------------------------
     def conflicts(self, round_row: dict, *, open_only: bool = True, case_id: int | None = None) -> list[dict]:
-        """Answers (and domain-1 ratings) on which a merged copy disagreed, with our current value."""
+        """Answers, case attributes and domain-1 ratings on which merged copies disagree, with the value shown here."""
         filters = ["k.round_id = ?"]
         params: list[Any] = [round_row["id"]]
         if open_only:
@@ -909,7 +1249,7 @@ class AuditStore:
         if case_id is not None:
             filters.append("k.case_id = ?")
             params.append(case_id)
-        return list(
+        rows = list(
             self.db.query(
                 f"""
                 SELECT k.*, c.case_ref,
@@ -926,9 +1266,17 @@ class AuditStore:
                 params,
             )
         )
+        for row in rows:
+            if row["kind"] == "attribute" and row["subject"] in ATTRIBUTE_COLUMNS:
+                case = self._one(f"SELECT {row['subject']} AS value FROM cases WHERE id = ?", [row["case_id"]]) or {}
+                row["our_value"] = case.get("value")
+        return rows
 
     def resolve_conflict(self, round_row: dict, conflict_id: int, keep: str, *, by: str | None = None) -> dict:
-        """Settle a merge conflict by keeping our value or taking theirs; the choice goes into the history."""
+        """Settle a merge conflict by keeping our value or taking theirs.
+
+        The decision is an event based on every competing value, so it travels to other
+        copies with the history and settles the conflict there too."""
         if keep not in ("ours", "theirs"):
             raise InvalidValue(f"{keep!r}: keep 'ours' (the value in this database) or 'theirs' (the merged copy's)")
         by = by or current_user()
@@ -941,74 +1289,136 @@ class AuditStore:
                 raise InvalidValue(
                     f"conflict {conflict_id} was already resolved by {conflict['resolved_by']} (kept {conflict['kept']})"
                 )
+            kind = SLOT_KINDS[conflict["kind"]]
+            key = (conflict["round_id"] if conflict["kind"] == "rating" else conflict["case_id"], conflict["subject"])
+            events = self.slot_events(conflict["kind"], key)
+            from .events import format_based_on, heads, next_generation
+
+            competing = heads(events)
+            top = competing[0]
+            theirs = next((e for e in events if e.event_id == conflict["their_event_id"]), None)
+            chosen = theirs.state if keep == "theirs" and theirs is not None else top.state
             source = f"conflict {conflict_id} resolved: kept {keep} (merged from {conflict['from_file']})"
+            row = {
+                "event_id": uuid.uuid4().hex,
+                kind.key[0]: key[0],
+                kind.key[1]: key[1],
+                "based_on": format_based_on(e.event_id for e in competing),
+                "generation": next_generation(competing),
+                kind.by: by,
+                "changed_at": now(),
+            }
+            row.update(zip(kind.state, chosen))
             if conflict["kind"] == "answer":
-                current = self._one(
-                    "SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [conflict["case_id"], conflict["subject"]]
-                ) or {}
-                if keep == "theirs":
-                    value = Answer(conflict["their_value"]) if conflict["their_value"] else None
-                    reason, note = conflict["their_reason"], conflict["their_note"]
-                else:
-                    value = Answer(current["value"]) if current.get("value") else None
-                    reason, note = current.get("reason"), current.get("note")
-                if not self._write_answer(conflict["case_id"], conflict["subject"], value, reason, note, False, by, source):
-                    # same value as now: record the decision anyway, so the history shows it was settled
-                    self.db["answer_history"].insert(
-                        {
-                            "event_id": uuid.uuid4().hex,
-                            "case_id": conflict["case_id"],
-                            "question_id": conflict["subject"],
-                            "old_value": current.get("value"),
-                            "new_value": current.get("value"),
-                            "old_reason": current.get("reason"),
-                            "new_reason": current.get("reason"),
-                            "old_note": current.get("note"),
-                            "new_note": current.get("note"),
-                            "auditor": by,
-                            "source": source,
-                            "changed_at": now(),
-                        }
-                    )
+                row.update({"old_value": top.state[0], "old_reason": top.state[1], "old_note": top.state[2], "source": source})
+            elif conflict["kind"] == "rating":
+                row["old_rating"] = top.state[0]
             else:
-                current = self._one(
-                    "SELECT * FROM domain_ratings WHERE round_id = ? AND standard_id = ?", [round_row["id"], conflict["subject"]]
-                ) or {}
-                stamp, event_id = now(), uuid.uuid4().hex
-                if keep == "theirs":
-                    new_rating, evidence, override = conflict["their_value"], conflict["their_note"], conflict["their_reason"]
-                    self.db["domain_ratings"].upsert(
-                        {
-                            "round_id": round_row["id"],
-                            "standard_id": conflict["subject"],
-                            "rating": new_rating,
-                            "evidence": evidence,
-                            "override_reason": override,
-                            "rater": by,
-                            "rated_at": stamp,
-                            "event_id": event_id,
-                        },
-                        pk=("round_id", "standard_id"),
-                    )
-                else:
-                    new_rating, evidence, override = current.get("rating"), current.get("evidence"), current.get("override_reason")
-                self.db["rating_history"].insert(
-                    {
-                        "event_id": event_id,
-                        "round_id": round_row["id"],
-                        "standard_id": conflict["subject"],
-                        "old_rating": current.get("rating"),
-                        "new_rating": new_rating,
-                        "evidence": evidence,
-                        "override_reason": override,
-                        "rater": by,
-                        "changed_at": stamp,
-                    }
-                )
-            self.db.execute(
-                "UPDATE conflicts SET resolved_at = ?, resolved_by = ?, kept = ? WHERE id = ?", [now(), by, keep, conflict_id]
-            )
+                row.update({"old_value": top.state[0], "source": source})
+            self.db[kind.history].insert(row)
+            self.settle_slot(conflict["kind"], key, from_file=conflict["from_file"])
             return self._one("SELECT * FROM conflicts WHERE id = ?", [conflict_id])
+
+    # -- converging copies -------------------------------------------------------
+    def slot_events(self, kind_name: str, key: tuple) -> list:
+        """Every event of one answer / rating / attribute, as the convergence rules see them."""
+        from .events import SlotEvent, parse_based_on
+
+        kind = SLOT_KINDS[kind_name]
+        return [
+            SlotEvent(event_id=r["event_id"], based_on=parse_based_on(r["based_on"]), generation=r["generation"] or 1,
+                      changed_at=r["changed_at"], state=tuple(r[c] for c in kind.state), by=r[kind.by])
+            for r in self.db.query(
+                f"SELECT * FROM {kind.history} WHERE {kind.key[0]} = ? AND {kind.key[1]} = ?", list(key)
+            )
+        ]
+
+    def settle_slot(self, kind_name: str, key: tuple, *, from_file: str = "this database") -> "SettleOutcome":
+        """Within a write: make the current value and the open conflicts of one slot what its events say."""
+        from .events import format_based_on, heads, open_conflicts, superseded_by
+
+        kind = SLOT_KINDS[kind_name]
+        events = self.slot_events(kind_name, key)
+        head_events = heads(events)
+        if not head_events:
+            return SettleOutcome()
+        top = head_events[0]
+        opened = settled = 0
+        heads_text = format_based_on(h.event_id for h in head_events) if len(head_events) > 1 else None
+        if kind_name == "answer":
+            before = self._one("SELECT value, reason, note, event_id FROM answers WHERE case_id = ? AND question_id = ?", list(key))
+            self.db.execute(
+                """
+                INSERT INTO answers (case_id, question_id, round_id, value, reason, note, auditor, answered_at, event_id, heads, generation)
+                VALUES (?, ?, (SELECT round_id FROM cases WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (case_id, question_id) DO UPDATE SET
+                    value = excluded.value, reason = excluded.reason, note = excluded.note, auditor = excluded.auditor,
+                    answered_at = excluded.answered_at, event_id = excluded.event_id, heads = excluded.heads,
+                    generation = excluded.generation
+                """,
+                [key[0], key[1], key[0], *top.state, top.by, top.changed_at, top.event_id, heads_text, top.generation],
+            )
+            changed = before is None or (before["value"], before["reason"], before["note"]) != top.state
+            round_id = self._one("SELECT round_id FROM cases WHERE id = ?", [key[0]])["round_id"]
+            case_id = key[0]
+        elif kind_name == "rating":
+            before = self._one("SELECT rating, override_reason, evidence FROM domain_ratings WHERE round_id = ? AND standard_id = ?", list(key))
+            self.db["domain_ratings"].upsert(
+                {"round_id": key[0], "standard_id": key[1], "rating": top.state[0], "override_reason": top.state[1],
+                 "evidence": top.state[2], "rater": top.by, "rated_at": top.changed_at, "event_id": top.event_id,
+                 "heads": heads_text, "generation": top.generation},
+                pk=("round_id", "standard_id"),
+            )
+            changed = before is None or tuple(before.values()) != top.state
+            round_id, case_id = key[0], None
+        else:
+            if key[1] not in ATTRIBUTE_COLUMNS:
+                raise InvalidValue(f"{key[1]!r} is not a case attribute")
+            case = self._one("SELECT * FROM cases WHERE id = ?", [key[0]])
+            changed = case[key[1]] != top.state[0]
+            if changed:
+                self.db["cases"].update(key[0], {key[1]: top.state[0]})
+            round_id, case_id = case["round_id"], key[0]
+        # open conflicts: one row per head whose value differs from the one shown
+        wanted = {h.event_id: h for h in open_conflicts(head_events)}
+        head_ids = {h.event_id for h in head_events}
+        rows = list(self.db.query(
+            "SELECT * FROM conflicts WHERE kind = ? AND subject = ? AND (case_id IS ? ) AND round_id = ?",
+            [kind_name, key[1], case_id, round_id],
+        ))
+        by_event = {r["their_event_id"]: r for r in rows}
+        for row in rows:
+            if row["resolved_at"] or row["their_event_id"] in wanted:
+                continue
+            if row["their_event_id"] in head_ids:  # it is the value shown now: the other side is listed instead
+                self.db.execute("DELETE FROM conflicts WHERE id = ?", [row["id"]])
+                continue
+            settled += 1
+            settler = superseded_by(row["their_event_id"], events)
+            their_state = (row["their_value"], row["their_reason"], row["their_note"])[: len(kind.state)]
+            self.db.execute(
+                "UPDATE conflicts SET resolved_at = ?, resolved_by = ?, kept = ? WHERE id = ?",
+                [settler.changed_at if settler else now(), settler.by if settler else "merge",
+                 "theirs" if settler and settler.state == their_state else "ours", row["id"]],
+            )
+        for event_id, head in wanted.items():
+            existing = by_event.get(event_id)
+            if existing is not None:
+                if existing["resolved_at"]:
+                    self.db.execute("UPDATE conflicts SET resolved_at = NULL, resolved_by = NULL, kept = NULL WHERE id = ?", [existing["id"]])
+                    opened += 1
+                continue
+            opened += 1
+            state = (*head.state, None, None)[:3]
+            self.db.execute(
+                """
+                INSERT INTO conflicts (round_id, kind, case_id, subject, their_event_id, their_value, their_reason, their_note,
+                    their_by, their_at, from_file, found_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [round_id, kind_name, case_id, key[1], event_id, *state, head.by, head.changed_at, from_file, now()],
+            )
+        return SettleOutcome(changed=changed, opened=opened, settled=settled)
 
     # -- settings ------------------------------------------------------------
     def deidentify_salt(self) -> str:
