@@ -122,6 +122,7 @@ def cmd_history(args) -> int:
     with _store(args) as store:
         round_row = store.round(args.round)
         changes = store.answer_history(round_row, args.case)
+        attributes = store.attribute_history(round_row, args.case)
         events = [] if args.case else store.round_events(round_row)
         ratings = [] if args.case else store.rating_history(round_row)
     lines = []
@@ -129,6 +130,9 @@ def cmd_history(args) -> int:
         old = _change_text(h["old_value"], h["old_reason"], h["old_note"])
         new = _change_text(h["new_value"], h["new_reason"], h["new_note"])
         lines.append((h["changed_at"], f"{h['changed_at'][:19].replace('T', ' ')}  {h['auditor']:<14} {h['case_ref']} {h['question_id']:<10} {old} -> {new}  ({h['source']})"))
+    for h in attributes:
+        lines.append((h["changed_at"], f"{h['changed_at'][:19].replace('T', ' ')}  {h['changed_by']:<14} {h['case_ref']} {h['attribute']:<10} "
+                                       f"{h['old_value'] or '(blank)'} -> {h['new_value'] or '(blank)'}  ({h['source']})"))
     for r in ratings:
         extra = f"; override: {r['override_reason']}" if r["override_reason"] else ""
         lines.append((r["changed_at"], f"{r['changed_at'][:19].replace('T', ' ')}  {r['rater']:<14} domain 1 {r['standard_id']:<9} {r['old_rating'] or '(none)'} -> {r['new_rating']}{extra}"))
@@ -191,7 +195,7 @@ def cmd_conflicts(args) -> int:
         print(f"No {'' if args.all else 'open '}conflicts in {args.round!r}.")
         return 0
     for k in conflicts:
-        subject = f"{k['case_ref']} {k['subject']}" if k["kind"] == "answer" else f"domain 1 {k['subject']}"
+        subject = f"domain 1 {k['subject']}" if k["kind"] == "rating" else f"{k['case_ref']} {k['subject']}"
         ours = _change_text(k["our_value"], k["our_reason"], k["our_note"]) if k["kind"] == "answer" else (k["our_value"] or "(none)")
         theirs = _change_text(k["their_value"], k["their_reason"], k["their_note"]) if k["kind"] == "answer" else (k["their_value"] or "(none)")
         state = f"  resolved: kept {k['kept']} ({k['resolved_by']})" if k["resolved_at"] else ""

@@ -47,6 +47,10 @@ class StaleAnswer(CaseauditError):
         self.current = current
 
 
+class FrameworkUnavailable(CaseauditError):
+    """A round is pinned to a framework definition (id and version) this build does not have."""
+
+
 class DuplicateCase(CaseauditError):
     pass
 

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import attrs
 
-from framework import Answer, Rating, RatingMethod, UnknownFramework
+from framework import Answer, Rating, RatingMethod
 
 from .attributes import ATTRIBUTE_COLUMNS
-from .errors import DatabaseProblem, InvalidValue, RoundFinalised
+from .errors import DatabaseProblem, FrameworkUnavailable, InvalidValue, RoundFinalised
 from .store import AuditStore, _inspect_existing, _stable_event_id, backup_database, now, open_database, write_lock
 
 
@@ -57,8 +57,11 @@ class MergeReport:
         return bool(self.rounds_added or self.cases_added or self.history_added or self.round_events_added)
 
     def lines(self) -> list[str]:
-        if not self.changed:
-            return [f"Nothing new in {self.source}: this database already holds everything in it."]
+        if not (self.rounds_added or self.cases_added or self.history_added):
+            line = f"Nothing new in {self.source}: this database already holds everything in it."
+            if self.round_events_added:
+                line += f" ({self.round_events_added} round event(s) recorded there, such as earlier merges, were added to the history.)"
+            return [line]
         out = [
             f"Merged {self.source}: {len(self.rounds_added)} round(s) added, {self.cases_added} case(s) added, "
             f"{self.answers_taken} answer(s) taken, {self.attributes_taken} case attribute(s) taken, "
@@ -182,8 +185,8 @@ def _refuse_what_this_build_cannot_check(store: AuditStore, theirs: dict, source
     for r in theirs["rounds"]:
         try:
             frameworks[r["id"]] = store.framework_for(r)
-        except UnknownFramework:
-            raise InvalidValue(
+        except FrameworkUnavailable:
+            raise FrameworkUnavailable(
                 f"{source}: round {r['name']!r} is pinned to framework {r['framework_id']} version {r['framework_version']},"
                 " which this caseaudit does not have; nothing was merged"
             ) from None

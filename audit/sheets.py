@@ -280,14 +280,20 @@ def import_sheet(
         if round_row is None:
             round_row = store.create_round(round_name, unit or round_name, framework.id, framework.version, created_by=auditor)
             created = True
+        else:
+            # asked again inside the write: a round finalised (or renamed away) while the sheet was
+            # being read takes nothing
+            round_row = store.round_by_id(round_row["id"])
+            store.check_writable(round_row)
         existing = {r["case_ref"] for r in store.db.query("SELECT case_ref FROM cases WHERE round_id = ?", [round_row["id"]])}
         for n, case in enumerate(sheet.cases, 1):
             if case.case_ref in existing:
                 updated += 1
             else:
                 added += 1
-            case_id = store.upsert_case(round_row, case.case_ref, case.attributes)
-            changed += store.write_answers_in_bulk(case_id, case.answers, auditor, f"import:{Path(path).name}")
+            source = f"import:{Path(path).name}"
+            case_id = store.upsert_case(round_row, case.case_ref, case.attributes, changed_by=auditor, source=source)
+            changed += store.write_answers_in_bulk(case_id, case.answers, auditor, source)
             if progress is not None:
                 progress(n, len(sheet.cases))
     return ImportResult(round=round_row["name"], created_round=created, cases_added=added, cases_updated=updated, answers_changed=changed)

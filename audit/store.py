@@ -36,6 +36,7 @@ from .errors import (
     DatabaseProblem,
     DuplicateCase,
     DuplicateRound,
+    FrameworkUnavailable,
     InvalidValue,
     StaleAnswer,
     RoundFinalised,
@@ -688,21 +689,19 @@ class AuditStore:
 
     # -- rounds ----------------------------------------------------------
     def framework_for(self, round_row: dict) -> Framework:
-        """The round's pinned framework version (UnknownFramework if this build lacks it)."""
+        """The round's pinned framework version; FrameworkUnavailable (one clear line) if this build lacks it."""
         key = (round_row["framework_id"], round_row["framework_version"])
         if key not in self._frameworks:
-            self._frameworks[key] = load_framework(*key)
+            try:
+                self._frameworks[key] = load_framework(*key)
+            except UnknownFramework:
+                raise FrameworkUnavailable(
+                    f"round {round_row['name']!r} is pinned to framework {key[0]} version {key[1]}, which this caseaudit "
+                    "does not have; use the caseaudit that wrote it, or add that framework's definition"
+                ) from None
         return self._frameworks[key]
 
-    def round_framework(self, round_row: dict) -> Framework:
-        """As framework_for, for a round about to be opened: a missing definition is one clear line."""
-        try:
-            return self.framework_for(round_row)
-        except UnknownFramework:
-            raise InvalidValue(
-                f"round {round_row['name']!r} is pinned to framework {round_row['framework_id']} version "
-                f"{round_row['framework_version']}, which this caseaudit does not have"
-            ) from None
+    round_framework = framework_for  # the name the screens use when opening a round
 
     def create_round(self, name: str, unit: str, framework_id: str, version: str | None = None, *, created_by: str | None = None) -> dict:
         name, unit = name.strip(), unit.strip()
@@ -770,7 +769,7 @@ class AuditStore:
         ):
             try:
                 framework = self.framework_for(row)
-            except UnknownFramework:  # pinned to a definition this build lacks: listed, not opened
+            except FrameworkUnavailable:  # pinned to a definition this build lacks: listed, not opened
                 row["questions"], row["progress"], row["framework_missing"] = None, None, True
                 result.append(row)
                 continue
@@ -1235,6 +1234,16 @@ class AuditStore:
                 params,
             )
         )
+
+    def attribute_history(self, round_row: dict, case_ref: str | None = None) -> list[dict]:
+        """Who changed which case attribute when, old -> new, oldest first."""
+        where, params = "c.round_id = ?", [round_row["id"]]
+        if case_ref is not None:
+            where, params = "h.case_id = ?", [self.case(round_row, case_ref)["id"]]
+        return list(self.db.query(
+            f"SELECT h.*, c.case_ref FROM attribute_history h JOIN cases c ON c.id = h.case_id WHERE {where}"
+            " ORDER BY h.changed_at, h.id", params,
+        ))
 
     def rating_history(self, round_row: dict) -> list[dict]:
         return list(self.db.query("SELECT * FROM rating_history WHERE round_id = ? ORDER BY changed_at, id", [round_row["id"]]))

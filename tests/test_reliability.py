@@ -58,6 +58,9 @@ def test_history_lists_who_changed_what_old_to_new(cli, db_path):
     result = cli("--db", db_path, "history", "--round", "R", "--case", "a100001")
     assert result.code == 0
     lines = result.out.splitlines()
+    # the case's attributes, set by the import, are listed too (schema 4): the first answer follows them
+    assert "spo.one" in lines[0] and "A100001 sentence_type (blank) -> " in lines[0] and "import:two-cases.csv" in lines[0]
+    lines = [line for line in lines if " 2.2." in line]
     assert "spo.one" in lines[0] and "A100001 2.2.1a " in lines[0] and "(blank) -> Yes" in lines[0] and "import:two-cases.csv" in lines[0]
     assert "spo.two" in lines[-1] and "Yes -> No [note: no review]" in lines[-1]
     assert all("A100002" not in line for line in lines)

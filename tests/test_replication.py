@@ -1,0 +1,266 @@
+"""Many auditors, one truth: merges that never overwrite silently, refuse what the pinned
+framework does not define, carry case attributes, and finalising that cannot be raced."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+import audit.sheets
+from audit.errors import DuplicateCase, RoundFinalised, StaleAnswer
+from audit.store import AuditStore
+from framework import Answer
+
+from .test_reliability import NEWHAM, answer_of, first_case, two_copies  # noqa: F401  (fixture)
+from .test_sheets import db_state
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def open_conflicts(db: Path, name: str = NEWHAM) -> list[dict]:
+    with AuditStore.open(db) as store:
+        return store.conflicts(store.round(name))
+
+
+def check_passes(cli, *dbs: Path) -> None:
+    for db in dbs:
+        result = cli("--db", db, "check")
+        assert result.code == 0, result
+
+
+# ------------------------------------------------------------------ 1. merges in both directions
+def test_merging_back_and_forth_never_overwrites_either_answer(cli, two_copies):
+    ours, theirs = two_copies
+    with AuditStore.open(ours) as store:
+        ref = first_case(store)
+    cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.4.1", "No")
+    cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.4.1", "Yes")
+    assert "1 conflict(s)" in cli("--db", ours, "merge", theirs).out
+    back = cli("--db", theirs, "merge", ours)
+    assert back.code == 0 and "1 conflict(s)" in back.out, back
+    # both copies show the same answer and list the other one as an open conflict
+    assert answer_of(ours, ref, "2.4.1") == answer_of(theirs, ref, "2.4.1") == "Yes"
+    (mine,), (their,) = open_conflicts(ours), open_conflicts(theirs)
+    assert (mine["their_value"], mine["their_by"]) == (their["their_value"], their["their_by"]) == ("No", "spo.b")
+    # nothing more to exchange in either direction
+    assert "Nothing new" in cli("--db", ours, "merge", theirs).out
+    assert "Nothing new" in cli("--db", theirs, "merge", ours).out
+    # the lead settles it in one copy; the decision travels to the other
+    settled = cli("--db", theirs, "--auditor", "qa.lead", "resolve", "--round", NEWHAM, str(their["id"]), "theirs")
+    assert settled.code == 0
+    assert answer_of(theirs, ref, "2.4.1") == "No"
+    result = cli("--db", ours, "merge", theirs)
+    assert "1 conflict(s) settled" in result.out, result
+    assert answer_of(ours, ref, "2.4.1") == "No" and open_conflicts(ours) == []
+    assert "kept theirs (qa.lead)" in cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
+    check_passes(cli, ours, theirs)
+
+
+def test_the_other_order_overwrites_nothing_either(cli, two_copies):
+    ours, theirs = two_copies
+    with AuditStore.open(ours) as store:
+        ref = first_case(store)
+    cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.6.1", "Yes")
+    cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.6.1", "No")
+    cli("--db", theirs, "merge", ours)
+    cli("--db", ours, "merge", theirs)
+    assert answer_of(ours, ref, "2.6.1") == answer_of(theirs, ref, "2.6.1") == "No"  # the later answer shows
+    assert [k["their_value"] for k in open_conflicts(ours)] == [k["their_value"] for k in open_conflicts(theirs)] == ["Yes"]
+    history = cli("--db", ours, "history", "--round", NEWHAM, "--case", ref).out
+    assert "spo.a" in history and "spo.b" in history  # both answers are in the record
+    check_passes(cli, ours, theirs)
+
+
+def test_answering_over_an_open_conflict_shows_the_new_answer_and_keeps_the_conflict(cli, two_copies):
+    ours, theirs = two_copies
+    with AuditStore.open(ours) as store:
+        ref = first_case(store)
+    cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.4.1", "No")
+    cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.4.1", "Yes")
+    cli("--db", ours, "merge", theirs)
+    cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.4.1", "N/A: case transferred")
+    assert answer_of(ours, ref, "2.4.1") == "Not applicable"
+    assert [k["their_value"] for k in open_conflicts(ours)] == ["No"]
+    cli("--db", theirs, "merge", ours)
+    assert answer_of(theirs, ref, "2.4.1") == "Not applicable"
+    assert [k["their_value"] for k in open_conflicts(theirs)] == ["No"]
+
+
+# ------------------------------------------------------------------ 2 and 3. what the framework does not define
+def test_merge_refuses_answers_to_questions_the_pinned_framework_lacks(cli, two_copies):
+    ours, theirs = two_copies
+    with AuditStore.open(theirs) as store:
+        ref = first_case(store)
+    conn = sqlite3.connect(theirs)
+    conn.execute(
+        "INSERT INTO answers (case_id, question_id, round_id, value, auditor, answered_at, event_id)"
+        " SELECT id, '2.9.9', round_id, 'Yes', 'intruder', '2026-01-01', 'e-foreign' FROM cases WHERE case_ref = ?", [ref])
+    conn.commit()
+    conn.close()
+    before = db_state(ours)
+    result = cli("--db", ours, "merge", theirs)
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+    assert f"round 'Newham 2022', case {ref}, question 2.9.9: not a question of hmip-probation-pdu-2021" in result.err
+    assert "nothing was merged" in result.err
+    assert db_state(ours) == before
+
+
+def test_merge_refuses_a_round_pinned_to_a_framework_this_build_lacks(cli, two_copies, tmp_path):
+    ours, theirs = two_copies
+    conn = sqlite3.connect(theirs)
+    conn.execute("INSERT INTO rounds (id, name, unit, framework_id, framework_version, created_at, created_by)"
+                 " VALUES ('r-future', 'Future', 'PDU', 'hmip-probation-pdu-2031', '1', '2031-01-01', 'x')")
+    conn.commit()
+    conn.close()
+    before = db_state(ours)
+    result = cli("--db", ours, "merge", theirs)
+    assert result.code == 2 and "round 'Future' is pinned to framework hmip-probation-pdu-2031 version 1" in result.err
+    assert db_state(ours) == before
+    # a database already holding such a round (written by a newer caseaudit) still lists its rounds
+    listing = cli("--db", theirs, "rounds")
+    assert listing.code == 0 and "Future" in listing.out and "framework not available" in listing.out
+    opened = cli("--db", theirs, "summary", "--round", "Future")
+    assert opened.code == 2 and "Traceback" not in opened.err
+
+
+# ------------------------------------------------------------------ 4. case attributes travel
+def test_merge_takes_the_other_copys_changed_attributes_and_lists_clashes(cli, two_copies):
+    ours, theirs = two_copies
+    with AuditStore.open(theirs) as store:
+        round_row = store.round(NEWHAM)
+        refs = [c["case_ref"] for c in store.cases(round_row)[:2]]
+        store.upsert_case(round_row, refs[0], {"team": "Team Z", "rosh_level": "Very high"}, changed_by="spo.b")
+        store.upsert_case(round_row, refs[1], {"team": "Team B"}, changed_by="spo.b")
+    with AuditStore.open(ours) as store:
+        store.upsert_case(store.round(NEWHAM), refs[1], {"team": "Team A"}, changed_by="spo.a")
+    result = cli("--db", ours, "merge", theirs)
+    assert result.code == 0 and "Nothing new" not in result.out
+    assert "3 case attribute(s) taken" in result.out or "2 case attribute(s) taken" in result.out, result.out
+    assert "1 conflict(s)" in result.out
+    with AuditStore.open(ours) as store:
+        cases = {c["case_ref"]: c for c in store.cases(store.round(NEWHAM))}
+        (clash,) = store.conflicts(store.round(NEWHAM))
+    assert (cases[refs[0]]["team"], cases[refs[0]]["rosh_level"]) == ("Team Z", "Very high")
+    assert clash["kind"] == "attribute" and clash["subject"] == "team" and clash["case_ref"] == refs[1]
+    assert {clash["their_value"], cases[refs[1]]["team"]} == {"Team A", "Team B"}
+    history = cli("--db", ours, "history", "--round", NEWHAM, "--case", refs[0]).out
+    assert "spo.b" in history and "team" in history and "Team Z" in history
+    cli("--db", theirs, "merge", ours)
+    with AuditStore.open(theirs) as store:
+        assert store.case(store.round(NEWHAM), refs[1])["team"] == cases[refs[1]]["team"]
+    check_passes(cli, ours, theirs)
+
+
+# ------------------------------------------------------------------ 7. finalising cannot be raced
+def test_a_round_finalised_while_a_sheet_is_read_takes_nothing(cli, demo_db, monkeypatch):
+    parse = audit.sheets.parse_sheet
+
+    def parse_then_finalise(*args, **kwargs):
+        sheet = parse(*args, **kwargs)
+        with AuditStore.open(demo_db) as other:  # another auditor finalises meanwhile
+            other.finalise_round(NEWHAM, by="qa.lead")
+        return sheet
+
+    monkeypatch.setattr(audit.sheets, "parse_sheet", parse_then_finalise)
+    before_answers = answer_count(demo_db)
+    result = cli("--db", demo_db, "import", FIXTURES / "two-cases.csv", "--round", NEWHAM)
+    assert result.code == 2 and "was finalised" in result.err
+    assert answer_count(demo_db) == before_answers
+    with AuditStore.open(demo_db) as store:
+        assert not [c for c in store.cases(store.round(NEWHAM)) if c["case_ref"] == "A100001"]
+
+
+def answer_count(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT count(*) FROM answer_history").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_case_added_from_a_screen_drawn_before_finalising_is_refused(demo_db):
+    with AuditStore.open(demo_db) as screen, AuditStore.open(demo_db) as lead:
+        round_row = screen.round(NEWHAM)  # what the add-case screen holds
+        lead.finalise_round(NEWHAM, by="qa.lead")
+        with pytest.raises(RoundFinalised):
+            screen.upsert_case(round_row, "Z100001", {"team": "North"}, must_be_new=True)
+        assert not list(screen.db.query("SELECT 1 FROM cases WHERE case_ref = 'Z100001'"))
+
+
+def test_a_case_someone_else_added_meanwhile_is_not_added_twice(demo_db):
+    with AuditStore.open(demo_db) as one, AuditStore.open(demo_db) as two:
+        round_row = one.round(NEWHAM)
+        two.upsert_case(two.round(NEWHAM), "Z100001", {"team": "North"}, changed_by="spo.two")
+        with pytest.raises(DuplicateCase):
+            one.upsert_case(round_row, "z100001", {"team": "South"}, changed_by="spo.one", must_be_new=True)
+        assert one.case(round_row, "Z100001")["team"] == "North"
+
+
+def test_a_finalised_round_keeps_its_name_and_renames_are_recorded(cli, demo_db):
+    assert cli("--db", demo_db, "finalise", "--round", NEWHAM).code == 0
+    with AuditStore.open(demo_db) as store:
+        with pytest.raises(RoundFinalised):
+            store.rename_round(NEWHAM, "Renamed")
+        store.reopen_round(NEWHAM, "rename it", by="qa.lead")
+        store.rename_round(NEWHAM, "Newham self-assessment", by="qa.lead")
+    history = cli("--db", demo_db, "history", "--round", "Newham self-assessment").out
+    assert re.search(r"qa\.lead\s+round renamed: Newham 2022 -> Newham self-assessment", history), history
+
+
+def test_finalising_and_answering_at_once_never_writes_into_a_finalised_round(demo_db):
+    """Answers racing a finalise either land before it or are refused: none after."""
+    with AuditStore.open(demo_db) as store:
+        ref = first_case(store)
+    errors: list[Exception] = []
+
+    def answer_many() -> None:
+        with AuditStore.open(demo_db) as writer:
+            round_row = writer.round(NEWHAM)
+            for n in range(60):
+                try:
+                    writer.record_answer(round_row, ref, "2.1.1", ["Yes", "No"][n % 2], auditor="spo.fast")
+                except RoundFinalised:
+                    return
+                except Exception as error:  # pragma: no cover - reported below
+                    errors.append(error)
+                    return
+
+    thread = threading.Thread(target=answer_many)
+    thread.start()
+    with AuditStore.open(demo_db) as lead:
+        finalised = lead.finalise_round(NEWHAM, by="qa.lead")
+    thread.join()
+    assert errors == []
+    with AuditStore.open(demo_db) as store:
+        late = list(store.db.query(
+            "SELECT 1 FROM answer_history h JOIN cases c ON c.id = h.case_id WHERE c.case_ref = ? AND h.changed_at > ?",
+            [ref, finalised["finalised_at"]]))
+    assert late == []
+
+
+# ------------------------------------------------------------------ compare-and-set, at the store
+def test_a_write_based_on_a_stale_answer_is_refused_and_says_who_changed_it(demo_db):
+    with AuditStore.open(demo_db) as one, AuditStore.open(demo_db) as two:
+        round_row = one.round(NEWHAM)
+        ref = first_case(one)
+        case = one.case(round_row, ref)
+        seen = next(iter(one.db.query("SELECT event_id, value FROM answers WHERE case_id = ? AND question_id = '2.2.1a'", [case["id"]])))
+        theirs, mine = ("No", "Yes") if seen["value"] != "No" else ("Yes", "No")
+        assert two.record_answer(two.round(NEWHAM), ref, "2.2.1a", theirs, auditor="spo.two")
+        with pytest.raises(StaleAnswer) as stale:
+            one.record_note(round_row, ref, "2.2.1a", "looked again", auditor="spo.one", based_on=seen["event_id"])
+        assert stale.value.current["value"] == theirs and stale.value.current["auditor"] == "spo.two"
+        with pytest.raises(StaleAnswer):
+            one.record_answer(round_row, ref, "2.2.1a", mine, auditor="spo.one", based_on=seen["event_id"])
+        with pytest.raises(StaleAnswer):
+            one.record_answer(round_row, ref, "2.2.1a", None, auditor="spo.one", based_on=seen["event_id"])
+        assert one.answer(case["id"], "2.2.1a")["value"] == theirs
+        # a note based on what is there now changes only the note
+        now = one.answer(case["id"], "2.2.1a")
+        assert one.record_note(round_row, ref, "2.2.1a", "looked again", auditor="spo.one", based_on=now["event_id"])
+        after = one.answer(case["id"], "2.2.1a")
+        assert (after["value"], after["note"], after["auditor"]) == (theirs, "looked again", "spo.one")
