@@ -433,6 +433,16 @@ def m004_replication(db: sqlite_utils.Database) -> None:
     db.execute("DROP TABLE conflicts")
     db.execute("ALTER TABLE conflicts_new RENAME TO conflicts")
     db.execute("CREATE INDEX conflicts_subject ON conflicts(kind, case_id, subject)")
+    # A conflict left open by an older caseaudit showed "ours" in one copy and "theirs" in the other.
+    # From now on every copy shows the same value while a conflict is open (the rule in audit.events),
+    # so such a slot is worked out once by that rule: both values stay listed until someone settles it.
+    store = AuditStore(db)
+    for (case_id, question_id), entries in answer_graph.items():
+        if _heads_text(entries)[0]:
+            store.settle_slot("answer", (case_id, question_id), from_file="an older caseaudit's merge")
+    for (round_id, standard_id), entries in rating_graph.items():
+        if _heads_text(entries)[0]:
+            store.settle_slot("rating", (round_id, standard_id), from_file="an older caseaudit's merge")
 
 
 SCHEMA_VERSION = len(migrations._migrations)

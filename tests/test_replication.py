@@ -264,3 +264,29 @@ def test_a_write_based_on_a_stale_answer_is_refused_and_says_who_changed_it(demo
         assert one.record_note(round_row, ref, "2.2.1a", "looked again", auditor="spo.one", based_on=now["event_id"])
         after = one.answer(case["id"], "2.2.1a")
         assert (after["value"], after["note"], after["auditor"]) == (theirs, "looked again", "spo.one")
+
+
+# ------------------------------------------------------------------ conflicts left by an older caseaudit
+def test_conflicts_left_open_by_schema_3_stay_open_and_copies_converge(cli, tmp_path):
+    import shutil
+
+    ours, theirs = tmp_path / "a.db", tmp_path / "b.db"
+    shutil.copy(FIXTURES / "legacy-schema-3-with-conflicts.db", ours)
+    shutil.copy(FIXTURES / "legacy-schema-3-their-copy.db", theirs)
+    with AuditStore.open(ours) as store:
+        round_row = store.round("Legacy")
+        by_subject = {k["subject"]: k for k in store.conflicts(round_row, open_only=False)}
+        case = store.case(round_row, "A100001")
+        shown = store.answer(case["id"], "2.3.1")["value"]
+    # 2.3.1 is still in conflict, both answers listed; 2.4.1 stays settled as the lead settled it
+    assert {shown, by_subject["2.3.1"]["their_value"]} == {"Yes", "No"} and by_subject["2.3.1"]["resolved_at"] is None
+    assert by_subject["2.4.1"]["kept"] == "theirs" and by_subject["2.4.1"]["resolved_by"] == "qa.lead"
+    assert answer_of(ours, "A100001", "2.4.1", "Legacy") == "No"
+    check_passes(cli, ours, theirs)
+    assert "Nothing new" in cli("--db", ours, "merge", theirs).out
+    cli("--db", theirs, "merge", ours)
+    for question in ("2.3.1", "2.4.1"):
+        assert answer_of(ours, "A100001", question, "Legacy") == answer_of(theirs, "A100001", question, "Legacy")
+    assert [k["their_value"] for k in open_conflicts(theirs, "Legacy")] == [k["their_value"] for k in open_conflicts(ours, "Legacy")]
+    assert len(open_conflicts(ours, "Legacy")) == 1
+    check_passes(cli, ours, theirs)
