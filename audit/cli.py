@@ -182,7 +182,7 @@ def cmd_merge(args) -> int:
     from .merge import merge_database
 
     with _store(args) as store:
-        report = merge_database(store, args.other)
+        report = merge_database(store, args.other, by=args.auditor)
     for line in report.lines():
         print(line)
     return 0

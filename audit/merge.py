@@ -81,7 +81,8 @@ class MergeReport:
         return out
 
 
-def merge_database(store: AuditStore, other_path: str | Path) -> MergeReport:
+def merge_database(store: AuditStore, other_path: str | Path, *, by: str | None = None) -> MergeReport:
+    """Merge another copy into this one; ``by`` (default: the current auditor) is recorded as who merged."""
     other_path = Path(other_path).expanduser()
     if not other_path.exists():
         raise DatabaseProblem(f"{other_path}: no such file")
@@ -99,7 +100,7 @@ def merge_database(store: AuditStore, other_path: str | Path) -> MergeReport:
         finally:
             other_db.close()
     _refuse_what_this_build_cannot_check(store, theirs, other_path.name)
-    return _merge(store, theirs, other_path.name)
+    return _merge(store, theirs, other_path.name, by)
 
 
 def _read_copy(db) -> dict:
@@ -233,7 +234,7 @@ HISTORIES = (("answer_history", "answer", "case_id", "question_id"),
              ("rating_history", "rating", "round_id", "standard_id"))
 
 
-def _merge(store: AuditStore, theirs: dict, source: str) -> MergeReport:
+def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) -> MergeReport:
     report = MergeReport(source=source)
     db = store.db
     with write_lock(db):
@@ -319,5 +320,5 @@ def _merge(store: AuditStore, theirs: dict, source: str) -> MergeReport:
 
         for round_id in sorted(changed_rounds):
             if touched_rounds[round_id]["name"] not in report.rounds_added:
-                store._round_event(touched_rounds[round_id], "merged", f"merged from {source}", None)
+                store._round_event(touched_rounds[round_id], "merged", f"merged from {source}", by)
     return report

@@ -828,7 +828,7 @@ class AuditStore:
                 merged["young_adult"] = derived_young_adult(merged.get("age"), merged.get("young_adult"))
                 record = {"round_id": round_row["id"], "case_ref": ref, **{c: None for c in ATTRIBUTE_COLUMNS}, "created_at": now()}
                 case_id = self.db["cases"].insert(record).last_pk
-                self._write_attributes(case_id, {c: v for c, v in merged.items() if v not in (None, "")}, by, source)
+                self._write_attributes(case_id, {c: v for c, v in merged.items() if v not in (None, "")}, by, source, new_case=True)
                 return case_id
             if values:
                 merged = {**{c: existing[c] for c in ATTRIBUTE_COLUMNS}, **values}
@@ -846,18 +846,21 @@ class AuditStore:
             for r in self.db.query("SELECT * FROM attribute_history WHERE case_id = ? AND attribute = ?", [case_id, attribute])
         ]
 
-    def _write_attributes(self, case_id: int, changes: dict[str, str | None], by: str, source: str) -> None:
+    def _write_attributes(self, case_id: int, changes: dict[str, str | None], by: str, source: str, *, new_case: bool = False) -> None:
         """Within a write: set case attributes, each change an event based on the value shown."""
         from .events import format_based_on, heads, next_generation
 
         if not changes:
             return
         current = self._one("SELECT * FROM cases WHERE id = ?", [case_id])
-        rows = []
+        rows, unsettled = [], []
         for attribute, value in changes.items():
             old = current[attribute]
-            events = self._attribute_events(case_id, attribute)
-            agreeing = [h for h in heads(events) if h.state == (old,)]
+            events = [] if new_case else self._attribute_events(case_id, attribute)  # a case just added has no history
+            head_events = heads(events)
+            agreeing = [h for h in head_events if h.state == (old,)]
+            if len(agreeing) < len(head_events):
+                unsettled.append(attribute)
             rows.append({
                 "event_id": uuid.uuid4().hex, "case_id": case_id, "attribute": attribute, "old_value": old, "new_value": value,
                 "based_on": format_based_on(h.event_id for h in agreeing), "generation": next_generation(agreeing),
@@ -865,6 +868,8 @@ class AuditStore:
             })
         self.db["attribute_history"].insert_all(rows)
         self.db["cases"].update(case_id, changes)
+        for attribute in unsettled:  # an open conflict on this attribute: the new value may now agree with the other side
+            self.settle_slot("attribute", (case_id, attribute))
 
     def cases(self, round_row: dict) -> list[dict]:
         """Cases of a round with their answered-question count, in case-reference order."""
@@ -1035,6 +1040,8 @@ class AuditStore:
             """,
             [case_id, question_id, case_id, new_value, reason, note, auditor, stamp, event_id, heads, generation],
         )
+        if other_heads:  # an open conflict on this answer: the new value may now agree with the other side
+            self.settle_slot("answer", (case_id, question_id))
         return True
 
     def _max_generation(self, history: str, event_ids: Iterable[str]) -> int:
@@ -1186,6 +1193,8 @@ class AuditStore:
                     "generation": generation,
                 }
             )
+            if other_heads:  # an open conflict on this rating: the new value may now agree with the other side
+                self.settle_slot("rating", (round_row["id"], standard_id))
         return row
 
     # -- finalising ----------------------------------------------------------
@@ -1465,8 +1474,22 @@ class AuditStore:
             "SELECT c.case_ref, a.question_id FROM answers a JOIN cases c ON c.id = a.case_id WHERE a.round_id != c.round_id LIMIT 20"
         ):
             problems.append(f"case {row['case_ref']}, question {row['question_id']}: the answer's round is not its case's round")
+        for row in self.db.query(
+            """
+            SELECT c.case_ref, a.question_id, a.value, h.new_value, a.reason, h.new_reason, a.note, h.new_note, h.event_id
+            FROM answers a JOIN cases c ON c.id = a.case_id
+            LEFT JOIN answer_history h ON h.event_id = a.event_id
+            WHERE h.event_id IS NULL OR a.value IS NOT h.new_value OR a.reason IS NOT h.new_reason OR a.note IS NOT h.new_note
+            LIMIT 20
+            """
+        ):
+            where = f"case {row['case_ref']}, question {row['question_id']}"
+            if row["event_id"] is None:
+                problems.append(f"{where}: the current answer has no event in the history (written outside caseaudit?)")
+            else:
+                problems.append(f"{where}: the current answer is not the one its history records")
         triggers = {row[0] for row in self.db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-        for table in ("answer_history", "rating_history", "round_events"):
+        for table in ("answer_history", "rating_history", "round_events", "attribute_history"):
             for verb in ("update", "delete"):
                 if f"{table}_no_{verb}" not in triggers:
                     problems.append(f"audit trail: the trigger that keeps {table} append-only ({verb}) is missing")

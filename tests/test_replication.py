@@ -290,3 +290,50 @@ def test_conflicts_left_open_by_schema_3_stay_open_and_copies_converge(cli, tmp_
     assert [k["their_value"] for k in open_conflicts(theirs, "Legacy")] == [k["their_value"] for k in open_conflicts(ours, "Legacy")]
     assert len(open_conflicts(ours, "Legacy")) == 1
     check_passes(cli, ours, theirs)
+
+
+# ------------------------------------------------------------------ who did it, on the command line
+def test_every_change_from_the_command_line_is_under_the_auditor_named(cli, two_copies, monkeypatch):
+    import getpass
+
+    monkeypatch.delenv("CASEAUDIT_AUDITOR", raising=False)
+    login = getpass.getuser()
+    ours, theirs = two_copies
+    with AuditStore.open(ours) as store:
+        ref = first_case(store)
+    cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.4.1", "No")
+    cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.4.1", "Yes")
+    cli("--db", ours, "--auditor", "spo.a", "import", FIXTURES / "two-cases.csv", "--round", NEWHAM)
+    assert cli("--db", ours, "--auditor", "qa.lead", "merge", theirs).code == 0
+    (conflict,) = open_conflicts(ours)
+    cli("--db", ours, "--auditor", "qa.lead", "resolve", "--round", NEWHAM, str(conflict["id"]), "ours")
+    cli("--db", ours, "--auditor", "qa.lead", "finalise", "--round", NEWHAM)
+    cli("--db", ours, "--auditor", "qa.lead", "reopen", "--round", NEWHAM, "--reason", "late evidence")
+    monkeypatch.setenv("CASEAUDIT_AUDITOR", "spo.env")
+    cli("--db", ours, "answer", "--round", NEWHAM, ref, "2.6.1", "Yes")
+    conn = sqlite3.connect(ours)
+    try:
+        stamp = conn.execute("SELECT min(changed_at) FROM answer_history WHERE auditor = 'spo.b'").fetchone()[0]
+        names = {row[0] for row in conn.execute(
+            "SELECT auditor FROM answer_history WHERE changed_at >= ? UNION SELECT changed_by FROM attribute_history"
+            " WHERE changed_at >= ? UNION SELECT done_by FROM round_events WHERE done_at >= ?"
+            " UNION SELECT resolved_by FROM conflicts WHERE resolved_by IS NOT NULL", [stamp, stamp, stamp])}
+    finally:
+        conn.close()
+    assert names == {"spo.a", "spo.b", "qa.lead", "spo.env"}, names
+    assert login not in names or login in {"spo.a", "spo.b", "qa.lead", "spo.env"}
+
+
+def test_answering_with_the_other_sides_value_settles_the_conflict_in_every_copy(cli, two_copies):
+    ours, theirs = two_copies
+    with AuditStore.open(ours) as store:
+        ref = first_case(store)
+    cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.4.1", "No")
+    cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.4.1", "Yes")
+    cli("--db", ours, "merge", theirs)
+    assert len(open_conflicts(ours)) == 1
+    cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.4.1", "No")  # agrees with spo.b now
+    assert open_conflicts(ours) == []
+    cli("--db", theirs, "merge", ours)
+    assert open_conflicts(theirs) == [] and answer_of(theirs, ref, "2.4.1") == "No"
+    check_passes(cli, ours, theirs)
