@@ -293,30 +293,33 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                 case_map[c["id"]] = mine["id"]
 
         # every event we lack, matched by event id; then each slot it touches is worked out again
-        touched: dict[tuple, str] = {}
+        touched: dict[str, dict[tuple, str]] = {}
         for table, kind, key_column, subject_column in HISTORIES:
             ours = {row[0] for row in db.execute(f"SELECT event_id FROM {table}")}
-            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")} - {"id"}
+            columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})") if row[1] != "id"]
+            rows = []
             for h in theirs[table]:
                 if h["event_id"] in ours:
                     continue
                 round_id = h["round_id"] if kind == "rating" else their_case[h["case_id"]]["round_id"]
                 refuse_if_finalised(round_id)
-                row = {k: v for k, v in h.items() if k in columns}
-                if key_column == "case_id":
-                    row["case_id"] = case_map[h["case_id"]]
-                db[table].insert(row)
+                row = [case_map[h["case_id"]] if c == "case_id" else h.get(c) for c in columns]
+                rows.append(row)
                 ours.add(h["event_id"])
-                report.history_added += 1
-                touched[(kind, row[key_column], row[subject_column])] = round_id
-        for (kind, key, subject), round_id in sorted(touched.items(), key=lambda item: (item[0][0], str(item[0][1]), item[0][2])):
-            outcome = store.settle_slot(kind, (key, subject), from_file=source)
-            if outcome.changed:
-                setattr(report, f"{kind}s_taken", getattr(report, f"{kind}s_taken") + 1)
+                key = (row[columns.index(key_column)], row[columns.index(subject_column)])
+                touched.setdefault(kind, {})[key] = round_id
+            db.conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows
+            )
+            report.history_added += len(rows)
+        for kind, slots in touched.items():
+            outcome = store.settle_slots(kind, slots, from_file=source)
+            setattr(report, f"{kind}s_taken", getattr(report, f"{kind}s_taken") + outcome.changed)
             report.conflicts_found += outcome.opened
             report.conflicts_settled += outcome.settled
             if outcome.opened:
-                report.conflict_rounds.add(touched_rounds[round_id]["name"])
+                for name in {touched_rounds[r]["name"] for r in slots.values()}:
+                    report.conflict_rounds.add(name)
 
         for round_id in sorted(changed_rounds):
             if touched_rounds[round_id]["name"] not in report.rounds_added:

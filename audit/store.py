@@ -663,7 +663,7 @@ SLOT_KINDS = {
 
 @attrs.frozen
 class SettleOutcome:
-    changed: bool = False  # the value shown changed
+    changed: int = 0  # how many slots now show a different value
     opened: int = 0  # conflicts found
     settled: int = 0  # conflicts settled (by an event from another copy, or here)
 
@@ -1363,89 +1363,142 @@ class AuditStore:
 
     def settle_slot(self, kind_name: str, key: tuple, *, from_file: str = "this database") -> "SettleOutcome":
         """Within a write: make the current value and the open conflicts of one slot what its events say."""
-        from .events import format_based_on, heads, open_conflicts, superseded_by
+        return self.settle_slots(kind_name, [key], from_file=from_file)
+
+    def settle_slots(self, kind_name: str, keys: Iterable[tuple], *, from_file: str = "this database") -> "SettleOutcome":
+        """Within a write: make the current values and open conflicts of these slots what their events say.
+
+        Reads each kind of row once per 500 cases (or rounds), works every slot out in Python by the
+        rules in ``audit.events`` and writes back only the slots whose current value moved."""
+        from .events import SlotEvent, format_based_on, heads, open_conflicts, parse_based_on, superseded_by
 
         kind = SLOT_KINDS[kind_name]
-        events = self.slot_events(kind_name, key)
-        head_events = heads(events)
-        if not head_events:
+        keys = set(keys)
+        if not keys:
             return SettleOutcome()
-        top = head_events[0]
-        opened = settled = 0
-        heads_text = format_based_on(h.event_id for h in head_events) if len(head_events) > 1 else None
-        if kind_name == "answer":
-            before = self._one("SELECT value, reason, note, event_id FROM answers WHERE case_id = ? AND question_id = ?", list(key))
-            self.db.execute(
+        owners = sorted({k[0] for k in keys}, key=str)
+        chunks = [owners[i:i + 500] for i in range(0, len(owners), 500)]
+        events: dict[tuple, list[SlotEvent]] = {}
+        current: dict[tuple, tuple] = {}
+        round_of: dict[Any, str] = {}
+        conflict_rows: dict[tuple, list[dict]] = {}
+        columns = ", ".join(("event_id", "based_on", "generation", "changed_at", kind.by, *kind.state, *kind.key))
+        for chunk in chunks:
+            marks = ", ".join("?" for _ in chunk)
+            for r in self.db.conn.execute(f"SELECT {columns} FROM {kind.history} WHERE {kind.key[0]} IN ({marks})", chunk):
+                slot = (r[-2], r[-1])
+                if slot in keys:
+                    events.setdefault(slot, []).append(SlotEvent(
+                        event_id=r[0], based_on=parse_based_on(r[1]), generation=r[2] or 1, changed_at=r[3], by=r[4],
+                        state=tuple(r[5:5 + len(kind.state)])))
+            if kind_name == "answer":
+                for r in self.db.conn.execute(
+                    f"SELECT case_id, question_id, value, reason, note, event_id, heads, generation FROM answers WHERE case_id IN ({marks})", chunk
+                ):
+                    current[(r[0], r[1])] = (tuple(r[2:5]), r[5], r[6], r[7])
+            elif kind_name == "rating":
+                for r in self.db.conn.execute(
+                    "SELECT round_id, standard_id, rating, override_reason, evidence, event_id, heads, generation"
+                    f" FROM domain_ratings WHERE round_id IN ({marks})", chunk
+                ):
+                    current[(r[0], r[1])] = (tuple(r[2:5]), r[5], r[6], r[7])
+            else:
+                for case in self.db.query(f"SELECT * FROM cases WHERE id IN ({marks})", chunk):
+                    for attribute in ATTRIBUTE_COLUMNS:
+                        current[(case["id"], attribute)] = ((case[attribute],), None, None, None)
+            if kind_name == "rating":
+                round_of.update({r: r for r in chunk})
+            else:
+                round_of.update(dict(self.db.conn.execute(f"SELECT id, round_id FROM cases WHERE id IN ({marks})", chunk).fetchall()))
+            owner_column = "round_id" if kind_name == "rating" else "case_id"
+            for row in self.db.query(f"SELECT * FROM conflicts WHERE kind = ? AND {owner_column} IN ({marks})", [kind_name, *chunk]):
+                conflict_rows.setdefault((row[owner_column], row["subject"]), []).append(row)
+
+        changed = opened = settled = 0
+        answer_writes, rating_writes, attribute_writes = [], [], {}
+        for slot in keys:
+            head_events = heads(events.get(slot, ()))
+            if not head_events:
+                continue
+            top = head_events[0]
+            heads_text = format_based_on(h.event_id for h in head_events) if len(head_events) > 1 else None
+            before = current.get(slot)
+            if kind_name == "attribute":
+                if slot[1] not in ATTRIBUTE_COLUMNS:
+                    raise InvalidValue(f"{slot[1]!r} is not a case attribute")
+                if before is None or before[0] != top.state:
+                    attribute_writes.setdefault(slot[1], []).append((top.state[0], slot[0]))
+                    changed += 1
+            elif before != (top.state, top.event_id, heads_text, top.generation):
+                changed += before is None or before[0] != top.state
+                row = (*slot, *top.state, top.by, top.changed_at, top.event_id, heads_text, top.generation)
+                (answer_writes if kind_name == "answer" else rating_writes).append(
+                    (slot[0], slot[1], round_of[slot[0]], *row[2:]) if kind_name == "answer" else row)
+            rows = conflict_rows.get(slot, [])
+            if len(head_events) == 1 and not any(r["resolved_at"] is None for r in rows):
+                continue
+            # open conflicts: one row per head whose value differs from the one shown
+            wanted = {h.event_id: h for h in open_conflicts(head_events)}
+            head_ids = {h.event_id for h in head_events}
+            by_event = {r["their_event_id"]: r for r in rows}
+            for row in rows:
+                if row["resolved_at"] or row["their_event_id"] in wanted:
+                    continue
+                if row["their_event_id"] in head_ids:  # it is the value shown now: the other side is listed instead
+                    self.db.execute("DELETE FROM conflicts WHERE id = ?", [row["id"]])
+                    continue
+                settled += 1
+                settler = superseded_by(row["their_event_id"], events.get(slot, ()))
+                their_state = (row["their_value"], row["their_reason"], row["their_note"])[: len(kind.state)]
+                self.db.execute(
+                    "UPDATE conflicts SET resolved_at = ?, resolved_by = ?, kept = ? WHERE id = ?",
+                    [settler.changed_at if settler else now(), settler.by if settler else "merge",
+                     "theirs" if settler and settler.state == their_state else "ours", row["id"]],
+                )
+            for event_id, head in wanted.items():
+                existing = by_event.get(event_id)
+                if existing is not None:
+                    if existing["resolved_at"]:
+                        self.db.execute("UPDATE conflicts SET resolved_at = NULL, resolved_by = NULL, kept = NULL WHERE id = ?", [existing["id"]])
+                        opened += 1
+                    continue
+                opened += 1
+                state = (*head.state, None, None)[:3]
+                self.db.execute(
+                    """
+                    INSERT INTO conflicts (round_id, kind, case_id, subject, their_event_id, their_value, their_reason, their_note,
+                        their_by, their_at, from_file, found_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    [round_of[slot[0]], kind_name, None if kind_name == "rating" else slot[0], slot[1], event_id, *state,
+                     head.by, head.changed_at, from_file, now()],
+                )
+        if answer_writes:
+            self.db.conn.executemany(
                 """
                 INSERT INTO answers (case_id, question_id, round_id, value, reason, note, auditor, answered_at, event_id, heads, generation)
-                VALUES (?, ?, (SELECT round_id FROM cases WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (case_id, question_id) DO UPDATE SET
                     value = excluded.value, reason = excluded.reason, note = excluded.note, auditor = excluded.auditor,
                     answered_at = excluded.answered_at, event_id = excluded.event_id, heads = excluded.heads,
                     generation = excluded.generation
                 """,
-                [key[0], key[1], key[0], *top.state, top.by, top.changed_at, top.event_id, heads_text, top.generation],
+                answer_writes,
             )
-            changed = before is None or (before["value"], before["reason"], before["note"]) != top.state
-            round_id = self._one("SELECT round_id FROM cases WHERE id = ?", [key[0]])["round_id"]
-            case_id = key[0]
-        elif kind_name == "rating":
-            before = self._one("SELECT rating, override_reason, evidence FROM domain_ratings WHERE round_id = ? AND standard_id = ?", list(key))
-            self.db["domain_ratings"].upsert(
-                {"round_id": key[0], "standard_id": key[1], "rating": top.state[0], "override_reason": top.state[1],
-                 "evidence": top.state[2], "rater": top.by, "rated_at": top.changed_at, "event_id": top.event_id,
-                 "heads": heads_text, "generation": top.generation},
-                pk=("round_id", "standard_id"),
-            )
-            changed = before is None or tuple(before.values()) != top.state
-            round_id, case_id = key[0], None
-        else:
-            if key[1] not in ATTRIBUTE_COLUMNS:
-                raise InvalidValue(f"{key[1]!r} is not a case attribute")
-            case = self._one("SELECT * FROM cases WHERE id = ?", [key[0]])
-            changed = case[key[1]] != top.state[0]
-            if changed:
-                self.db["cases"].update(key[0], {key[1]: top.state[0]})
-            round_id, case_id = case["round_id"], key[0]
-        # open conflicts: one row per head whose value differs from the one shown
-        wanted = {h.event_id: h for h in open_conflicts(head_events)}
-        head_ids = {h.event_id for h in head_events}
-        rows = list(self.db.query(
-            "SELECT * FROM conflicts WHERE kind = ? AND subject = ? AND (case_id IS ? ) AND round_id = ?",
-            [kind_name, key[1], case_id, round_id],
-        ))
-        by_event = {r["their_event_id"]: r for r in rows}
-        for row in rows:
-            if row["resolved_at"] or row["their_event_id"] in wanted:
-                continue
-            if row["their_event_id"] in head_ids:  # it is the value shown now: the other side is listed instead
-                self.db.execute("DELETE FROM conflicts WHERE id = ?", [row["id"]])
-                continue
-            settled += 1
-            settler = superseded_by(row["their_event_id"], events)
-            their_state = (row["their_value"], row["their_reason"], row["their_note"])[: len(kind.state)]
-            self.db.execute(
-                "UPDATE conflicts SET resolved_at = ?, resolved_by = ?, kept = ? WHERE id = ?",
-                [settler.changed_at if settler else now(), settler.by if settler else "merge",
-                 "theirs" if settler and settler.state == their_state else "ours", row["id"]],
-            )
-        for event_id, head in wanted.items():
-            existing = by_event.get(event_id)
-            if existing is not None:
-                if existing["resolved_at"]:
-                    self.db.execute("UPDATE conflicts SET resolved_at = NULL, resolved_by = NULL, kept = NULL WHERE id = ?", [existing["id"]])
-                    opened += 1
-                continue
-            opened += 1
-            state = (*head.state, None, None)[:3]
-            self.db.execute(
+        if rating_writes:
+            self.db.conn.executemany(
                 """
-                INSERT INTO conflicts (round_id, kind, case_id, subject, their_event_id, their_value, their_reason, their_note,
-                    their_by, their_at, from_file, found_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO domain_ratings (round_id, standard_id, rating, override_reason, evidence, rater, rated_at, event_id, heads, generation)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (round_id, standard_id) DO UPDATE SET
+                    rating = excluded.rating, override_reason = excluded.override_reason, evidence = excluded.evidence,
+                    rater = excluded.rater, rated_at = excluded.rated_at, event_id = excluded.event_id, heads = excluded.heads,
+                    generation = excluded.generation
                 """,
-                [round_id, kind_name, case_id, key[1], event_id, *state, head.by, head.changed_at, from_file, now()],
+                rating_writes,
             )
+        for attribute, writes in attribute_writes.items():
+            self.db.conn.executemany(f"UPDATE cases SET {attribute} = ? WHERE id = ?", writes)
         return SettleOutcome(changed=changed, opened=opened, settled=settled)
 
     # -- settings ------------------------------------------------------------
