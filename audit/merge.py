@@ -99,6 +99,8 @@ def merge_database(store: AuditStore, other_path: str | Path, *, by: str | None 
             theirs = _read_copy(other_db)
         finally:
             other_db.close()
+    _refuse_broken_records(store, theirs, other_path.name)
+    _add_events_for_values_written_outside_caseaudit(theirs)
     _refuse_what_this_build_cannot_check(store, theirs, other_path.name)
     return _merge(store, theirs, other_path.name, by)
 
@@ -115,7 +117,6 @@ def _read_copy(db) -> dict:
         "rating_history": q("SELECT * FROM rating_history ORDER BY id"),
         "attribute_history": q("SELECT * FROM attribute_history ORDER BY id"),
     }
-    _add_events_for_values_written_outside_caseaudit(copy)
     return copy
 
 
@@ -177,6 +178,35 @@ def _add_events_for_values_written_outside_caseaudit(copy: dict) -> None:
                 {"new_value": case[attribute], "source": "written outside caseaudit"},
                 (case["round_id"], case["id"], attribute, case["case_ref"], case[attribute]),
                 "changed_by", None, case["created_at"])
+
+
+def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None:
+    """A copy whose records point nowhere, or whose events are based on later ones, is not merged."""
+    rounds = {r["id"] for r in theirs["rounds"]}
+    cases = {c["id"] for c in theirs["cases"]}
+    for c in theirs["cases"]:
+        if c["round_id"] not in rounds:
+            raise InvalidValue(f"{source}: case {c['case_ref']} belongs to no round; nothing was merged")
+    for event in theirs["round_events"]:
+        if event["round_id"] not in rounds:
+            raise InvalidValue(f"{source}: a round event ({event['event']}) belongs to no round; nothing was merged")
+    for table, owner, owners in (("answer_history", "case_id", cases), ("attribute_history", "case_id", cases),
+                                 ("rating_history", "round_id", rounds)):
+        generation = {h["event_id"]: h["generation"] for h in theirs[table]}
+        generation.update(
+            (row[0], row[1]) for row in store.db.execute(f"SELECT event_id, generation FROM {table}") if row[0] not in generation
+        )
+        for h in theirs[table]:
+            if h[owner] not in owners:
+                raise InvalidValue(f"{source}: a {table.replace('_', ' ')} event belongs to no {owner[:-3]}; nothing was merged")
+            if not isinstance(h["generation"], int) or h["generation"] < 1 or not h["event_id"]:
+                raise InvalidValue(f"{source}: {table.replace('_', ' ')} event {h['event_id']!r} is malformed; nothing was merged")
+            for parent in (h["based_on"] or "").split():
+                if isinstance(generation.get(parent), int) and generation[parent] >= h["generation"]:
+                    raise InvalidValue(
+                        f"{source}: {table.replace('_', ' ')} event {h['event_id']} is based on an event that is not earlier"
+                        " than itself; nothing was merged"
+                    )
 
 
 def _refuse_what_this_build_cannot_check(store: AuditStore, theirs: dict, source: str) -> None:

@@ -337,3 +337,29 @@ def test_answering_with_the_other_sides_value_settles_the_conflict_in_every_copy
     cli("--db", theirs, "merge", ours)
     assert open_conflicts(theirs) == [] and answer_of(theirs, ref, "2.4.1") == "No"
     check_passes(cli, ours, theirs)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("UPDATE answer_history SET case_id = 99999 WHERE id = (SELECT max(id) FROM answer_history)", "belongs to no case"),
+    ("INSERT INTO round_events VALUES ('e-x', 'no-such-round', 'merged', NULL, 'x', '2026-01-01')", "belongs to no round"),
+    ("UPDATE answer_history SET based_on = event_id || ' ' || coalesce(based_on, '') WHERE id = (SELECT max(id) FROM answer_history)",
+     "not earlier than itself"),
+    ("UPDATE answer_history SET generation = 'high' WHERE id = (SELECT max(id) FROM answer_history)", "malformed"),
+])
+def test_merge_refuses_a_copy_whose_records_point_nowhere(cli, two_copies, damage, message):
+    ours, theirs = two_copies
+    with AuditStore.open(theirs) as store:
+        ref = first_case(store)
+        store.record_answer(store.round(NEWHAM), ref, "2.4.1", "No", auditor="spo.b")
+    conn = sqlite3.connect(theirs)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    for trigger in ("answer_history_no_update", "round_events_no_update"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    conn.execute(damage)
+    conn.commit()
+    conn.close()
+    before = db_state(ours)
+    result = cli("--db", ours, "merge", theirs)
+    assert result.code == 2 and message in result.err and "nothing was merged" in result.err, result
+    assert len(result.err.strip().splitlines()) == 1
+    assert db_state(ours) == before
