@@ -32,13 +32,20 @@ def check_passes(cli, *dbs: Path) -> None:
         assert result.code == 0, result
 
 
+def answer_apart(cli, ours: Path, theirs: Path, question: str, first: tuple[str, str], second: tuple[str, str]) -> str:
+    """spo.b answers ``first`` (copy, value) then spo.a ``second``, each in its own copy; returns the case."""
+    with AuditStore.open(ours) as store:
+        ref = first_case(store)
+    for (copy, value), auditor in ((first, "spo.b"), (second, "spo.a")):
+        assert cli("--db", {"ours": ours, "theirs": theirs}[copy], "--auditor", auditor, "answer", "--round", NEWHAM, ref,
+                   question, value).code == 0
+    return ref
+
+
 # ------------------------------------------------------------------ 1. merges in both directions
 def test_merging_back_and_forth_never_overwrites_either_answer(cli, two_copies):
     ours, theirs = two_copies
-    with AuditStore.open(ours) as store:
-        ref = first_case(store)
-    cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.4.1", "No")
-    cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.4.1", "Yes")
+    ref = answer_apart(cli, ours, theirs, "2.4.1", ("theirs", "No"), ("ours", "Yes"))
     assert "1 conflict(s)" in cli("--db", ours, "merge", theirs).out
     back = cli("--db", theirs, "merge", ours)
     assert back.code == 0 and "1 conflict(s)" in back.out, back
@@ -62,10 +69,7 @@ def test_merging_back_and_forth_never_overwrites_either_answer(cli, two_copies):
 
 def test_the_other_order_overwrites_nothing_either(cli, two_copies):
     ours, theirs = two_copies
-    with AuditStore.open(ours) as store:
-        ref = first_case(store)
-    cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.6.1", "Yes")
-    cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.6.1", "No")
+    ref = answer_apart(cli, ours, theirs, "2.6.1", ("ours", "Yes"), ("theirs", "No"))
     cli("--db", theirs, "merge", ours)
     cli("--db", ours, "merge", theirs)
     assert answer_of(ours, ref, "2.6.1") == answer_of(theirs, ref, "2.6.1") == "No"  # the later answer shows
@@ -77,10 +81,7 @@ def test_the_other_order_overwrites_nothing_either(cli, two_copies):
 
 def test_answering_over_an_open_conflict_shows_the_new_answer_and_keeps_the_conflict(cli, two_copies):
     ours, theirs = two_copies
-    with AuditStore.open(ours) as store:
-        ref = first_case(store)
-    cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.4.1", "No")
-    cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.4.1", "Yes")
+    ref = answer_apart(cli, ours, theirs, "2.4.1", ("theirs", "No"), ("ours", "Yes"))
     cli("--db", ours, "merge", theirs)
     cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.4.1", "N/A: case transferred")
     assert answer_of(ours, ref, "2.4.1") == "Not applicable"
@@ -299,10 +300,7 @@ def test_every_change_from_the_command_line_is_under_the_auditor_named(cli, two_
     monkeypatch.delenv("CASEAUDIT_AUDITOR", raising=False)
     login = getpass.getuser()
     ours, theirs = two_copies
-    with AuditStore.open(ours) as store:
-        ref = first_case(store)
-    cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.4.1", "No")
-    cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.4.1", "Yes")
+    ref = answer_apart(cli, ours, theirs, "2.4.1", ("theirs", "No"), ("ours", "Yes"))
     cli("--db", ours, "--auditor", "spo.a", "import", FIXTURES / "two-cases.csv", "--round", NEWHAM)
     assert cli("--db", ours, "--auditor", "qa.lead", "merge", theirs).code == 0
     (conflict,) = open_conflicts(ours)
@@ -326,10 +324,7 @@ def test_every_change_from_the_command_line_is_under_the_auditor_named(cli, two_
 
 def test_answering_with_the_other_sides_value_settles_the_conflict_in_every_copy(cli, two_copies):
     ours, theirs = two_copies
-    with AuditStore.open(ours) as store:
-        ref = first_case(store)
-    cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.4.1", "No")
-    cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.4.1", "Yes")
+    ref = answer_apart(cli, ours, theirs, "2.4.1", ("theirs", "No"), ("ours", "Yes"))
     cli("--db", ours, "merge", theirs)
     assert len(open_conflicts(ours)) == 1
     cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.4.1", "No")  # agrees with spo.b now
