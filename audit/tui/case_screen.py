@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
+from typing import Callable
+
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
+from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
 from framework import Answer
 from framework.model import DataItem, KeyQuestion
 from framework.rules import judgement_disagrees
 
-from ..errors import CaseauditError
+from ..errors import CaseauditError, StaleAnswer
 from ..store import AuditStore, format_answer_text
-from .dialogs import GuidanceDialog, TextDialog
+from .app import DatabaseChanged
+from .dialogs import ConfirmDialog, GuidanceDialog, TextDialog
 from .line_table import Column, LineTable
+from .screens import AuditScreen
+from .stale import answer_change, answer_words
 
 ANSWER_STYLE = {"Yes": "bold green", "No": "bold red", "Not applicable": "yellow"}
 
+SAVED, STALE, FAILED = "saved", "stale", "failed"  # what became of one write
 
-class CaseScreen(Screen):
+
+def answer_rows(store: AuditStore, case_id: int) -> dict[str, dict]:
+    """Every answers row of the case by question id, cleared ones too: a cleared row still holds
+    the event id a write from this screen is based on."""
+    return {row["question_id"]: row for row in store.db.query("SELECT * FROM answers WHERE case_id = ?", [case_id])}
+
+
+class RoundProgress(Message):
+    def __init__(self, answered: int, cases: int, writes: int):
+        super().__init__()
+        self.answered, self.cases, self.writes = answered, cases, writes
+
+
+class CaseScreen(AuditScreen):
     """Standards 2.1 to 2.6; under each key question its prompts first, the judgement last."""
 
     BINDINGS = [
@@ -47,9 +66,11 @@ class CaseScreen(Screen):
         self.framework = store.framework_for(round_row)
         self.case = store.case(round_row, case_ref)
         self.questions = list(self.framework.iter_questions())
-        self.answers = store.answers_for_case(self.case["id"])
+        # every answers row as this screen last read it (cleared rows too): what each write is based on
+        self.answers = answer_rows(store, self.case["id"])
         self.round_answered = 0
         self.round_expected = 0
+        self._writes = 0  # this screen's own writes, so a slower read of the round's progress is not shown over them
 
     # -- layout ----------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -167,33 +188,126 @@ class CaseScreen(Screen):
     def highlighted(self) -> None:
         self.show_detail()
 
-    # -- writing ---------------------------------------------------------
-    def commit(self, question_id: str, value: Answer | None, *, reason: str | None = None, note: str | None = None, advance: bool = True) -> bool:
-        """The same store call `caseaudit answer` makes; the row changes only after COMMIT returns."""
-        before = self.value_of(question_id)
+    # -- following the database --------------------------------------------
+    @on(DatabaseChanged)
+    def database_changed(self) -> None:
+        """Another auditor committed: show what is stored now, redrawing only the lines that changed."""
         try:
-            self.store.record_answer(self.round_row, self.case["case_ref"], question_id, value, reason=reason, note=note, source="tui")
-        except CaseauditError as error:
-            self.notify(str(error), title="Not saved", severity="error", timeout=8)
-            return False
-        row = self.store.answer(self.case["id"], question_id)
+            self.round_row = self.store.round_by_id(self.round_row["id"])
+            self.case = self.store.case(self.round_row, self.case["case_ref"])
+        except CaseauditError:
+            return
+        stored = answer_rows(self.store, self.case["id"])
+        for question_id in set(stored) | set(self.answers):
+            if stored.get(question_id) != self.answers.get(question_id):
+                self.show_stored(question_id, stored.get(question_id))
+        self.title = f"{self.round_row['name']}: case {self.case['case_ref']}"
+        self.count_round_progress(self._writes)
+        self.refresh_status()
+
+    @work(thread=True, exclusive=True, group="round-progress", exit_on_error=False)
+    def count_round_progress(self, writes: int) -> None:
+        with AuditStore.open(self.store.path) as store:
+            answered = next(iter(store.db.query(
+                "SELECT count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL", [self.round_row["id"]])))["n"]
+            cases = next(iter(store.db.query("SELECT count(*) AS n FROM cases WHERE round_id = ?", [self.round_row["id"]])))["n"]
+        self.post_message(RoundProgress(answered, cases, writes))
+
+    @on(RoundProgress)
+    def round_progress(self, message: RoundProgress) -> None:
+        if message.writes == self._writes:  # else this screen wrote meanwhile: the next change recounts
+            self.round_answered = message.answered
+            self.round_expected = message.cases * len(self.questions)
+            self.refresh_status()
+
+    def show_stored(self, question_id: str, row: dict | None) -> None:
+        """Show one stored answers row (None: none stored) on its line and its key question's."""
+        before = self.value_of(question_id)
         if row is None:
             self.answers.pop(question_id, None)
         else:
             self.answers[question_id] = row
-        after = self.value_of(question_id)
-        self.round_answered += (after is not None) - (before is not None)
+        self.round_answered += (self.value_of(question_id) is not None) - (before is not None)
         self.update_row(question_id)
         question = self.framework.question(question_id)
         key_question_id = question.id if isinstance(question, KeyQuestion) else question.key_question_id
         if key_question_id != question_id:
             self.update_row(key_question_id)
-        shown = format_answer_text(after, row["reason"] if row else None) or "cleared"
+
+    def stored_row(self, question_id: str) -> dict | None:
+        return self.store._one("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [self.case["id"], question_id])
+
+    def seen_event(self, question_id: str) -> str | None:
+        """The answer's event id as this screen shows it (None: the screen shows no answers row)."""
+        return (self.answers.get(question_id) or {}).get("event_id")
+
+    # -- writing ---------------------------------------------------------
+    def write(self, question_id: str, save: Callable[[str | None], object], *, ask: str | None, retry: Callable[[], object]) -> str:
+        """Run one store write based on the answer this screen shows (compare-and-set).
+
+        If another auditor changed it meanwhile nothing is written: the line shows their answer and,
+        when ``ask`` is given ("Replace it with Yes?"), a confirm asks whether to write again over it."""
+        seen = self.answers.get(question_id)
+        try:
+            save(self.seen_event(question_id))
+        except StaleAnswer as stale:
+            self.show_stored(question_id, stale.current)
+            self.refresh_status()
+            change = answer_change(question_id, seen, stale.current)
+            self.query_one("#saved", Static).update(f"Not saved: {change}", layout=False)
+            if ask:
+                def decided(replace: bool | None) -> None:
+                    if replace:
+                        retry()
+                    else:
+                        self.notify(f"Kept {(stale.current or {}).get('auditor') or 'their'} answer to {question_id}", timeout=4)
+
+                self.app.push_screen(ConfirmDialog(f"{change}. {ask}"), decided)
+            return STALE
+        except CaseauditError as error:
+            self.notify(str(error), title="Not saved", severity="error", timeout=8)
+            return FAILED
+        self._writes += 1
+        self.show_stored(question_id, self.stored_row(question_id))
+        return SAVED
+
+    def commit(self, question_id: str, value: Answer | None, *, reason: str | None = None, advance: bool = True,
+               ask: bool = True) -> str:
+        """The same store call `caseaudit answer` makes, based on the answer shown; the row changes only
+        after COMMIT returns. Returns SAVED, STALE (someone else changed it: nothing written) or FAILED."""
+
+        def save(based_on: str | None) -> None:
+            self.store.record_answer(self.round_row, self.case["case_ref"], question_id, value, reason=reason,
+                                     auditor=self.app.auditor, source="tui", based_on=based_on)
+
+        wanted = format_answer_text(value, reason) if value is not None else None
+        question = (f"Replace it with {wanted}?" if wanted else "Clear it?") if ask else None
+        outcome = self.write(question_id, save, ask=question,
+                             retry=lambda: self.commit(question_id, value, reason=reason, advance=advance))
+        if outcome != SAVED:
+            return outcome
+        after = self.answers.get(question_id)
+        shown = answer_words(after) if self.value_of(question_id) else "cleared"
         self.query_one("#saved", Static).update(f"Saved {question_id}: {shown}", layout=False)
-        if advance and after is not None:
+        if advance and self.value_of(question_id) is not None:
             self.move_to(self.first_unanswered(self.table.cursor_row + 1))
         self.refresh_status()
-        return True
+        return SAVED
+
+    def save_note(self, question_id: str, note: str) -> str:
+        """Change only the note: the answer stays exactly as stored, whoever gave it."""
+
+        def save(based_on: str | None) -> None:
+            self.store.record_note(self.round_row, self.case["case_ref"], question_id, note,
+                                   auditor=self.app.auditor, source="tui", based_on=based_on)
+
+        outcome = self.write(question_id, save, ask="Save your note on it?" if note else "Remove the note anyway?",
+                             retry=lambda: self.save_note(question_id, note))
+        if outcome == SAVED:
+            self.query_one("#saved", Static).update(f"Saved the note on {question_id}" if note else f"Removed the note on {question_id}",
+                                                    layout=False)
+            self.refresh_status()
+        return outcome
 
     def update_row(self, question_id: str) -> None:
         self.table.update_row(question_id, (question_id, self._answer_cell(question_id), self._labels[question_id]))
@@ -223,11 +337,19 @@ class CaseScreen(Screen):
             if not reason:
                 return
             ids = [q.id for kq in standard.key_questions for q in (*kq.prompts, *kq.data_items, kq)]
+            changed: list[tuple[str, str]] = []  # answered by someone else since this screen showed them
             for question_id in ids:
-                if not self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False):
+                seen = self.answers.get(question_id)
+                outcome = self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False, ask=False)
+                if outcome == FAILED:
                     return
+                if outcome == STALE:
+                    changed.append((question_id, answer_change(question_id, seen, self.answers.get(question_id))))
             self.move_to(self.first_unanswered(self.questions.index(self.framework.question(ids[-1])) + 1))
-            self.notify(f"{standard.id} {standard.name}: all {len(ids)} questions marked Not applicable")
+            marked = len(ids) - len(changed)
+            self.notify(f"{standard.id} {standard.name}: {marked} of {len(ids)} questions marked Not applicable")
+            if changed:
+                self.confirm_standard_over_changes(changed, reason)
 
         self.app.push_screen(
             TextDialog(f"Mark all of {standard.id} {standard.name} Not applicable. Why?", placeholder="e.g. No pre-sentence report prepared",
@@ -235,14 +357,27 @@ class CaseScreen(Screen):
             done,
         )
 
+    def confirm_standard_over_changes(self, changed: list[tuple[str, str]], reason: str) -> None:
+        """Some questions of the standard were answered elsewhere meanwhile: ask before marking those too."""
+        listed = "; ".join(words for _, words in changed[:5]) + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
+
+        def decided(replace: bool | None) -> None:
+            if not replace:
+                self.notify(f"Kept the other answers to {', '.join(q for q, _ in changed)}", timeout=4)
+                return
+            for question_id, _ in changed:
+                if self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False, ask=False) == STALE:
+                    self.notify(f"{question_id} changed again; it was left as it is", severity="warning", timeout=8)
+
+        self.app.push_screen(ConfirmDialog(f"{listed}. Mark {'it' if len(changed) == 1 else 'them'} Not applicable too?"), decided)
+
     def action_edit_note(self) -> None:
         question = self.focused_question
         row = self.answers.get(question.id)
 
         def done(note: str | None) -> None:
             if note is not None:
-                self.commit(question.id, Answer(row["value"]) if row and row["value"] else None,
-                            reason=row["reason"] if row else None, note=note, advance=False)
+                self.save_note(question.id, note)
 
         self.app.push_screen(TextDialog(f"Note on {question.id}", value=(row or {}).get("note") or "", required=False), done)
 
