@@ -251,16 +251,17 @@ class CaseScreen(AuditScreen):
         try:
             save(self.seen_event(question_id))
         except StaleAnswer as stale:
-            self.show_stored(question_id, stale.current)
+            theirs = stale.current
+            self.show_stored(question_id, theirs)
             self.refresh_status()
-            change = answer_change(question_id, seen, stale.current)
+            change = answer_change(question_id, seen, theirs)
             self.query_one("#saved", Static).update(f"Not saved: {change}", layout=False)
             if ask:
                 def decided(replace: bool | None) -> None:
                     if replace:
                         retry()
                     else:
-                        self.notify(f"Kept {(stale.current or {}).get('auditor') or 'their'} answer to {question_id}", timeout=4)
+                        self.notify(f"Kept {(theirs or {}).get('auditor') or 'their'} answer to {question_id}", timeout=4)
 
                 self.app.push_screen(ConfirmDialog(f"{change}. {ask}"), decided)
             return STALE
