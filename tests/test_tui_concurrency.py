@@ -512,3 +512,76 @@ async def test_a_failing_worker_is_a_message_not_the_end_of_the_app(db, monkeypa
         await app.workers.wait_for_complete()
         assert await until(pilot, lambda: "disk I/O error" in notices(app))
         assert app.is_running and isinstance(app.screen, SummaryScreen)
+
+
+# ------------------------------------------------------------------ merge conflicts
+@pytest.fixture
+def conflict_db(demo_db, tmp_path, monkeypatch):
+    """Newham 2022 with one open conflict on 2.4.1: ours Yes (spo.a), theirs No (spo.b, from a laptop copy)."""
+    from audit.merge import merge_database
+    from audit.store import backup_database
+
+    monkeypatch.delenv("CASEAUDIT_AUDITOR", raising=False)
+    with AuditStore.open(demo_db) as store:
+        round_row = store.round("Newham 2022")
+        ref = store.cases(round_row)[0]["case_ref"]
+        store.record_answer(round_row, ref, "2.4.1", None, auditor="lead")
+    laptop = tmp_path / "laptop-b.db"
+    backup_database(demo_db, laptop)
+    with AuditStore.open(laptop) as store:
+        store.record_answer(store.round("Newham 2022"), ref, "2.4.1", "No", auditor="spo.b")
+    with AuditStore.open(demo_db) as store:
+        store.record_answer(store.round("Newham 2022"), ref, "2.4.1", "Yes", auditor="spo.a")
+        merge_database(store, laptop)
+        assert len(store.conflicts(store.round("Newham 2022"))) == 1
+    return demo_db, ref
+
+
+def open_conflicts(path) -> list[dict]:
+    with AuditStore.open(path) as store:
+        return store.conflicts(store.round("Newham 2022"), open_only=False)
+
+
+async def test_resolving_a_conflict_that_changed_meanwhile_asks_and_records_the_auditor(conflict_db):
+    path, ref = conflict_db
+    app = CaseAuditApp(path, round_name="Newham 2022", auditor="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        app.follow_timer.pause()
+        table = screen.query_one("#conflicts")
+        assert str(table.get_row_at(0)[3]).startswith("Yes (spo.a)")
+        with AuditStore.open(path) as store:  # another auditor changes our side
+            store.record_answer(store.round("Newham 2022"), ref, "2.4.1", "Not applicable", reason="no risk work due", auditor="spo.c")
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        assert str(table.get_row_at(0)[3]).startswith("N/A: no risk work due (spo.c)")  # now shown
+        await pilot.press("n")
+        await pilot.pause()
+        assert open_conflicts(path)[0]["resolved_at"] is None  # nothing settled on a value the screen did not show
+        await pilot.press("o")  # the screen shows what is stored: settled at once
+        await pilot.pause()
+        assert app.screen is screen
+    conflict = open_conflicts(path)[0]
+    assert (conflict["kept"], conflict["resolved_by"]) == ("ours", "alice")
+    with AuditStore.open(path) as store:
+        row = store.answer(store.case(store.round("Newham 2022"), ref)["id"], "2.4.1")
+    assert (row["value"], row["reason"]) == ("Not applicable", "no risk work due")
+
+
+async def test_the_conflicts_screen_follows_other_auditors(conflict_db):
+    path, ref = conflict_db
+    app = CaseAuditApp(path, round_name="Newham 2022", auditor="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("c")
+        await pilot.pause()
+        table = app.screen.query_one("#conflicts")
+        assert table.row_count == 1
+        with AuditStore.open(path) as store:
+            round_row = store.round("Newham 2022")
+            store.resolve_conflict(round_row, store.conflicts(round_row)[0]["id"], "theirs", by="qa.lead")
+        assert await until(pilot, lambda: table.row_count == 0)
