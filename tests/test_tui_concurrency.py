@@ -166,6 +166,47 @@ async def test_confirming_after_a_stale_answer_writes_over_theirs(db):
     assert (last["old_value"], last["new_value"], last["based_on"], last["source"]) == ("No", "Yes", theirs, "tui")
 
 
+async def test_a_third_change_while_the_confirm_is_open_is_asked_about_in_turn(db):
+    app = CaseAuditApp(db, round_name=ROUND, case_ref=CASE, auditor="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_case_on_stale_screen(app, pilot)
+        other_auditor(db, "2.2.1a", "No")
+        await pilot.press("y")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        app.follow_timer.resume()  # the screen under the confirm follows the database
+        third = other_auditor(db, "2.2.1a", "Not applicable", who="spo.c", reason="transferred in")
+        assert await until(pilot, lambda: cell(screen, "2.2.1a").startswith("N/A"))
+        await pilot.press("y")  # "replace spo.b's No": spo.c's answer is not what the confirm named
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        question = str(app.screen.query_one("#question").render())
+        assert "spo.c set 2.2.1a to N/A: transferred in at " in question and "(since this screen showed No)" in question
+        await pilot.press("y")
+        await pilot.pause()
+    last = history(db, "2.2.1a")[-1]
+    assert (last["old_value"], last["new_value"], last["auditor"], last["based_on"]) == ("Not applicable", "Yes", "alice", third)
+
+
+async def test_a_note_is_based_on_the_answer_seen_when_it_was_begun(db):
+    app = CaseAuditApp(db, round_name=ROUND, case_ref=CASE, auditor="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        await pilot.press("2", "e")
+        await type_text(pilot, "risk to staff")
+        other_auditor(db, "2.2.1a", "No")  # while the note is being typed; the line behind follows
+        assert await until(pilot, lambda: cell(screen, "2.2.1a").startswith("No"))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)  # the note was begun on Yes
+        assert "spo.b set 2.2.1a to No" in str(app.screen.query_one("#question").render())
+        await pilot.press("n")
+        await pilot.pause()
+    row = stored(db, "2.2.1a")
+    assert (row["value"], row["note"], row["auditor"]) == ("No", None, "spo.b")
+
+
 async def test_marking_a_standard_not_applicable_asks_about_answers_given_meanwhile(db):
     app = CaseAuditApp(db, round_name=ROUND, case_ref=CASE, auditor="alice")
     async with app.run_test(size=SIZE) as pilot:
@@ -559,6 +600,7 @@ async def test_resolving_a_conflict_that_changed_meanwhile_asks_and_records_the_
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)
         assert str(table.get_row_at(0)[3]).startswith("N/A: no risk work due (spo.c)")  # now shown
+        assert "ours is now N/A: no risk work due (spo.c) (this screen showed Yes (spo.a))" in str(app.screen.query_one("#question").render())
         await pilot.press("n")
         await pilot.pause()
         assert open_conflicts(path)[0]["resolved_at"] is None  # nothing settled on a value the screen did not show

@@ -27,6 +27,7 @@ from .stale import answer_change, answer_words
 ANSWER_STYLE = {"Yes": "bold green", "No": "bold red", "Not applicable": "yellow"}
 
 SAVED, STALE, FAILED = "saved", "stale", "failed"  # what became of one write
+SHOWN = object()  # a write based on the answers row as the screen shows it now
 
 
 def answer_rows(store: AuditStore, case_id: int) -> dict[str, dict]:
@@ -242,14 +243,19 @@ class CaseScreen(AuditScreen):
         return (self.answers.get(question_id) or {}).get("event_id")
 
     # -- writing ---------------------------------------------------------
-    def write(self, question_id: str, save: Callable[[str | None], object], *, ask: str | None, retry: Callable[[], object]) -> str:
-        """Run one store write based on the answer this screen shows (compare-and-set).
+    def write(self, question_id: str, save: Callable[[str | None], object], *, ask: str | None,
+              retry: Callable[[dict | None], object], seen: dict | None | object = SHOWN) -> str:
+        """Run one store write based on the answers row the person saw (compare-and-set): by default the
+        row shown now; a dialog's write passes the row shown when the dialog opened.
 
         If another auditor changed it meanwhile nothing is written: the line shows their answer and,
-        when ``ask`` is given ("Replace it with Yes?"), a confirm asks whether to write again over it."""
-        seen = self.answers.get(question_id)
+        when ``ask`` is given ("Replace it with Yes?"), a confirm asks whether to write again over it.
+        Confirming writes based on the answer the confirm named (``retry(theirs)``), so a third change
+        made while the confirm was open is asked about in turn, never silently replaced."""
+        if seen is SHOWN:
+            seen = self.answers.get(question_id)
         try:
-            save(self.seen_event(question_id))
+            save((seen or {}).get("event_id"))
         except StaleAnswer as stale:
             theirs = stale.current
             self.show_stored(question_id, theirs)
@@ -259,7 +265,7 @@ class CaseScreen(AuditScreen):
             if ask:
                 def decided(replace: bool | None) -> None:
                     if replace:
-                        retry()
+                        retry(theirs)
                     else:
                         self.notify(f"Kept {(theirs or {}).get('auditor') or 'their'} answer to {question_id}", timeout=4)
 
@@ -273,7 +279,7 @@ class CaseScreen(AuditScreen):
         return SAVED
 
     def commit(self, question_id: str, value: Answer | None, *, reason: str | None = None, advance: bool = True,
-               ask: bool = True) -> str:
+               ask: bool = True, seen: dict | None | object = SHOWN) -> str:
         """The same store call `caseaudit answer` makes, based on the answer shown; the row changes only
         after COMMIT returns. Returns SAVED, STALE (someone else changed it: nothing written) or FAILED."""
 
@@ -283,8 +289,8 @@ class CaseScreen(AuditScreen):
 
         wanted = format_answer_text(value, reason) if value is not None else None
         question = (f"Replace it with {wanted}?" if wanted else "Clear it?") if ask else None
-        outcome = self.write(question_id, save, ask=question,
-                             retry=lambda: self.commit(question_id, value, reason=reason, advance=advance))
+        outcome = self.write(question_id, save, ask=question, seen=seen,
+                             retry=lambda theirs: self.commit(question_id, value, reason=reason, advance=advance, seen=theirs))
         if outcome != SAVED:
             return outcome
         after = self.answers.get(question_id)
@@ -295,15 +301,15 @@ class CaseScreen(AuditScreen):
         self.refresh_status()
         return SAVED
 
-    def save_note(self, question_id: str, note: str) -> str:
+    def save_note(self, question_id: str, note: str, *, seen: dict | None | object = SHOWN) -> str:
         """Change only the note: the answer stays exactly as stored, whoever gave it."""
 
         def save(based_on: str | None) -> None:
             self.store.record_note(self.round_row, self.case["case_ref"], question_id, note,
                                    auditor=self.app.auditor, source="tui", based_on=based_on)
 
-        outcome = self.write(question_id, save, ask="Save your note on it?" if note else "Remove the note anyway?",
-                             retry=lambda: self.save_note(question_id, note))
+        outcome = self.write(question_id, save, ask="Save your note on it?" if note else "Remove the note anyway?", seen=seen,
+                             retry=lambda theirs: self.save_note(question_id, note, seen=theirs))
         if outcome == SAVED:
             self.query_one("#saved", Static).update(f"Saved the note on {question_id}" if note else f"Removed the note on {question_id}",
                                                     layout=False)
@@ -321,10 +327,11 @@ class CaseScreen(AuditScreen):
 
     def action_not_applicable(self) -> None:
         question = self.focused_question
+        seen = self.answers.get(question.id)  # what the person saw when asked for the reason
 
         def done(reason: str | None) -> None:
             if reason:
-                self.commit(question.id, Answer.NOT_APPLICABLE, reason=reason)
+                self.commit(question.id, Answer.NOT_APPLICABLE, reason=reason, seen=seen)
 
         self.app.push_screen(
             TextDialog(f"Why is {question.id} not applicable?", placeholder="Reason", suggestions=self.store.na_reasons(self.round_row)),
@@ -333,19 +340,21 @@ class CaseScreen(AuditScreen):
 
     def action_standard_not_applicable(self) -> None:
         standard = self.framework.standard_of(self.focused_question.id)
+        ids = [q.id for kq in standard.key_questions for q in (*kq.prompts, *kq.data_items, kq)]
+        shown = {question_id: self.answers.get(question_id) for question_id in ids}  # as seen when asked why
 
         def done(reason: str | None) -> None:
             if not reason:
                 return
-            ids = [q.id for kq in standard.key_questions for q in (*kq.prompts, *kq.data_items, kq)]
-            changed: list[tuple[str, str]] = []  # answered by someone else since this screen showed them
+            changed: list[tuple[str, str, dict | None]] = []  # answered by someone else since this screen showed them
             for question_id in ids:
-                seen = self.answers.get(question_id)
-                outcome = self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False, ask=False)
+                outcome = self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False, ask=False,
+                                      seen=shown[question_id])
                 if outcome == FAILED:
                     return
                 if outcome == STALE:
-                    changed.append((question_id, answer_change(question_id, seen, self.answers.get(question_id))))
+                    theirs = self.answers.get(question_id)
+                    changed.append((question_id, answer_change(question_id, shown[question_id], theirs), theirs))
             self.move_to(self.first_unanswered(self.questions.index(self.framework.question(ids[-1])) + 1))
             marked = len(ids) - len(changed)
             self.notify(f"{standard.id} {standard.name}: {marked} of {len(ids)} questions marked Not applicable")
@@ -358,16 +367,16 @@ class CaseScreen(AuditScreen):
             done,
         )
 
-    def confirm_standard_over_changes(self, changed: list[tuple[str, str]], reason: str) -> None:
+    def confirm_standard_over_changes(self, changed: list[tuple[str, str, dict | None]], reason: str) -> None:
         """Some questions of the standard were answered elsewhere meanwhile: ask before marking those too."""
-        listed = "; ".join(words for _, words in changed[:5]) + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
+        listed = "; ".join(words for _, words, _ in changed[:5]) + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
 
         def decided(replace: bool | None) -> None:
             if not replace:
-                self.notify(f"Kept the other answers to {', '.join(q for q, _ in changed)}", timeout=4)
+                self.notify(f"Kept the other answers to {', '.join(q for q, _, _ in changed)}", timeout=4)
                 return
-            for question_id, _ in changed:
-                if self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False, ask=False) == STALE:
+            for question_id, _, theirs in changed:  # based on the answers the confirm named
+                if self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False, ask=False, seen=theirs) == STALE:
                     self.notify(f"{question_id} changed again; it was left as it is", severity="warning", timeout=8)
 
         self.app.push_screen(ConfirmDialog(f"{listed}. Mark {'it' if len(changed) == 1 else 'them'} Not applicable too?"), decided)
@@ -378,7 +387,7 @@ class CaseScreen(AuditScreen):
 
         def done(note: str | None) -> None:
             if note is not None:
-                self.save_note(question.id, note)
+                self.save_note(question.id, note, seen=row)
 
         self.app.push_screen(TextDialog(f"Note on {question.id}", value=(row or {}).get("note") or "", required=False), done)
 

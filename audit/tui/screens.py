@@ -584,6 +584,8 @@ class SummaryScreen(RoundScreen):
 
 
 # ------------------------------------------------------------------ domain 1
+KEEP = object()  # a rating's evidence or override reason kept as the rating it is based on has it
+
 class DomainOneScreen(RoundScreen):
     """Organisational ratings by judgement, with the advisory cap shown."""
 
@@ -664,22 +666,32 @@ class DomainOneScreen(RoundScreen):
     def focused_standard(self):
         return self.standards[self.query_one("#domain1", DataTable).cursor_row]
 
-    def save(self, standard_id: str, rating: Rating, *, evidence: str | None, reason: str | None) -> None:
-        """Rate, based on the rating this screen shows; if someone else rated it meanwhile, show theirs and ask."""
-        seen = self.stored.get(standard_id)
+    def save(self, standard_id: str, seen: dict | None, *, rating: Rating | None = None, evidence: object = KEEP,
+             reason: object = KEEP) -> None:
+        """Rate, based on the rating the person saw (``seen``); what is not given is kept from it.
+
+        If someone else rated the standard meanwhile nothing is written: the screen shows their rating
+        and asks; confirming writes again based on theirs (keeping their evidence for a new rating,
+        their rating for new evidence)."""
+        base = seen or {}
+        new_rating = rating or Rating(base["rating"])
+        new_evidence = base.get("evidence") if evidence is KEEP else evidence
+        new_reason = base.get("override_reason") if reason is KEEP else reason
         try:
-            self.store.rate_standard(self.round_row, standard_id, rating, case_ratings=self.case_ratings(), evidence=evidence,
-                                     override_reason=reason, rater=self.auditor, based_on=(seen or {}).get("event_id"))
-            self.notify(f"{standard_id} rated '{rating}'")
+            self.store.rate_standard(self.round_row, standard_id, new_rating, case_ratings=self.case_ratings(), evidence=new_evidence,
+                                     override_reason=new_reason, rater=self.auditor, based_on=base.get("event_id"))
+            self.notify(f"{standard_id} rated '{new_rating}'")
         except StaleAnswer as stale:
+            theirs = stale.current
             self.reload()
-            change = rating_change(standard_id, seen, stale.current)
+            change = rating_change(standard_id, seen, theirs)
 
             def decided(replace: bool | None) -> None:
-                if replace:  # based on their rating, now shown
-                    self.save(standard_id, rating, evidence=evidence, reason=reason)
+                if replace:
+                    self.save(standard_id, theirs, rating=rating, evidence=evidence, reason=reason)
 
-            self.app.push_screen(ConfirmDialog(f"{change}. Replace it with '{rating}'?"), decided)
+            ask = f"Replace it with '{rating}'?" if rating else "Save your evidence on their rating?"
+            self.app.push_screen(ConfirmDialog(f"{change}. {ask}"), decided)
             return
         except CaseauditError as error:
             self.notify(str(error), severity="error")
@@ -688,32 +700,32 @@ class DomainOneScreen(RoundScreen):
     def action_rate(self, word: str) -> None:
         standard = self.focused_standard()
         rating = Rating(word)
-        existing = self.stored.get(standard.id) or {}
+        seen = self.stored.get(standard.id)  # what the person saw when they chose
         cap = advisory_cap(self.framework, standard.id, self.cached_case_ratings)
         if exceeds_cap(self.framework, rating, cap):
             def with_reason(reason: str | None) -> None:
                 if reason:
-                    self.save(standard.id, rating, evidence=existing.get("evidence"), reason=reason)
+                    self.save(standard.id, seen, rating=rating, reason=reason)
 
             self.app.push_screen(
                 TextDialog(f"'{rating}' is above the advisory cap '{cap.cap}': {cap.rule.guidance} Why override it?", placeholder="Override reason"),
                 with_reason,
             )
         else:
-            self.save(standard.id, rating, evidence=existing.get("evidence"), reason=None)
+            self.save(standard.id, seen, rating=rating, reason=None)
 
     def action_evidence(self) -> None:
         standard = self.focused_standard()
-        existing = self.stored.get(standard.id)
-        if not existing:
+        seen = self.stored.get(standard.id)
+        if not seen:
             self.notify("Choose a rating first (o, g, r or i)", severity="warning")
             return
 
         def done(evidence: str | None) -> None:
             if evidence is not None:
-                self.save(standard.id, Rating(existing["rating"]), evidence=evidence, reason=existing.get("override_reason"))
+                self.save(standard.id, seen, evidence=evidence)
 
-        self.app.push_screen(TextDialog(f"Evidence for {standard.id} {standard.name}", value=existing.get("evidence") or "", required=False), done)
+        self.app.push_screen(TextDialog(f"Evidence for {standard.id} {standard.name}", value=seen.get("evidence") or "", required=False), done)
 
 
 # ------------------------------------------------------------------ merge conflicts
@@ -770,6 +782,23 @@ class ConflictsScreen(RoundScreen):
         )
 
     @staticmethod
+    def describe_change(key: str, shown: tuple | None, now: tuple) -> str:
+        from ..store import format_answer_text
+
+        def side(state: tuple | None, offset: int) -> str:
+            if state is None:
+                return "nothing"
+            value, reason, by = state[offset], state[offset + 1], state[offset + 3 if offset == 0 else offset + 2]
+            return f"{format_answer_text(value, reason) or '(blank)'} ({by})"
+
+        parts = []
+        if shown is None or shown[:4] != now[:4]:
+            parts.append(f"ours is now {side(now, 0)} (this screen showed {side(shown, 0)})")
+        if shown is None or shown[4:7] != now[4:7]:
+            parts.append(f"theirs is now {side(now, 4)} (this screen showed {side(shown, 4)})")
+        return f"Conflict #{key} changed since this screen showed it: {'; '.join(parts) or 'its details changed'}."
+
+    @staticmethod
     def state_of(conflict: dict) -> tuple:
         """What the screen shows of a conflict: both sides and who gave them."""
         return tuple(conflict.get(k) for k in ("our_value", "our_reason", "our_note", "our_by", "their_value", "their_reason",
@@ -780,9 +809,10 @@ class ConflictsScreen(RoundScreen):
         if key is not None:
             self.resolve(key, keep)
 
-    def resolve(self, key: str, keep: str) -> None:
-        """Settle one conflict as this screen shows it; if it changed meanwhile, show it again and ask."""
-        shown = self.shown.get(key)
+    def resolve(self, key: str, keep: str, shown: tuple | None = None) -> None:
+        """Settle one conflict as this screen shows it (or as the confirm named it); if it changed
+        meanwhile, nothing is settled: the screen shows it again and asks."""
+        shown = shown or self.shown.get(key)
         try:
             with write_lock(self.store.db):  # the check and the resolution in one transaction
                 now = next((k for k in self.store.conflicts(self.round_row, open_only=False) if str(k["id"]) == key), None)
@@ -801,10 +831,10 @@ class ConflictsScreen(RoundScreen):
                 return
 
             def decided(go_on: bool | None) -> None:
-                if go_on:
-                    self.resolve(key, keep)
+                if go_on:  # as the confirm named it: a later change is asked about in turn
+                    self.resolve(key, keep, self.state_of(now))
 
-            self.app.push_screen(ConfirmDialog(f"Conflict #{key} changed since this screen showed it (now shown). Keep {keep}?"), decided)
+            self.app.push_screen(ConfirmDialog(f"{self.describe_change(key, shown, self.state_of(now))} Keep {keep}?"), decided)
             return
         self.notify(f"Conflict #{key}: kept {keep}")
         self.reload()
