@@ -296,6 +296,18 @@ async def test_the_cases_screen_follows_other_auditors(db):
         assert progress(CASE) == "1/77"
 
 
+async def test_the_rounds_screen_follows_other_processes(db):
+    app = CaseAuditApp(db, auditor="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#rounds")
+        assert table.row_count == 1
+        with AuditStore.open(db) as store:
+            store.create_round("Autumn dip sample", "Test PDU", "hmip-probation-pdu-2021", created_by="lead")
+        assert await until(pilot, lambda: table.row_count == 2)
+        assert app.screen.focused is table
+
+
 async def test_summary_and_domain_one_screens_follow_other_auditors(demo_db, monkeypatch):
     monkeypatch.delenv("CASEAUDIT_AUDITOR", raising=False)
     app = CaseAuditApp(demo_db, round_name="Newham 2022", auditor="alice")

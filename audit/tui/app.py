@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Iterable
 
@@ -89,7 +90,10 @@ class CaseAuditApp(App):
         """One PRAGMA per tick; when another process has committed, the screen in view refreshes."""
         if self.store is None:
             return
-        version = self.data_version()
+        try:
+            version = self.data_version()
+        except sqlite3.Error:  # closing down, or the file went away: the next tick asks again
+            return
         if version == self._data_version:
             return
         self._data_version = version

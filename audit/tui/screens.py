@@ -108,6 +108,7 @@ class RoundsScreen(AuditScreen):
 
     def on_screen_resume(self) -> None:
         self.reload()
+        self.query_one("#rounds", DataTable).focus()
 
     @on(DatabaseChanged)
     def reload(self) -> None:
@@ -129,7 +130,6 @@ class RoundsScreen(AuditScreen):
         empty = self.query_one("#rounds-empty", Static)
         empty.update("No rounds yet. Press [b]d[/b] to load the demo rounds (the 2022 Newham and Lewisham and Bromley reports) "
                      "or [b]n[/b] to create a round." if not rounds else "Enter opens a round.")
-        table.focus()
 
     def selected_round(self) -> dict | None:
         """The round under the cursor, as stored now (None if there is none or it has gone)."""
