@@ -166,6 +166,18 @@ async def test_confirming_after_a_stale_answer_writes_over_theirs(db):
     assert (last["old_value"], last["new_value"], last["based_on"], last["source"]) == ("No", "Yes", theirs, "tui")
 
 
+async def test_nothing_to_ask_when_the_other_auditor_gave_the_same_answer(db):
+    app = CaseAuditApp(db, round_name=ROUND, case_ref=CASE, auditor="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_case_on_stale_screen(app, pilot)
+        theirs = other_auditor(db, "2.2.1a", "No")
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen is screen and cell(screen, "2.2.1a").startswith("No")
+        assert "already as you wanted" in notices(app)
+    assert stored(db, "2.2.1a")["event_id"] == theirs
+
+
 async def test_a_third_change_while_the_confirm_is_open_is_asked_about_in_turn(db):
     app = CaseAuditApp(db, round_name=ROUND, case_ref=CASE, auditor="alice")
     async with app.run_test(size=SIZE) as pilot:

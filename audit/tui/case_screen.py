@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from typing import Callable
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -236,22 +236,22 @@ class CaseScreen(AuditScreen):
             self.update_row(key_question_id)
 
     def stored_row(self, question_id: str) -> dict | None:
-        return self.store._one("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [self.case["id"], question_id])
-
-    def seen_event(self, question_id: str) -> str | None:
-        """The answer's event id as this screen shows it (None: the screen shows no answers row)."""
-        return (self.answers.get(question_id) or {}).get("event_id")
+        """The answers row as stored now, cleared or not (None: there has never been one)."""
+        rows = self.store.db.query("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [self.case["id"], question_id])
+        return next(iter(rows), None)
 
     # -- writing ---------------------------------------------------------
     def write(self, question_id: str, save: Callable[[str | None], object], *, ask: str | None,
-              retry: Callable[[dict | None], object], seen: dict | None | object = SHOWN) -> str:
+              retry: Callable[[dict | None], object], seen: dict | None | object = SHOWN,
+              wanted: Callable[[dict | None], bool] = lambda row: False) -> str:
         """Run one store write based on the answers row the person saw (compare-and-set): by default the
         row shown now; a dialog's write passes the row shown when the dialog opened.
 
         If another auditor changed it meanwhile nothing is written: the line shows their answer and,
         when ``ask`` is given ("Replace it with Yes?"), a confirm asks whether to write again over it.
         Confirming writes based on the answer the confirm named (``retry(theirs)``), so a third change
-        made while the confirm was open is asked about in turn, never silently replaced."""
+        made while the confirm was open is asked about in turn, never silently replaced. If what is
+        stored is already what this write wanted (``wanted(row)``), there is nothing to ask."""
         if seen is SHOWN:
             seen = self.answers.get(question_id)
         try:
@@ -262,7 +262,9 @@ class CaseScreen(AuditScreen):
             self.refresh_status()
             change = answer_change(question_id, seen, theirs)
             self.query_one("#saved", Static).update(f"Not saved: {change}", layout=False)
-            if ask:
+            if wanted(theirs):
+                self.notify(f"{change}: already as you wanted", timeout=4)
+            elif ask:
                 def decided(replace: bool | None) -> None:
                     if replace:
                         retry(theirs)
@@ -289,8 +291,10 @@ class CaseScreen(AuditScreen):
 
         wanted = format_answer_text(value, reason) if value is not None else None
         question = (f"Replace it with {wanted}?" if wanted else "Clear it?") if ask else None
+        reason_kept = (reason or "").strip() or None if value is Answer.NOT_APPLICABLE else None
         outcome = self.write(question_id, save, ask=question, seen=seen,
-                             retry=lambda theirs: self.commit(question_id, value, reason=reason, advance=advance, seen=theirs))
+                             retry=lambda theirs: self.commit(question_id, value, reason=reason, advance=advance, seen=theirs),
+                             wanted=lambda row: ((row or {}).get("value"), (row or {}).get("reason")) == (value and value.value, reason_kept))
         if outcome != SAVED:
             return outcome
         after = self.answers.get(question_id)
@@ -309,7 +313,8 @@ class CaseScreen(AuditScreen):
                                    auditor=self.app.auditor, source="tui", based_on=based_on)
 
         outcome = self.write(question_id, save, ask="Save your note on it?" if note else "Remove the note anyway?", seen=seen,
-                             retry=lambda theirs: self.save_note(question_id, note, seen=theirs))
+                             retry=lambda theirs: self.save_note(question_id, note, seen=theirs),
+                             wanted=lambda row: ((row or {}).get("note") or "") == (note or "").strip())
         if outcome == SAVED:
             self.query_one("#saved", Static).update(f"Saved the note on {question_id}" if note else f"Removed the note on {question_id}",
                                                     layout=False)
