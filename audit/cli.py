@@ -307,7 +307,7 @@ def cmd_tui(args) -> int:
         from .tui.app import run_app
     except ImportError as error:  # the TUI arrives with its own issue
         raise CaseauditError(f"the terminal UI is not available in this build ({error})") from None
-    return run_app(args.db, round_name=getattr(args, "round", None), case_ref=getattr(args, "case", None))
+    return run_app(args.db, round_name=getattr(args, "round", None), case_ref=getattr(args, "case", None), auditor=args.auditor)
 
 
 def cmd_serve(args) -> int:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from pathlib import Path
 from typing import Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 
-from ..store import AuditStore
+from ..errors import CaseauditError
+from ..store import AuditStore, current_user
+
+ASK_AUDITOR_ENV = "CASEAUDIT_ASK_AUDITOR"  # set by `caseaudit serve`: each browser session says who is auditing
+FOLLOW_SECONDS = 0.5  # how often the app asks SQLite whether another process has committed
+
+
+class DatabaseChanged(Message):
+    """Another process (or another connection) committed: the screen should show what is stored now."""
 
 
 class CaseAuditApp(App):
@@ -17,29 +29,85 @@ class CaseAuditApp(App):
     TITLE = "caseaudit"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="app.quit", show=False)]
 
-    def __init__(self, db_path: str | Path, *, round_name: str | None = None, case_ref: str | None = None):
+    def __init__(self, db_path: str | Path, *, round_name: str | None = None, case_ref: str | None = None,
+                 auditor: str | None = None, ask_auditor: bool | None = None):
         super().__init__()
         self.db_path = Path(db_path)
         self.start_round = round_name
         self.start_case = case_ref
         self.store: AuditStore | None = None
+        if ask_auditor is None:
+            ask_auditor = os.environ.get(ASK_AUDITOR_ENV, "").strip() == "1"
+        self.ask_auditor = ask_auditor
+        named = (auditor or "").strip() or os.environ.get("CASEAUDIT_AUDITOR", "").strip() or None
+        # asked: a name given by --auditor or CASEAUDIT_AUDITOR is only offered, never the server's login name
+        self.offered_auditor = named
+        self.auditor: str | None = None if ask_auditor else (named or current_user())
+        self.follow_timer: Timer | None = None
+        self._data_version: int | None = None
 
     def on_mount(self) -> None:
+        self.store = AuditStore.open(self.db_path)
+        self._data_version = self.data_version()
+        self.follow_timer = self.set_interval(FOLLOW_SECONDS, self.follow_database, name="follow database")
+        if self.auditor is None:
+            from .dialogs import AuditorDialog
+
+            self.sub_title = "who is auditing?"
+            self.push_screen(AuditorDialog(self.offered_auditor or ""), self.start_auditing)
+        else:
+            self.start_auditing(self.auditor)
+
+    def start_auditing(self, auditor: str | None) -> None:
+        """Every change from now on is recorded under this name; only now can any screen write."""
+        from .case_screen import CaseScreen
         from .screens import CasesScreen, RoundsScreen
 
-        self.store = AuditStore.open(self.db_path)
+        self.auditor = auditor
+        self.sub_title = f"auditing as {auditor}"
         self.push_screen(RoundsScreen(self.store))
-        if self.start_round:
+        if not self.start_round:
+            return
+        try:
             round_row = self.store.round(self.start_round)
+            self.store.round_framework(round_row)
             self.push_screen(CasesScreen(self.store, round_row))
             if self.start_case:
-                from .case_screen import CaseScreen
-
                 self.push_screen(CaseScreen(self.store, round_row, self.start_case))
+        except CaseauditError as error:
+            self.notify(str(error), title="Cannot open", severity="error", timeout=10)
 
     def on_unmount(self) -> None:
         if self.store is not None:
             self.store.close()
+
+    # -- following the database ------------------------------------------
+    def data_version(self) -> int:
+        """SQLite's counter on this connection: it moves only when another connection commits."""
+        return self.store.db.execute("PRAGMA data_version").fetchone()[0]
+
+    def follow_database(self) -> None:
+        """One PRAGMA per tick; when another process has committed, the screen in view refreshes."""
+        if self.store is None:
+            return
+        try:
+            version = self.data_version()
+        except sqlite3.Error:  # closing down, or the file went away: the next tick asks again
+            return
+        if version == self._data_version:
+            return
+        self._data_version = version
+        for screen in self.screens_in_view():
+            screen.post_message(DatabaseChanged())
+
+    def screens_in_view(self) -> list[Screen]:
+        """The active screen and, under a dialog, the screen the dialog sits on."""
+        shown: list[Screen] = []
+        for screen in reversed(self.screen_stack):
+            shown.append(screen)
+            if not isinstance(screen, ModalScreen):
+                break
+        return shown
 
     # -- command palette: every screen -----------------------------------
     def current_round(self) -> dict | None:
@@ -51,6 +119,8 @@ class CaseAuditApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        if self.auditor is None:
+            return
         yield SystemCommand("Rounds", "Go to the list of audit rounds", self.action_rounds)
         if self.current_round():
             yield SystemCommand("Cases", "The cases of this round", self.action_cases)
@@ -79,22 +149,28 @@ class CaseAuditApp(App):
 
         self.push_screen(DomainOneScreen(self.store, self.current_round()))
 
-
     def action_conflicts(self) -> None:
         from .screens import ConflictsScreen
 
         self.push_screen(ConflictsScreen(self.store, self.current_round()))
 
 
-def run_app(db_path: str | Path, *, round_name: str | None = None, case_ref: str | None = None) -> int:
-    # Check the database and the starting point before taking over the terminal.
+def build_app(db_path: str | Path, *, round_name: str | None = None, case_ref: str | None = None,
+              auditor: str | None = None) -> CaseAuditApp:
+    """The app `caseaudit` and `caseaudit open` run, after checking the database and the starting point."""
     with AuditStore.open(db_path) as store:
         if round_name:
             round_row = store.round(round_name)
+            store.round_framework(round_row)
             if case_ref:
                 store.case(round_row, case_ref)
-    CaseAuditApp(db_path, round_name=round_name, case_ref=case_ref).run()
+    return CaseAuditApp(db_path, round_name=round_name, case_ref=case_ref, auditor=auditor)
+
+
+def run_app(db_path: str | Path, *, round_name: str | None = None, case_ref: str | None = None, auditor: str | None = None) -> int:
+    # Check the database and the starting point before taking over the terminal.
+    build_app(db_path, round_name=round_name, case_ref=case_ref, auditor=auditor).run()
     return 0
 
 
-__all__ = ["CaseAuditApp", "run_app"]
+__all__ = ["CaseAuditApp", "DatabaseChanged", "build_app", "run_app"]

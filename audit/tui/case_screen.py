@@ -2,27 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
+from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
 from framework import Answer
 from framework.model import DataItem, KeyQuestion
 from framework.rules import judgement_disagrees
 
-from ..errors import CaseauditError
+from ..errors import CaseauditError, StaleAnswer
 from ..store import AuditStore, format_answer_text
-from .dialogs import GuidanceDialog, TextDialog
+from .app import DatabaseChanged
+from .dialogs import ConfirmDialog, GuidanceDialog, TextDialog
 from .line_table import Column, LineTable
+from .screens import AuditScreen
+from .stale import answer_change, answer_words
 
 ANSWER_STYLE = {"Yes": "bold green", "No": "bold red", "Not applicable": "yellow"}
 
+SAVED, STALE, FAILED = "saved", "stale", "failed"  # what became of one write
+SHOWN = object()  # a write based on the answers row as the screen shows it now
 
-class CaseScreen(Screen):
+
+def answer_rows(store: AuditStore, case_id: int) -> dict[str, dict]:
+    """Every answers row of the case by question id, cleared ones too: a cleared row still holds
+    the event id a write from this screen is based on."""
+    return {row["question_id"]: row for row in store.db.query("SELECT * FROM answers WHERE case_id = ?", [case_id])}
+
+
+class RoundProgress(Message):
+    def __init__(self, answered: int, cases: int, writes: int):
+        super().__init__()
+        self.answered, self.cases, self.writes = answered, cases, writes
+
+
+class CaseScreen(AuditScreen):
     """Standards 2.1 to 2.6; under each key question its prompts first, the judgement last."""
 
     BINDINGS = [
@@ -47,9 +67,11 @@ class CaseScreen(Screen):
         self.framework = store.framework_for(round_row)
         self.case = store.case(round_row, case_ref)
         self.questions = list(self.framework.iter_questions())
-        self.answers = store.answers_for_case(self.case["id"])
+        # every answers row as this screen last read it (cleared rows too): what each write is based on
+        self.answers = answer_rows(store, self.case["id"])
         self.round_answered = 0
         self.round_expected = 0
+        self._writes = 0  # this screen's own writes, so a slower read of the round's progress is not shown over them
 
     # -- layout ----------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -167,33 +189,137 @@ class CaseScreen(Screen):
     def highlighted(self) -> None:
         self.show_detail()
 
-    # -- writing ---------------------------------------------------------
-    def commit(self, question_id: str, value: Answer | None, *, reason: str | None = None, note: str | None = None, advance: bool = True) -> bool:
-        """The same store call `caseaudit answer` makes; the row changes only after COMMIT returns."""
-        before = self.value_of(question_id)
+    # -- following the database --------------------------------------------
+    @on(DatabaseChanged)
+    def database_changed(self) -> None:
+        """Another auditor committed: show what is stored now, redrawing only the lines that changed."""
         try:
-            self.store.record_answer(self.round_row, self.case["case_ref"], question_id, value, reason=reason, note=note, source="tui")
-        except CaseauditError as error:
-            self.notify(str(error), title="Not saved", severity="error", timeout=8)
-            return False
-        row = self.store.answer(self.case["id"], question_id)
+            self.round_row = self.store.round_by_id(self.round_row["id"])
+            self.case = self.store.case(self.round_row, self.case["case_ref"])
+        except CaseauditError:
+            return
+        stored = answer_rows(self.store, self.case["id"])
+        for question_id in set(stored) | set(self.answers):
+            if stored.get(question_id) != self.answers.get(question_id):
+                self.show_stored(question_id, stored.get(question_id))
+        self.title = f"{self.round_row['name']}: case {self.case['case_ref']}"
+        self.count_round_progress(self._writes)
+        self.refresh_status()
+
+    @work(thread=True, exclusive=True, group="round-progress", exit_on_error=False)
+    def count_round_progress(self, writes: int) -> None:
+        with AuditStore.open(self.store.path) as store:
+            answered = next(iter(store.db.query(
+                "SELECT count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL", [self.round_row["id"]])))["n"]
+            cases = next(iter(store.db.query("SELECT count(*) AS n FROM cases WHERE round_id = ?", [self.round_row["id"]])))["n"]
+        self.post_message(RoundProgress(answered, cases, writes))
+
+    @on(RoundProgress)
+    def round_progress(self, message: RoundProgress) -> None:
+        if message.writes == self._writes:  # else this screen wrote meanwhile: the next change recounts
+            self.round_answered = message.answered
+            self.round_expected = message.cases * len(self.questions)
+            self.refresh_status()
+
+    def show_stored(self, question_id: str, row: dict | None) -> None:
+        """Show one stored answers row (None: none stored) on its line and its key question's."""
+        before = self.value_of(question_id)
         if row is None:
             self.answers.pop(question_id, None)
         else:
             self.answers[question_id] = row
-        after = self.value_of(question_id)
-        self.round_answered += (after is not None) - (before is not None)
+        self.round_answered += (self.value_of(question_id) is not None) - (before is not None)
         self.update_row(question_id)
         question = self.framework.question(question_id)
         key_question_id = question.id if isinstance(question, KeyQuestion) else question.key_question_id
         if key_question_id != question_id:
             self.update_row(key_question_id)
-        shown = format_answer_text(after, row["reason"] if row else None) or "cleared"
+
+    def stored_row(self, question_id: str) -> dict | None:
+        """The answers row as stored now, cleared or not (None: there has never been one)."""
+        rows = self.store.db.query("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [self.case["id"], question_id])
+        return next(iter(rows), None)
+
+    # -- writing ---------------------------------------------------------
+    def write(self, question_id: str, save: Callable[[str | None], object], *, ask: str | None,
+              retry: Callable[[dict | None], object], seen: dict | None | object = SHOWN,
+              wanted: Callable[[dict | None], bool] = lambda row: False) -> str:
+        """Run one store write based on the answers row the person saw (compare-and-set): by default the
+        row shown now; a dialog's write passes the row shown when the dialog opened.
+
+        If another auditor changed it meanwhile nothing is written: the line shows their answer and,
+        when ``ask`` is given ("Replace it with Yes?"), a confirm asks whether to write again over it.
+        Confirming writes based on the answer the confirm named (``retry(theirs)``), so a third change
+        made while the confirm was open is asked about in turn, never silently replaced. If what is
+        stored is already what this write wanted (``wanted(row)``), there is nothing to ask."""
+        if seen is SHOWN:
+            seen = self.answers.get(question_id)
+        try:
+            save((seen or {}).get("event_id"))
+        except StaleAnswer as stale:
+            theirs = stale.current
+            self.show_stored(question_id, theirs)
+            self.refresh_status()
+            change = answer_change(question_id, seen, theirs)
+            self.query_one("#saved", Static).update(f"Not saved: {change}", layout=False)
+            if wanted(theirs):
+                self.notify(f"{change}: already as you wanted", timeout=4)
+            elif ask:
+                def decided(replace: bool | None) -> None:
+                    if replace:
+                        retry(theirs)
+                    else:
+                        self.notify(f"Kept {(theirs or {}).get('auditor') or 'their'} answer to {question_id}", timeout=4)
+
+                self.app.push_screen(ConfirmDialog(f"{change}. {ask}"), decided)
+            return STALE
+        except CaseauditError as error:
+            self.notify(str(error), title="Not saved", severity="error", timeout=8)
+            return FAILED
+        self._writes += 1
+        self.show_stored(question_id, self.stored_row(question_id))
+        return SAVED
+
+    def commit(self, question_id: str, value: Answer | None, *, reason: str | None = None, advance: bool = True,
+               ask: bool = True, seen: dict | None | object = SHOWN) -> str:
+        """The same store call `caseaudit answer` makes, based on the answer shown; the row changes only
+        after COMMIT returns. Returns SAVED, STALE (someone else changed it: nothing written) or FAILED."""
+
+        def save(based_on: str | None) -> None:
+            self.store.record_answer(self.round_row, self.case["case_ref"], question_id, value, reason=reason,
+                                     auditor=self.app.auditor, source="tui", based_on=based_on)
+
+        wanted = format_answer_text(value, reason) if value is not None else None
+        question = (f"Replace it with {wanted}?" if wanted else "Clear it?") if ask else None
+        reason_kept = (reason or "").strip() or None if value is Answer.NOT_APPLICABLE else None
+        outcome = self.write(question_id, save, ask=question, seen=seen,
+                             retry=lambda theirs: self.commit(question_id, value, reason=reason, advance=advance, seen=theirs),
+                             wanted=lambda row: ((row or {}).get("value"), (row or {}).get("reason")) == (value and value.value, reason_kept))
+        if outcome != SAVED:
+            return outcome
+        after = self.answers.get(question_id)
+        shown = answer_words(after) if self.value_of(question_id) else "cleared"
         self.query_one("#saved", Static).update(f"Saved {question_id}: {shown}", layout=False)
-        if advance and after is not None:
+        if advance and self.value_of(question_id) is not None:
             self.move_to(self.first_unanswered(self.table.cursor_row + 1))
         self.refresh_status()
-        return True
+        return SAVED
+
+    def save_note(self, question_id: str, note: str, *, seen: dict | None | object = SHOWN) -> str:
+        """Change only the note: the answer stays exactly as stored, whoever gave it."""
+
+        def save(based_on: str | None) -> None:
+            self.store.record_note(self.round_row, self.case["case_ref"], question_id, note,
+                                   auditor=self.app.auditor, source="tui", based_on=based_on)
+
+        outcome = self.write(question_id, save, ask="Save your note on it?" if note else "Remove the note anyway?", seen=seen,
+                             retry=lambda theirs: self.save_note(question_id, note, seen=theirs),
+                             wanted=lambda row: ((row or {}).get("note") or "") == (note or "").strip())
+        if outcome == SAVED:
+            self.query_one("#saved", Static).update(f"Saved the note on {question_id}" if note else f"Removed the note on {question_id}",
+                                                    layout=False)
+            self.refresh_status()
+        return outcome
 
     def update_row(self, question_id: str) -> None:
         self.table.update_row(question_id, (question_id, self._answer_cell(question_id), self._labels[question_id]))
@@ -206,10 +332,11 @@ class CaseScreen(Screen):
 
     def action_not_applicable(self) -> None:
         question = self.focused_question
+        seen = self.answers.get(question.id)  # what the person saw when asked for the reason
 
         def done(reason: str | None) -> None:
             if reason:
-                self.commit(question.id, Answer.NOT_APPLICABLE, reason=reason)
+                self.commit(question.id, Answer.NOT_APPLICABLE, reason=reason, seen=seen)
 
         self.app.push_screen(
             TextDialog(f"Why is {question.id} not applicable?", placeholder="Reason", suggestions=self.store.na_reasons(self.round_row)),
@@ -218,16 +345,26 @@ class CaseScreen(Screen):
 
     def action_standard_not_applicable(self) -> None:
         standard = self.framework.standard_of(self.focused_question.id)
+        ids = [q.id for kq in standard.key_questions for q in (*kq.prompts, *kq.data_items, kq)]
+        shown = {question_id: self.answers.get(question_id) for question_id in ids}  # as seen when asked why
 
         def done(reason: str | None) -> None:
             if not reason:
                 return
-            ids = [q.id for kq in standard.key_questions for q in (*kq.prompts, *kq.data_items, kq)]
+            changed: list[tuple[str, str, dict | None]] = []  # answered by someone else since this screen showed them
             for question_id in ids:
-                if not self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False):
+                outcome = self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False, ask=False,
+                                      seen=shown[question_id])
+                if outcome == FAILED:
                     return
+                if outcome == STALE:
+                    theirs = self.answers.get(question_id)
+                    changed.append((question_id, answer_change(question_id, shown[question_id], theirs), theirs))
             self.move_to(self.first_unanswered(self.questions.index(self.framework.question(ids[-1])) + 1))
-            self.notify(f"{standard.id} {standard.name}: all {len(ids)} questions marked Not applicable")
+            marked = len(ids) - len(changed)
+            self.notify(f"{standard.id} {standard.name}: {marked} of {len(ids)} questions marked Not applicable")
+            if changed:
+                self.confirm_standard_over_changes(changed, reason)
 
         self.app.push_screen(
             TextDialog(f"Mark all of {standard.id} {standard.name} Not applicable. Why?", placeholder="e.g. No pre-sentence report prepared",
@@ -235,14 +372,27 @@ class CaseScreen(Screen):
             done,
         )
 
+    def confirm_standard_over_changes(self, changed: list[tuple[str, str, dict | None]], reason: str) -> None:
+        """Some questions of the standard were answered elsewhere meanwhile: ask before marking those too."""
+        listed = "; ".join(words for _, words, _ in changed[:5]) + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
+
+        def decided(replace: bool | None) -> None:
+            if not replace:
+                self.notify(f"Kept the other answers to {', '.join(q for q, _, _ in changed)}", timeout=4)
+                return
+            for question_id, _, theirs in changed:  # based on the answers the confirm named
+                if self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False, ask=False, seen=theirs) == STALE:
+                    self.notify(f"{question_id} changed again; it was left as it is", severity="warning", timeout=8)
+
+        self.app.push_screen(ConfirmDialog(f"{listed}. Mark {'it' if len(changed) == 1 else 'them'} Not applicable too?"), decided)
+
     def action_edit_note(self) -> None:
         question = self.focused_question
         row = self.answers.get(question.id)
 
         def done(note: str | None) -> None:
             if note is not None:
-                self.commit(question.id, Answer(row["value"]) if row and row["value"] else None,
-                            reason=row["reason"] if row else None, note=note, advance=False)
+                self.save_note(question.id, note, seen=row)
 
         self.app.push_screen(TextDialog(f"Note on {question.id}", value=(row or {}).get("note") or "", required=False), done)
 

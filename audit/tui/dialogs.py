@@ -55,6 +55,8 @@ class TextDialog(ModalScreen[str | None]):
 
 
 class ConfirmDialog(ModalScreen[bool]):
+    """A yes/no question: y or the Yes button is True; n, Escape or No is False."""
+
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),
@@ -66,7 +68,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question, classes="dialog-title")
+            yield Label(self.question, classes="dialog-title", id="question")
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", id="yes", variant="primary")
                 yield Button("No (n)", id="no")
@@ -77,6 +79,47 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
+
+
+MAX_AUDITOR_NAME = 80
+
+
+def check_auditor_name(text: str) -> str:
+    """A name for the audit trail: one line, not blank, trimmed. Raises ValueError saying what is wrong."""
+    name = text.strip()
+    if not name:
+        raise ValueError("Type your name: every change you make is recorded under it.")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError("A name is one line of ordinary characters.")
+    if len(name) > MAX_AUDITOR_NAME:
+        raise ValueError(f"A name is at most {MAX_AUDITOR_NAME} characters.")
+    return name
+
+
+class AuditorDialog(ModalScreen[str]):
+    """Who is auditing? Asked before any screen can write; a name offered must still be confirmed (Enter)."""
+
+    def __init__(self, offered: str = ""):
+        super().__init__()
+        self.offered = offered
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Who is auditing?", classes="dialog-title")
+            yield Label("Every answer, note and rating you give is recorded under this name.", classes="hint")
+            yield Input(value=self.offered, placeholder="Your name, e.g. A. Patel (SPO)", id="auditor")
+            yield Static("", id="error", classes="error")
+            yield Label("Enter to start", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#auditor", Input).focus()
+
+    @on(Input.Submitted, "#auditor")
+    def submit(self, event: Input.Submitted) -> None:
+        try:
+            self.dismiss(check_auditor_name(event.value))
+        except ValueError as error:
+            self.query_one("#error", Static).update(str(error))
 
 
 class GuidanceDialog(ModalScreen[None]):

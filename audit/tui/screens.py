@@ -11,15 +11,18 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+from textual.worker import Worker, WorkerState
 
 from framework import Rating, shipped_frameworks
 from framework.model import RatingMethod
 from framework.rules import advisory_cap, exceeds_cap
 
-from ..errors import CaseauditError
-from ..store import AuditStore
+from ..errors import CaseauditError, StaleAnswer
+from ..store import AuditStore, write_lock
 from ..summary import Summary, case_supervision_ratings, summarise
-from .dialogs import AddCaseDialog, NewRoundDialog, TextDialog
+from .app import DatabaseChanged
+from .dialogs import AddCaseDialog, ConfirmDialog, NewRoundDialog, TextDialog
+from .stale import rating_change
 from .line_table import Column, LineTable
 
 BAND_STYLE = {
@@ -44,7 +47,24 @@ def status_of(answered: int, questions: int) -> str:
     return "complete" if answered >= questions else "in progress"
 
 
-class RoundScreen(Screen):
+class AuditScreen(Screen):
+    """Any caseaudit screen: it records changes under the app's auditor, and a failing worker
+    (a background read or report) is a notification, never the end of the app."""
+
+    @property
+    def auditor(self) -> str | None:
+        return getattr(self.app, "auditor", None)
+
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        message = str(error) if isinstance(error, CaseauditError) else f"{type(error).__name__}: {error}"
+        self.notify(message, title="Could not finish", severity="error", timeout=10)
+
+
+class RoundScreen(AuditScreen):
     """A screen about one round: it holds the store and the round, and Escape goes back."""
 
     def __init__(self, store: AuditStore, round_row: dict):
@@ -52,12 +72,16 @@ class RoundScreen(Screen):
         self.store = store
         self.round_row = round_row
 
+    def current_round_row(self, store: AuditStore | None = None) -> dict:
+        """The round as stored now, looked up by its id: a rename elsewhere does not lose it."""
+        return (store or self.store).round_by_id(self.round_row["id"])
+
     def action_back(self) -> None:
         self.dismiss()
 
 
 # ------------------------------------------------------------------ rounds
-class RoundsScreen(Screen):
+class RoundsScreen(AuditScreen):
     BINDINGS = [
         Binding("enter", "open_round", "Open", id="rounds.open", show=False),
         Binding("n", "new_round", "New round", id="rounds.new"),
@@ -84,28 +108,52 @@ class RoundsScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.reload()
+        self.query_one("#rounds", DataTable).focus()
 
+    @on(DatabaseChanged)
     def reload(self) -> None:
         table = self.query_one("#rounds", DataTable)
+        current = cursor_key(table)
         table.clear()
         rounds = self.store.rounds()
         for r in rounds:
             state = " (finalised)" if r.get("finalised_at") else ""
-            table.add_row(r["name"] + state, r["unit"], f"{r['framework_id']} v{r['framework_version']}", str(r["cases"]),
-                          f"{r['progress'] * 100:.0f}%", key=r["name"])
+            framework = f"{r['framework_id']} v{r['framework_version']}"
+            if r.get("framework_missing"):
+                framework += " (not available)"
+            progress = "-" if r.get("progress") is None else f"{r['progress'] * 100:.0f}%"
+            table.add_row(r["name"] + state, r["unit"], framework, str(r["cases"]), progress, key=r["id"])
+        if current is not None:
+            for index, r in enumerate(rounds):
+                if r["id"] == current:
+                    table.move_cursor(row=index, animate=False)
         empty = self.query_one("#rounds-empty", Static)
         empty.update("No rounds yet. Press [b]d[/b] to load the demo rounds (the 2022 Newham and Lewisham and Bromley reports) "
                      "or [b]n[/b] to create a round." if not rounds else "Enter opens a round.")
-        table.focus()
 
-    def selected_round(self) -> str | None:
-        return cursor_key(self.query_one("#rounds", DataTable))
+    def selected_round(self) -> dict | None:
+        """The round under the cursor, as stored now (None if there is none or it has gone)."""
+        round_id = cursor_key(self.query_one("#rounds", DataTable))
+        if round_id is None:
+            return None
+        try:
+            return self.store.round_by_id(round_id)
+        except CaseauditError as error:
+            self.notify(str(error), severity="error")
+            self.reload()
+            return None
 
     @on(DataTable.RowSelected, "#rounds")
     def action_open_round(self) -> None:
-        name = self.selected_round()
-        if name:
-            self.app.push_screen(CasesScreen(self.store, self.store.round(name)))
+        round_row = self.selected_round()
+        if round_row is None:
+            return
+        try:
+            self.store.round_framework(round_row)  # a round pinned to a framework this build lacks: one clear message
+        except CaseauditError as error:
+            self.notify(str(error), title="Cannot open this round", severity="error", timeout=10)
+            return
+        self.app.push_screen(CasesScreen(self.store, round_row))
 
     def action_new_round(self) -> None:
         frameworks = [(f"{f.title} (v{f.version})", f"{f.id}@{f.version}") for f in shipped_frameworks()]
@@ -113,7 +161,8 @@ class RoundsScreen(Screen):
         def done(values: dict | None) -> None:
             if values:
                 try:
-                    self.store.create_round(values["name"], values["unit"], values["framework_id"], values["version"] or None)
+                    self.store.create_round(values["name"], values["unit"], values["framework_id"], values["version"] or None,
+                                            created_by=self.auditor)
                 except CaseauditError as error:
                     self.notify(str(error), severity="error")
                 self.reload()
@@ -121,16 +170,18 @@ class RoundsScreen(Screen):
         self.app.push_screen(NewRoundDialog(frameworks), done)
 
     def action_rename_round(self) -> None:
-        name = self.selected_round()
-        if not name:
+        round_row = self.selected_round()
+        if round_row is None:
             return
+        name = round_row["name"]
 
         def done(new_name: str | None) -> None:
             if new_name:
                 try:
-                    self.store.rename_round(name, new_name)
-                except CaseauditError as error:
-                    self.notify(str(error), severity="error")
+                    # by id: the round's name as stored when the new one is given
+                    self.store.rename_round(self.store.round_by_id(round_row["id"])["name"], new_name, by=self.auditor)
+                except CaseauditError as error:  # a finalised round keeps its name
+                    self.notify(str(error), title="Not renamed", severity="error", timeout=8)
                 self.reload()
 
         self.app.push_screen(TextDialog(f"Rename round {name!r}", value=name), done)
@@ -148,10 +199,11 @@ class RoundsScreen(Screen):
 
 # ------------------------------------------------------------------ cases
 class CasesLoaded(Message):
-    def __init__(self, rows: list[dict], open_conflicts: int):
+    def __init__(self, rows: list[dict], open_conflicts: int, round_row: dict):
         super().__init__()
         self.rows = rows
         self.open_conflicts = open_conflicts
+        self.round_row = round_row
 
 
 class CasesScreen(RoundScreen):
@@ -171,6 +223,7 @@ class CasesScreen(RoundScreen):
         super().__init__(store, round_row)
         self.rows: list[dict] = []
         self.open_conflicts = 0  # counted with each load, not on every filter keystroke
+        self.loaded = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -187,19 +240,29 @@ class CasesScreen(RoundScreen):
         self.query_one("#cases", LineTable).focus()
 
     def on_screen_resume(self) -> None:
-        # also sent when the screen is first shown: the one place cases are (re)loaded
+        # also sent when the screen is first shown, and (below) when another process commits
         self.load_cases()
 
-    @work(thread=True, exclusive=True, group="cases")
+    @on(DatabaseChanged)
+    def database_changed(self) -> None:
+        self.load_cases()
+
+    @work(thread=True, exclusive=True, group="cases", exit_on_error=False)
     def load_cases(self) -> None:
         """Read cases on a worker thread with its own connection; post them back."""
         with AuditStore.open(self.store.path) as store:
-            rows = store.cases(self.round_row)
-            open_conflicts = len(store.conflicts(self.round_row))
-        self.post_message(CasesLoaded(rows, open_conflicts))
+            round_row = self.current_round_row(store)
+            rows = store.cases(round_row)
+            open_conflicts = len(store.conflicts(round_row))
+        self.post_message(CasesLoaded(rows, open_conflicts, round_row))
 
     @on(CasesLoaded)
     def cases_loaded(self, message: CasesLoaded) -> None:
+        self.round_row = message.round_row
+        self.title = f"{self.round_row['name']}: {self.round_row['unit']}"
+        if self.loaded and message.rows == self.rows and message.open_conflicts == self.open_conflicts:
+            return  # nothing changed for this round: nothing to redraw
+        self.loaded = True
         self.rows = message.rows
         self.open_conflicts = message.open_conflicts
         self.apply_filter()
@@ -243,10 +306,12 @@ class CasesScreen(RoundScreen):
         def done(values: dict | None) -> None:
             if values:
                 try:
-                    self.store.upsert_case(self.round_row, values["case_ref"], values["attributes"])
+                    # must be new: a case another auditor added meanwhile is not silently updated
+                    self.store.upsert_case(self.round_row, values["case_ref"], values["attributes"], changed_by=self.auditor,
+                                           source="tui", must_be_new=True)
                     self.notify(f"Case {values['case_ref']} saved")
-                except CaseauditError as error:
-                    self.notify(str(error), severity="error")
+                except CaseauditError as error:  # already added, or the round was finalised meanwhile
+                    self.notify(str(error), title="Case not added", severity="error", timeout=8)
                 self.load_cases()
 
         self.app.push_screen(AddCaseDialog(), done)
@@ -278,9 +343,10 @@ def _downloads():
 
 
 class SummaryReady(Message):
-    def __init__(self, summary: Summary):
+    def __init__(self, summary: Summary, round_row: dict):
         super().__init__()
         self.summary = summary
+        self.round_row = round_row
 
 
 def bar(percent: int | None, width: int = 40) -> Text:
@@ -345,14 +411,21 @@ class SummaryScreen(RoundScreen):
     def on_screen_resume(self) -> None:
         self.compute()
 
-    @work(thread=True, exclusive=True, group="summary")
+    @on(DatabaseChanged)
+    def database_changed(self) -> None:
+        self.action_refresh()
+
+    @work(thread=True, exclusive=True, group="summary", exit_on_error=False)
     def compute(self) -> None:
         with AuditStore.open(self.store.path) as store:
-            summary = summarise(store, self.round_row["name"])
-        self.post_message(SummaryReady(summary))
+            round_row = self.current_round_row(store)
+            summary = summarise(store, round_row["name"])
+        self.post_message(SummaryReady(summary, round_row))
 
     @on(SummaryReady)
     def show(self, message: SummaryReady) -> None:
+        self.round_row = message.round_row
+        self.title = f"Summary: {self.round_row['name']}"
         self.summary = message.summary
         self.query_one("#summary-body", Static).update(self.render_summary(message.summary))
 
@@ -418,12 +491,12 @@ class SummaryScreen(RoundScreen):
             return
         body.update(self.render_breakdown(self.report, key))
 
-    @work(thread=True, exclusive=True, group="breakdown")
+    @work(thread=True, exclusive=True, group="breakdown", exit_on_error=False)
     def build_breakdowns(self) -> None:
         from ..report import build_report
 
         with AuditStore.open(self.store.path) as store:
-            report = build_report(store, self.round_row["name"], case_level=False)
+            report = build_report(store, self.current_round_row(store)["name"], case_level=False)
         self.post_message(BreakdownReady(report))
 
     @on(BreakdownReady)
@@ -469,7 +542,7 @@ class SummaryScreen(RoundScreen):
 
         self.app.push_screen(ReportFormatDialog(), chosen)
 
-    @work(thread=True, exclusive=True, group="report")
+    @work(thread=True, exclusive=True, group="report", exit_on_error=False)
     def write_report(self, fmt: str) -> None:
         import io
         import os
@@ -480,7 +553,7 @@ class SummaryScreen(RoundScreen):
 
         try:
             with AuditStore.open(self.store.path) as store:
-                data = render_report(build_report(store, self.round_row["name"], case_level=(fmt == "xlsx")), fmt)
+                data = render_report(build_report(store, self.current_round_row(store)["name"], case_level=(fmt == "xlsx")), fmt)
             folder = Path(os.environ.get(REPORT_DIR_ENV) or _downloads())
             stem = re.sub(r"[^A-Za-z0-9]+", "-", self.round_row["name"]).strip("-").lower() or "round"
             extension = {"html": "html", "xlsx": "xlsx", "markdown": "md"}[fmt]
@@ -511,6 +584,8 @@ class SummaryScreen(RoundScreen):
 
 
 # ------------------------------------------------------------------ domain 1
+KEEP = object()  # a rating's evidence or override reason kept as the rating it is based on has it
+
 class DomainOneScreen(RoundScreen):
     """Organisational ratings by judgement, with the advisory cap shown."""
 
@@ -548,14 +623,23 @@ class DomainOneScreen(RoundScreen):
         table.focus()
 
     def case_ratings(self):
+        self.round_row = self.current_round_row()
         return case_supervision_ratings(summarise(self.store, self.round_row["name"]))
+
+    @on(DatabaseChanged)
+    def database_changed(self) -> None:
+        try:
+            self.reload()
+        except CaseauditError as error:
+            self.notify(str(error), severity="error")
 
     def reload(self) -> None:
         table = self.query_one("#domain1", DataTable)
         row_index = table.cursor_row if table.row_count else 0
         table.clear()
+        self.cached_case_ratings = self.case_ratings()  # reads the round again, by its id
+        self.title = f"Domain 1 ratings: {self.round_row['name']}"
         self.stored = self.store.domain_ratings(self.round_row)
-        self.cached_case_ratings = self.case_ratings()
         for standard in self.standards:
             row = self.stored.get(standard.id)
             cap = advisory_cap(self.framework, standard.id, self.cached_case_ratings)
@@ -582,10 +666,33 @@ class DomainOneScreen(RoundScreen):
     def focused_standard(self):
         return self.standards[self.query_one("#domain1", DataTable).cursor_row]
 
-    def save(self, standard_id: str, rating: Rating, *, evidence: str | None, reason: str | None) -> None:
+    def save(self, standard_id: str, seen: dict | None, *, rating: Rating | None = None, evidence: object = KEEP,
+             reason: object = KEEP) -> None:
+        """Rate, based on the rating the person saw (``seen``); what is not given is kept from it.
+
+        If someone else rated the standard meanwhile nothing is written: the screen shows their rating
+        and asks; confirming writes again based on theirs (keeping their evidence for a new rating,
+        their rating for new evidence)."""
+        base = seen or {}
+        new_rating = rating or Rating(base["rating"])
+        new_evidence = base.get("evidence") if evidence is KEEP else evidence
+        new_reason = base.get("override_reason") if reason is KEEP else reason
         try:
-            self.store.rate_standard(self.round_row, standard_id, rating, case_ratings=self.case_ratings(), evidence=evidence, override_reason=reason)
-            self.notify(f"{standard_id} rated '{rating}'")
+            self.store.rate_standard(self.round_row, standard_id, new_rating, case_ratings=self.case_ratings(), evidence=new_evidence,
+                                     override_reason=new_reason, rater=self.auditor, based_on=base.get("event_id"))
+            self.notify(f"{standard_id} rated '{new_rating}'")
+        except StaleAnswer as stale:
+            theirs = stale.current
+            self.reload()
+            change = rating_change(standard_id, seen, theirs)
+
+            def decided(replace: bool | None) -> None:
+                if replace:
+                    self.save(standard_id, theirs, rating=rating, evidence=evidence, reason=reason)
+
+            ask = f"Replace it with '{rating}'?" if rating else "Save your evidence on their rating?"
+            self.app.push_screen(ConfirmDialog(f"{change}. {ask}"), decided)
+            return
         except CaseauditError as error:
             self.notify(str(error), severity="error")
         self.reload()
@@ -593,37 +700,39 @@ class DomainOneScreen(RoundScreen):
     def action_rate(self, word: str) -> None:
         standard = self.focused_standard()
         rating = Rating(word)
-        existing = self.stored.get(standard.id) or {}
+        seen = self.stored.get(standard.id)  # what the person saw when they chose
         cap = advisory_cap(self.framework, standard.id, self.cached_case_ratings)
         if exceeds_cap(self.framework, rating, cap):
             def with_reason(reason: str | None) -> None:
                 if reason:
-                    self.save(standard.id, rating, evidence=existing.get("evidence"), reason=reason)
+                    self.save(standard.id, seen, rating=rating, reason=reason)
 
             self.app.push_screen(
                 TextDialog(f"'{rating}' is above the advisory cap '{cap.cap}': {cap.rule.guidance} Why override it?", placeholder="Override reason"),
                 with_reason,
             )
         else:
-            self.save(standard.id, rating, evidence=existing.get("evidence"), reason=None)
+            self.save(standard.id, seen, rating=rating, reason=None)
 
     def action_evidence(self) -> None:
         standard = self.focused_standard()
-        existing = self.stored.get(standard.id)
-        if not existing:
+        seen = self.stored.get(standard.id)
+        if not seen:
             self.notify("Choose a rating first (o, g, r or i)", severity="warning")
             return
 
         def done(evidence: str | None) -> None:
             if evidence is not None:
-                self.save(standard.id, Rating(existing["rating"]), evidence=evidence, reason=existing.get("override_reason"))
+                self.save(standard.id, seen, evidence=evidence)
 
-        self.app.push_screen(TextDialog(f"Evidence for {standard.id} {standard.name}", value=existing.get("evidence") or "", required=False), done)
+        self.app.push_screen(TextDialog(f"Evidence for {standard.id} {standard.name}", value=seen.get("evidence") or "", required=False), done)
 
 
 # ------------------------------------------------------------------ merge conflicts
 class ConflictsScreen(RoundScreen):
     """Answers two merged copies disagree on: keep ours or take theirs, one at a time."""
+
+    shown: dict[str, tuple] = {}
 
     BINDINGS = [
         Binding("o", "keep('ours')", "Keep ours", id="conflicts.ours"),
@@ -646,12 +755,17 @@ class ConflictsScreen(RoundScreen):
         self.reload()
         table.focus()
 
+    @on(DatabaseChanged)
     def reload(self) -> None:
         from ..store import format_answer_text
 
         table = self.query_one("#conflicts", DataTable)
+        current = cursor_key(table)
         table.clear()
+        self.round_row = self.current_round_row()
+        self.title = f"{self.round_row['name']}: merge conflicts"
         conflicts = self.store.conflicts(self.round_row)
+        self.shown = {str(k["id"]): self.state_of(k) for k in conflicts}
         for k in conflicts:
             if k["kind"] == "answer":
                 ours = format_answer_text(k["our_value"], k["our_reason"]) or "(blank)"
@@ -660,19 +774,67 @@ class ConflictsScreen(RoundScreen):
                 ours, theirs = k["our_value"] or "(none)", k["their_value"] or "(none)"
             table.add_row(str(k["id"]), k["case_ref"] or "domain 1", k["subject"], f"{ours} ({k['our_by']})",
                           f"{theirs} ({k['their_by']})", k["from_file"], key=str(k["id"]))
+        if current is not None and current in self.shown:
+            table.move_cursor(row=list(self.shown).index(current), animate=False)
         self.query_one("#conflicts-count", Static).update(
             f"{len(conflicts)} open conflict(s). o keeps this database's answer, t takes the merged copy's; the choice is recorded."
             if conflicts else "No open conflicts in this round."
         )
 
+    @staticmethod
+    def describe_change(key: str, shown: tuple | None, now: tuple) -> str:
+        from ..store import format_answer_text
+
+        def side(state: tuple | None, offset: int) -> str:
+            if state is None:
+                return "nothing"
+            value, reason, by = state[offset], state[offset + 1], state[offset + 3 if offset == 0 else offset + 2]
+            return f"{format_answer_text(value, reason) or '(blank)'} ({by})"
+
+        parts = []
+        if shown is None or shown[:4] != now[:4]:
+            parts.append(f"ours is now {side(now, 0)} (this screen showed {side(shown, 0)})")
+        if shown is None or shown[4:7] != now[4:7]:
+            parts.append(f"theirs is now {side(now, 4)} (this screen showed {side(shown, 4)})")
+        return f"Conflict #{key} changed since this screen showed it: {'; '.join(parts) or 'its details changed'}."
+
+    @staticmethod
+    def state_of(conflict: dict) -> tuple:
+        """What the screen shows of a conflict: both sides and who gave them."""
+        return tuple(conflict.get(k) for k in ("our_value", "our_reason", "our_note", "our_by", "their_value", "their_reason",
+                                                "their_by", "resolved_at"))
+
     def action_keep(self, keep: str) -> None:
         key = cursor_key(self.query_one("#conflicts", DataTable))
-        if key is None:
-            return
+        if key is not None:
+            self.resolve(key, keep)
+
+    def resolve(self, key: str, keep: str, shown: tuple | None = None) -> None:
+        """Settle one conflict as this screen shows it (or as the confirm named it); if it changed
+        meanwhile, nothing is settled: the screen shows it again and asks."""
+        shown = shown or self.shown.get(key)
         try:
-            self.store.resolve_conflict(self.round_row, int(key), keep)
+            with write_lock(self.store.db):  # the check and the resolution in one transaction
+                now = next((k for k in self.store.conflicts(self.round_row, open_only=False) if str(k["id"]) == key), None)
+                moved_on = now is not None and self.state_of(now) != shown
+                if not moved_on:
+                    self.store.resolve_conflict(self.round_row, int(key), keep, by=self.auditor)
         except CaseauditError as error:
             self.notify(str(error), title="Not resolved", severity="error", timeout=8)
+            self.reload()
+            return
+        if moved_on:
+            self.reload()
+            if now["resolved_at"]:
+                self.notify(f"Conflict #{key} was resolved by {now['resolved_by']} (kept {now['kept']}) since this screen showed it",
+                            title="Not resolved", severity="warning", timeout=8)
+                return
+
+            def decided(go_on: bool | None) -> None:
+                if go_on:  # as the confirm named it: a later change is asked about in turn
+                    self.resolve(key, keep, self.state_of(now))
+
+            self.app.push_screen(ConfirmDialog(f"{self.describe_change(key, shown, self.state_of(now))} Keep {keep}?"), decided)
             return
         self.notify(f"Conflict #{key}: kept {keep}")
         self.reload()
