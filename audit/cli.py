@@ -131,7 +131,7 @@ def _change_text(value, reason, note) -> str:
 
 
 def cmd_history(args) -> int:
-    with _store(args, readonly=True) as store:
+    with _store(args, readonly=True, verify=True) as store:
         round_row = store.round(args.round)
         changes = store.answer_history(round_row, args.case)
         events = [] if args.case else store.round_events(round_row)
@@ -170,15 +170,22 @@ def cmd_reopen(args) -> int:
 
 
 def cmd_backup(args) -> int:
+    from .errors import DatabaseReadOnly, DiskFull
     from .output_file import atomic_path, check_target
-    from .store import backup_database
+    from .store import backup_database, database_error
 
     target = args.path.expanduser()
     check_target(target, force=args.force)  # a link, a folder or an existing file: refused untouched
     with _store(args, readonly=True) as store:  # refuses a bad or missing database before copying it
         source = store.path
-    with atomic_path(target, force=args.force) as temporary:  # never a partial or empty backup left behind
-        backup_database(source, temporary, fresh=False)
+    try:
+        with atomic_path(target, force=args.force, what="backup") as temporary:  # never a partial or empty backup left behind
+            backup_database(source, temporary, fresh=False)
+    except sqlite3.Error as error:
+        problem = database_error(error, target)
+        if not isinstance(problem, (DiskFull, DatabaseReadOnly)):
+            problem = database_error(error, source)  # reading the database went wrong, not writing the copy
+        raise problem from None
     print(f"Backed up {source} to {target} (readable by you only). Merge it back later with 'caseaudit merge {target}'.")
     return 0
 
@@ -194,7 +201,7 @@ def cmd_merge(args) -> int:
 
 
 def cmd_conflicts(args) -> int:
-    with _store(args, readonly=True) as store:
+    with _store(args, readonly=True, verify=True) as store:
         conflicts = store.conflicts(store.round(args.round), open_only=not args.all)
     if not conflicts:
         print(f"No {'' if args.all else 'open '}conflicts in {args.round!r}.")
@@ -246,7 +253,7 @@ def cmd_report(args) -> int:
         def progress(done: int, total: int) -> None:
             end = "\n" if done == total else ""
             print(f"\rWriting case-level answers: {done:,} of {total:,} cases", end=end, file=sys.stderr, flush=True)
-    write_output(args.output.expanduser(), render_report(report, fmt, progress), force=args.force)
+    write_output(args.output.expanduser(), render_report(report, fmt, progress), force=args.force, what="report")
     flags = sum(len(b.flags) for b in report.breakdowns)
     print(
         f"Wrote the {fmt} report of {args.round!r} ({report.summary.cases} cases) to {args.output} (readable by you only): "

@@ -23,12 +23,12 @@ from .errors import CaseauditError, DiskFull, OutputExists
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-def output_error(error: OSError, path: Path) -> CaseauditError:
+def output_error(error: OSError, path: Path, what: str = "file") -> CaseauditError:
     """One line naming the cause of a failed write."""
     if error.errno in _FULL:
         return DiskFull(f"the disk is full ({path}); nothing was written")
     reason = error.strerror or str(error)
-    return CaseauditError(f"{path}: cannot write the file ({reason}); nothing was written")
+    return CaseauditError(f"{path}: cannot write the {what} ({reason}); nothing was written")
 
 
 def check_target(path: Path, *, force: bool = False) -> None:
@@ -60,7 +60,7 @@ def _fsync_folder(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, *, force: bool = False) -> Iterator[Path]:
+def atomic_path(path: str | Path, *, force: bool = False, what: str = "file") -> Iterator[Path]:
     """Yield the path of an empty owner-only temporary file beside ``path``; when the block ends
     without an exception it is fsynced and renamed to ``path``, otherwise removed."""
     path = Path(path).expanduser()
@@ -69,7 +69,7 @@ def atomic_path(path: str | Path, *, force: bool = False) -> Iterator[Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise output_error(error, folder) from None
+        raise output_error(error, path, what) from None
     temporary = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
         fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600)
@@ -78,7 +78,7 @@ def atomic_path(path: str | Path, *, force: bool = False) -> Iterator[Path]:
         finally:
             os.close(fd)
     except OSError as error:
-        raise output_error(error, path) from None
+        raise output_error(error, path, what) from None
     try:
         yield temporary
         fd = os.open(temporary, os.O_RDONLY)
@@ -102,7 +102,7 @@ def atomic_path(path: str | Path, *, force: bool = False) -> Iterator[Path]:
     except OSError as error:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
-        raise output_error(error, path) from None
+        raise output_error(error, path, what) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
@@ -111,10 +111,10 @@ def atomic_path(path: str | Path, *, force: bool = False) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_output(path: str | Path, *, force: bool = False, text: bool = False,
-                  encoding: str = "utf-8", newline: str | None = None) -> Iterator[IO]:
+                  encoding: str = "utf-8", newline: str | None = None, what: str = "file") -> Iterator[IO]:
     """An open file (binary, or text with ``text=True``) whose content appears at ``path`` only
     when the block succeeds; see the module's rules."""
-    with atomic_path(path, force=force) as temporary:
+    with atomic_path(path, force=force, what=what) as temporary:
         with open(temporary, "wb") as raw:
             handle: IO = io.TextIOWrapper(raw, encoding=encoding, newline=newline) if text else raw
             try:
@@ -126,6 +126,6 @@ def atomic_output(path: str | Path, *, force: bool = False, text: bool = False,
                     handle.detach()
 
 
-def write_output(path: str | Path, data: bytes, *, force: bool = False) -> None:
-    with atomic_output(path, force=force) as handle:
+def write_output(path: str | Path, data: bytes, *, force: bool = False, what: str = "file") -> None:
+    with atomic_output(path, force=force, what=what) as handle:
         handle.write(data)

@@ -124,7 +124,7 @@ def write_private(path: Path, data: bytes) -> None:
     existing file, a link or a folder at ``path`` is refused untouched (see audit/output_file.py)."""
     from .output_file import write_output
 
-    write_output(Path(path), data)
+    write_output(Path(path), data, what="report")
 
 
 # ------------------------------------------------------------------ shared wording

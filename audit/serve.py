@@ -40,7 +40,7 @@ def app_command(db: Path, *, auditor: str | None = None, python: str | None = No
     so every part is quoted). Without a trusted auditor name the app asks who is auditing."""
     parts = [python or sys.executable, "-m", "audit.cli", "--db", str(db)]
     if auditor is not None:
-        parts += ["--auditor", auditor]
+        parts.append(f"--auditor={auditor}")  # one word: a name starting with '-' stays the option's value
         return " ".join(shlex.quote(part) for part in parts)
     return f"{ASK_AUDITOR_ENV}=1 " + " ".join(shlex.quote(part) for part in parts)
 

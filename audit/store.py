@@ -338,11 +338,29 @@ def database_error(error: BaseException, path: str | Path | None) -> CaseauditEr
         )
     if "malformed" in text or "not a database" in text or "corrupt" in text:
         return DatabaseDamaged(f"the database is damaged{where}: run caseaudit check")
+    if "disk i/o" in text and _out_of_space(path):
+        return DiskFull(f"the disk is full{where} (or the file-size limit is reached); nothing acknowledged was lost")
     if "disk i/o" in text:
         return DatabaseProblem(f"a disk error occurred reading or writing the database{where} (is the disk full, removed or failing?)")
     if "unable to open" in text:
         return DatabaseProblem(f"cannot open the database{where} (missing folder, permissions or a read-only folder)")
     return DatabaseProblem(f"the database cannot be used{where}: {error}")
+
+
+def _out_of_space(path: str | Path | None) -> bool:
+    """After an I/O error while writing: is the disk (nearly) full, or a file-size limit in force?"""
+    import resource
+
+    with contextlib.suppress(OSError, ValueError):
+        if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
+            return True
+    if path is None:
+        return False
+    folder = Path(path).expanduser().parent
+    with contextlib.suppress(OSError):
+        info = os.statvfs(folder)
+        return info.f_bavail * info.f_frsize < 1 << 20
+    return False
 
 
 def is_damage(error: BaseException) -> bool:
@@ -369,7 +387,15 @@ def _is_busy(error: BaseException) -> bool:
     return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
-def _retrying(action, path: Path | None = None):
+def _connection_path(conn: sqlite3.Connection) -> str | None:
+    with contextlib.suppress(sqlite3.Error):
+        for _, name, file in conn.execute("PRAGMA database_list"):
+            if name == "main":
+                return file or None
+    return None
+
+
+def _retrying(action, path: Path | sqlite3.Connection | None = None):
     """Run an SQLite call, retrying while another process holds a lock: each attempt waits at
     most BUSY_TIMEOUT_MS, the first wait is announced (once) and the whole wait is bounded."""
     deadline = time.monotonic() + busy_deadline()
@@ -383,6 +409,8 @@ def _retrying(action, path: Path | None = None):
                 raise
             left = deadline - time.monotonic()
             if left <= 0:
+                if isinstance(path, sqlite3.Connection):
+                    path = _connection_path(path)
                 where = f" ({path})" if path is not None else ""
                 raise DatabaseBusy(
                     f"the database stayed busy or locked by another auditor or program for {busy_deadline():.0f} seconds{where};"
@@ -400,13 +428,15 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
     (USB stick, share) where SQLite cannot create the -shm file: then, if no WAL content is
     waiting, the file is opened as immutable."""
     uri = path.resolve().as_uri()
-    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn = None
     try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         _retrying(lambda: conn.execute("SELECT count(*) FROM sqlite_master").fetchone(), path)
         return conn
     except sqlite3.OperationalError as error:
-        conn.close()
+        if conn is not None:
+            conn.close()
         wal = path.with_name(path.name + "-wal")
         folder_writable = os.access(path.parent, os.W_OK)
         text = str(error).lower()
@@ -594,14 +624,14 @@ def write_lock(db: sqlite_utils.Database, path: Path | None = None) -> Iterator[
         with db.atomic():
             yield db
         return
-    _retrying(lambda: db.conn.execute("BEGIN IMMEDIATE"), path)
+    _retrying(lambda: db.conn.execute("BEGIN IMMEDIATE"), path or db.conn)
     try:
         yield db
     except BaseException:
         db.conn.rollback()
         raise
     try:
-        _retrying(lambda: db.conn.execute("COMMIT"), path)
+        _retrying(lambda: db.conn.execute("COMMIT"), path or db.conn)
     except BaseException:
         db.conn.rollback()
         raise
