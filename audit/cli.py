@@ -131,7 +131,7 @@ def _change_text(value, reason, note) -> str:
 
 
 def cmd_history(args) -> int:
-    with _store(args, readonly=True, verify=True) as store:
+    with _store(args, readonly=True) as store:
         round_row = store.round(args.round)
         changes = store.answer_history(round_row, args.case)
         events = [] if args.case else store.round_events(round_row)
@@ -201,7 +201,7 @@ def cmd_merge(args) -> int:
 
 
 def cmd_conflicts(args) -> int:
-    with _store(args, readonly=True, verify=True) as store:
+    with _store(args, readonly=True) as store:
         conflicts = store.conflicts(store.round(args.round), open_only=not args.all)
     if not conflicts:
         print(f"No {'' if args.all else 'open '}conflicts in {args.round!r}.")
@@ -290,7 +290,7 @@ def cmd_samplesize(args) -> int:
 
 
 def cmd_rounds(args) -> int:
-    with _store(args, readonly=True, verify=True) as store:
+    with _store(args, readonly=True) as store:
         rounds = store.rounds()
     if not rounds:
         print("No rounds yet. Load the demo with 'caseaudit demo' or import a case sheet with 'caseaudit import'.")
@@ -473,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     except CaseauditError as error:
         print(f"caseaudit: {error}", file=sys.stderr)
         return error.exit_status
+    except BrokenPipeError:
+        raise  # a closed pipe (``| head``) is not a fault of the database or the disk
     except (sqlite3.Error, OSError) as error:
         # every fault of the environment (disk full, read-only, locked, damaged, busy): one line, exit 2
         problem = store_module.database_error(error, args.db)

@@ -326,7 +326,7 @@ def database_error(error: BaseException, path: str | Path | None) -> CaseauditEr
             return DiskFull(f"the disk is full{where}; nothing acknowledged was lost, free some space and try again")
         if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             return DatabaseReadOnly(f"permission denied or read-only{where}: {error.strerror}")
-        return DatabaseProblem(f"cannot use{where[:-1] if where else ' the file'}{')' if where else ''}: {error.strerror or error}")
+        return DatabaseProblem(f"cannot use {name if name is not None else 'a file'}: {error.strerror or error}")
     text = str(error).lower()
     if "full" in text:
         return DiskFull(f"the disk is full{where}; nothing acknowledged was lost, free some space and try again")

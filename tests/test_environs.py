@@ -499,10 +499,11 @@ def _damage(path: Path) -> None:
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         pages = store.db.execute("PRAGMA page_count").fetchone()[0]
         size = store.db.execute("PRAGMA page_size").fetchone()[0]
-        root = store.db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'answers'").fetchone()[0]
-    assert root > 1
+        roots = [store.db.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", [name]).fetchone()[0]
+                 for name in ("answers", "answers_round_question", "answer_history")]
+    assert min(roots) > 1  # the first page (the schema) stays sound
     with open(path, "r+b") as handle:
-        for page in {root, pages // 2, pages - 2}:
+        for page in {*roots, pages // 2, pages - 2}:
             handle.seek((page - 1) * size)
             handle.write(b"\xa5" * size)
 
