@@ -175,7 +175,7 @@ def cmd_backup(args) -> int:
     from .store import backup_database, database_error
 
     target = args.path.expanduser()
-    check_target(target, force=args.force)  # a link, a folder or an existing file: refused untouched
+    check_target(target, force=args.force, what="backup")  # a link, a folder or an existing file: refused untouched
     with _store(args, readonly=True) as store:  # refuses a bad or missing database before copying it
         source = store.path
     try:
@@ -245,7 +245,7 @@ def cmd_report(args) -> int:
     fmt = args.format or format_from_path(args.output)
     if not fmt:
         raise InvalidValue(f"{args.output}: say --format html, xlsx or markdown (or end the file name in .html, .xlsx or .md)")
-    check_target(args.output.expanduser(), force=args.force)  # before the work: refuse a link, a folder or an existing file
+    check_target(args.output.expanduser(), force=args.force, what="report")  # before the work: refuse a link, a folder or an existing file
     with _store(args, readonly=True, verify=True) as store:
         report = build_report(store, args.round, compare_with=args.compare, case_level=(fmt == "xlsx" and not args.no_cases))
     progress = None

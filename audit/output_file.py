@@ -31,7 +31,7 @@ def output_error(error: OSError, path: Path, what: str = "file") -> CaseauditErr
     return CaseauditError(f"{path}: cannot write the {what} ({reason}); nothing was written")
 
 
-def check_target(path: Path, *, force: bool = False) -> None:
+def check_target(path: Path, *, force: bool = False, what: str = "file") -> None:
     """Refuse a symbolic link, a directory or anything but a regular file, and an existing file unless ``force``.
     Only looks: nothing at ``path`` is touched."""
     try:
@@ -39,7 +39,7 @@ def check_target(path: Path, *, force: bool = False) -> None:
     except FileNotFoundError:
         return
     except OSError as error:
-        raise output_error(error, path) from None
+        raise output_error(error, path, what) from None
     if stat.S_ISLNK(info.st_mode):
         raise CaseauditError(f"{path} is a symbolic link; refusing to write through it (give the real file name)")
     if stat.S_ISDIR(info.st_mode):
@@ -64,7 +64,7 @@ def atomic_path(path: str | Path, *, force: bool = False, what: str = "file") ->
     """Yield the path of an empty owner-only temporary file beside ``path``; when the block ends
     without an exception it is fsynced and renamed to ``path``, otherwise removed."""
     path = Path(path).expanduser()
-    check_target(path, force=force)
+    check_target(path, force=force, what=what)
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ def atomic_path(path: str | Path, *, force: bool = False, what: str = "file") ->
             os.fsync(fd)
         finally:
             os.close(fd)
-        check_target(path, force=force)  # again: something may have appeared meanwhile
+        check_target(path, force=force, what=what)  # again: something may have appeared meanwhile
         if force:
             os.replace(temporary, path)
         else:
