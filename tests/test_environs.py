@@ -65,32 +65,50 @@ def answer_of(path: Path, ref: str, question: str) -> str | None:
 
 # ------------------------------------------------------------------ 5. serve
 def start_serve(db: Path, *extra: str):
+    import queue
+    import threading
+
     process = subprocess.Popen([sys.executable, "-m", "audit.cli", "--db", str(db), "serve", "--port", "0", *extra],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
     output, url = "", None
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and url is None:
-        line = process.stdout.readline()
-        if not line:
-            break
+    while url is None and time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
         output += line
-        found = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=([\w-]+)", line)
-        if found:
-            url = found
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=([\w-]+)", line)
     if url is None:
         process.kill()
-        raise AssertionError(f"serve printed no address: {output}{process.communicate()[0]}")
+        process.wait()
+        raise AssertionError(f"serve printed no address with a token: {output}")
+    process.lines = lines
     return process, int(url.group(1)), url.group(2), output
+
+
+def _rest(process) -> str:
+    import queue
+
+    text = ""
+    while True:
+        try:
+            text += process.lines.get(timeout=2)
+        except queue.Empty:
+            return text
 
 
 def stop_serve(process, output: str) -> str:
     process.send_signal(signal.SIGINT)
     try:
-        output += process.communicate(timeout=20)[0]
+        process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
-        output += process.communicate()[0]
+        process.wait()
         raise AssertionError(f"serve did not stop on SIGINT: {output}")
+    output += _rest(process)
     assert process.returncode == 0, output
     assert "Traceback" not in output and "Event loop is closed" not in output, output
     return output
@@ -214,7 +232,13 @@ def test_serve_stops_cleanly_on_sigterm(demo_db):
     process, port, token, output = start_serve(demo_db)
     asyncio.run(_probe(port, token))  # a session was opened
     process.send_signal(signal.SIGTERM)
-    output += process.communicate(timeout=20)[0]
+    try:
+        process.wait(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output += _rest(process)
     assert process.returncode == 0 and "Traceback" not in output and "Event loop is closed" not in output, output
 
 
