@@ -608,7 +608,14 @@ def test_the_tui_without_a_terminal_says_so_instead_of_spinning(demo_db, args):
 # ------------------------------------------------------------------ issue 10, 8. one process migrates
 OPEN_AT_ONCE = """
 import sys, time
+import audit.store
 from audit.store import AuditStore
+if sys.argv[3] == "slow":  # a slow disk: creating a file takes a moment, widening any check-then-create race
+    real_create = audit.store.create_private_file
+    def slow_create(path):
+        time.sleep(0.3)
+        return real_create(path)
+    audit.store.create_private_file = slow_create
 start = float(sys.argv[2])
 while time.time() < start:
     time.sleep(0.001)
@@ -624,7 +631,8 @@ def test_several_processes_opening_an_older_schema_at_once_one_migrates(tmp_path
         db = folder / "older.db"
         shutil.copy(FIXTURES / "schema-1.db", db)
         start = time.time() + 2.0
-        processes = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(db), str(start)], cwd=ROOT,
+        speed = "fast" if attempt == 0 else "slow"
+        processes = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(db), str(start), speed], cwd=ROOT,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
         results = [(p.communicate(timeout=120), p.returncode) for p in processes]
         assert all(code == 0 for _, code in results), [err for (_, err), code in results if code]
