@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -25,10 +26,20 @@ def default_db_path() -> Path:
     return platformdirs.user_data_path("caseaudit", appauthor=False) / "caseaudit.db"
 
 
-def _store(args):
+def _store(args, *, readonly: bool = False, verify: bool = False):
+    """The database for a command. ``readonly``: opened with SQLite's mode=ro; a missing database
+    is refused and nothing (file or folder) is created. ``verify``: SQLite's quick check first, so
+    figures are never drawn silently from a damaged file."""
     from .store import AuditStore
 
-    return AuditStore.open(args.db)
+    store = AuditStore.open(args.db, readonly=readonly)
+    if verify:
+        try:
+            store.verify_intact()
+        except BaseException:
+            store.close()
+            raise
+    return store
 
 
 # ------------------------------------------------------------------ commands
@@ -95,7 +106,7 @@ def cmd_summary(args) -> int:
     from .render import RENDERERS
     from .summary import summarise
 
-    with _store(args) as store:
+    with _store(args, readonly=True, verify=True) as store:
         summary = summarise(store, args.round)
     sys.stdout.write(RENDERERS[args.format](summary))
     return 0
@@ -104,8 +115,9 @@ def cmd_summary(args) -> int:
 def cmd_export(args) -> int:
     from .sheets import export_sheet
 
-    with _store(args) as store:
-        count = export_sheet(store, args.round, args.sheet, deidentify=args.deidentify)
+    # --deidentify may write this database's secret salt the first time; otherwise read-only
+    with _store(args, readonly=not args.deidentify, verify=True) as store:
+        count = export_sheet(store, args.round, args.sheet, deidentify=args.deidentify, force=args.force)
     kind = " de-identified" if args.deidentify else ""
     print(f"Exported {count}{kind} case(s) of {args.round!r} to {args.sheet} (readable by you only).")
     return 0
@@ -119,7 +131,7 @@ def _change_text(value, reason, note) -> str:
 
 
 def cmd_history(args) -> int:
-    with _store(args) as store:
+    with _store(args, readonly=True) as store:
         round_row = store.round(args.round)
         changes = store.answer_history(round_row, args.case)
         attributes = store.attribute_history(round_row, args.case)
@@ -162,18 +174,22 @@ def cmd_reopen(args) -> int:
 
 
 def cmd_backup(args) -> int:
-    from .errors import InvalidValue
-    from .store import backup_database
+    from .errors import DatabaseReadOnly, DiskFull
+    from .output_file import atomic_path, check_target
+    from .store import backup_database, database_error
 
     target = args.path.expanduser()
-    if target.exists():
-        raise InvalidValue(f"{target} already exists; choose a new file name for the backup")
-    with _store(args) as store:  # refuses a bad database before copying it
+    check_target(target, force=args.force, what="backup")  # a link, a folder or an existing file: refused untouched
+    with _store(args, readonly=True) as store:  # refuses a bad or missing database before copying it
         source = store.path
     try:
-        backup_database(source, target)
-    except OSError as error:
-        raise CaseauditError(f"{target}: cannot write the backup ({error.strerror})") from None
+        with atomic_path(target, force=args.force, what="backup") as temporary:  # never a partial or empty backup left behind
+            backup_database(source, temporary, fresh=False)
+    except sqlite3.Error as error:
+        problem = database_error(error, target)
+        if not isinstance(problem, (DiskFull, DatabaseReadOnly)):
+            problem = database_error(error, source)  # reading the database went wrong, not writing the copy
+        raise problem from None
     print(f"Backed up {source} to {target} (readable by you only). Merge it back later with 'caseaudit merge {target}'.")
     return 0
 
@@ -189,7 +205,7 @@ def cmd_merge(args) -> int:
 
 
 def cmd_conflicts(args) -> int:
-    with _store(args) as store:
+    with _store(args, readonly=True) as store:
         conflicts = store.conflicts(store.round(args.round), open_only=not args.all)
     if not conflicts:
         print(f"No {'' if args.all else 'open '}conflicts in {args.round!r}.")
@@ -213,9 +229,9 @@ def cmd_resolve(args) -> int:
 
 
 def cmd_check(args) -> int:
-    with _store(args) as store:
-        problems = store.check()
-        path = store.path
+    from .store import check_database
+
+    problems, path = check_database(args.db)
     if problems:
         print(f"{path}: {len(problems)} problem(s):")
         for problem in problems:
@@ -227,19 +243,21 @@ def cmd_check(args) -> int:
 
 def cmd_report(args) -> int:
     from .errors import InvalidValue
-    from .report import build_report, format_from_path, render_report, write_private
+    from .output_file import check_target, write_output
+    from .report import build_report, format_from_path, render_report
 
     fmt = args.format or format_from_path(args.output)
     if not fmt:
         raise InvalidValue(f"{args.output}: say --format html, xlsx or markdown (or end the file name in .html, .xlsx or .md)")
-    with _store(args) as store:
+    check_target(args.output.expanduser(), force=args.force, what="report")  # before the work: refuse a link, a folder or an existing file
+    with _store(args, readonly=True, verify=True) as store:
         report = build_report(store, args.round, compare_with=args.compare, case_level=(fmt == "xlsx" and not args.no_cases))
     progress = None
     if sys.stderr.isatty() and report.case_answers is not None and len(report.case_answers) > 2000:
         def progress(done: int, total: int) -> None:
             end = "\n" if done == total else ""
             print(f"\rWriting case-level answers: {done:,} of {total:,} cases", end=end, file=sys.stderr, flush=True)
-    write_private(args.output, render_report(report, fmt, progress))
+    write_output(args.output.expanduser(), render_report(report, fmt, progress), force=args.force, what="report")
     flags = sum(len(b.flags) for b in report.breakdowns)
     print(
         f"Wrote the {fmt} report of {args.round!r} ({report.summary.cases} cases) to {args.output} (readable by you only): "
@@ -276,7 +294,7 @@ def cmd_samplesize(args) -> int:
 
 
 def cmd_rounds(args) -> int:
-    with _store(args) as store:
+    with _store(args, readonly=True) as store:
         rounds = store.rounds()
     if not rounds:
         print("No rounds yet. Load the demo with 'caseaudit demo' or import a case sheet with 'caseaudit import'.")
@@ -302,7 +320,16 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _launched_by_serve() -> bool:
+    """textual-serve starts each session's app with Textual's web driver (its TEXTUAL_DRIVER)."""
+    return "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")
+
+
 def cmd_tui(args) -> int:
+    if not _launched_by_serve() and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # without a terminal Textual would spin reading a closed or piped input
+        raise CaseauditError("the terminal UI needs a terminal; run it in a terminal window, or use a command "
+                             "(see 'caseaudit --help') or 'caseaudit serve' for the browser")
     try:
         from .tui.app import run_app
     except ImportError as error:  # the TUI arrives with its own issue
@@ -311,17 +338,11 @@ def cmd_tui(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import shlex
-
-    from textual_serve.server import Server
-
+    from .serve import serve
     from .store import AuditStore
 
     AuditStore.open(args.db).close()  # refuse a bad database before serving anything
-    command = " ".join(shlex.quote(part) for part in [sys.executable, "-m", "audit.cli", "--db", str(args.db)])
-    print(f"Serving caseaudit on http://127.0.0.1:{args.port} (this computer only; no login, do not expose it).")
-    Server(command, host="127.0.0.1", port=args.port, title="caseaudit").serve()
-    return 0
+    return serve(args.db.expanduser().resolve(), args.port, auditor_header=args.auditor_header)
 
 
 # ------------------------------------------------------------------ parser
@@ -366,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("export", help="write a round's case sheet (CSV or XLSX)")
     p.add_argument("--round", required=True)
     p.add_argument("sheet", type=Path)
+    p.add_argument("--force", action="store_true", help="replace the file if it exists")
     p.set_defaults(handler=cmd_export)
 
     p.add_argument("--deidentify", action="store_true", help="salted hashes for case references; no notes, reasons, dates, ages or names")
@@ -386,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("backup", help="copy the database safely while others write (to hand out or keep)")
     p.add_argument("path", type=Path)
+    p.add_argument("--force", action="store_true", help="replace the file if it exists")
     p.set_defaults(handler=cmd_backup)
 
     p = commands.add_parser("merge", help="bring in another copy's rounds, cases, answers, notes and history")
@@ -410,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--round", required=True)
     p.add_argument("--format", choices=["html", "xlsx", "markdown"], help="default: from the file name")
     p.add_argument("-o", "--output", type=Path, required=True, help="the report file to write")
+    p.add_argument("--force", action="store_true", help="replace the file if it exists")
     p.add_argument("--compare", metavar="EARLIER_ROUND", help="show the change since an earlier round")
     p.add_argument("--no-cases", action="store_true",
                    help="XLSX: leave out the case-level answers sheet (no case references in a report you share)")
@@ -433,7 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_tui)
 
     p = commands.add_parser("serve", help="run the terminal UI in a browser, on 127.0.0.1 only")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free port; the real one is printed)")
+    p.add_argument("--auditor-header", metavar="HEADER",
+                   help="behind your single-sign-on proxy only: take each session's auditor from this trusted request "
+                        "header (connections without it are refused); without it each session asks who is auditing")
     p.set_defaults(handler=cmd_serve)
     return parser
 
@@ -444,14 +471,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.db is None:
         args.db = default_db_path()
     handler = getattr(args, "handler", cmd_tui)
+    from . import store as store_module
+
+    if handler is not cmd_tui and handler is not cmd_serve:
+        store_module.busy_notice = _say_waiting
     try:
         return handler(args)
     except CaseauditError as error:
         print(f"caseaudit: {error}", file=sys.stderr)
         return error.exit_status
+    except BrokenPipeError:
+        raise  # a closed pipe (``| head``) is not a fault of the database or the disk
+    except (sqlite3.Error, OSError) as error:
+        # every fault of the environment (disk full, read-only, locked, damaged, busy): one line, exit 2
+        problem = store_module.database_error(error, args.db)
+        print(f"caseaudit: {problem}", file=sys.stderr)
+        return problem.exit_status
     except KeyboardInterrupt:
         print("caseaudit: interrupted; every answer already shown as saved is stored", file=sys.stderr)
         return 130
+    finally:
+        store_module.busy_notice = None
+
+
+def _say_waiting(seconds: float) -> None:
+    print(f"caseaudit: the database is busy with another auditor's or program's work; waiting up to {seconds:.0f} seconds...",
+          file=sys.stderr, flush=True)
 
 
 def entry_point() -> None:

@@ -77,3 +77,27 @@ class SheetError(CaseauditError):
         if more > 0:
             lines.append(f"  ... and {more} more")
         super().__init__("\n".join(lines))
+
+
+class NoSuchDatabase(DatabaseProblem):
+    """A read-only command was pointed at a database that does not exist (nothing is created)."""
+
+
+class DiskFull(DatabaseProblem):
+    """The disk (or the file-size limit) ran out while writing; nothing acknowledged was lost."""
+
+
+class DatabaseReadOnly(DatabaseProblem):
+    """The database file or its folder cannot be written."""
+
+
+class DatabaseBusy(DatabaseProblem):
+    """Another auditor or program held the database for longer than we wait."""
+
+
+class DatabaseDamaged(DatabaseProblem):
+    """SQLite found the file damaged ("database disk image is malformed")."""
+
+
+class OutputExists(CaseauditError):
+    """An output file exists and --force was not given."""

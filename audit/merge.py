@@ -90,7 +90,7 @@ def merge_database(store: AuditStore, other_path: str | Path, *, by: str | None 
         raise InvalidValue(f"{other_path} is this database; merge another copy into it")
     if other_path.stat().st_size == 0:
         raise DatabaseProblem(f"{other_path}: empty file, not a caseaudit database")
-    _inspect_existing(other_path)  # read-only: refuses a foreign, corrupt or newer file
+    _inspect_existing(other_path, verify=True)  # read-only: refuses a foreign, damaged or newer file
     with tempfile.TemporaryDirectory(prefix="caseaudit-merge-") as tmp:
         copy = Path(tmp) / "other.db"
         backup_database(other_path, copy)

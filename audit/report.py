@@ -120,17 +120,11 @@ def format_from_path(path: Path) -> str:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only (created 0600 before any data goes in)."""
-    path = Path(path)
-    try:
-        if path.exists():
-            os.chmod(path, 0o600)
-        else:
-            create_private_file(path)
-        path.write_bytes(data)
-        os.chmod(path, 0o600)
-    except OSError as error:
-        raise CaseauditError(f"{path}: cannot write the report ({error.strerror})") from None
+    """Write a new file readable by its owner only: beside it first, then renamed into place; an
+    existing file, a link or a folder at ``path`` is refused untouched (see audit/output_file.py)."""
+    from .output_file import write_output
+
+    write_output(Path(path), data, what="report")
 
 
 # ------------------------------------------------------------------ shared wording

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
-import os
 from pathlib import Path
 from typing import Iterator
 
@@ -24,8 +23,9 @@ from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
 
 from .attributes import ATTRIBUTE_COLUMNS, ATTRIBUTES_BY_COLUMN, InvalidAttribute, check_case_ref, looks_like_identity, normalise_header
 from .case_table import CASE_REF_COLUMN, read_case_answer_table
-from .errors import CaseauditError, InvalidValue, SheetError, UnknownRound
-from .store import AuditStore, create_private_file, current_user, parse_answer_text, write_lock
+from .errors import InvalidValue, SheetError, UnknownRound
+from .output_file import atomic_output, check_target, write_output
+from .store import AuditStore, current_user, parse_answer_text, write_lock
 
 MAX_PROBLEMS_KEPT = 20
 
@@ -300,31 +300,25 @@ def import_sheet(
 
 
 # ------------------------------------------------------------------ writing
-def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deidentify: bool = False) -> int:
+def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deidentify: bool = False, force: bool = False) -> int:
     """Write the round's case sheet (CSV or XLSX by extension), owner-only. Returns the case count."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise InvalidValue(f"{path}: export to .csv or .xlsx")
+    check_target(path, force=force)  # a link, a folder or an existing file: refused before any work, untouched
     table = read_case_answer_table(store, round_name, deidentify=deidentify)
     workbook = None
     if suffix == ".xlsx":  # made before the file is touched: a round too big for Excel leaves no file behind
         from .report_xlsx import case_sheet_workbook
 
         workbook = case_sheet_workbook(table)
-    if path.exists():
-        os.chmod(path, 0o600)
-    else:
-        try:
-            create_private_file(path)
-        except OSError as error:
-            raise CaseauditError(f"{path}: cannot create the file ({error.strerror})") from None
+    # written beside the target and renamed into place: never a partial file, never through a link
     if suffix == ".csv":
-        with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        with atomic_output(path, force=force, text=True, encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(table.header)
             writer.writerows(table.rows())
     else:
-        path.write_bytes(workbook)
-    os.chmod(path, 0o600)
+        write_output(path, workbook, force=force)
     return len(table)

@@ -198,4 +198,4 @@ def test_a_round_too_big_for_an_excel_sheet_is_refused_with_the_way_round(cli, d
     assert export.code == 2 and "export the round as CSV instead" in export.err and not (tmp_path / "cases.xlsx").exists()
     assert cli("--db", demo_db, "export", "--round", "Newham 2022", tmp_path / "cases.csv").code == 0
     monkeypatch.setattr(audit.report_xlsx, "SHEET_ROWS", 34)
-    assert cli("--db", demo_db, "report", "--round", "Newham 2022", "-o", out).code == 0
+    assert cli("--db", demo_db, "report", "--round", "Newham 2022", "-o", out, "--force").code == 0  # replaces the earlier one

@@ -93,9 +93,15 @@ def test_demo_is_idempotent(cli, demo_db):
 def test_database_from_environment(tmp_path):
     env = {**os.environ, "CASEAUDIT_DB": str(tmp_path / "env.db")}
     root = Path(__file__).resolve().parents[1]
+    # a read-only command never creates a database (issue 11): it names the one $CASEAUDIT_DB points at
     result = subprocess.run([sys.executable, "-m", "audit.cli", "rounds"], cwd=root, env=env, capture_output=True, text=True)
+    assert result.returncode == 2 and str(tmp_path / "env.db") in result.stderr, result.stderr
+    assert not (tmp_path / "env.db").exists()
+    result = subprocess.run([sys.executable, "-m", "audit.cli", "demo"], cwd=root, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "env.db").exists()
+    result = subprocess.run([sys.executable, "-m", "audit.cli", "rounds"], cwd=root, env=env, capture_output=True, text=True)
+    assert result.returncode == 0 and "Newham 2022" in result.stdout, result.stderr
 
 
 def test_not_a_database_gives_one_line(cli, tmp_path):
@@ -108,6 +114,7 @@ def test_not_a_database_gives_one_line(cli, tmp_path):
 
 
 def test_serve_binds_to_localhost_only(demo_db):
+    import re
     import socket
     import time
     import urllib.request
@@ -118,12 +125,22 @@ def test_serve_binds_to_localhost_only(demo_db):
     root = Path(__file__).resolve().parents[1]
     process = subprocess.Popen([sys.executable, "-m", "audit.cli", "--db", str(demo_db), "serve", "--port", str(port)],
                                cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = ""
     try:
-        status = None
+        url = None
         deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and url is None:  # the address it prints carries this launch's token
+            line = process.stdout.readline()
+            if not line:
+                break
+            output += line
+            found = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", line)
+            url = found.group(0) if found else None
+        assert url is not None, output
+        status = None
         while time.monotonic() < deadline and status is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                with urllib.request.urlopen(url, timeout=2) as response:
                     status = response.status
             except OSError:
                 time.sleep(0.2)
@@ -135,5 +152,5 @@ def test_serve_binds_to_localhost_only(demo_db):
                 assert other.connect_ex((hostname_ip, port)) != 0
     finally:
         process.terminate()
-        output = process.communicate(timeout=10)[0]
+        output += process.communicate(timeout=10)[0]
     assert f"127.0.0.1:{port}" in output and "this computer only" in output
