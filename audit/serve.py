@@ -42,7 +42,8 @@ def app_command(db: Path, *, auditor: str | None = None, python: str | None = No
     if auditor is not None:
         parts.append(f"--auditor={auditor}")  # one word: a name starting with '-' stays the option's value
         return " ".join(shlex.quote(part) for part in parts)
-    return f"{ASK_AUDITOR_ENV}=1 " + " ".join(shlex.quote(part) for part in parts)
+    # the server's own CASEAUDIT_AUDITOR is cleared: a browser session is never offered the server's name
+    return f"{ASK_AUDITOR_ENV}=1 CASEAUDIT_AUDITOR= " + " ".join(shlex.quote(part) for part in parts)
 
 
 def bind_socket(port: int) -> socket.socket:
