@@ -163,18 +163,16 @@ XLSX_OTHER_PART_BYTES = 64 << 20  # any other part: shared strings, styles, the 
 
 
 def _read_xlsx(path: Path) -> Iterator[list[str]]:
-    """The first sheet's rows as text, read as they stream from the file (openpyxl's read-only
-    mode): never the whole grid at once, whatever its dimension claims. Trailing empty cells
-    are ignored; a value beyond column 1,000 or row 1,048,576 is refused. Formulas and merged
-    header cells are reported by row and column once the sheet has been read."""
+    """The first sheet's rows as text, read as they stream from the file: one row (and one cell)
+    of XML in memory at a time, never the whole grid, whatever the sheet's dimension claims.
+    Trailing empty cells are ignored; a value beyond column 1,000 or row 1,048,576 is refused.
+    Formulas and merged header cells are reported by row and column once the sheet is read."""
     source = str(path)
-    workbook = _open_xlsx(path)
+    reader, sheet_part = _open_xlsx(path)
     try:
-        if not workbook.worksheets:
-            raise UnreadableSheet(source, "the workbook has no sheet: expected a header row starting with case_ref")
-        yield from _xlsx_rows(source, workbook, workbook.worksheets[0])
+        yield from _xlsx_rows(source, reader, sheet_part)
     finally:
-        workbook.close()
+        reader.archive.close()
 
 
 class UnreadableSheet(SheetError):
@@ -195,13 +193,16 @@ def _damaged(source: str, error: BaseException, where: str = "") -> UnreadableSh
 
 
 def _open_xlsx(path: Path):
-    """The workbook opened read-only, after checking no part inflates beyond the limits.
-    A damaged package can make openpyxl raise almost anything (BadZipFile, KeyError, ParseError,
-    IndexError, TypeError ...): each becomes one message naming the file."""
+    """openpyxl's reader with the workbook's shared strings and styles (for dates) read, and the
+    part name of the first worksheet; its rows are left to ``_xlsx_rows``. Every part is checked
+    first not to inflate beyond the limits. A damaged package can make openpyxl raise almost
+    anything (BadZipFile, KeyError, ParseError, IndexError, TypeError ...): each becomes one
+    message naming the file."""
     import warnings
     import zipfile
 
-    import openpyxl
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.stylesheet import apply_stylesheet
 
     try:
         with zipfile.ZipFile(path) as package:
@@ -212,27 +213,42 @@ def _open_xlsx(path: Path):
                                                      f"{limit:,}: this is not a case sheet")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # openpyxl warns about extensions it does not read
-            return openpyxl.load_workbook(path, read_only=True, data_only=False)
+            reader = ExcelReader(path, read_only=True, data_only=False)
+            try:
+                reader.read_manifest()
+                reader.read_strings()
+                reader.read_workbook()
+                apply_stylesheet(reader.archive, reader.wb)
+                sheets = [rel.target for _, rel in reader.parser.find_sheets()
+                          if rel.target in reader.valid_files and "chartsheet" not in rel.Type]
+            except BaseException:
+                reader.archive.close()
+                raise
     except SheetError:
         raise
     except OSError as error:
         raise UnreadableSheet(str(path), f"cannot read the file: {error.strerror or error}") from None
     except Exception as error:  # noqa: BLE001 - any failure of the parser on a damaged package
         raise _damaged(str(path), error) from None
+    if not sheets:
+        reader.archive.close()
+        raise UnreadableSheet(str(path), "the workbook has no sheet: expected a header row starting with case_ref")
+    return reader, sheets[0]
 
 
-def _xlsx_rows(source: str, workbook, sheet) -> Iterator[list[str]]:
+def _xlsx_rows(source: str, reader, sheet_part: str) -> Iterator[list[str]]:
     from openpyxl.utils import range_boundaries
     from openpyxl.worksheet._reader import WorkSheetParser
 
     problems = _Problems()
+    merged: list[str] = []
     next_row = 1
     try:
-        handle = sheet._get_source()
-        parser = WorkSheetParser(handle, sheet._shared_strings, data_only=False, epoch=workbook.epoch,
-                                 date_formats=workbook._date_formats, timedelta_formats=workbook._timedelta_formats)
-        rows = parser.parse()
-    except Exception as error:  # noqa: BLE001 - a missing or damaged sheet part
+        handle = reader.archive.open(sheet_part)
+        parser = WorkSheetParser(handle, reader.shared_strings, data_only=False, epoch=reader.wb.epoch,
+                                 date_formats=reader.wb._date_formats, timedelta_formats=reader.wb._timedelta_formats)
+        rows = _sheet_rows(handle, parser, merged)
+    except Exception as error:  # noqa: BLE001 - a damaged sheet part
         raise _damaged(source, error) from None
     with handle:
         while True:
@@ -240,25 +256,67 @@ def _xlsx_rows(source: str, workbook, sheet) -> Iterator[list[str]]:
                 number, cells = next(rows)
             except StopIteration:
                 break
+            except SheetError:
+                raise
             except Exception as error:  # noqa: BLE001 - damaged XML or a truncated part, found while reading
                 raise _damaged(source, error, f" (after row {next_row - 1})") from None
-            if number > XLSX_ROWS:
-                raise UnreadableSheet(source, f"row {number:,}: more than {XLSX_ROWS:,} rows, which no spreadsheet has; this is not a case sheet")
+            if number > XLSX_ROWS:  # checked before filling in the rows left out: r="99999999999" cannot make us try
+                raise UnreadableSheet(source, f"row {number:,}: more than {XLSX_ROWS:,} rows, which no spreadsheet has; "
+                                              "this is not a case sheet")
             while next_row < number:  # rows the file leaves out are empty
                 yield []
                 next_row += 1
             yield _xlsx_row_text(source, number, cells, problems)
             next_row = max(next_row, number) + 1
-        if next_row == 1:
-            raise SheetError(source, ["the workbook's first sheet is empty: expected a header row starting with case_ref"])
-        for merged in (parser.merged_cells.mergeCell if parser.merged_cells else []):
-            try:
-                _, min_row, _, _ = range_boundaries(merged.ref)
-            except (TypeError, ValueError):
-                continue
-            if min_row == 1:
-                problems.add(f"row 1: merged header cells {merged.ref}; give every column its own header")
+    if next_row == 1:
+        raise SheetError(source, ["the workbook's first sheet is empty: expected a header row starting with case_ref"])
+    for ref in merged:
+        try:
+            _, min_row, _, _ = range_boundaries(ref)
+        except (TypeError, ValueError):
+            continue
+        if min_row == 1:
+            problems.add(f"row 1: merged header cells {ref}; give every column its own header")
     problems.raise_if_any(source)
+
+
+_SHEET_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_ROW, _CELL, _SHEET_DATA, _MERGE = (f"{_SHEET_NS}{tag}" for tag in ("row", "c", "sheetData", "mergeCell"))
+
+
+def _sheet_rows(handle, parser, merged: list[str]) -> Iterator[tuple[int, list[dict]]]:
+    """(row number, cells) for each <row> of a worksheet part, each cell parsed by openpyxl's own
+    ``parse_cell`` (shared strings, dates, formulas) and removed from the tree as soon as it is
+    read, and each row once it is yielded: memory stays flat however many rows or cells the
+    file holds. The references of merged ranges are added to ``merged``."""
+    from xml.etree.ElementTree import iterparse
+
+    sheet_data = row = None
+    cells: list[dict] = []
+    for event, element in iterparse(handle, events=("start", "end")):
+        tag = element.tag
+        if event == "start":
+            if tag == _ROW:
+                row, cells = element, []
+                parser.row_counter = _row_number(element.get("r"), parser.row_counter)
+                parser.col_counter = 0
+            elif tag == _SHEET_DATA:
+                sheet_data = element
+        elif tag == _CELL and row is not None:
+            cells.append(parser.parse_cell(element))
+            row.remove(element)
+        elif tag == _ROW and row is not None:
+            yield parser.row_counter, cells
+            if sheet_data is not None:
+                sheet_data.remove(element)
+            row, cells = None, []
+        elif tag == _MERGE:
+            merged.append(element.get("ref"))
+
+
+def _row_number(text: str | None, previous: int) -> int:
+    """A <row>'s number: its r attribute, else the one after the previous row."""
+    return previous + 1 if text is None else int(text)
 
 
 def _xlsx_row_text(source: str, number: int, cells: list[dict], problems: _Problems) -> list[str]:
