@@ -158,8 +158,9 @@ def _place_of(text_before: str) -> str:
 # inflates to gigabytes) must not make import build the whole grid in memory.
 XLSX_ROWS = 1_048_576  # Excel's rows in a sheet: more cannot be a real sheet
 XLSX_COLUMNS = 1_000  # far more than a case sheet's columns (case_ref, 12 attributes, ~80 questions)
-XLSX_SHEET_BYTES = 1 << 30  # the first sheet's XML, inflated (our 40,000-case export is about 90 MB)
-XLSX_OTHER_PART_BYTES = 64 << 20  # any other part: shared strings, styles, the workbook, ...
+XLSX_CELLS_IN_A_ROW = 16_384  # Excel's columns (A to XFD): a row holding more cells than this is crafted
+XLSX_SHEET_BYTES = 256 << 20  # a sheet's XML, inflated (our 40,000-case export is about 90 MB)
+XLSX_OTHER_PART_BYTES = 16 << 20  # any other part: shared strings (a 40,000-case sheet's: a few MB), styles, ...
 
 
 def _read_xlsx(path: Path) -> Iterator[list[str]]:
@@ -216,7 +217,7 @@ def _open_xlsx(path: Path):
             reader = ExcelReader(path, read_only=True, data_only=False)
             try:
                 reader.read_manifest()
-                reader.read_strings()
+                reader.shared_strings = _shared_strings(reader)
                 reader.read_workbook()
                 apply_stylesheet(reader.archive, reader.wb)
                 sheets = [rel.target for _, rel in reader.parser.find_sheets()
@@ -247,7 +248,7 @@ def _xlsx_rows(source: str, reader, sheet_part: str) -> Iterator[list[str]]:
         handle = reader.archive.open(sheet_part)
         parser = WorkSheetParser(handle, reader.shared_strings, data_only=False, epoch=reader.wb.epoch,
                                  date_formats=reader.wb._date_formats, timedelta_formats=reader.wb._timedelta_formats)
-        rows = _sheet_rows(handle, parser, merged)
+        rows = _sheet_rows(source, handle, parser, merged)
     except Exception as error:  # noqa: BLE001 - a damaged sheet part
         raise _damaged(source, error) from None
     with handle:
@@ -266,7 +267,7 @@ def _xlsx_rows(source: str, reader, sheet_part: str) -> Iterator[list[str]]:
             while next_row < number:  # rows the file leaves out are empty
                 yield []
                 next_row += 1
-            yield _xlsx_row_text(source, number, cells, problems)
+            yield _xlsx_row_text(number, cells, problems)
             next_row = max(next_row, number) + 1
     if next_row == 1:
         raise SheetError(source, ["the workbook's first sheet is empty: expected a header row starting with case_ref"])
@@ -282,9 +283,34 @@ def _xlsx_rows(source: str, reader, sheet_part: str) -> Iterator[list[str]]:
 
 _SHEET_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _ROW, _CELL, _SHEET_DATA, _MERGE = (f"{_SHEET_NS}{tag}" for tag in ("row", "c", "sheetData", "mergeCell"))
+_STRING, _TEXT, _RUN = (f"{_SHEET_NS}{tag}" for tag in ("si", "t", "r"))
 
 
-def _sheet_rows(handle, parser, merged: list[str]) -> Iterator[tuple[int, list[dict]]]:
+def _shared_strings(reader) -> list[str]:
+    """The workbook's shared strings, as openpyxl's read_string_table gives them (plain text and
+    the text of formatted runs; phonetic runs left out), each string's XML dropped once read:
+    openpyxl's own reader builds an object per string and keeps every parsed element."""
+    from openpyxl.xml.constants import SHARED_STRINGS
+    from xml.etree.ElementTree import iterparse
+
+    part = reader.package.find(SHARED_STRINGS)
+    if part is None:
+        return []
+    strings: list[str] = []
+    table = None
+    with reader.archive.open(part.PartName[1:]) as handle:
+        for event, element in iterparse(handle, events=("start", "end")):
+            if event == "start":
+                table = element if table is None else table
+                continue
+            if element.tag == _STRING:
+                texts = [element.findtext(_TEXT) or ""] + [run.findtext(_TEXT) or "" for run in element.iterfind(_RUN)]
+                strings.append("".join(texts).replace("x005F_", ""))
+                table.remove(element)
+    return strings
+
+
+def _sheet_rows(source: str, handle, parser, merged: list[str]) -> Iterator[tuple[int, list[dict]]]:
     """(row number, cells) for each <row> of a worksheet part, each cell parsed by openpyxl's own
     ``parse_cell`` (shared strings, dates, formulas) and removed from the tree as soon as it is
     read, and each row once it is yielded: memory stays flat however many rows or cells the
@@ -292,24 +318,38 @@ def _sheet_rows(handle, parser, merged: list[str]) -> Iterator[tuple[int, list[d
     from xml.etree.ElementTree import iterparse
 
     sheet_data = row = None
-    cells: list[dict] = []
+    cells: dict[int, dict] = {}  # by column: a row holds at most XLSX_COLUMNS cells with values
+    cells_read = 0
     for event, element in iterparse(handle, events=("start", "end")):
         tag = element.tag
         if event == "start":
             if tag == _ROW:
-                row, cells = element, []
+                row, cells, cells_read = element, {}, 0
                 parser.row_counter = _row_number(element.get("r"), parser.row_counter)
                 parser.col_counter = 0
             elif tag == _SHEET_DATA:
                 sheet_data = element
         elif tag == _CELL and row is not None:
-            cells.append(parser.parse_cell(element))
             row.remove(element)
+            cells_read += 1
+            if cells_read > XLSX_CELLS_IN_A_ROW:
+                raise UnreadableSheet(source, f"row {parser.row_counter}: more than {XLSX_CELLS_IN_A_ROW:,} cells, more than a "
+                                              "spreadsheet row holds; this is not a case sheet")
+            if len(element) == 0 and element.get("r") is None:  # <c/>: empty, only moves the column on
+                parser.col_counter += 1
+                continue
+            cell = parser.parse_cell(element)
+            if cell["value"] is None or cell["value"] == "":
+                continue  # empty cells, however many, are not kept
+            if cell["column"] > XLSX_COLUMNS:
+                raise UnreadableSheet(source, f"row {cell['row']}, column {column_letter(cell['column'] - 1)}: a value beyond "
+                                              f"column {column_letter(XLSX_COLUMNS - 1)} ({XLSX_COLUMNS:,} columns); this is not a case sheet")
+            cells[cell["column"]] = cell
         elif tag == _ROW and row is not None:
-            yield parser.row_counter, cells
+            yield parser.row_counter, list(cells.values())
             if sheet_data is not None:
                 sheet_data.remove(element)
-            row, cells = None, []
+            row, cells = None, {}
         elif tag == _MERGE:
             merged.append(element.get("ref"))
 
@@ -319,17 +359,14 @@ def _row_number(text: str | None, previous: int) -> int:
     return previous + 1 if text is None else int(text)
 
 
-def _xlsx_row_text(source: str, number: int, cells: list[dict], problems: _Problems) -> list[str]:
+def _xlsx_row_text(number: int, cells: list[dict], problems: _Problems) -> list[str]:
     """One row's cells as text, in column order, up to its last non-empty cell."""
     values: dict[int, str] = {}
     for cell in cells:
         text = _cell_text(cell["value"])
         if not text:
             continue
-        column = cell["column"]
-        if column > XLSX_COLUMNS:
-            raise UnreadableSheet(source, f"row {number}, column {column_letter(column - 1)}: a value beyond column "
-                                          f"{column_letter(XLSX_COLUMNS - 1)} ({XLSX_COLUMNS:,} columns); this is not a case sheet")
+        column = cell["column"]  # at most XLSX_COLUMNS (checked as the row was read)
         if cell["data_type"] == "f":
             problems.add(f"row {number}, column {column_letter(column - 1)}: a formula ({text}); paste values instead")
         values[column] = text

@@ -218,6 +218,17 @@ def with_sheet(rows_xml: str, dimension: str | None = "A1:B2") -> bytes:
     return repackaged(valid_xlsx(), lambda name, content: xml if name == SHEET_PART else content)
 
 
+def with_shared_strings(items_xml: str) -> bytes:
+    """The valid package with a shared-strings part holding ``items_xml`` (and its content type)."""
+    override = (b'<Override PartName="/xl/sharedStrings.xml" '
+                b'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+    data = repackaged(valid_xlsx(), lambda n, c: c.replace(b"</Types>", override) if n == "[Content_Types].xml" else c)
+    buffer = io.BytesIO(data)
+    with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as package:
+        package.writestr("xl/sharedStrings.xml", f'<sst xmlns="{_MAIN_NS}">{items_xml}</sst>')
+    return buffer.getvalue()
+
+
 def _half(content: bytes) -> bytes:
     return content[: len(content) // 2]
 
@@ -237,6 +248,8 @@ CRAFTED = {
     "far cell XFD1048576": (lambda: with_sheet('<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>', "A1:XFD1048576"),
                             "row 1048576, column XFD: a value beyond column"),
     "row beyond any spreadsheet": (lambda: with_sheet('<row r="99999999999"><c t="inlineStr"><is><t>x</t></is></c></row>'), "more than 1,048,576 rows"),
+    "a row of five million cells": (lambda: with_sheet('<row r="2">' + "<c/>" * 5_000_000 + "</row>"), "more than 16,384 cells"),
+    "shared strings beyond the limit": (lambda: with_shared_strings("<si><t>a</t></si>" * 1_100_000), "xl/sharedStrings.xml inflates to"),
     "inflates beyond the limit": (lambda: repackaged(valid_xlsx(), lambda n, c: c + b" " * (65 << 20) if n == "xl/styles.xml" else c),
                                   "inflates to"),
 }
@@ -311,3 +324,20 @@ def test_xlsx_with_a_damaged_part_exits_2_or_imports_and_never_tracebacks(fuzz_d
     if code != 0:  # 0: the damage left a readable sheet (e.g. in app.xml, which nothing reads)
         assert code == 2, err
         assert str(path) in err.splitlines()[0]
+
+
+def test_shared_strings_are_read_as_openpyxl_reads_them(framework, tmp_path):
+    """Plain and formatted runs joined, phonetic runs left out (our streaming shared-strings reader)."""
+    from audit.sheets import parse_sheet
+
+    strings = ("<si><t>case_ref</t></si><si><t>team</t></si><si><t>B100001</t></si>"
+               "<si><r><rPr><b/></rPr><t>Équipe </t></r><r><t>Sud</t></r><rPh sb=\"0\" eb=\"1\"><t>x</t></rPh></si>")
+    sheet = (f'<worksheet xmlns="{_MAIN_NS}"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+             '<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" t="s"><v>3</v></c></row></sheetData></worksheet>').encode()
+    data = repackaged(with_shared_strings(strings), lambda n, c: sheet if n == SHEET_PART else c)
+    path = tmp_path / "shared.xlsx"
+    path.write_bytes(data)
+    assert parse_sheet(path, framework).cases[0].attributes["team"] == "Équipe Sud"
+    import openpyxl as _openpyxl
+
+    assert _openpyxl.load_workbook(path).active["B2"].value == "Équipe Sud"
