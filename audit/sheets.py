@@ -159,6 +159,7 @@ def _place_of(text_before: str) -> str:
 XLSX_ROWS = 1_048_576  # Excel's rows in a sheet: more cannot be a real sheet
 XLSX_COLUMNS = 1_000  # far more than a case sheet's columns (case_ref, 12 attributes, ~80 questions)
 XLSX_CELLS_IN_A_ROW = 16_384  # Excel's columns (A to XFD): a row holding more cells than this is crafted
+XLSX_PARTS_IN_A_CELL = 10_000  # XML elements inside one cell (a value, a formula, runs of formatted text)
 XLSX_SHEET_BYTES = 256 << 20  # a sheet's XML, inflated (our 40,000-case export is about 90 MB)
 XLSX_OTHER_PART_BYTES = 16 << 20  # any other part: shared strings (a 40,000-case sheet's: a few MB), styles, ...
 
@@ -282,7 +283,7 @@ def _xlsx_rows(source: str, reader, sheet_part: str) -> Iterator[list[str]]:
 
 
 _SHEET_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_ROW, _CELL, _SHEET_DATA, _MERGE = (f"{_SHEET_NS}{tag}" for tag in ("row", "c", "sheetData", "mergeCell"))
+_ROW, _CELL, _MERGE = (f"{_SHEET_NS}{tag}" for tag in ("row", "c", "mergeCell"))
 _STRING, _TEXT, _RUN = (f"{_SHEET_NS}{tag}" for tag in ("si", "t", "r"))
 
 
@@ -312,46 +313,65 @@ def _shared_strings(reader) -> list[str]:
 
 def _sheet_rows(source: str, handle, parser, merged: list[str]) -> Iterator[tuple[int, list[dict]]]:
     """(row number, cells) for each <row> of a worksheet part, each cell parsed by openpyxl's own
-    ``parse_cell`` (shared strings, dates, formulas) and removed from the tree as soon as it is
-    read, and each row once it is yielded: memory stays flat however many rows or cells the
-    file holds. The references of merged ranges are added to ``merged``."""
+    ``parse_cell`` (shared strings, dates, formulas). Every element is dropped from the tree as
+    soon as it has been read (a cell's parts once the cell is read), so memory stays flat however
+    many rows, cells or other elements the file holds. The references of merged ranges are added
+    to ``merged``."""
     from xml.etree.ElementTree import iterparse
 
-    sheet_data = row = None
+    open_elements: list = []  # the element being read and its ancestors
+    cell_depth = 0  # how deep the cell being read is (0: not in a cell)
     cells: dict[int, dict] = {}  # by column: a row holds at most XLSX_COLUMNS cells with values
-    cells_read = 0
+    cells_read = parts_in_cell = 0
     for event, element in iterparse(handle, events=("start", "end")):
         tag = element.tag
         if event == "start":
-            if tag == _ROW:
-                row, cells, cells_read = element, {}, 0
+            open_elements.append(element)
+            if cell_depth:
+                parts_in_cell += 1
+                if parts_in_cell > XLSX_PARTS_IN_A_CELL:
+                    raise UnreadableSheet(source, f"row {parser.row_counter}: a cell made of more than {XLSX_PARTS_IN_A_CELL:,} "
+                                                  "XML elements; this is not a case sheet")
+            elif tag == _CELL:
+                cell_depth, parts_in_cell = len(open_elements), 0
+                cells_read += 1
+                if cells_read > XLSX_CELLS_IN_A_ROW:
+                    where = f"row {parser.row_counter}" if parser.row_counter else "outside any row"
+                    raise UnreadableSheet(source, f"{where}: more than {XLSX_CELLS_IN_A_ROW:,} cells, more "
+                                                  "than a spreadsheet row holds; this is not a case sheet")
+            elif tag == _ROW:
+                cells, cells_read = {}, 0
                 parser.row_counter = _row_number(element.get("r"), parser.row_counter)
                 parser.col_counter = 0
-            elif tag == _SHEET_DATA:
-                sheet_data = element
-        elif tag == _CELL and row is not None:
-            row.remove(element)
-            cells_read += 1
-            if cells_read > XLSX_CELLS_IN_A_ROW:
-                raise UnreadableSheet(source, f"row {parser.row_counter}: more than {XLSX_CELLS_IN_A_ROW:,} cells, more than a "
-                                              "spreadsheet row holds; this is not a case sheet")
-            if len(element) == 0 and element.get("r") is None:  # <c/>: empty, only moves the column on
-                parser.col_counter += 1
-                continue
-            cell = parser.parse_cell(element)
-            if cell["value"] is None or cell["value"] == "":
-                continue  # empty cells, however many, are not kept
-            if cell["column"] > XLSX_COLUMNS:
-                raise UnreadableSheet(source, f"row {cell['row']}, column {column_letter(cell['column'] - 1)}: a value beyond "
-                                              f"column {column_letter(XLSX_COLUMNS - 1)} ({XLSX_COLUMNS:,} columns); this is not a case sheet")
-            cells[cell["column"]] = cell
-        elif tag == _ROW and row is not None:
+            continue
+        open_elements.pop()
+        if cell_depth and len(open_elements) >= cell_depth:
+            continue  # a part of the cell being read: parse_cell reads it with the cell
+        if tag == _CELL:
+            cell_depth = 0
+            _keep_cell(source, parser, element, cells)
+        elif tag == _ROW:
             yield parser.row_counter, list(cells.values())
-            if sheet_data is not None:
-                sheet_data.remove(element)
-            row, cells = None, {}
+            cells = {}
         elif tag == _MERGE:
             merged.append(element.get("ref"))
+        if open_elements:
+            open_elements[-1].remove(element)  # read: dropped (its earlier siblings already are)
+
+
+def _keep_cell(source: str, parser, element, cells: dict[int, dict]) -> None:
+    """Parse one <c> into ``cells`` (by column) if it holds a value; refuse a value beyond the
+    last column a case sheet can have."""
+    if len(element) == 0 and element.get("r") is None:  # <c/>: empty, only moves the column on
+        parser.col_counter += 1
+        return
+    cell = parser.parse_cell(element)
+    if cell["value"] is None or cell["value"] == "":
+        return  # empty cells, however many, are not kept
+    if cell["column"] > XLSX_COLUMNS:
+        raise UnreadableSheet(source, f"row {cell['row']}, column {column_letter(cell['column'] - 1)}: a value beyond "
+                                      f"column {column_letter(XLSX_COLUMNS - 1)} ({XLSX_COLUMNS:,} columns); this is not a case sheet")
+    cells[cell["column"]] = cell
 
 
 def _row_number(text: str | None, previous: int) -> int:

@@ -249,6 +249,11 @@ CRAFTED = {
                             "row 1048576, column XFD: a value beyond column"),
     "row beyond any spreadsheet": (lambda: with_sheet('<row r="99999999999"><c t="inlineStr"><is><t>x</t></is></c></row>'), "more than 1,048,576 rows"),
     "a row of five million cells": (lambda: with_sheet('<row r="2">' + "<c/>" * 5_000_000 + "</row>"), "more than 16,384 cells"),
+    "five million cells outside any row": (lambda: repackaged(valid_xlsx(), lambda n, c: (
+        f'<worksheet xmlns="{_MAIN_NS}"><sheetData>' + "<c/>" * 5_000_000 + "</sheetData></worksheet>").encode() if n == SHEET_PART else c),
+        "outside any row: more than 16,384 cells"),
+    "a cell of two million runs": (lambda: with_sheet('<row r="2"><c t="inlineStr"><is>' + "<r><t>a</t></r>" * 2_000_000 + "</is></c></row>"),
+                                   "a cell made of more than 10,000 XML elements"),
     "shared strings beyond the limit": (lambda: with_shared_strings("<si><t>a</t></si>" * 1_100_000), "xl/sharedStrings.xml inflates to"),
     "inflates beyond the limit": (lambda: repackaged(valid_xlsx(), lambda n, c: c + b" " * (65 << 20) if n == "xl/styles.xml" else c),
                                   "inflates to"),
@@ -258,6 +263,8 @@ CRAFTED_WITH_A_BAD_ROW = {
     "huge dimension": (lambda: with_sheet('<row r="2"><c r="A2" t="inlineStr"><is><t>A100001</t></is></c><c r="B2" t="inlineStr"><is><t>Perhaps</t></is></c></row>',
                                           "A1:XFD1048576"), "row 2, column B (2.2.1): 'Perhaps' is not an answer"),
     "a million empty rows": (lambda: with_sheet(_MILLION_EMPTY_ROWS + _BAD_LAST_ROW, "A1:B1048576"), "row 1048576, column B (2.2.1)"),
+    "five million unknown elements": (lambda: repackaged(with_sheet(_BAD_LAST_ROW), lambda n, c: c.replace(
+        b"<sheetData>", b"<sheetData>" + b"<x/>" * 5_000_000) if n == SHEET_PART else c), "row 1048576, column B (2.2.1)"),
     "a million empty rows, no dimension": (lambda: with_sheet(_MILLION_EMPTY_ROWS + _BAD_LAST_ROW, None), "row 1048576, column B (2.2.1)"),
 }
 
