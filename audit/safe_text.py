@@ -105,22 +105,21 @@ def json_for_terminal(text: str) -> str:
 
 
 # ------------------------------------------------------------------ Markdown
-_LINE_BREAKS = re.compile(r"\r\n|[\n\r\x0b\x0c\x85\u2028\u2029]")
+_LINE_BREAKS_AND_TABS = re.compile(r"\r\n|[\t\n\r\x0b\x0c\x85\u2028\u2029]")
 # characters that start emphasis, code, links, tables or strike-through anywhere in a line
 _MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]|~])")
 # at the start of a line: headings, quotes, list items, setext underlines
 _MARKDOWN_LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)](?=\s|$))")
-_HTML_IN_MARKDOWN = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 def for_markdown(text) -> str:
     """``text`` as plain words in Markdown: HTML tags and entities shown as written, Markdown's
-    markup characters escaped, and any line break shown as a space, so the value stays on the
+    markup characters escaped, and any line break (or tab) shown as a space, so the value stays on the
     line it is put in (it cannot forge a heading, a table row or a "Score" line)."""
-    text = _LINE_BREAKS.sub(" ", str(text)).strip()
+    text = _LINE_BREAKS_AND_TABS.sub(" ", str(text)).strip()
     text = for_terminal(text)  # other control characters shown, not kept
     text = _MARKDOWN_INLINE.sub(r"\\\1", text)
-    text = "".join(_HTML_IN_MARKDOWN.get(c, c) for c in text) if any(c in text for c in "&<>") else text
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # tags and entities shown as typed
     return _MARKDOWN_LINE_START.sub(_escape_line_start, text)
 
 
