@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .errors import CaseauditError
+from .safe_text import for_terminal, lines_for_terminal
 
 DB_ENV = "CASEAUDIT_DB"
 
@@ -155,7 +156,7 @@ def cmd_history(args) -> int:
         print(f"No changes recorded yet in {args.round!r}" + (f" for {args.case.upper()}." if args.case else "."))
         return 0
     for _, line in sorted(lines, key=lambda item: item[0]):
-        print(line)
+        print(for_terminal(line))  # names, notes and reasons may hold escape sequences (typed, imported or merged)
     return 0
 
 
@@ -215,7 +216,7 @@ def cmd_conflicts(args) -> int:
         ours = _change_text(k["our_value"], k["our_reason"], k["our_note"]) if k["kind"] == "answer" else (k["our_value"] or "(none)")
         theirs = _change_text(k["their_value"], k["their_reason"], k["their_note"]) if k["kind"] == "answer" else (k["their_value"] or "(none)")
         state = f"  resolved: kept {k['kept']} ({k['resolved_by']})" if k["resolved_at"] else ""
-        print(f"#{k['id']:<4} {subject:<20} ours: {ours} ({k['our_by']})  theirs: {theirs} ({k['their_by']}, {k['from_file']}){state}")
+        print(for_terminal(f"#{k['id']:<4} {subject:<20} ours: {ours} ({k['our_by']})  theirs: {theirs} ({k['their_by']}, {k['from_file']}){state}"))
     if not args.all:
         print("Settle each with: caseaudit resolve --round NAME ID ours|theirs")
     return 0
@@ -267,6 +268,23 @@ def cmd_report(args) -> int:
     return 0
 
 
+# the numbers samplesize accepts: a margin below 0.1 points needs millions of cases, and a
+# confidence level outside 50-99.99% is not one a QA report would quote
+MARGIN_POINTS = (0.1, 49.9)
+CONFIDENCE_PER_CENT = (50.0, 99.99)
+
+
+def _check_number(option: str, value: float, bounds: tuple[float, float], unit: str) -> None:
+    """Refuse NaN, infinities and numbers outside ``bounds`` (inclusive) with one clear line."""
+    import math
+
+    from .errors import InvalidValue
+
+    low, high = bounds
+    if not math.isfinite(value) or not low <= value <= high:
+        raise InvalidValue(f"{option} {value:g}: give a number of {unit} from {low:g} to {high:g}")
+
+
 def cmd_samplesize(args) -> int:
     from fractions import Fraction
 
@@ -274,6 +292,9 @@ def cmd_samplesize(args) -> int:
     from .errors import InvalidValue
     from framework import load_framework
 
+    _check_number("--margin", args.margin, MARGIN_POINTS, "percentage points")
+    if args.confidence is not None:
+        _check_number("--confidence", args.confidence, CONFIDENCE_PER_CENT, "per cent")
     level = load_framework().reporting.confidence_level if args.confidence is None else Fraction(str(args.confidence)) / 100
     try:
         result = sample_size(args.margin, level, args.population)
@@ -306,7 +327,7 @@ def cmd_rounds(args) -> int:
         done = "  n/a" if r["progress"] is None else f"{r['progress'] * 100:>5.0f}%"
         if r.get("framework_missing"):
             state += " (framework not available: add its definition to open this round)"
-        print(f"{r['name']:<30} {r['unit']:<28} {framework:<28} {r['cases']:>5} {done}{state}")
+        print(for_terminal(f"{r['name']:<30} {r['unit']:<28} {framework:<28} {r['cases']:>5} {done}{state}"))
     return 0
 
 
@@ -476,16 +497,19 @@ def main(argv: list[str] | None = None) -> int:
     if handler is not cmd_tui and handler is not cmd_serve:
         store_module.busy_notice = _say_waiting
     try:
-        return handler(args)
+        status = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:  # the reader went away (caseaudit history | head): stop quietly
+        _stdout_to_devnull()
+        return 1
     except CaseauditError as error:
-        print(f"caseaudit: {error}", file=sys.stderr)
+        print(f"caseaudit: {lines_for_terminal(str(error))}", file=sys.stderr)
         return error.exit_status
-    except BrokenPipeError:
-        raise  # a closed pipe (``| head``) is not a fault of the database or the disk
     except (sqlite3.Error, OSError) as error:
         # every fault of the environment (disk full, read-only, locked, damaged, busy): one line, exit 2
         problem = store_module.database_error(error, args.db)
-        print(f"caseaudit: {problem}", file=sys.stderr)
+        print(f"caseaudit: {lines_for_terminal(str(problem))}", file=sys.stderr)
         return problem.exit_status
     except KeyboardInterrupt:
         print("caseaudit: interrupted; every answer already shown as saved is stored", file=sys.stderr)
@@ -497,6 +521,16 @@ def main(argv: list[str] | None = None) -> int:
 def _say_waiting(seconds: float) -> None:
     print(f"caseaudit: the database is busy with another auditor's or program's work; waiting up to {seconds:.0f} seconds...",
           file=sys.stderr, flush=True)
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null so Python's final flush does not fail again (the recipe in
+    the signal module's documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests): nothing to redirect
+        pass
 
 
 def entry_point() -> None:

@@ -33,7 +33,7 @@ from framework import Answer, Rating, RatingMethod
 
 from .attributes import ATTRIBUTE_COLUMNS
 from .errors import DatabaseProblem, FrameworkUnavailable, InvalidValue, RoundFinalised
-from .store import AuditStore, _inspect_existing, _stable_event_id, backup_database, now, open_database, write_lock
+from .store import AuditStore, _inspect_existing, _stable_event_id, backup_database, open_database, write_lock
 
 
 @attrs.define

@@ -5,29 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import textwrap
 from typing import Callable
 
 from framework.model import RatingMethod
 
+from .safe_text import for_csv_cell, for_markdown, for_terminal, json_for_terminal
 from .summary import QuestionFigures, StandardSummary, Summary, percent_text, rating_word, to_json
-
-
-# characters XML cannot hold at all (so no XLSX cell can): C0 controls but tab, newline, return
-_ILLEGAL_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-# the longest text an Excel cell holds; a longer one makes Excel "repair" the file
-SPREADSHEET_CELL_CHARACTERS = 32_767
-
-
-def spreadsheet_safe(text: str) -> str:
-    """``text`` as an XLSX cell can hold it: each character XML cannot hold shown as U+FFFD,
-    and a text too long for a cell cut short with an ellipsis."""
-    if len(text) > SPREADSHEET_CELL_CHARACTERS:
-        text = text[: SPREADSHEET_CELL_CHARACTERS - 1] + "…"
-    return _ILLEGAL_IN_XML.sub("\ufffd", text)
 
 
 _pct = percent_text
@@ -43,10 +27,12 @@ def _cap_line(s: StandardSummary) -> str:
     return f"Advisory cap '{s.cap.cap}': {s.cap.rule.guidance}"
 
 
-def _heading(summary: Summary) -> list[str]:
+def _heading(summary: Summary, text: Callable[[str], str]) -> list[str]:
+    """The title line and the counts, with the round's and unit's names through ``text``
+    (the escaping rule of the format being written)."""
     f = summary.framework
     lines = [
-        f"{summary.round}: {summary.unit}",
+        f"{text(summary.round)}: {text(summary.unit)}",
         f"Framework {f.id} version {f.version}. {summary.cases} cases, {summary.incomplete_cases} incomplete.",
     ]
     if summary.provisional:
@@ -60,11 +46,11 @@ def _heading(summary: Summary) -> list[str]:
 
 
 def render_table(summary: Summary, width: int = 100) -> str:
-    out = _heading(summary)
+    out = _heading(summary, for_terminal)
     out += ["", "Ratings"]
     for s in summary.standards:
         out.append(f"  {s.id:<5} {s.name:<30} {_rating_word(s)}")
-        cap = _cap_line(s)
+        cap = for_terminal(_cap_line(s))
         if cap:
             out += textwrap.wrap(cap, width, initial_indent="        ", subsequent_indent="        ")
     out.append(f"  Score {summary.score}/{summary.max_score}    Overall rating: {summary.overall_rating or 'Not yet rated'}")
@@ -81,7 +67,7 @@ def render_table(summary: Summary, width: int = 100) -> str:
             c = kq.counts
             out.append(f"  {wrapped[-1]:<{text_width}} {c.yes:>4} {c.no:>4} {c.not_applicable:>4} {c.unanswered:>4}  {_pct(kq)}")
         if s.sentence:
-            out += textwrap.wrap(s.sentence, width, initial_indent="  ", subsequent_indent="  ")
+            out += textwrap.wrap(for_terminal(s.sentence), width, initial_indent="  ", subsequent_indent="  ")
         if s.basis_note:
             out += textwrap.wrap("Note: " + s.basis_note, width, initial_indent="  ", subsequent_indent="  ")
         out.append("  Prompts and data items:")
@@ -92,39 +78,35 @@ def render_table(summary: Summary, width: int = 100) -> str:
     return "\n".join(out) + "\n"
 
 
-def md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def render_markdown(summary: Summary) -> str:
-    out = [f"# {summary.round}: {summary.unit}", ""]
-    out += [line + "  " for line in _heading(summary)[1:]]
+    out = [f"# {for_markdown(summary.round)}: {for_markdown(summary.unit)}", ""]
+    out += [line + "  " for line in _heading(summary, for_markdown)[1:]]
     out += ["", "## Ratings", "", "| Standard | Rating |", "|---|---|"]
     for s in summary.standards:
-        out.append(f"| {s.id} {md_escape(s.name)} | {_rating_word(s)} |")
+        out.append(f"| {s.id} {for_markdown(s.name)} | {_rating_word(s)} |")
     out += ["", f"**Score {summary.score}/{summary.max_score}**, overall rating: **{summary.overall_rating or 'Not yet rated'}**", ""]
     for s in summary.standards:
         if s.method is RatingMethod.JUDGEMENT:
             cap = _cap_line(s)
             if s.evidence or cap:
-                out += [f"### {s.id} {s.name}: {_rating_word(s)}", ""]
+                out += [f"### {s.id} {for_markdown(s.name)}: {_rating_word(s)}", ""]
                 if cap:
-                    out += [cap, ""]
+                    out += [for_markdown(cap), ""]
                 if s.evidence:
-                    out += [f"Evidence: {s.evidence}", ""]
+                    out += [f"Evidence: {for_markdown(s.evidence)}", ""]
     for s in summary.standards:
         if not s.key_questions:
             continue
-        out += [f"## {s.id} {s.name}: {_rating_word(s)}", "", f"_{s.headline}_", ""]
+        out += [f"## {s.id} {for_markdown(s.name)}: {_rating_word(s)}", "", f"_{for_markdown(s.headline)}_", ""]
         out += ["| Key question | Yes | No | N/A | Unanswered | Percentage 'Yes' |", "|---|---:|---:|---:|---:|---:|"]
         for kq in s.key_questions:
             c = kq.counts
-            out.append(f"| {kq.id} {md_escape(kq.text)} | {c.yes} | {c.no} | {c.not_applicable} | {c.unanswered} | {_pct(kq)} |")
+            out.append(f"| {kq.id} {for_markdown(kq.text)} | {c.yes} | {c.no} | {c.not_applicable} | {c.unanswered} | {_pct(kq)} |")
         out.append("")
         if s.sentence:
-            out += [s.sentence, ""]
+            out += [for_markdown(s.sentence), ""]
         if s.basis_note:
-            out += [f"> {s.basis_note}", ""]
+            out += [f"> {for_markdown(s.basis_note)}", ""]
         out += markdown_prompt_rows(s, lambda q: f"{q.out_of()} ({_pct(q)})" if q.counts.relevant else "no relevant cases")
     return "\n".join(out)
 
@@ -134,7 +116,7 @@ def markdown_prompt_rows(s: StandardSummary, figure: Callable[[QuestionFigures],
     out = ["| Prompt or data item | Figure |", "|---|---|"]
     for kq in s.key_questions:
         for q in (*kq.prompts, *kq.data_items):
-            out.append(f"| {q.id} {md_escape(q.text)} | {figure(q)} |")
+            out.append(f"| {q.id} {for_markdown(q.text)} | {figure(q)} |")
     out.append("")
     return out
 
@@ -144,7 +126,7 @@ CSV_COLUMNS = ["standard", "standard_rating", "question_id", "kind", "text", "ye
 
 def render_csv(summary: Summary) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = _SafeCsvWriter(csv.writer(buffer, lineterminator="\n"))
     writer.writerow(CSV_COLUMNS)
     for s in summary.standards:
         rating = s.rating.value if s.rating else ""
@@ -159,8 +141,18 @@ def render_csv(summary: Summary) -> str:
     return buffer.getvalue()
 
 
+class _SafeCsvWriter:
+    """A csv writer whose every cell goes through ``for_csv_cell``: no cell starts a formula."""
+
+    def __init__(self, writer) -> None:
+        self.writer = writer
+
+    def writerow(self, row) -> None:
+        self.writer.writerow([for_csv_cell(value) for value in row])
+
+
 def render_json(summary: Summary) -> str:
-    return json.dumps(to_json(summary), indent=2, ensure_ascii=False) + "\n"
+    return json_for_terminal(json.dumps(to_json(summary), indent=2, ensure_ascii=False)) + "\n"
 
 
 RENDERERS = {"table": render_table, "markdown": render_markdown, "csv": render_csv, "json": render_json}

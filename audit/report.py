@@ -8,7 +8,6 @@ precision, breakdowns with disproportionality flags, and the trend since an earl
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from pathlib import Path
 
 import attrs
@@ -26,9 +25,10 @@ from .analysis import (
     wilson_interval,
 )
 from .case_table import CaseAnswerTable, read_case_answer_table
-from .errors import CaseauditError, InvalidValue
-from .render import markdown_prompt_rows, md_escape
-from .store import AuditStore, create_private_file
+from .errors import InvalidValue
+from .render import markdown_prompt_rows
+from .safe_text import for_markdown
+from .store import AuditStore
 from .summary import QuestionFigures, StandardSummary, Summary, percent_text, rating_word, summarise, summary_from_counts
 
 FORMATS = ("html", "xlsx", "markdown")
@@ -160,45 +160,46 @@ def provisional_text(summary: Summary) -> str:
 def render_markdown_report(report: Report) -> str:
     summary = report.summary
     level = f"{float(summary.framework.reporting.confidence_level) * 100:.0f}%"
-    out = [f"# {summary.unit}: {summary.round}", ""]
+    md = for_markdown  # every text from the round, the framework or people goes through it
+    out = [f"# {md(summary.unit)}: {md(summary.round)}", ""]
     out.append(f"Case audit report, {summary.cases} cases, generated {report.generated_at}. "
                f"Framework {summary.framework.id} version {summary.framework.version}.")
     if provisional_text(summary):
-        out += ["", f"**{provisional_text(summary)}**"]
+        out += ["", f"**{md(provisional_text(summary))}**"]
     out += ["", "## Ratings", "", "| Standard | Rating |", "|---|---|"]
     for s in summary.standards:
-        out.append(f"| {s.id} {md_escape(s.name)} | {rating_word(s)} |")
+        out.append(f"| {s.id} {md(s.name)} | {rating_word(s)} |")
     out += ["", f"**Score {summary.score}/{summary.max_score}**. Overall rating: **{summary.overall_rating or 'Not yet rated'}**.", ""]
     out += ["## Domain one: organisational delivery", ""]
     for s in report.judgement_standards:
-        out += [f"### {s.id} {s.name}: {rating_word(s)}", ""]
+        out += [f"### {s.id} {md(s.name)}: {rating_word(s)}", ""]
         if cap_sentence(s):
-            out += [cap_sentence(s), ""]
+            out += [md(cap_sentence(s)), ""]
         if s.evidence:
-            out += [f"Evidence: {s.evidence}", ""]
+            out += [f"Evidence: {md(s.evidence)}", ""]
     for s in report.case_standards:
-        out += [f"## {s.id} {s.name}: {rating_word(s)}", "", f"_{s.headline}_", ""]
+        out += [f"## {s.id} {md(s.name)}: {rating_word(s)}", "", f"_{md(s.headline)}_", ""]
         out += [f"| Key question | Percentage 'Yes' | Yes / relevant | {level} interval | Band |", "|---|---:|---:|---:|---|"]
         for kq in s.key_questions:
             interval = report.interval(kq)
             flag = " (rating not settled by this sample)" if kq.id in report.unsettled else ""
             band = kq.banding.rating.value if kq.banding else "n/a"
             out.append(
-                f"| {kq.id} {md_escape(kq.text)} | {percent_text(kq)} | {kq.counts.yes}/{kq.counts.relevant} | "
+                f"| {kq.id} {md(kq.text)} | {percent_text(kq)} | {kq.counts.yes}/{kq.counts.relevant} | "
                 f"{interval.text() if interval else 'n/a'} | {band}{flag} |"
             )
         out.append("")
         if s.sentence:
-            out += [s.sentence, ""]
+            out += [md(s.sentence), ""]
         if s.basis_note:
-            out += [f"> {s.basis_note}", ""]
+            out += [f"> {md(s.basis_note)}", ""]
         out += markdown_prompt_rows(s, prompt_figure)
     out += ["## Breakdowns", "", f"Flagged (**!**): a group {summary.framework.reporting.disproportion_points} or more points from the rest, "
             f"with at least {summary.framework.reporting.disproportion_min_cases} relevant cases on each side.", ""]
     kq_ids = [kq.id for s in report.case_standards for kq in s.key_questions]
     for breakdown in report.breakdowns:
-        out += [f"### {breakdown.label}", ""]
-        out.append("| Key question | " + " | ".join(f"{md_escape(g.label)} ({g.cases})" for g in breakdown.groups) + " |")
+        out += [f"### {md(breakdown.label)}", ""]
+        out.append("| Key question | " + " | ".join(f"{md(g.label)} ({g.cases})" for g in breakdown.groups) + " |")
         out.append("|---|" + "---:|" * len(breakdown.groups))
         for kq in kq_ids:
             cells = []
@@ -209,12 +210,12 @@ def render_markdown_report(report: Report) -> str:
             out.append(f"| {kq} | " + " | ".join(cells) + " |")
         out.append("")
         for flag in breakdown.flags:
-            out.append(f"- {flag.sentence(breakdown.label)}")
+            out.append(f"- {md(flag.sentence(breakdown.label))}")
         if breakdown.flags:
             out.append("")
     if report.comparison:
         c = report.comparison
-        out += [f"## Change since {c.earlier_round}", "", "| Key question | Before | Now | Change (points) | Band |", "|---|---:|---:|---:|---|"]
+        out += [f"## Change since {md(c.earlier_round)}", "", "| Key question | Before | Now | Change (points) | Band |", "|---|---:|---:|---:|---|"]
         for k in c.key_questions:
             band = f"{k.band_before or 'n/a'} -> {k.band_now or 'n/a'}" if k.band_before != k.band_now else (k.band_now or "n/a")
             before = f"{k.before}%" if k.before is not None else "n/a"
@@ -223,7 +224,7 @@ def render_markdown_report(report: Report) -> str:
         out += ["", "| Standard | Before | Now |", "|---|---|---|"]
         for s in c.standards:
             mark = " (changed)" if s.changed else ""
-            out.append(f"| {s.id} {md_escape(s.name)} | {s.before or 'n/a'} | {s.now or 'n/a'}{mark} |")
+            out.append(f"| {s.id} {md(s.name)} | {s.before or 'n/a'} | {s.now or 'n/a'}{mark} |")
         out += ["", f"Score {c.score_before[0]}/{c.score_before[1]} -> {c.score_now[0]}/{c.score_now[1]}; "
                 f"overall {c.overall_before or 'n/a'} -> {c.overall_now or 'n/a'}.", ""]
     return "\n".join(out)

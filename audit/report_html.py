@@ -7,12 +7,11 @@ tools can read them back without scraping prose.
 
 from __future__ import annotations
 
-from html import escape
-
 from framework import Rating
 
 from .analysis import Breakdown
 from .report import Report, cap_sentence, percent_text, prompt_figure, provisional_text, rating_word
+from .safe_text import for_html
 
 BAND_COLOUR = {
     Rating.OUTSTANDING: "#1b7837",
@@ -40,8 +39,7 @@ th { background: var(--band); font-weight: 600; } td.num, th.num { text-align: r
 """
 
 
-def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+_e = for_html  # every text written into the page goes through it (audit/safe_text.py)
 
 
 def _pill(rating: Rating | None, text: str | None = None) -> str:

@@ -24,12 +24,22 @@ from openpyxl.utils import get_column_letter
 
 from .case_table import CaseAnswerTable
 from .errors import InvalidValue
-from .render import spreadsheet_safe
+from .safe_text import for_xlsx
 from .report import Report, cap_sentence, prompt_sentence, rating_word
 
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="F3F5F7")
 PERCENT = "0%"
+
+
+def text_cell(ws, text: str, **style) -> WriteOnlyCell:
+    """A cell holding ``text`` as a string, whatever it starts with: openpyxl would store a text
+    beginning with "=" as a formula (run when the workbook is opened), so the type is forced."""
+    cell = WriteOnlyCell(ws, value=for_xlsx(text))
+    cell.data_type = "s"
+    for name, value in style.items():
+        setattr(cell, name, value)
+    return cell
 
 
 class _Sheet:
@@ -42,16 +52,11 @@ class _Sheet:
         for index, width in enumerate(widths or [], start=1):
             self.ws.column_dimensions[get_column_letter(index)].width = width
         self.ws.freeze_panes = freeze_panes
-        cells = []
-        for name in header:
-            cell = WriteOnlyCell(self.ws, value=name)
-            cell.font, cell.fill = HEADER_FONT, HEADER_FILL
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-            cells.append(cell)
-        self.ws.append(cells)
+        alignment = Alignment(wrap_text=True, vertical="top")
+        self.ws.append([text_cell(self.ws, name, font=HEADER_FONT, fill=HEADER_FILL, alignment=alignment) for name in header])
 
     def append(self, values: list, percent_columns: tuple[int, ...] = ()) -> None:
-        values = [spreadsheet_safe(v) if isinstance(v, str) else v for v in values]
+        values = [text_cell(self.ws, v) if isinstance(v, str) else v for v in values]
         if percent_columns:
             row = []
             for index, value in enumerate(values):
@@ -185,8 +190,9 @@ _SHARED_STRINGS_RELATIONSHIP = "http://schemas.openxmlformats.org/officeDocument
 
 
 def _xml_text(text: str) -> str:
-    """A <t> element holding ``text`` as a cell can (see ``spreadsheet_safe``), escaped for XML."""
-    text = spreadsheet_safe(text)
+    """A <t> element holding ``text`` as a cell can (see ``for_xlsx``), escaped for XML. Shared and
+    inline strings are always text: no formula can come from them."""
+    text = for_xlsx(text)
     space = ' xml:space="preserve"' if text != text.strip() else ""
     return f"<t{space}>{xml_escape(text)}</t>"
 

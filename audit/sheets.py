@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +26,7 @@ from .attributes import ATTRIBUTE_COLUMNS, ATTRIBUTES_BY_COLUMN, InvalidAttribut
 from .case_table import CASE_REF_COLUMN, read_case_answer_table
 from .errors import InvalidValue, SheetError, UnknownRound
 from .output_file import atomic_output, check_target, write_output
+from .safe_text import fits_xlsx, for_csv_cell, from_csv_cell
 from .store import AuditStore, current_user, parse_answer_text, write_lock
 
 MAX_PROBLEMS_KEPT = 20
@@ -97,7 +99,19 @@ def read_rows(path: Path) -> Iterator[list[str]]:
         raise SheetError(str(path), [f"unsupported file type {suffix or '(none)'!r}: use .csv or .xlsx"])
 
 
+# A CSV field may be as long as anything caseaudit stores (a note or reason has no length limit):
+# the csv module's default limit (131,072 characters) would refuse our own exports.
+CSV_FIELD_LIMIT = 2**31 - 1
+
+# a valid UTF-8 sequence of two to four bytes: a file holding one was written as UTF-8
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+
+
 def _read_csv(path: Path) -> Iterator[list[str]]:
+    """The CSV's rows, each cell as the text we exported (see ``from_csv_cell``)."""
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -106,40 +120,282 @@ def _read_csv(path: Path) -> Iterator[list[str]]:
         raise SheetError(str(path), ["the file is empty: expected a header row starting with case_ref"])
     if b"\x00" in data:
         raise SheetError(str(path), ["the file holds NUL bytes: it is not a text CSV (an XLSX saved as .csv?)"])
+    text = _decode_csv(path, data)
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")  # Excel's "CSV" on Windows
-    try:
-        yield from csv.reader(io.StringIO(text, newline=""))
+        for row in csv.reader(io.StringIO(text, newline="")):
+            yield [from_csv_cell(cell) for cell in row]
     except csv.Error as error:
         raise SheetError(str(path), [f"not a readable CSV: {error}"]) from None
 
 
+def _decode_csv(path: Path, data: bytes) -> str:
+    """UTF-8 (with or without BOM), or Excel's Windows-1252 "CSV". A file that holds UTF-8
+    characters is UTF-8: a stray byte in it is refused naming its row, never taken as a sign
+    that the whole file is Windows-1252 (which would turn "Équipe" into "Ã‰quipe" silently)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        if not _UTF8_MULTIBYTE.search(data):
+            return data.decode("cp1252", errors="replace")  # no UTF-8 character anywhere: Windows-1252
+        before = data[: error.start].decode("utf-8-sig", errors="replace")
+        raise SheetError(str(path), [f"{_place_of(before)}: byte 0x{data[error.start]:02X} is not UTF-8, though the rest of the "
+                                     "file is; save the sheet again as CSV UTF-8"]) from None
+
+
+def _place_of(text_before: str) -> str:
+    """'row 3, column B': where the character after ``text_before`` is in the sheet."""
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        rows = list(csv.reader(io.StringIO(text_before + "x", newline="")))  # "x": the row it is in counts
+    except csv.Error:
+        return f"line {text_before.count(chr(10)) + 1}"
+    return f"row {len(rows)}, column {column_letter(len(rows[-1]) - 1)}" if rows else "row 1"
+
+
+# Limits for reading an XLSX: a workbook is a zip of XML, and a crafted one (a single value in
+# cell XFD1048576, a dimension claiming the whole grid, a million empty rows, a part that
+# inflates to gigabytes) must not make import build the whole grid in memory.
+XLSX_ROWS = 1_048_576  # Excel's rows in a sheet: more cannot be a real sheet
+XLSX_COLUMNS = 1_000  # far more than a case sheet's columns (case_ref, 12 attributes, ~80 questions)
+XLSX_CELLS_IN_A_ROW = 16_384  # Excel's columns (A to XFD): a row holding more cells than this is crafted
+XLSX_PARTS_IN_A_CELL = 10_000  # XML elements inside one cell (a value, a formula, runs of formatted text)
+XLSX_SHEET_BYTES = 256 << 20  # a sheet's XML, inflated (our 40,000-case export is about 90 MB)
+XLSX_OTHER_PART_BYTES = 16 << 20  # any other part: shared strings (a 40,000-case sheet's: a few MB), styles, ...
+
+
 def _read_xlsx(path: Path) -> Iterator[list[str]]:
+    """The first sheet's rows as text, read as they stream from the file: one row (and one cell)
+    of XML in memory at a time, never the whole grid, whatever the sheet's dimension claims.
+    Trailing empty cells are ignored; a value beyond column 1,000 or row 1,048,576 is refused.
+    Formulas and merged header cells are reported by row and column once the sheet is read."""
+    source = str(path)
+    reader, sheet_part = _open_xlsx(path)
+    try:
+        yield from _xlsx_rows(source, reader, sheet_part)
+    finally:
+        reader.archive.close()
+
+
+class UnreadableSheet(SheetError):
+    """A file that is not a sheet we can read at all (damaged, or beyond the limits): one line
+    naming the file, instead of a list of problems by row and column."""
+
+    def __init__(self, source: str, problem: str):
+        super().__init__(source, [problem])
+        self.args = (f"{source}: {problem}; nothing was imported",)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def _damaged(source: str, error: BaseException, where: str = "") -> UnreadableSheet:
+    detail = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+    return UnreadableSheet(source, f"not a readable XLSX workbook{where} ({detail})")
+
+
+def _open_xlsx(path: Path):
+    """openpyxl's reader with the workbook's shared strings and styles (for dates) read, and the
+    part name of the first worksheet; its rows are left to ``_xlsx_rows``. Every part is checked
+    first not to inflate beyond the limits. A damaged package can make openpyxl raise almost
+    anything (BadZipFile, KeyError, ParseError, IndexError, TypeError ...): each becomes one
+    message naming the file."""
+    import warnings
     import zipfile
 
-    import openpyxl
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.stylesheet import apply_stylesheet
 
     try:
-        workbook = openpyxl.load_workbook(path, data_only=False)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as error:
-        raise SheetError(str(path), [f"not a readable XLSX workbook ({type(error).__name__}: {error})"]) from None
-    sheet = workbook.worksheets[0]
+        with zipfile.ZipFile(path) as package:
+            for info in package.infolist():
+                limit = XLSX_SHEET_BYTES if info.filename.startswith("xl/worksheets/") else XLSX_OTHER_PART_BYTES
+                if info.file_size > limit:
+                    raise UnreadableSheet(str(path), f"the part {info.filename} inflates to {info.file_size:,} bytes, more than "
+                                                     f"{limit:,}: this is not a case sheet")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # openpyxl warns about extensions it does not read
+            reader = ExcelReader(path, read_only=True, data_only=False)
+            try:
+                reader.read_manifest()
+                reader.shared_strings = _shared_strings(reader)
+                reader.read_workbook()
+                apply_stylesheet(reader.archive, reader.wb)
+                sheets = [rel.target for _, rel in reader.parser.find_sheets()
+                          if rel.target in reader.valid_files and "chartsheet" not in rel.Type]
+            except BaseException:
+                reader.archive.close()
+                raise
+    except SheetError:
+        raise
+    except OSError as error:
+        raise UnreadableSheet(str(path), f"cannot read the file: {error.strerror or error}") from None
+    except Exception as error:  # noqa: BLE001 - any failure of the parser on a damaged package
+        raise _damaged(str(path), error) from None
+    if not sheets:
+        reader.archive.close()
+        raise UnreadableSheet(str(path), "the workbook has no sheet: expected a header row starting with case_ref")
+    return reader, sheets[0]
+
+
+def _xlsx_rows(source: str, reader, sheet_part: str) -> Iterator[list[str]]:
+    from openpyxl.utils import range_boundaries
+    from openpyxl.worksheet._reader import WorkSheetParser
+
     problems = _Problems()
-    for merged in sheet.merged_cells.ranges:
-        if merged.min_row == 1:
-            problems.add(f"row 1: merged header cells {merged.coord}; give every column its own header")
-    for row in sheet.iter_rows():
-        for cell in row:
-            if cell.data_type == "f":
-                problems.add(f"row {cell.row}, column {cell.column_letter}: a formula ({cell.value}); paste values instead")
-    problems.raise_if_any(str(path))
-    rows = list(sheet.iter_rows(values_only=True))
-    if not rows:
-        raise SheetError(str(path), ["the workbook's first sheet is empty: expected a header row starting with case_ref"])
-    for row in rows:
-        yield [_cell_text(v) for v in row]
+    merged: list[str] = []
+    next_row = 1
+    try:
+        handle = reader.archive.open(sheet_part)
+        parser = WorkSheetParser(handle, reader.shared_strings, data_only=False, epoch=reader.wb.epoch,
+                                 date_formats=reader.wb._date_formats, timedelta_formats=reader.wb._timedelta_formats)
+        rows = _sheet_rows(source, handle, parser, merged)
+    except Exception as error:  # noqa: BLE001 - a damaged sheet part
+        raise _damaged(source, error) from None
+    with handle:
+        while True:
+            try:
+                number, cells = next(rows)
+            except StopIteration:
+                break
+            except SheetError:
+                raise
+            except Exception as error:  # noqa: BLE001 - damaged XML or a truncated part, found while reading
+                raise _damaged(source, error, f" (after row {next_row - 1})") from None
+            if number > XLSX_ROWS:  # checked before filling in the rows left out: r="99999999999" cannot make us try
+                raise UnreadableSheet(source, f"row {number:,}: more than {XLSX_ROWS:,} rows, which no spreadsheet has; "
+                                              "this is not a case sheet")
+            while next_row < number:  # rows the file leaves out are empty
+                yield []
+                next_row += 1
+            yield _xlsx_row_text(number, cells, problems)
+            next_row = max(next_row, number) + 1
+    if next_row == 1:
+        raise SheetError(source, ["the workbook's first sheet is empty: expected a header row starting with case_ref"])
+    for ref in merged:
+        try:
+            _, min_row, _, _ = range_boundaries(ref)
+        except (TypeError, ValueError):
+            continue
+        if min_row == 1:
+            problems.add(f"row 1: merged header cells {ref}; give every column its own header")
+    problems.raise_if_any(source)
+
+
+_SHEET_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_ROW, _CELL, _MERGE = (f"{_SHEET_NS}{tag}" for tag in ("row", "c", "mergeCell"))
+_STRING, _TEXT, _RUN = (f"{_SHEET_NS}{tag}" for tag in ("si", "t", "r"))
+
+
+def _shared_strings(reader) -> list[str]:
+    """The workbook's shared strings, as openpyxl's read_string_table gives them (plain text and
+    the text of formatted runs; phonetic runs left out), each string's XML dropped once read:
+    openpyxl's own reader builds an object per string and keeps every parsed element."""
+    from openpyxl.xml.constants import SHARED_STRINGS
+    from xml.etree.ElementTree import iterparse
+
+    part = reader.package.find(SHARED_STRINGS)
+    if part is None:
+        return []
+    strings: list[str] = []
+    table = None
+    with reader.archive.open(part.PartName[1:]) as handle:
+        for event, element in iterparse(handle, events=("start", "end")):
+            if event == "start":
+                table = element if table is None else table
+                continue
+            if element.tag == _STRING:
+                texts = [element.findtext(_TEXT) or ""] + [run.findtext(_TEXT) or "" for run in element.iterfind(_RUN)]
+                strings.append("".join(texts).replace("x005F_", ""))
+                table.remove(element)
+    return strings
+
+
+def _sheet_rows(source: str, handle, parser, merged: list[str]) -> Iterator[tuple[int, list[dict]]]:
+    """(row number, cells) for each <row> of a worksheet part, each cell parsed by openpyxl's own
+    ``parse_cell`` (shared strings, dates, formulas). Every element is dropped from the tree as
+    soon as it has been read (a cell's parts once the cell is read), so memory stays flat however
+    many rows, cells or other elements the file holds. The references of merged ranges are added
+    to ``merged``."""
+    from xml.etree.ElementTree import iterparse
+
+    open_elements: list = []  # the element being read and its ancestors
+    cell_depth = 0  # how deep the cell being read is (0: not in a cell)
+    cells: dict[int, dict] = {}  # by column: a row holds at most XLSX_COLUMNS cells with values
+    cells_read = parts_in_cell = 0
+    for event, element in iterparse(handle, events=("start", "end")):
+        tag = element.tag
+        if event == "start":
+            open_elements.append(element)
+            if cell_depth:
+                parts_in_cell += 1
+                if parts_in_cell > XLSX_PARTS_IN_A_CELL:
+                    raise UnreadableSheet(source, f"row {parser.row_counter}: a cell made of more than {XLSX_PARTS_IN_A_CELL:,} "
+                                                  "XML elements; this is not a case sheet")
+            elif tag == _CELL:
+                cell_depth, parts_in_cell = len(open_elements), 0
+                cells_read += 1
+                if cells_read > XLSX_CELLS_IN_A_ROW:
+                    where = f"row {parser.row_counter}" if parser.row_counter else "outside any row"
+                    raise UnreadableSheet(source, f"{where}: more than {XLSX_CELLS_IN_A_ROW:,} cells, more "
+                                                  "than a spreadsheet row holds; this is not a case sheet")
+            elif tag == _ROW:
+                cells, cells_read = {}, 0
+                parser.row_counter = _row_number(element.get("r"), parser.row_counter)
+                parser.col_counter = 0
+            continue
+        open_elements.pop()
+        if cell_depth and len(open_elements) >= cell_depth:
+            continue  # a part of the cell being read: parse_cell reads it with the cell
+        if tag == _CELL:
+            cell_depth = 0
+            _keep_cell(source, parser, element, cells)
+        elif tag == _ROW:
+            yield parser.row_counter, list(cells.values())
+            cells = {}
+        elif tag == _MERGE:
+            merged.append(element.get("ref"))
+        if open_elements:
+            open_elements[-1].remove(element)  # read: dropped (its earlier siblings already are)
+
+
+def _keep_cell(source: str, parser, element, cells: dict[int, dict]) -> None:
+    """Parse one <c> into ``cells`` (by column) if it holds a value; refuse a value beyond the
+    last column a case sheet can have."""
+    if len(element) == 0 and element.get("r") is None:  # <c/>: empty, only moves the column on
+        parser.col_counter += 1
+        return
+    cell = parser.parse_cell(element)
+    if cell["value"] is None or cell["value"] == "":
+        return  # empty cells, however many, are not kept
+    if cell["column"] > XLSX_COLUMNS:
+        raise UnreadableSheet(source, f"row {cell['row']}, column {column_letter(cell['column'] - 1)}: a value beyond "
+                                      f"column {column_letter(XLSX_COLUMNS - 1)} ({XLSX_COLUMNS:,} columns); this is not a case sheet")
+    cells[cell["column"]] = cell
+
+
+def _row_number(text: str | None, previous: int) -> int:
+    """A <row>'s number: its r attribute, else the one after the previous row."""
+    return previous + 1 if text is None else int(text)
+
+
+def _xlsx_row_text(number: int, cells: list[dict], problems: _Problems) -> list[str]:
+    """One row's cells as text, in column order, up to its last non-empty cell."""
+    values: dict[int, str] = {}
+    for cell in cells:
+        text = _cell_text(cell["value"])
+        if not text:
+            continue
+        column = cell["column"]  # at most XLSX_COLUMNS (checked as the row was read)
+        if cell["data_type"] == "f":
+            problems.add(f"row {number}, column {column_letter(column - 1)}: a formula ({text}); paste values instead")
+        values[column] = text
+    if not values:
+        return []
+    row = [""] * max(values)
+    for column, text in values.items():
+        row[column - 1] = text
+    return row
 
 
 # ------------------------------------------------------------------ validating
@@ -300,6 +556,19 @@ def import_sheet(
 
 
 # ------------------------------------------------------------------ writing
+def _check_fits_xlsx(table, path: Path) -> None:
+    """Refuse an XLSX export that would change a value: a cell holds at most 32,767 characters
+    and no control characters, and an export must import back exactly (CSV holds anything)."""
+    texts = set(table.words.values())
+    for _, attributes, _ in table.cases:
+        texts.update(attributes)
+    for text in texts:
+        if not fits_xlsx(text):
+            what = f"{len(text):,} characters" if len(text) > 32_767 else "characters a spreadsheet cannot hold"
+            raise InvalidValue(f"{path}: a value in this round ({text[:40]!r}...) has {what}; an XLSX cell would change it. "
+                               "Export as .csv instead")
+
+
 def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deidentify: bool = False, force: bool = False) -> int:
     """Write the round's case sheet (CSV or XLSX by extension), owner-only. Returns the case count."""
     path = Path(path)
@@ -312,13 +581,16 @@ def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deiden
     if suffix == ".xlsx":  # made before the file is touched: a round too big for Excel leaves no file behind
         from .report_xlsx import case_sheet_workbook
 
+        _check_fits_xlsx(table, path)
         workbook = case_sheet_workbook(table)
     # written beside the target and renamed into place: never a partial file, never through a link
     if suffix == ".csv":
         with atomic_output(path, force=force, text=True, encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(table.header)
-            writer.writerows(table.rows())
+            answer_cell = {code: for_csv_cell(text) for code, text in table.words.items()}.__getitem__
+            for case_ref, attributes, codes in table.cases:
+                writer.writerow([for_csv_cell(case_ref), *map(for_csv_cell, attributes), *map(answer_cell, codes)])
     else:
         write_output(path, workbook, force=force)
     return len(table)

@@ -10,6 +10,7 @@ leave the database's content exactly as it was.
 from __future__ import annotations
 
 import contextlib
+import zipfile
 import io
 import itertools
 
@@ -177,3 +178,173 @@ def test_files_that_are_not_sheets_exit_2_naming_the_file_and_change_nothing(fuz
     assert "Traceback" not in err
     assert str(path) in err.splitlines()[0]
     assert db_state(db) == before
+
+
+# ------------------------------------------------------------------ damaged and crafted XLSX packages
+# Each is imported in a separate process whose address space is limited to about 1 GB: a reader
+# that builds the whole grid a crafted file claims runs out of memory there (a traceback), one
+# that streams rows within limits says one clear thing. The limit is memory, never time.
+MEMORY_LIMIT = 1 << 30
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+SHEET_PART = "xl/worksheets/sheet1.xml"
+_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_HEADER_ROW = '<row r="1"><c r="A1" t="inlineStr"><is><t>case_ref</t></is></c><c r="B1" t="inlineStr"><is><t>2.2.1</t></is></c></row>'
+
+
+def valid_xlsx() -> bytes:
+    buffer = io.BytesIO()
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["case_ref", "2.2.1"])
+    workbook.active.append(["B100001", "Yes"])  # as the fuzz database holds it: importing it changes nothing
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def repackaged(data: bytes, change) -> bytes:
+    """The package with each part passed through change(name, bytes) (None leaves the part out)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as package:
+        for info in source.infolist():
+            content = change(info.filename, source.read(info))
+            if content is not None:
+                package.writestr(info.filename, content)
+    return buffer.getvalue()
+
+
+def with_sheet(rows_xml: str, dimension: str | None = "A1:B2") -> bytes:
+    dimension_xml = f'<dimension ref="{dimension}"/>' if dimension else ""
+    xml = f'<worksheet xmlns="{_MAIN_NS}">{dimension_xml}<sheetData>{_HEADER_ROW}{rows_xml}</sheetData></worksheet>'.encode()
+    return repackaged(valid_xlsx(), lambda name, content: xml if name == SHEET_PART else content)
+
+
+def with_shared_strings(items_xml: str) -> bytes:
+    """The valid package with a shared-strings part holding ``items_xml`` (and its content type)."""
+    override = (b'<Override PartName="/xl/sharedStrings.xml" '
+                b'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+    data = repackaged(valid_xlsx(), lambda n, c: c.replace(b"</Types>", override) if n == "[Content_Types].xml" else c)
+    buffer = io.BytesIO(data)
+    with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as package:
+        package.writestr("xl/sharedStrings.xml", f'<sst xmlns="{_MAIN_NS}">{items_xml}</sst>')
+    return buffer.getvalue()
+
+
+def _half(content: bytes) -> bytes:
+    return content[: len(content) // 2]
+
+
+_MILLION_EMPTY_ROWS = "".join(f'<row r="{r}"/>' for r in range(2, 1_048_576))
+_BAD_LAST_ROW = '<row r="1048576"><c r="A1048576" t="inlineStr"><is><t>A100001</t></is></c><c r="B1048576" t="inlineStr"><is><t>Perhaps</t></is></c></row>'
+
+# name -> (how to make it, what the one message says)
+CRAFTED = {
+    "truncated zip": (lambda: _half(valid_xlsx()), "not a readable XLSX workbook"),
+    "missing sheet part": (lambda: repackaged(valid_xlsx(), lambda n, c: None if n == SHEET_PART else c), "no sheet"),
+    "broken styles.xml": (lambda: repackaged(valid_xlsx(), lambda n, c: _half(c) if n == "xl/styles.xml" else c), "not a readable XLSX"),
+    "broken [Content_Types].xml": (lambda: repackaged(valid_xlsx(), lambda n, c: b"<Types" if n == "[Content_Types].xml" else c), "not a readable XLSX"),
+    "missing [Content_Types].xml": (lambda: repackaged(valid_xlsx(), lambda n, c: None if n == "[Content_Types].xml" else c), "not a readable XLSX"),
+    "broken workbook.xml": (lambda: repackaged(valid_xlsx(), lambda n, c: _half(c) if n == "xl/workbook.xml" else c), "not a readable XLSX"),
+    "truncated sheet XML": (lambda: repackaged(valid_xlsx(), lambda n, c: _half(c) if n == SHEET_PART else c), "not a readable XLSX"),
+    "far cell XFD1048576": (lambda: with_sheet('<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>', "A1:XFD1048576"),
+                            "row 1048576, column XFD: a value beyond column"),
+    "row beyond any spreadsheet": (lambda: with_sheet('<row r="99999999999"><c t="inlineStr"><is><t>x</t></is></c></row>'), "more than 1,048,576 rows"),
+    "a row of five million cells": (lambda: with_sheet('<row r="2">' + "<c/>" * 5_000_000 + "</row>"), "more than 16,384 cells"),
+    "five million cells outside any row": (lambda: repackaged(valid_xlsx(), lambda n, c: (
+        f'<worksheet xmlns="{_MAIN_NS}"><sheetData>' + "<c/>" * 5_000_000 + "</sheetData></worksheet>").encode() if n == SHEET_PART else c),
+        "outside any row: more than 16,384 cells"),
+    "a cell of two million runs": (lambda: with_sheet('<row r="2"><c t="inlineStr"><is>' + "<r><t>a</t></r>" * 2_000_000 + "</is></c></row>"),
+                                   "a cell made of more than 10,000 XML elements"),
+    "shared strings beyond the limit": (lambda: with_shared_strings("<si><t>a</t></si>" * 1_100_000), "xl/sharedStrings.xml inflates to"),
+    "inflates beyond the limit": (lambda: repackaged(valid_xlsx(), lambda n, c: c + b" " * (65 << 20) if n == "xl/styles.xml" else c),
+                                  "inflates to"),
+}
+# crafted files that are sheets (so read to the end within the limit) with one bad answer in the last row
+CRAFTED_WITH_A_BAD_ROW = {
+    "huge dimension": (lambda: with_sheet('<row r="2"><c r="A2" t="inlineStr"><is><t>A100001</t></is></c><c r="B2" t="inlineStr"><is><t>Perhaps</t></is></c></row>',
+                                          "A1:XFD1048576"), "row 2, column B (2.2.1): 'Perhaps' is not an answer"),
+    "a million empty rows": (lambda: with_sheet(_MILLION_EMPTY_ROWS + _BAD_LAST_ROW, "A1:B1048576"), "row 1048576, column B (2.2.1)"),
+    "five million unknown elements": (lambda: repackaged(with_sheet(_BAD_LAST_ROW), lambda n, c: c.replace(
+        b"<sheetData>", b"<sheetData>" + b"<x/>" * 5_000_000) if n == SHEET_PART else c), "row 1048576, column B (2.2.1)"),
+    "a million empty rows, no dimension": (lambda: with_sheet(_MILLION_EMPTY_ROWS + _BAD_LAST_ROW, None), "row 1048576, column B (2.2.1)"),
+}
+
+
+def import_with_memory_limit(db, path):
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (%d, %d)); "
+            "from audit.cli import main; sys.exit(main(sys.argv[1:]))") % (MEMORY_LIMIT, MEMORY_LIMIT)
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code, "--db", str(db), "import", str(path), "--round", "R"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900)
+
+
+@pytest.mark.parametrize("name", list(CRAFTED))
+def test_damaged_and_crafted_xlsx_give_one_line_within_a_memory_limit(fuzz_db, name):
+    db, folder, before = fuzz_db
+    make, message = CRAFTED[name]
+    path = folder / f"crafted-{name.replace(' ', '-')}.xlsx"
+    path.write_bytes(make())
+    result = import_with_memory_limit(db, path)
+    assert result.returncode == 2, (name, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert str(path) in result.stderr and message in result.stderr, result.stderr
+    assert db_state(db) == before
+
+
+@pytest.mark.parametrize("name", list(CRAFTED_WITH_A_BAD_ROW))
+def test_crafted_xlsx_sheets_are_read_to_the_end_within_a_memory_limit(fuzz_db, name):
+    db, folder, before = fuzz_db
+    make, message = CRAFTED_WITH_A_BAD_ROW[name]
+    path = folder / f"crafted-{name.replace(' ', '-').replace(',', '')}.xlsx"
+    path.write_bytes(make())
+    result = import_with_memory_limit(db, path)
+    assert result.returncode == 2, (name, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    assert str(path) in result.stderr.splitlines()[0] and message in result.stderr, result.stderr
+    assert db_state(db) == before
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    part=st.sampled_from(["[Content_Types].xml", "_rels/.rels", "xl/workbook.xml", "xl/_rels/workbook.xml.rels",
+                          "xl/styles.xml", SHEET_PART, "docProps/app.xml"]),
+    damage=st.sampled_from(["truncate", "drop", "garble", "empty"]),
+    at=st.floats(0, 1),
+    junk=st.binary(min_size=1, max_size=20),
+)
+def test_xlsx_with_a_damaged_part_exits_2_or_imports_and_never_tracebacks(fuzz_db, part, damage, at, junk):
+    db, folder, before = fuzz_db
+
+    def change(name, content):
+        if name != part:
+            return content
+        cut = int(len(content) * at)
+        return {"truncate": content[:cut], "drop": None, "garble": content[:cut] + junk + content[cut + len(junk):], "empty": b""}[damage]
+
+    path = folder / f"damaged{next(_counter)}.xlsx"
+    path.write_bytes(repackaged(valid_xlsx(), change))
+    code, err = run("--db", db, "import", path, "--round", "R")
+    assert "Traceback" not in err
+    assert db_state(db) == before
+    if code != 0:  # 0: the damage left a readable sheet (e.g. in app.xml, which nothing reads)
+        assert code == 2, err
+        assert str(path) in err.splitlines()[0]
+
+
+def test_shared_strings_are_read_as_openpyxl_reads_them(framework, tmp_path):
+    """Plain and formatted runs joined, phonetic runs left out (our streaming shared-strings reader)."""
+    from audit.sheets import parse_sheet
+
+    strings = ("<si><t>case_ref</t></si><si><t>team</t></si><si><t>B100001</t></si>"
+               "<si><r><rPr><b/></rPr><t>Équipe </t></r><r><t>Sud</t></r><rPh sb=\"0\" eb=\"1\"><t>x</t></rPh></si>")
+    sheet = (f'<worksheet xmlns="{_MAIN_NS}"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+             '<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" t="s"><v>3</v></c></row></sheetData></worksheet>').encode()
+    data = repackaged(with_shared_strings(strings), lambda n, c: sheet if n == SHEET_PART else c)
+    path = tmp_path / "shared.xlsx"
+    path.write_bytes(data)
+    assert parse_sheet(path, framework).cases[0].attributes["team"] == "Équipe Sud"
+    import openpyxl as _openpyxl
+
+    assert _openpyxl.load_workbook(path).active["B2"].value == "Équipe Sud"
