@@ -270,9 +270,9 @@ def rating_word(s: StandardSummary) -> str:
     """A standard's rating as every output prints it."""
     if not s.rated:
         return "Not rated (for information)"
-    if s.rating is None:
-        return "Not yet rated"
-    return s.rating.value
+    word = "Not yet rated" if s.rating is None else s.rating.value
+    # rated and shown but outside the score (the youth framework's resettlement standard)
+    return word if s.scored else f"{word} (not counted in the score)"
 
 
 def percent_text(q: QuestionFigures) -> str:

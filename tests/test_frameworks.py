@@ -432,4 +432,20 @@ def test_a_youth_round_through_the_command_line(cli, tmp_path, db_path):
     assert (resettlement["rating"], resettlement["rated"], resettlement["scored"]) == ("Outstanding", True, False)
     assert summary["unrated_judgements"] == []
     table = cli("--db", db_path, "summary", "--round", "YJS 2026")
-    assert table.code == 0 and "Resettlement policy and provision" in table.out
+    assert table.code == 0
+    assert re.search(r"4\.1\s+Resettlement policy and provision\s+Outstanding \(not counted in the score\)", table.out)
+
+
+@pytest.mark.parametrize("suffix", ["html", "xlsx", "md"])
+def test_a_youth_round_reports_in_every_format(cli, tmp_path, db_path, suffix):
+    sheet = _sheet(tmp_path / "youth.csv", load_framework(YOUTH), 4)
+    assert cli("--db", db_path, "import", sheet, "--round", "YJS", "--framework", YOUTH).code == 0
+    assert cli("--db", db_path, "rate", "--round", "YJS", "4.1", "Good").code == 0
+    out = tmp_path / f"report.{suffix}"
+    result = cli("--db", db_path, "report", "--round", "YJS", "-o", out)
+    assert result.code == 0, result
+    assert out.stat().st_size > 0
+    if suffix != "xlsx":
+        text = out.read_text(encoding="utf-8")
+        assert "Resettlement policy and provision" in text and "not counted in the score" in text
+        assert "3.3.3" in text  # the out-of-court key questions are reported too
