@@ -375,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", type=Path, default=None, help=f"database file (default: ${DB_ENV} or the user data directory)")
     parser.add_argument("--auditor", default=None, help="who is recording (default: $CASEAUDIT_AUDITOR or your login name)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from .cli_frameworks import add_frameworks_commands
+    add_frameworks_commands(commands)
 
     p = commands.add_parser("import", help="import a case sheet (CSV or XLSX) into a round")
     p.add_argument("sheet", type=Path)

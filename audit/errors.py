@@ -51,6 +51,24 @@ class FrameworkUnavailable(CaseauditError):
     """A round is pinned to a framework definition (id and version) this build does not have."""
 
 
+class UnknownFrameworkId(CaseauditError):
+    """No shipped or user-added framework has that id (and version)."""
+
+
+class InvalidDefinition(CaseauditError):
+    """A framework definition file has problems; the message lists each, naming file, id and problem."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__("\n".join([f"{source}: {count}; not a valid framework definition:", *problems]))
+
+
+class FrameworkVersionExists(CaseauditError):
+    """A definition with that id and version is already shipped or installed, with different content."""
+
+
 class DuplicateCase(CaseauditError):
     pass
 

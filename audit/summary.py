@@ -61,6 +61,7 @@ class StandardSummary:
     method: RatingMethod
     rated: bool
     rating: Rating | None
+    scored: bool = True  # False: rated and shown but not counted in the score (or not rated at all)
     key_questions: tuple[KeyQuestionFigures, ...] = ()
     lowest: tuple[str, ...] = ()
     lowest_percent: int | None = None
@@ -169,6 +170,7 @@ def build_summary(
                 method=standard.method,
                 rated=True,
                 rating=rating,
+                scored=standard.scored,
                 evidence=stored["evidence"] if stored else None,
                 cap=cap,
                 above_cap=bool(rating and exceeds_cap(framework, rating, cap)),
@@ -227,6 +229,7 @@ def _case_standard(framework: Framework, standard: Standard, counts: dict[str, d
         method=standard.method,
         rated=standard.rated,
         rating=result.rating,
+        scored=standard.scored,
         key_questions=tuple(key_questions),
         lowest=result.lowest,
         lowest_percent=result.lowest_percentage.printed if result.lowest_percentage else None,
@@ -267,9 +270,9 @@ def rating_word(s: StandardSummary) -> str:
     """A standard's rating as every output prints it."""
     if not s.rated:
         return "Not rated (for information)"
-    if s.rating is None:
-        return "Not yet rated"
-    return s.rating.value
+    word = "Not yet rated" if s.rating is None else s.rating.value
+    # rated and shown but outside the score (the youth framework's resettlement standard)
+    return word if s.scored else f"{word} (not counted in the score)"
 
 
 def percent_text(q: QuestionFigures) -> str:
@@ -305,6 +308,7 @@ def to_json(summary: Summary) -> dict:
             "domain": s.domain_id,
             "method": s.method.value,
             "rated": s.rated,
+            "scored": s.scored,
             "rating": s.rating.value if s.rating else None,
             "lowest": {"key_questions": list(s.lowest), "percent": s.lowest_percent} if s.lowest else None,
             "sentence": s.sentence or None,

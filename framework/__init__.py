@@ -3,12 +3,26 @@
 Importable without Textual or SQLite: the TUI, storage and reports stand on it.
 """
 
-from .load import DEFAULT_FRAMEWORK_ID, DefinitionError, UnknownFramework, load_file, load_framework, shipped_frameworks
-from .model import Answer, BandBasis, Framework, KeyQuestion, Prompt, DataItem, Rating, RatingMethod, Standard
+from .load import (
+    DEFAULT_FRAMEWORK_ID,
+    USER_FRAMEWORKS_ENV,
+    Catalogue,
+    DefinitionError,
+    DefinitionProblem,
+    UnknownFramework,
+    available_frameworks,
+    catalogue,
+    load_file,
+    load_framework,
+    shipped_frameworks,
+    user_frameworks_dir,
+)
+from .model import Answer, BandBasis, DataItem, Framework, KeyQuestion, Origin, Prompt, Rating, RatingMethod, Standard
 from .rules import AnswerCounts, Percentage, percent_yes, round_half_up
 
 __all__ = [
-    "DEFAULT_FRAMEWORK_ID", "DefinitionError", "UnknownFramework", "load_file", "load_framework",
-    "shipped_frameworks", "Answer", "BandBasis", "Framework", "KeyQuestion", "Prompt", "DataItem",
-    "Rating", "RatingMethod", "Standard", "AnswerCounts", "Percentage", "percent_yes", "round_half_up",
+    "DEFAULT_FRAMEWORK_ID", "USER_FRAMEWORKS_ENV", "Catalogue", "DefinitionError", "DefinitionProblem", "UnknownFramework",
+    "available_frameworks", "catalogue", "load_file", "load_framework", "shipped_frameworks", "user_frameworks_dir",
+    "Answer", "BandBasis", "DataItem", "Framework", "KeyQuestion", "Origin", "Prompt", "Rating", "RatingMethod", "Standard",
+    "AnswerCounts", "Percentage", "percent_yes", "round_half_up",
 ]

@@ -39,6 +39,13 @@ class RatingMethod(enum.StrEnum):
     UNRATED = "unrated"  # shown for information, never rated or scored (outcomes)
 
 
+class Origin(enum.StrEnum):
+    """Where a framework definition came from."""
+
+    SHIPPED = "shipped"  # framework/definitions, part of caseaudit: never replaced
+    USER = "user"  # the user's frameworks folder (``caseaudit frameworks add``)
+
+
 class BandBasis(enum.StrEnum):
     """Whether rating bands apply to the exact fraction or the printed whole number."""
 
@@ -101,6 +108,11 @@ class Standard:
     # How the rating sentence names the standard: "implementation and delivery".
     sentence_name: str = ""
     key_questions: tuple[KeyQuestion, ...] = attrs.field(default=(), converter=_tuple)
+    # Whether its rating counts toward the score. A rated standard may be shown but not
+    # scored (the youth framework's resettlement standard); an unrated one is never scored.
+    scored: bool = attrs.field(
+        default=attrs.Factory(lambda self: self.method is not RatingMethod.UNRATED, takes_self=True)
+    )
 
     @property
     def rated(self) -> bool:
@@ -171,6 +183,7 @@ class Framework:
     version: str
     title: str
     source: str  # the file it was read from, for messages
+    origin: Origin = Origin.SHIPPED  # shipped with caseaudit, or added by the user from ``source``
     band_basis: BandBasis
     rating_bands: tuple[RatingBand, ...] = attrs.field(converter=_tuple)
     points: tuple[tuple[Rating, int], ...] = attrs.field(converter=_tuple)
@@ -248,6 +261,20 @@ class Framework:
     @property
     def best_points(self) -> int:
         return max(points for _rating, points in self.points)
+
+    @property
+    def scored_standards(self) -> tuple[Standard, ...]:
+        return tuple(s for s in self.standards if s.scored)
+
+    @property
+    def max_score(self) -> int:
+        """The maximum when every scored standard is rated (a 'Not applicable' one lowers a round's maximum)."""
+        return self.best_points * len(self.scored_standards)
+
+    @property
+    def where_from(self) -> str:
+        """'shipped', or the user's file it was added as."""
+        return "shipped" if self.origin is Origin.SHIPPED else self.source
 
     def domain(self, domain_id: str) -> Domain:
         for domain in self.domains:

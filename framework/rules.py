@@ -194,15 +194,16 @@ class Score:
 
 
 def score(framework: Framework, ratings: Mapping[str, Rating | None]) -> Score:
-    """Points over rated standards; maximum = best points x rated standards.
+    """Points over rated, scored standards; maximum = best points x those standards.
 
     ``ratings`` maps standard id to its rating (None or absent: not rated yet).
-    'Not applicable' standards and unrated standards leave the score.
+    'Not applicable' standards, unrated standards and standards rated but not
+    scored (``scored = false`` in the definition) leave the score.
     """
     total = 0
     counted = []
     for standard in framework.standards:
-        if not standard.rated:
+        if not standard.scored:
             continue
         rating = ratings.get(standard.id)
         if rating is None or rating is Rating.NOT_APPLICABLE:
@@ -223,6 +224,30 @@ def overall_rating(framework: Framework, total: int, maximum: int) -> Rating:
         if total <= ceiling:
             return score_band.rating
     return framework.score_bands[-1].rating
+
+
+@attrs.frozen(kw_only=True)
+class ScoreRange:
+    """The whole scores a score band covers for one maximum (``lowest > highest``: none at this maximum)."""
+
+    rating: Rating
+    lowest: int
+    highest: int
+
+
+def score_ranges(framework: Framework, maximum: int | None = None) -> tuple[ScoreRange, ...]:
+    """Each score band as whole points, for a maximum (default: every scored standard rated).
+
+    The same floors :func:`overall_rating` uses, so what ``frameworks show`` prints is what the rule does.
+    """
+    maximum = framework.max_score if maximum is None else maximum
+    ranges = []
+    lowest = 0
+    for score_band in framework.score_bands:
+        highest = min((score_band.up_to * maximum).__floor__(), maximum)
+        ranges.append(ScoreRange(rating=score_band.rating, lowest=lowest, highest=highest))
+        lowest = max(lowest, highest + 1)
+    return tuple(ranges)
 
 
 # -------------------------------------------------------------- limiting guidance

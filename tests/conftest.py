@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -14,6 +15,18 @@ from audit.cli import main  # noqa: E402
 from audit.demo import load_demo  # noqa: E402
 from audit.store import AuditStore  # noqa: E402
 from framework import load_framework  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_frameworks_folder(tmp_path_factory):
+    """No test reads or writes the real user's frameworks folder (tests that add frameworks set their own)."""
+    saved = os.environ.get("CASEAUDIT_FRAMEWORKS_DIR")
+    os.environ["CASEAUDIT_FRAMEWORKS_DIR"] = str(tmp_path_factory.mktemp("user-frameworks"))
+    yield
+    if saved is None:
+        os.environ.pop("CASEAUDIT_FRAMEWORKS_DIR", None)
+    else:
+        os.environ["CASEAUDIT_FRAMEWORKS_DIR"] = saved
 
 
 @pytest.fixture(scope="session")
