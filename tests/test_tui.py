@@ -316,3 +316,30 @@ async def test_summary_breakdown_and_saving_the_report(demo_db, tmp_path, monkey
         await pilot.pause()
     assert target.stat().st_mode & 0o777 == 0o600
     assert 'data-score="6" data-max-score="24"' in target.read_text(encoding="utf-8")
+
+
+async def test_a_new_round_defaults_to_the_pdu_framework_and_offers_the_users_own(tmp_path, monkeypatch):
+    """The new-round dialog lists shipped and user-added frameworks, and starts on PDU-2021 (not the last listed)."""
+    from framework import DEFAULT_FRAMEWORK_ID, available_frameworks
+
+    user = tmp_path / "frameworks"
+    user.mkdir()
+    source = next(f for f in available_frameworks() if f.id == DEFAULT_FRAMEWORK_ID).source
+    text = open(source, encoding="utf-8").read().replace(f'id = "{DEFAULT_FRAMEWORK_ID}"', 'id = "zz-local-oversight"', 1)
+    (user / "zz-local-oversight-v1.toml").write_text(text, encoding="utf-8")
+    monkeypatch.setenv("CASEAUDIT_FRAMEWORKS_DIR", str(user))
+    path = tmp_path / "new.db"
+    app = CaseAuditApp(path)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        options = [value for _, value in app.screen.frameworks]
+        assert any(value.startswith("zz-local-oversight@") for value in options)
+        await type_text(pilot, "Autumn")
+        await pilot.press("tab")
+        await type_text(pilot, "Test PDU")
+        await pilot.press("enter")
+        await pilot.pause()
+    with AuditStore.open(path) as store:
+        assert store.round("Autumn")["framework_id"] == DEFAULT_FRAMEWORK_ID

@@ -141,16 +141,18 @@ class GuidanceDialog(ModalScreen[None]):
 class NewRoundDialog(ModalScreen[dict | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="newround.cancel")]
 
-    def __init__(self, frameworks: list[tuple[str, str]]):
+    def __init__(self, frameworks: list[tuple[str, str]], default: str | None = None):
         super().__init__()
         self.frameworks = frameworks
+        values = [value for _, value in frameworks]
+        self.default = default if default in values else values[-1]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("New audit round", classes="dialog-title")
             yield Input(placeholder="Round name, e.g. Spring 2026 dip sample", id="name")
             yield Input(placeholder="Unit as reports print it, e.g. Newham PDU", id="unit")
-            yield Select(self.frameworks, value=self.frameworks[-1][1], allow_blank=False, id="framework")
+            yield Select(self.frameworks, value=self.default, allow_blank=False, id="framework")
             yield Static("", id="error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Create", id="create", variant="primary")

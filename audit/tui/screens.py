@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 from textual.worker import Worker, WorkerState
 
-from framework import Rating, shipped_frameworks
+from framework import DEFAULT_FRAMEWORK_ID, Rating, available_frameworks
 from framework.model import RatingMethod
 from framework.rules import advisory_cap, exceeds_cap
 
@@ -156,7 +156,10 @@ class RoundsScreen(AuditScreen):
         self.app.push_screen(CasesScreen(self.store, round_row))
 
     def action_new_round(self) -> None:
-        frameworks = [(f"{f.title} (v{f.version})", f"{f.id}@{f.version}") for f in shipped_frameworks()]
+        choices = available_frameworks()  # shipped and the user's own
+        frameworks = [(f"{f.title} (v{f.version})", f"{f.id}@{f.version}") for f in choices]
+        newest_default = [f for f in choices if f.id == DEFAULT_FRAMEWORK_ID]
+        default = f"{newest_default[-1].id}@{newest_default[-1].version}" if newest_default else None
 
         def done(values: dict | None) -> None:
             if values:
@@ -167,7 +170,7 @@ class RoundsScreen(AuditScreen):
                     self.notify(str(error), severity="error")
                 self.reload()
 
-        self.app.push_screen(NewRoundDialog(frameworks), done)
+        self.app.push_screen(NewRoundDialog(frameworks, default), done)
 
     def action_rename_round(self) -> None:
         round_row = self.selected_round()
