@@ -219,7 +219,7 @@ def _refuse_what_this_build_cannot_check(store: AuditStore, theirs: dict, source
         except FrameworkUnavailable:
             raise FrameworkUnavailable(
                 f"{source}: round {r['name']!r} is pinned to framework {r['framework_id']} version {r['framework_version']},"
-                " which this caseaudit does not have; nothing was merged"
+                " which this caseaudit does not have; nothing was merged (add it with 'caseaudit frameworks add FILE.toml')"
             ) from None
     cases = {c["id"]: c for c in theirs["cases"]}
 

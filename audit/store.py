@@ -935,7 +935,7 @@ class AuditStore:
             except UnknownFramework:
                 raise FrameworkUnavailable(
                     f"round {round_row['name']!r} is pinned to framework {key[0]} version {key[1]}, which this caseaudit "
-                    "does not have; use the caseaudit that wrote it, or add that framework's definition"
+                    "does not have; add its definition with 'caseaudit frameworks add FILE.toml' (or use the caseaudit that wrote it)"
                 ) from None
         return self._frameworks[key]
 
