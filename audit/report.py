@@ -55,6 +55,28 @@ class Report:
     def judgement_standards(self) -> tuple[StandardSummary, ...]:
         return tuple(s for s in self.summary.standards if s.method is RatingMethod.JUDGEMENT)
 
+    def sections(self) -> list[tuple[str, tuple[StandardSummary, ...], tuple[StandardSummary, ...]]]:
+        """The report's sections in the framework's own order: per domain its heading, the standards
+        rated by judgement (evidence) and those rated from case answers (tables)."""
+        out = []
+        for domain in self.summary.framework.domains:
+            standards = [s for s in self.summary.standards if s.domain_id == domain.id]
+            judged = tuple(s for s in standards if s.method is RatingMethod.JUDGEMENT)
+            cases = tuple(s for s in standards if s.key_questions)
+            if judged or cases:
+                out.append((domain_heading(domain), judged, cases))
+        return out
+
+
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def domain_heading(domain) -> str:
+    """'Domain one: organisational delivery', as the reports write it, for any framework's domains."""
+    number = _NUMBER_WORDS[int(domain.id)] if domain.id.isdigit() and int(domain.id) < len(_NUMBER_WORDS) else domain.id
+    name = domain.name[:1].lower() + domain.name[1:] if domain.name[1:2].islower() else domain.name
+    return f"Domain {number}: {name}"
+
 
 def build_report(store: AuditStore, round_name: str, *, compare_with: str | None = None, case_level: bool = True) -> Report:
     """Everything the report shows, from one read of the round's cases and answers: the summary's
@@ -152,7 +174,7 @@ def provisional_text(summary: Summary) -> str:
     if summary.incomplete_cases:
         parts.append(f"{summary.incomplete_cases} case(s) not fully answered")
     if summary.unrated_judgements:
-        parts.append("domain one not yet rated: " + ", ".join(summary.unrated_judgements))
+        parts.append("standards rated by judgement not yet rated: " + ", ".join(summary.unrated_judgements))
     return ("Provisional: " + "; ".join(parts) + ".") if parts else ""
 
 
@@ -170,31 +192,45 @@ def render_markdown_report(report: Report) -> str:
     for s in summary.standards:
         out.append(f"| {s.id} {md(s.name)} | {rating_word(s)} |")
     out += ["", f"**Score {summary.score}/{summary.max_score}**. Overall rating: **{summary.overall_rating or 'Not yet rated'}**.", ""]
-    out += ["## Domain one: organisational delivery", ""]
-    for s in report.judgement_standards:
-        out += [f"### {s.id} {md(s.name)}: {rating_word(s)}", ""]
-        if cap_sentence(s):
-            out += [md(cap_sentence(s)), ""]
-        if s.evidence:
-            out += [f"Evidence: {md(s.evidence)}", ""]
-    for s in report.case_standards:
-        out += [f"## {s.id} {md(s.name)}: {rating_word(s)}", "", f"_{md(s.headline)}_", ""]
-        out += [f"| Key question | Percentage 'Yes' | Yes / relevant | {level} interval | Band |", "|---|---:|---:|---:|---|"]
-        for kq in s.key_questions:
-            interval = report.interval(kq)
-            flag = " (rating not settled by this sample)" if kq.id in report.unsettled else ""
-            band = kq.banding.rating.value if kq.banding else "n/a"
-            out.append(
-                f"| {kq.id} {md(kq.text)} | {percent_text(kq)} | {kq.counts.yes}/{kq.counts.relevant} | "
-                f"{interval.text() if interval else 'n/a'} | {band}{flag} |"
-            )
-        out.append("")
-        if s.sentence:
-            out += [md(s.sentence), ""]
-        if s.basis_note:
-            out += [f"> {md(s.basis_note)}", ""]
-        out += markdown_prompt_rows(s, prompt_figure)
-    out += ["## Breakdowns", "", f"Flagged (**!**): a group {summary.framework.reporting.disproportion_points} or more points from the rest, "
+    for heading, judged, case_standards in report.sections():
+        out += [f"## {md(heading)}", ""]
+        for s in judged:
+            out += [f"### {s.id} {md(s.name)}: {rating_word(s)}", ""]
+            if cap_sentence(s):
+                out += [md(cap_sentence(s)), ""]
+            if s.evidence:
+                out += [f"Evidence: {md(s.evidence)}", ""]
+        for s in case_standards:
+            out += _markdown_case_standard(report, s, level)
+    out += _markdown_breakdowns(report)
+    return "\n".join(out)
+
+
+def _markdown_case_standard(report: Report, s: StandardSummary, level: str) -> list[str]:
+    md = for_markdown
+    out: list[str] = []
+    out += [f"### {s.id} {md(s.name)}: {rating_word(s)}", "", f"_{md(s.headline)}_", ""]
+    out += [f"| Key question | Percentage 'Yes' | Yes / relevant | {level} interval | Band |", "|---|---:|---:|---:|---|"]
+    for kq in s.key_questions:
+        interval = report.interval(kq)
+        flag = " (rating not settled by this sample)" if kq.id in report.unsettled else ""
+        band = kq.banding.rating.value if kq.banding else "n/a"
+        out.append(
+            f"| {kq.id} {md(kq.text)} | {percent_text(kq)} | {kq.counts.yes}/{kq.counts.relevant} | "
+            f"{interval.text() if interval else 'n/a'} | {band}{flag} |"
+        )
+    out.append("")
+    if s.sentence:
+        out += [md(s.sentence), ""]
+    if s.basis_note:
+        out += [f"> {md(s.basis_note)}", ""]
+    out += markdown_prompt_rows(s, prompt_figure)
+    return out
+
+
+def _markdown_breakdowns(report: Report) -> list[str]:
+    summary, md = report.summary, for_markdown
+    out = ["## Breakdowns", "", f"Flagged (**!**): a group {summary.framework.reporting.disproportion_points} or more points from the rest, "
             f"with at least {summary.framework.reporting.disproportion_min_cases} relevant cases on each side.", ""]
     kq_ids = [kq.id for s in report.case_standards for kq in s.key_questions]
     for breakdown in report.breakdowns:
@@ -227,4 +263,4 @@ def render_markdown_report(report: Report) -> str:
             out.append(f"| {s.id} {md(s.name)} | {s.before or 'n/a'} | {s.now or 'n/a'}{mark} |")
         out += ["", f"Score {c.score_before[0]}/{c.score_before[1]} -> {c.score_now[0]}/{c.score_now[1]}; "
                 f"overall {c.overall_before or 'n/a'} -> {c.overall_now or 'n/a'}.", ""]
-    return "\n".join(out)
+    return out

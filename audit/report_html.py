@@ -137,45 +137,19 @@ def render_html(report: Report) -> str:
     out.append(f'<p class="note">Bars: percentage "Yes"; black lines: the {level} interval; dashed lines: the band boundaries.</p>')
     out.append(f'<div class="keep">{key_question_chart(report)}</div>')
 
-    # domain one
-    out.append('<h2 id="domain-one">Domain one: organisational delivery</h2>')
-    for s in report.judgement_standards:
-        out.append(f'<h3 data-standard="{_e(s.id)}">{_e(s.id)} {_e(s.name)}: {_pill(s.rating, rating_word(s))}</h3>')
-        if cap_sentence(s):
-            out.append(f'<p class="sentence">{_e(cap_sentence(s))}</p>')
-        if s.evidence:
-            out.append(f"<p>{_e(s.evidence)}</p>")
-        if not s.evidence and not cap_sentence(s) and s.rating is None:
-            out.append('<p class="muted">Not yet rated.</p>')
-
-    # case supervision
-    for s in report.case_standards:
-        out.append(f'<h2 id="standard-{_e(s.id)}">{_e(s.id)} {_e(s.name)}: {_pill(s.rating, rating_word(s)) if s.rated else _e(rating_word(s))}</h2>')
-        out.append(f'<p class="muted">{_e(s.headline)}</p>')
-        out.append(f'<table class="key-questions"><thead><tr><th>Key question</th><th class="num">Percentage \u2018Yes\u2019</th>'
-                   f'<th class="num">Yes / relevant</th><th class="num">{level} interval</th><th>Band</th></tr></thead><tbody>')
-        for kq in s.key_questions:
-            interval = report.interval(kq)
-            flag = ' <span class="flag" title="The interval crosses a band boundary">rating not settled by this sample</span>' if kq.id in report.unsettled else ""
-            band = _pill(kq.banding.rating) if kq.banding and s.rated else (_e(kq.banding.rating.value) if kq.banding else "n/a")
-            out.append(
-                f'<tr data-kq="{_e(kq.id)}" data-percent="{"" if kq.percent is None else kq.percent}" data-yes="{kq.counts.yes}" '
-                f'data-relevant="{kq.counts.relevant}"><td>{_e(kq.id)} {_e(kq.text)}</td><td class="num">{percent_text(kq)}</td>'
-                f'<td class="num">{kq.counts.yes}/{kq.counts.relevant}</td><td class="num">{interval.text() if interval else "n/a"}</td><td>{band}{flag}</td></tr>'
-            )
-        out.append("</tbody></table>")
-        if s.sentence:
-            out.append(f'<p class="sentence" data-sentence="{_e(s.id)}">{_e(s.sentence)}</p>')
-        if s.basis_note:
-            out.append(f'<p class="note">{_e(s.basis_note)}</p>')
-        out.append('<h3>Prompts and data items</h3><ul class="prompts">')
-        for kq in s.key_questions:
-            for q in (*kq.prompts, *kq.data_items):
-                figure = prompt_figure(q)
-                out.append(f'<li data-question="{_e(q.id)}" data-yes="{q.counts.yes}" data-relevant="{q.counts.relevant}">'
-                           f"<strong>{_e(q.id)}</strong> {_e(q.text)}: {_e(figure)}</li>")
-        out.append("</ul>")
-
+    for heading, judged, case_standards in report.sections():
+        anchor = "domain-one" if heading.startswith("Domain one") else "domain-" + heading.split(":")[0].split()[-1]
+        out.append(f'<h2 id="{_e(anchor)}">{_e(heading)}</h2>')
+        for s in judged:
+            out.append(f'<h3 data-standard="{_e(s.id)}">{_e(s.id)} {_e(s.name)}: {_pill(s.rating, rating_word(s))}</h3>')
+            if cap_sentence(s):
+                out.append(f'<p class="sentence">{_e(cap_sentence(s))}</p>')
+            if s.evidence:
+                out.append(f"<p>{_e(s.evidence)}</p>")
+            if not s.evidence and not cap_sentence(s) and s.rating is None:
+                out.append('<p class="muted">Not yet rated.</p>')
+        for s in case_standards:
+            out += _case_standard_html(report, s, level)
     # breakdowns
     out.append('<h2 id="breakdowns">Breakdowns</h2>')
     out.append(f'<p class="note">Percentage "Yes" per key question for each group (relevant cases in brackets). '
@@ -223,3 +197,34 @@ def render_html(report: Report) -> str:
     out.append(f'<p class="note">Produced by caseaudit from the round\'s stored answers. Intervals are Wilson score intervals at {level}.</p>')
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _case_standard_html(report: Report, s, level: str) -> list[str]:
+    """One standard rated from case answers: its key-question table, sentence and prompt figures."""
+    out: list[str] = []
+    out.append(f'<h2 id="standard-{_e(s.id)}">{_e(s.id)} {_e(s.name)}: {_pill(s.rating, rating_word(s)) if s.rated else _e(rating_word(s))}</h2>')
+    out.append(f'<p class="muted">{_e(s.headline)}</p>')
+    out.append(f'<table class="key-questions"><thead><tr><th>Key question</th><th class="num">Percentage \u2018Yes\u2019</th>'
+               f'<th class="num">Yes / relevant</th><th class="num">{level} interval</th><th>Band</th></tr></thead><tbody>')
+    for kq in s.key_questions:
+        interval = report.interval(kq)
+        flag = ' <span class="flag" title="The interval crosses a band boundary">rating not settled by this sample</span>' if kq.id in report.unsettled else ""
+        band = _pill(kq.banding.rating) if kq.banding and s.rated else (_e(kq.banding.rating.value) if kq.banding else "n/a")
+        out.append(
+            f'<tr data-kq="{_e(kq.id)}" data-percent="{"" if kq.percent is None else kq.percent}" data-yes="{kq.counts.yes}" '
+            f'data-relevant="{kq.counts.relevant}"><td>{_e(kq.id)} {_e(kq.text)}</td><td class="num">{percent_text(kq)}</td>'
+            f'<td class="num">{kq.counts.yes}/{kq.counts.relevant}</td><td class="num">{interval.text() if interval else "n/a"}</td><td>{band}{flag}</td></tr>'
+        )
+    out.append("</tbody></table>")
+    if s.sentence:
+        out.append(f'<p class="sentence" data-sentence="{_e(s.id)}">{_e(s.sentence)}</p>')
+    if s.basis_note:
+        out.append(f'<p class="note">{_e(s.basis_note)}</p>')
+    out.append('<h3>Prompts and data items</h3><ul class="prompts">')
+    for kq in s.key_questions:
+        for q in (*kq.prompts, *kq.data_items):
+            figure = prompt_figure(q)
+            out.append(f'<li data-question="{_e(q.id)}" data-yes="{q.counts.yes}" data-relevant="{q.counts.relevant}">'
+                       f"<strong>{_e(q.id)}</strong> {_e(q.text)}: {_e(figure)}</li>")
+    out.append("</ul>")
+    return out

@@ -449,3 +449,24 @@ def test_a_youth_round_reports_in_every_format(cli, tmp_path, db_path, suffix):
         text = out.read_text(encoding="utf-8")
         assert "Resettlement policy and provision" in text and "not counted in the score" in text
         assert "3.3.3" in text  # the out-of-court key questions are reported too
+
+
+@pytest.mark.parametrize("suffix", ["html", "md"])
+def test_report_sections_follow_the_frameworks_own_domains(cli, tmp_path, db_path, demo_db, suffix):
+    """Youth 3.4 and 4.1 are rated by judgement but are not 'domain one'; each domain heads its own standards."""
+    sheet = _sheet(tmp_path / "youth.csv", load_framework(YOUTH), 4)
+    assert cli("--db", db_path, "import", sheet, "--round", "YJS", "--unit", "Our YJS", "--framework", YOUTH).code == 0
+    assert cli("--db", db_path, "rate", "--round", "YJS", "3.4", "Good", "--evidence", "OOCD panel minutes").code == 0
+    out = tmp_path / f"youth.{suffix}"
+    assert cli("--db", db_path, "report", "--round", "YJS", "-o", out).code == 0
+    text = out.read_text(encoding="utf-8")
+    headings = ["Domain one: organisational delivery", "Domain two: court disposals", "Domain three: out-of-court disposals",
+                "Domain four: resettlement"]
+    at = [text.index(h) for h in headings]
+    assert at == sorted(at)
+    assert at[2] < text.index("OOCD panel minutes") < at[3]  # 3.4's evidence sits under domain three
+    assert "4.1 Resettlement policy and provision" in text[at[3]:]
+    pdu = tmp_path / f"newham.{suffix}"
+    assert cli("--db", demo_db, "report", "--round", "Newham 2022", "-o", pdu).code == 0
+    pdu_text = pdu.read_text(encoding="utf-8")
+    assert pdu_text.index("Domain one: organisational delivery") < pdu_text.index("Domain two: court work and case supervision")
