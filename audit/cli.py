@@ -346,8 +346,12 @@ def _launched_by_serve() -> bool:
     return "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")
 
 
+def _in_a_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def cmd_tui(args) -> int:
-    if not _launched_by_serve() and not (sys.stdin.isatty() and sys.stdout.isatty()):
+    if not _launched_by_serve() and not _in_a_terminal():
         # without a terminal Textual would spin reading a closed or piped input
         raise CaseauditError("the terminal UI needs a terminal; run it in a terminal window, or use a command "
                              "(see 'caseaudit --help') or 'caseaudit serve' for the browser")

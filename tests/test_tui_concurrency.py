@@ -378,6 +378,7 @@ def launch(monkeypatch, *argv) -> CaseAuditApp:
     """`caseaudit ARGV` as the command line builds the app, stopped just before it takes the terminal."""
     built: list[CaseAuditApp] = []
     monkeypatch.setattr(CaseAuditApp, "run", lambda self, *args, **kwargs: built.append(self))
+    monkeypatch.setattr("audit.cli._in_a_terminal", lambda: True)  # as if typed in a terminal (CI has no TTY)
     assert main([str(a) for a in argv]) == 0
     return built[0]
 
@@ -554,8 +555,9 @@ async def test_a_round_whose_framework_is_missing_is_listed_and_not_opened(db):
         assert "which this caseaudit does not have" in notices(app)
 
 
-def test_opening_a_round_whose_framework_is_missing_is_one_message(db, cli):
+def test_opening_a_round_whose_framework_is_missing_is_one_message(db, cli, monkeypatch):
     pin_to_missing_framework(db)
+    monkeypatch.setattr("audit.cli._in_a_terminal", lambda: True)  # as if typed in a terminal (CI has no TTY)
     result = cli("--db", db, "open", "--round", ROUND)
     assert result.code == 2
     assert "which this caseaudit does not have" in result.err and "Traceback" not in result.err
