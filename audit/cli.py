@@ -503,6 +503,12 @@ def main(argv: list[str] | None = None) -> int:
     if handler is not cmd_tui and handler is not cmd_serve:
         store_module.busy_notice = _say_waiting
     try:
+        from .store import auditor_name
+
+        if args.auditor is not None:
+            args.auditor = auditor_name(args.auditor, "--auditor")
+        elif os.environ.get("CASEAUDIT_AUDITOR", "").strip():
+            auditor_name(os.environ["CASEAUDIT_AUDITOR"], "CASEAUDIT_AUDITOR")
         status = handler(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status

@@ -24,6 +24,7 @@ everything is written in one transaction.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import attrs
 
 from framework import Answer, Rating, RatingMethod
 
-from .attributes import ATTRIBUTE_COLUMNS
+from .attributes import ATTRIBUTE_COLUMNS, ATTRIBUTES_BY_COLUMN, InvalidAttribute, check_case_ref
 from .errors import DatabaseProblem, FrameworkUnavailable, InvalidValue, RoundFinalised
 from .store import AuditStore, _inspect_existing, _stable_event_id, backup_database, open_database, write_lock
 
@@ -61,7 +62,7 @@ class MergeReport:
             line = f"Nothing new in {self.source}: this database already holds everything in it."
             if self.round_events_added:
                 line += f" ({self.round_events_added} round event(s) recorded there, such as earlier merges, were added to the history.)"
-            return [line]
+            return [line, *self.notes]
         out = [
             f"Merged {self.source}: {len(self.rounds_added)} round(s) added, {self.cases_added} case(s) added, "
             f"{self.answers_taken} answer(s) taken, {self.attributes_taken} case attribute(s) taken, "
@@ -180,33 +181,124 @@ def _add_events_for_values_written_outside_caseaudit(copy: dict) -> None:
                 "changed_by", None, case["created_at"])
 
 
+EVENT_ID = re.compile(r"[0-9A-Za-z_.:-]{1,64}")
+MAX_GENERATION = 2**40  # far beyond any real history; a forged larger one would overflow SQLite later
+ROUND_EVENTS = {"finalised", "reopened", "merged", "renamed"}
+REQUIRED = {
+    "rounds": ("id", "name", "unit", "framework_id", "framework_version", "created_at", "created_by"),
+    "cases": ("id", "round_id", "case_ref", "created_at"),
+    "round_events": ("event_id", "round_id", "event", "done_by", "done_at"),
+    "answer_history": ("event_id", "case_id", "question_id", "auditor", "source", "changed_at"),
+    "attribute_history": ("event_id", "case_id", "attribute", "changed_by", "source", "changed_at"),
+    "rating_history": ("event_id", "round_id", "standard_id", "new_rating", "rater", "changed_at"),
+}
+
+
 def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None:
-    """A copy whose records point nowhere, or whose events are based on later ones, is not merged."""
+    """A copy whose records point nowhere, lack what every record has, reuse an event id for something
+    else, or hold events based on later or missing ones, is not merged: one line, nothing changed."""
+    def refuse(problem: str) -> None:
+        raise InvalidValue(f"{source}: {problem}; nothing was merged")
+
+    for table, columns in REQUIRED.items():
+        for row in theirs[table]:
+            missing = [c for c in columns if row.get(c) in (None, "")]
+            if missing:
+                refuse(f"a record in {table.replace('_', ' ')} has no {missing[0].replace('_', ' ')}")
     rounds = {r["id"] for r in theirs["rounds"]}
     cases = {c["id"] for c in theirs["cases"]}
+    ours_by_id = {r["id"]: r for r in store.db.query("SELECT * FROM rounds")}
+    for r in theirs["rounds"]:
+        mine = ours_by_id.get(r["id"])
+        if mine and (mine["framework_id"], mine["framework_version"]) != (r["framework_id"], r["framework_version"]):
+            refuse(f"round {r['name']!r} is pinned to {r['framework_id']} version {r['framework_version']} there but to "
+                   f"{mine['framework_id']} version {mine['framework_version']} here")
+    seen_refs = set()
     for c in theirs["cases"]:
         if c["round_id"] not in rounds:
-            raise InvalidValue(f"{source}: case {c['case_ref']} belongs to no round; nothing was merged")
+            refuse(f"case {c['case_ref']} belongs to no round")
+        try:
+            ref = check_case_ref(c["case_ref"])
+        except InvalidAttribute as error:
+            refuse(f"round {c['round_id']}: {error}")
+        if ref != c["case_ref"] or (c["round_id"], ref) in seen_refs:
+            refuse(f"case reference {c['case_ref']!r} is not written as caseaudit writes it (or is there twice)")
+        seen_refs.add((c["round_id"], ref))
+        for attribute in ATTRIBUTE_COLUMNS:
+            _check_attribute_value(attribute, c[attribute], refuse, c["case_ref"])
     for event in theirs["round_events"]:
         if event["round_id"] not in rounds:
-            raise InvalidValue(f"{source}: a round event ({event['event']}) belongs to no round; nothing was merged")
+            refuse(f"a round event ({event['event']}) belongs to no round")
+        if event["event"] not in ROUND_EVENTS:
+            refuse(f"round event {event['event_id']} is of an unknown kind ({event['event']!r})")
+        if not EVENT_ID.fullmatch(str(event["event_id"])):
+            refuse(f"round event id {event['event_id']!r} is malformed")
+    for h in theirs["attribute_history"]:
+        _check_attribute_value(h["attribute"], h["new_value"], refuse, f"event {h['event_id']}")
     for table, owner, owners in (("answer_history", "case_id", cases), ("attribute_history", "case_id", cases),
                                  ("rating_history", "round_id", rounds)):
         generation = {h["event_id"]: h["generation"] for h in theirs[table]}
         generation.update(
             (row[0], row[1]) for row in store.db.execute(f"SELECT event_id, generation FROM {table}") if row[0] not in generation
         )
+        what = table.replace("_", " ")
         for h in theirs[table]:
             if h[owner] not in owners:
-                raise InvalidValue(f"{source}: a {table.replace('_', ' ')} event belongs to no {owner[:-3]}; nothing was merged")
-            if not isinstance(h["generation"], int) or h["generation"] < 1 or not h["event_id"]:
-                raise InvalidValue(f"{source}: {table.replace('_', ' ')} event {h['event_id']!r} is malformed; nothing was merged")
+                refuse(f"a {what} event belongs to no {owner[:-3]}")
+            if not isinstance(h["generation"], int) or not 1 <= h["generation"] <= MAX_GENERATION \
+                    or not EVENT_ID.fullmatch(str(h["event_id"])):
+                refuse(f"{what} event {h['event_id']!r} is malformed")
             for parent in (h["based_on"] or "").split():
-                if isinstance(generation.get(parent), int) and generation[parent] >= h["generation"]:
-                    raise InvalidValue(
-                        f"{source}: {table.replace('_', ' ')} event {h['event_id']} is based on an event that is not earlier"
-                        " than itself; nothing was merged"
-                    )
+                if parent not in generation:
+                    refuse(f"{what} event {h['event_id']} is based on an event neither copy holds")
+                if not isinstance(generation[parent], int) or generation[parent] >= h["generation"]:
+                    refuse(f"{what} event {h['event_id']} is based on an event that is not earlier than itself")
+        _refuse_reused_event_ids(store, theirs, table, refuse)
+
+
+def _check_attribute_value(attribute: str, value, refuse, where: str) -> None:
+    if attribute not in ATTRIBUTE_COLUMNS:
+        refuse(f"{where}: {attribute!r} is not a case attribute")
+    if value in (None, ""):
+        return
+    try:
+        parsed = ATTRIBUTES_BY_COLUMN[attribute].parse(str(value))
+    except (InvalidAttribute, InvalidValue) as error:
+        refuse(f"{where}: {attribute} {value!r}: {error}")
+    if parsed != value:
+        refuse(f"{where}: {attribute} {value!r} is not written as caseaudit writes it ({parsed!r})")
+
+
+FINGERPRINTS = {
+    "answer_history": ("SELECT h.event_id, c.round_id, c.case_ref, h.question_id, h.new_value, h.new_reason, h.new_note,"
+                       " h.auditor FROM answer_history h JOIN cases c ON c.id = h.case_id",
+                       ("question_id", "new_value", "new_reason", "new_note", "auditor")),
+    "attribute_history": ("SELECT h.event_id, c.round_id, c.case_ref, h.attribute, h.new_value, h.changed_by"
+                          " FROM attribute_history h JOIN cases c ON c.id = h.case_id",
+                          ("attribute", "new_value", "changed_by")),
+    "rating_history": ("SELECT h.event_id, h.round_id, '' AS case_ref, h.standard_id, h.new_rating, h.evidence,"
+                       " h.override_reason, h.rater FROM rating_history h",
+                       ("standard_id", "new_rating", "evidence", "override_reason", "rater")),
+}
+
+
+def _refuse_reused_event_ids(store: AuditStore, theirs: dict, table: str, refuse) -> None:
+    """An event id this copy already holds must name the same change (what, to which value, by whom);
+    otherwise one of the two changes would be dropped without trace. What an older caseaudit's event
+    was based on is derived by each copy from its own history, so that is not compared."""
+    sql, columns = FINGERPRINTS[table]
+    cases = {c["id"]: c for c in theirs["cases"]}
+    incoming = {}
+    for h in theirs[table]:
+        owner = (h["round_id"], "") if table == "rating_history" else (cases[h["case_id"]]["round_id"], cases[h["case_id"]]["case_ref"])
+        incoming[h["event_id"]] = (*owner, *(h.get(c) for c in columns))
+    ids = list(incoming)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in store.db.conn.execute(f"SELECT * FROM ({sql}) WHERE event_id IN ({marks})", chunk):
+            if tuple(row[1:]) != incoming[row[0]]:
+                refuse(f"{table.replace('_', ' ')} event {row[0]} is a different change there than here")
 
 
 def _refuse_what_this_build_cannot_check(store: AuditStore, theirs: dict, source: str) -> None:
@@ -289,12 +381,27 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
             touched_rounds[r["id"]] = row
 
         changed_rounds: set[str] = set()
+        # finalising and reopening travel: after the merge a round is finalised if its latest finalise or
+        # reopen event (in every copy's events together) is a finalise
+        their_events = {}
+        for event in theirs["round_events"]:
+            their_events.setdefault(event["round_id"], []).append(event)
+        lock_state = {}
+        for round_id, events in their_events.items():
+            every = {e["event_id"]: e for e in db.query("SELECT * FROM round_events WHERE round_id = ?", [round_id])}
+            every.update({e["event_id"]: e for e in events})
+            locks = sorted((e for e in every.values() if e["event"] in ("finalised", "reopened")),
+                           key=lambda e: (e["done_at"], e["event_id"]))
+            lock_state[round_id] = locks[-1] if locks else None
 
         def refuse_if_finalised(round_id: str) -> None:
-            """Called before each change to a round: a finalised round takes no changes."""
+            """Called before each change to a round: a finalised round takes no changes, unless a copy
+            reopened it after it was finalised here."""
             changed_rounds.add(round_id)
             row = touched_rounds[round_id]
-            if row["name"] not in report.rounds_added and row.get("finalised_at"):
+            latest = lock_state.get(round_id)
+            still_finalised = latest is None or latest["event"] == "finalised"
+            if row["name"] not in report.rounds_added and row.get("finalised_at") and still_finalised:
                 raise RoundFinalised(
                     f"round {row['name']!r} is finalised here and {source} has changes to it; nothing was merged."
                     " Reopen the round with a reason, then merge again"
@@ -304,8 +411,6 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
             inserted = db.execute("INSERT OR IGNORE INTO round_events VALUES (?, ?, ?, ?, ?, ?)",
                                   [event["event_id"], event["round_id"], event["event"], event["reason"], event["done_by"], event["done_at"]]).rowcount
             report.round_events_added += inserted
-            if inserted and event["event"] == "finalised" and touched_rounds[event["round_id"]]["name"] not in report.rounds_added:
-                report.notes.append(f"Round {touched_rounds[event['round_id']]['name']!r} was finalised in {source}.")
 
         # cases: matched by round and case reference; their attributes arrive as events below
         our_cases = {(c["round_id"], c["case_ref"]): c for c in db.query("SELECT id, round_id, case_ref FROM cases")}
@@ -354,4 +459,39 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
         for round_id in sorted(changed_rounds):
             if touched_rounds[round_id]["name"] not in report.rounds_added:
                 store._round_event(touched_rounds[round_id], "merged", f"merged from {source}", by)
+        _apply_round_events(store, touched_rounds, lock_state, their_events, report, source)
     return report
+
+
+def _apply_round_events(store: AuditStore, touched_rounds: dict, lock_state: dict, their_events: dict,
+                        report: MergeReport, source: str) -> None:
+    """Make each round's finalised state and name what every copy's round events say."""
+    db = store.db
+    for round_id, latest in lock_state.items():
+        row = touched_rounds[round_id]
+        if latest is None or row["name"] in report.rounds_added:
+            continue
+        if latest["event"] == "finalised" and not row.get("finalised_at"):
+            db.execute("UPDATE rounds SET finalised_at = ?, finalised_by = ? WHERE id = ?", [latest["done_at"], latest["done_by"], round_id])
+            report.notes.append(f"Round {row['name']!r} was finalised in {source} by {latest['done_by']}: it is finalised here too.")
+        elif latest["event"] == "reopened" and row.get("finalised_at"):
+            db.execute("UPDATE rounds SET finalised_at = NULL, finalised_by = NULL WHERE id = ?", [round_id])
+            report.notes.append(f"Round {row['name']!r} was reopened in {source} by {latest['done_by']}: it is open here too.")
+    for round_id, events in their_events.items():
+        row = touched_rounds[round_id]
+        if row["name"] in report.rounds_added:
+            continue
+        renames = sorted((e for e in db.query("SELECT * FROM round_events WHERE round_id = ? AND event = 'renamed'", [round_id])),
+                         key=lambda e: (e["done_at"], e["event_id"]))
+        if not renames or renames[-1]["event_id"] not in {e["event_id"] for e in events}:
+            continue  # the latest rename is one this copy already had
+        new_name = (renames[-1]["reason"] or "").rpartition(" -> ")[2].strip()
+        current = db.execute("SELECT name FROM rounds WHERE id = ?", [round_id]).fetchone()[0]
+        if not new_name or new_name == current:
+            continue
+        if db.execute("SELECT 1 FROM rounds WHERE name = ? AND id != ?", [new_name, round_id]).fetchone():
+            report.notes.append(f"Round {current!r} was renamed {new_name!r} in {source}, but another round here has that name; "
+                                "it keeps its name here.")
+            continue
+        db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, round_id])
+        report.notes.append(f"Round {current!r} was renamed {new_name!r} in {source}: it is renamed here too.")

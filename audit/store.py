@@ -460,8 +460,30 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
 
+MAX_AUDITOR_NAME = 100
+
+
+def auditor_name(text: str, where: str = "--auditor") -> str:
+    """A name for the audit trail: one line of printable characters, trimmed, not blank.
+
+    Raises InvalidValue naming where the name came from: a blank name would be recorded as nobody,
+    and a control character could forge lines of the history on a terminal."""
+    name = (text or "").strip()
+    if not name:
+        raise InvalidValue(f"{where}: a name is needed; every change is recorded under it")
+    if not name.isprintable():
+        raise InvalidValue(f"{where}: a name is one line of ordinary characters (no control characters)")
+    if len(name) > MAX_AUDITOR_NAME:
+        raise InvalidValue(f"{where}: a name is at most {MAX_AUDITOR_NAME} characters")
+    return name
+
+
 def current_user() -> str:
-    return os.environ.get("CASEAUDIT_AUDITOR") or getpass.getuser()
+    """$CASEAUDIT_AUDITOR (checked), else the login name."""
+    named = os.environ.get("CASEAUDIT_AUDITOR")
+    if named is not None and named.strip():
+        return auditor_name(named, "CASEAUDIT_AUDITOR")
+    return getpass.getuser()
 
 
 # ------------------------------------------------------------------ opening
@@ -1550,10 +1572,14 @@ class AuditStore:
             events = self.slot_events(conflict["kind"], key)
             from .events import format_based_on, heads, next_generation
 
-            competing = heads(events)
-            top = competing[0]
+            all_heads = heads(events)
+            top = all_heads[0]
             theirs = next((e for e in events if e.event_id == conflict["their_event_id"]), None)
             chosen = theirs.state if keep == "theirs" and theirs is not None else top.state
+            # settles this conflict only: based on the value shown and the one this conflict lists (and any
+            # head agreeing with either); a third value, listed as another conflict, stays open
+            settled_states = {top.state, theirs.state if theirs is not None else top.state}
+            competing = [h for h in all_heads if h.state in settled_states]
             source = f"conflict {conflict_id} resolved: kept {keep} (merged from {conflict['from_file']})"
             row = {
                 "event_id": uuid.uuid4().hex,
@@ -1669,15 +1695,33 @@ class AuditStore:
             wanted = {h.event_id: h for h in open_conflicts(head_events)}
             head_ids = {h.event_id for h in head_events}
             by_event = {r["their_event_id"]: r for r in rows}
+            unlisted = [h for event_id, h in wanted.items() if event_id not in by_event]
             for row in rows:
                 if row["resolved_at"] or row["their_event_id"] in wanted:
                     continue
-                if row["their_event_id"] in head_ids:  # it is the value shown now: the other side is listed instead
-                    self.db.execute("DELETE FROM conflicts WHERE id = ?", [row["id"]])
+                their_state = (row["their_value"], row["their_reason"], row["their_note"])[: len(kind.state)]
+                if row["their_event_id"] in head_ids:
+                    if unlisted:
+                        # the value it listed is shown now: the row lists the value that was displaced instead,
+                        # keeping its number (a conflict is never deleted, and numbers are never reused)
+                        head = unlisted.pop(0)
+                        state = (*head.state, None, None)[:3]
+                        self.db.execute(
+                            "UPDATE conflicts SET their_event_id = ?, their_value = ?, their_reason = ?, their_note = ?,"
+                            " their_by = ?, their_at = ? WHERE id = ?",
+                            [head.event_id, *state, head.by, head.changed_at, row["id"]],
+                        )
+                        by_event[head.event_id] = row
+                        continue
+                    # both sides now give the same value (someone answered with theirs): settled by agreement
+                    settled += 1
+                    self.db.execute(
+                        "UPDATE conflicts SET resolved_at = ?, resolved_by = ?, kept = 'theirs' WHERE id = ?",
+                        [top.changed_at, top.by, row["id"]],
+                    )
                     continue
                 settled += 1
                 settler = superseded_by(row["their_event_id"], events.get(slot, ()))
-                their_state = (row["their_value"], row["their_reason"], row["their_note"])[: len(kind.state)]
                 self.db.execute(
                     "UPDATE conflicts SET resolved_at = ?, resolved_by = ?, kept = ? WHERE id = ?",
                     [settler.changed_at if settler else now(), settler.by if settler else "merge",

@@ -204,16 +204,18 @@ def test_rounds_are_matched_by_identifier_not_name(cli, two_copies, tmp_path):
         store.record_answer(store.round("Newham (laptop B)"), ref, "2.5.1", Answer.NOT_APPLICABLE, reason="in custody")
     result = cli("--db", ours, "merge", theirs)
     assert "0 round(s) added" in result.out and "1 answer(s) taken" in result.out
-    assert answer_of(ours, ref, "2.5.1") == "Not applicable"
+    # the round was matched by its identifier; its rename (a recorded round event) travels with it
+    assert "renamed 'Newham (laptop B)'" in result.out
+    assert answer_of(ours, ref, "2.5.1", "Newham (laptop B)") == "Not applicable"
     # a different round that happens to share a name is added under a new name, not mixed in
     stranger = tmp_path / "stranger.db"
-    cli("--db", stranger, "import", FIXTURES / "two-cases.csv", "--round", NEWHAM, "--unit", "Elsewhere")
+    cli("--db", stranger, "import", FIXTURES / "two-cases.csv", "--round", "Newham (laptop B)", "--unit", "Elsewhere")
     result = cli("--db", ours, "merge", stranger)
-    assert "called 'Newham 2022 (merged from stranger.db)'" in result.out
+    assert "called 'Newham (laptop B) (merged from stranger.db)'" in result.out
     assert "2 out of" not in result.out
     with AuditStore.open(ours) as store:
-        assert len(store.cases(store.round(NEWHAM))) == 33
-        assert len(store.cases(store.round("Newham 2022 (merged from stranger.db)"))) == 2
+        assert len(store.cases(store.round("Newham (laptop B)"))) == 33
+        assert len(store.cases(store.round("Newham (laptop B) (merged from stranger.db)"))) == 2
 
 
 def test_merge_into_a_finalised_round_changes_nothing(cli, two_copies):

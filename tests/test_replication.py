@@ -358,3 +358,120 @@ def test_merge_refuses_a_copy_whose_records_point_nowhere(cli, two_copies, damag
     assert result.code == 2 and message in result.err and "nothing was merged" in result.err, result
     assert len(result.err.strip().splitlines()) == 1
     assert db_state(ours) == before
+
+
+@pytest.mark.parametrize("name", ["", "   ", "evil\x1b[31m", "two\nlines", "x" * 101])
+def test_an_auditor_name_that_cannot_be_recorded_is_refused(cli, demo_db, monkeypatch, name):
+    before = db_state(demo_db)
+    result = cli("--db", demo_db, "--auditor", name, "answer", "--round", NEWHAM, "X000001", "2.1.1", "Yes")
+    assert result.code == 2 and "--auditor" in result.err and len(result.err.strip().splitlines()) == 1
+    if name.strip():
+        monkeypatch.setenv("CASEAUDIT_AUDITOR", name)
+        from_env = cli("--db", demo_db, "answer", "--round", NEWHAM, "X000001", "2.1.1", "Yes")
+        assert from_env.code == 2 and "CASEAUDIT_AUDITOR" in from_env.err
+        from audit.tui.app import CaseAuditApp
+        from audit.errors import InvalidValue
+
+        with pytest.raises(InvalidValue):
+            CaseAuditApp(demo_db)
+    assert db_state(demo_db) == before
+
+
+# ------------------------------------------------------------------ found by attacking the merge
+@pytest.mark.parametrize("damage, message", [
+    ("UPDATE answer_history SET generation = 9223372036854775807 WHERE id = (SELECT max(id) FROM answer_history)", "malformed"),
+    ("UPDATE answer_history SET event_id = 'evil id' WHERE id = (SELECT max(id) FROM answer_history)", "malformed"),
+    ("UPDATE answer_history SET based_on = 'nowhere' WHERE id = (SELECT max(id) FROM answer_history)", "neither copy holds"),
+    ("UPDATE cases SET case_ref = lower(case_ref) WHERE id = (SELECT min(id) FROM cases)", "not written as caseaudit writes it"),
+    ("UPDATE cases SET rosh_level = 'Galactic' WHERE id = (SELECT min(id) FROM cases)", "rosh_level 'Galactic'"),
+    ("INSERT INTO round_events VALUES ('e-y', (SELECT id FROM rounds LIMIT 1), 'vanished', NULL, 'x', '2026-01-01')",
+     "unknown kind"),
+    ("UPDATE answer_history SET auditor = '' WHERE id = (SELECT max(id) FROM answer_history)", "has no auditor"),
+])
+def test_merge_refuses_forged_or_malformed_records(cli, two_copies, damage, message):
+    ours, theirs = two_copies
+    with AuditStore.open(theirs) as store:
+        store.record_answer(store.round(NEWHAM), first_case(store), "2.4.1", "No", auditor="spo.b")
+    conn = sqlite3.connect(theirs)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    for table in ("answer_history", "round_events"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
+    conn.execute("PRAGMA ignore_check_constraints = ON")
+    conn.execute(damage)
+    conn.commit()
+    conn.close()
+    before = db_state(ours)
+    result = cli("--db", ours, "merge", theirs)
+    assert result.code == 2 and message in result.err and "nothing was merged" in result.err, result
+    assert len(result.err.strip().splitlines()) == 1
+    assert db_state(ours) == before
+
+
+def test_an_event_id_reused_for_a_different_answer_is_refused(cli, two_copies):
+    ours, theirs = two_copies
+    ref = answer_apart(cli, ours, theirs, "2.4.1", ("theirs", "No"), ("ours", "Yes"))
+    with AuditStore.open(ours) as store:
+        mine = store.answer(store.case(store.round(NEWHAM), ref)["id"], "2.4.1")["event_id"]
+    conn = sqlite3.connect(theirs)
+    conn.execute("DROP TRIGGER answer_history_no_update")
+    conn.execute("UPDATE answer_history SET event_id = ? WHERE id = (SELECT max(id) FROM answer_history)", [mine])
+    conn.execute("UPDATE answers SET event_id = ? WHERE question_id = '2.4.1' AND value = 'No'", [mine])
+    conn.commit()
+    conn.close()
+    result = cli("--db", ours, "merge", theirs)
+    assert result.code == 2 and "is a different change there than here" in result.err, result
+
+
+def test_settling_one_conflict_leaves_a_third_copys_answer_open(cli, two_copies, tmp_path):
+    ours, theirs = two_copies
+    third = tmp_path / "laptop-c.db"
+    assert cli("--db", theirs, "backup", third).code == 0
+    with AuditStore.open(ours) as store:
+        ref = first_case(store)
+    for db, auditor, value in ((ours, "alice", "Yes"), (theirs, "bob", "No"), (third, "carol", "N/A: no PSR")):
+        cli("--db", db, "--auditor", auditor, "answer", "--round", NEWHAM, ref, "2.4.1", value)
+    cli("--db", ours, "merge", theirs)
+    cli("--db", ours, "merge", third)
+    assert len(open_conflicts(ours)) == 2
+    shown = answer_of(ours, ref, "2.4.1")
+    first = open_conflicts(ours)[0]
+    assert cli("--db", ours, "--auditor", "lead", "resolve", "--round", NEWHAM, str(first["id"]), "ours").code == 0
+    (left,) = open_conflicts(ours)  # the other value was not decided by the lead: still open
+    assert left["id"] != first["id"] and answer_of(ours, ref, "2.4.1") == shown
+    check_passes(cli, ours)
+
+
+def test_a_conflict_settled_by_answering_is_kept_as_settled_and_numbers_are_never_reused(cli, two_copies):
+    ours, theirs = two_copies
+    ref = answer_apart(cli, ours, theirs, "2.4.1", ("theirs", "No"), ("ours", "Yes"))
+    cli("--db", ours, "merge", theirs)
+    (conflict,) = open_conflicts(ours)
+    cli("--db", ours, "--auditor", "lead", "answer", "--round", NEWHAM, ref, "2.4.1", "No")
+    listing = cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
+    assert f"#{conflict['id']}" in listing and "resolved: kept theirs (lead)" in listing
+    answer_apart(cli, ours, theirs, "2.6.1", ("theirs", "No"), ("ours", "Yes"))
+    cli("--db", ours, "merge", theirs)
+    (newer,) = open_conflicts(ours)
+    assert newer["id"] != conflict["id"] and newer["subject"] == "2.6.1"
+
+
+def test_finalising_reopening_and_renaming_travel_with_a_merge(cli, two_copies):
+    ours, theirs = two_copies
+    with AuditStore.open(theirs) as store:
+        store.rename_round(NEWHAM, "Newham self-assessment", by="qa.lead")
+        store.finalise_round("Newham self-assessment", by="qa.lead")
+    result = cli("--db", ours, "merge", theirs)
+    assert result.code == 0 and "finalised here too" in result.out and "renamed here too" in result.out, result
+    with AuditStore.open(ours) as store:
+        round_row = store.round("Newham self-assessment")
+        assert round_row["finalised_by"] == "qa.lead"
+    refused = cli("--db", ours, "answer", "--round", "Newham self-assessment", "X", "2.1.1", "Yes")
+    assert refused.code == 2
+    with AuditStore.open(theirs) as store:
+        store.reopen_round("Newham self-assessment", "late evidence", by="qa.lead")
+        store.record_answer(store.round("Newham self-assessment"), first_case(store, "Newham self-assessment"), "2.6.1", "Yes")
+    reopened = cli("--db", ours, "merge", theirs)
+    assert reopened.code == 0 and "open here too" in reopened.out, reopened
+    with AuditStore.open(ours) as store:
+        assert store.round("Newham self-assessment")["finalised_at"] is None
+    check_passes(cli, ours, theirs)

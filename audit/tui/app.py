@@ -14,7 +14,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 
 from ..errors import CaseauditError
-from ..store import AuditStore, current_user
+from ..store import AuditStore, auditor_name, current_user
 
 ASK_AUDITOR_ENV = "CASEAUDIT_ASK_AUDITOR"  # set by `caseaudit serve`: each browser session says who is auditing
 FOLLOW_SECONDS = 0.5  # how often the app asks SQLite whether another process has committed
@@ -40,6 +40,8 @@ class CaseAuditApp(App):
             ask_auditor = os.environ.get(ASK_AUDITOR_ENV, "").strip() == "1"
         self.ask_auditor = ask_auditor
         named = (auditor or "").strip() or os.environ.get("CASEAUDIT_AUDITOR", "").strip() or None
+        if named is not None:  # one line of printable characters: it goes into the history as it is
+            named = auditor_name(named, "--auditor" if (auditor or "").strip() else "CASEAUDIT_AUDITOR")
         # asked: a name given by --auditor or CASEAUDIT_AUDITOR is only offered, never the server's login name
         self.offered_auditor = named
         self.auditor: str | None = None if ask_auditor else (named or current_user())
