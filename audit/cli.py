@@ -50,7 +50,7 @@ def cmd_import(args) -> int:
     with _store(args) as store:
         result = import_sheet(store, args.sheet, args.round, unit=args.unit, framework_id=args.framework, auditor=args.auditor)
     verb = "created" if result.created_round else "updated"
-    print(
+    say(
         f"Round {result.round!r} {verb}: {result.cases_added} case(s) added, {result.cases_updated} updated, "
         f"{result.answers_changed} answer(s) recorded."
     )
@@ -78,7 +78,7 @@ def cmd_answer(args) -> int:
             source="cli",
         )
     state = "saved" if changed else "unchanged (already recorded)"
-    print(f"{args.case_ref.upper()} {args.question}: {value_word} - {state}")
+    say(f"{args.case_ref.upper()} {args.question}: {value_word} - {state}")
     return 0
 
 
@@ -99,7 +99,7 @@ def cmd_rate(args) -> int:
             rater=args.auditor,
         )
     extra = " (above the advisory cap; override reason recorded)" if row["override_reason"] else ""
-    print(f"{args.standard} rated '{rating}'{extra}.")
+    say(f"{args.standard} rated '{rating}'{extra}.")
     return 0
 
 
@@ -109,7 +109,9 @@ def cmd_summary(args) -> int:
 
     with _store(args, readonly=True, verify=True) as store:
         summary = summarise(store, args.round)
-    sys.stdout.write(RENDERERS[args.format](summary))
+    text = RENDERERS[args.format](summary)
+    # table and Markdown hold framework and round text: shown safely; CSV and JSON escape their own
+    sys.stdout.write(lines_for_terminal(text) if args.format in ("table", "markdown") else text)
     return 0
 
 
@@ -120,7 +122,7 @@ def cmd_export(args) -> int:
     with _store(args, readonly=not args.deidentify, verify=True) as store:
         count = export_sheet(store, args.round, args.sheet, deidentify=args.deidentify, force=args.force)
     kind = " de-identified" if args.deidentify else ""
-    print(f"Exported {count}{kind} case(s) of {args.round!r} to {args.sheet} (readable by you only).")
+    say(f"Exported {count}{kind} case(s) of {args.round!r} to {args.sheet} (readable by you only).")
     return 0
 
 
@@ -153,7 +155,7 @@ def cmd_history(args) -> int:
         why = f": {e['reason']}" if e["reason"] else ""
         lines.append((e["done_at"], f"{e['done_at'][:19].replace('T', ' ')}  {e['done_by']:<14} round {e['event']}{why}"))
     if not lines:
-        print(f"No changes recorded yet in {args.round!r}" + (f" for {args.case.upper()}." if args.case else "."))
+        say(f"No changes recorded yet in {args.round!r}" + (f" for {args.case.upper()}." if args.case else "."))
         return 0
     for _, line in sorted(lines, key=lambda item: item[0]):
         print(for_terminal(line))  # names, notes and reasons may hold escape sequences (typed, imported or merged)
@@ -163,14 +165,14 @@ def cmd_history(args) -> int:
 def cmd_finalise(args) -> int:
     with _store(args) as store:
         row = store.finalise_round(args.round, by=args.auditor)
-    print(f"Round {args.round!r} finalised by {row['finalised_by']}; changes are refused until it is reopened with a reason.")
+    say(f"Round {args.round!r} finalised by {row['finalised_by']}; changes are refused until it is reopened with a reason.")
     return 0
 
 
 def cmd_reopen(args) -> int:
     with _store(args) as store:
         store.reopen_round(args.round, args.reason, by=args.auditor)
-    print(f"Round {args.round!r} reopened; the reason is recorded in its history.")
+    say(f"Round {args.round!r} reopened; the reason is recorded in its history.")
     return 0
 
 
@@ -191,7 +193,7 @@ def cmd_backup(args) -> int:
         if not isinstance(problem, (DiskFull, DatabaseReadOnly)):
             problem = database_error(error, source)  # reading the database went wrong, not writing the copy
         raise problem from None
-    print(f"Backed up {source} to {target} (readable by you only). Merge it back later with 'caseaudit merge {target}'.")
+    say(f"Backed up {source} to {target} (readable by you only). Merge it back later with 'caseaudit merge {target}'.")
     return 0
 
 
@@ -201,7 +203,7 @@ def cmd_merge(args) -> int:
     with _store(args) as store:
         report = merge_database(store, args.other, by=args.auditor)
     for line in report.lines():
-        print(line)
+        say(line)
     return 0
 
 
@@ -209,7 +211,7 @@ def cmd_conflicts(args) -> int:
     with _store(args, readonly=True) as store:
         conflicts = store.conflicts(store.round(args.round), open_only=not args.all)
     if not conflicts:
-        print(f"No {'' if args.all else 'open '}conflicts in {args.round!r}.")
+        say(f"No {'' if args.all else 'open '}conflicts in {args.round!r}.")
         return 0
     for k in conflicts:
         subject = f"domain 1 {k['subject']}" if k["kind"] == "rating" else f"{k['case_ref']} {k['subject']}"
@@ -218,14 +220,14 @@ def cmd_conflicts(args) -> int:
         state = f"  resolved: kept {k['kept']} ({k['resolved_by']})" if k["resolved_at"] else ""
         print(for_terminal(f"#{k['id']:<4} {subject:<20} ours: {ours} ({k['our_by']})  theirs: {theirs} ({k['their_by']}, {k['from_file']}){state}"))
     if not args.all:
-        print("Settle each with: caseaudit resolve --round NAME ID ours|theirs")
+        say("Settle each with: caseaudit resolve --round NAME ID ours|theirs")
     return 0
 
 
 def cmd_resolve(args) -> int:
     with _store(args) as store:
         store.resolve_conflict(store.round(args.round), args.conflict, args.keep, by=args.auditor)
-    print(f"Conflict #{args.conflict} resolved: kept {args.keep}. The choice is recorded in the history.")
+    say(f"Conflict #{args.conflict} resolved: kept {args.keep}. The choice is recorded in the history.")
     return 0
 
 
@@ -234,11 +236,11 @@ def cmd_check(args) -> int:
 
     problems, path = check_database(args.db)
     if problems:
-        print(f"{path}: {len(problems)} problem(s):")
+        say(f"{path}: {len(problems)} problem(s):")
         for problem in problems:
-            print(f"  {problem}")
+            say(f"  {problem}")
         return 1
-    print(f"{path}: integrity ok, foreign keys ok, every answer matches its round's framework version.")
+    say(f"{path}: integrity ok, foreign keys ok, every answer matches its round's framework version.")
     return 0
 
 
@@ -260,7 +262,7 @@ def cmd_report(args) -> int:
             print(f"\rWriting case-level answers: {done:,} of {total:,} cases", end=end, file=sys.stderr, flush=True)
     write_output(args.output.expanduser(), render_report(report, fmt, progress), force=args.force, what="report")
     flags = sum(len(b.flags) for b in report.breakdowns)
-    print(
+    say(
         f"Wrote the {fmt} report of {args.round!r} ({report.summary.cases} cases) to {args.output} (readable by you only): "
         f"score {report.summary.score}/{report.summary.max_score}, overall {report.summary.overall_rating or 'not yet rated'}; "
         f"{len(report.unsettled)} key question(s) not settled by this sample, {flags} breakdown flag(s)."
@@ -301,16 +303,16 @@ def cmd_samplesize(args) -> int:
     except ValueError as error:
         raise InvalidValue(str(error)) from None
     confidence = f"{float(level) * 100:g}%"
-    print(
+    say(
         f"{result.cases} relevant cases keep every key question's {confidence} interval within "
         f"+/- {args.margin:g} percentage points (the worst case, 50% 'Yes')."
     )
     if result.population is not None:
-        print(
+        say(
             f"From a caseload of {result.population}, {result.cases_from_population} cases are enough "
             f"(finite-population correction)."
         )
-    print("Cases where a question is not applicable do not count: sample more if many will be N/A.")
+    say("Cases where a question is not applicable do not count: sample more if many will be N/A.")
     return 0
 
 
@@ -318,9 +320,9 @@ def cmd_rounds(args) -> int:
     with _store(args, readonly=True) as store:
         rounds = store.rounds()
     if not rounds:
-        print("No rounds yet. Load the demo with 'caseaudit demo' or import a case sheet with 'caseaudit import'.")
+        say("No rounds yet. Load the demo with 'caseaudit demo' or import a case sheet with 'caseaudit import'.")
         return 0
-    print(f"{'Round':<30} {'Unit':<28} {'Framework':<28} {'Cases':>5} {'Done':>6}")
+    say(f"{'Round':<30} {'Unit':<28} {'Framework':<28} {'Cases':>5} {'Done':>6}")
     for r in rounds:
         framework = f"{r['framework_id']} v{r['framework_version']}"
         state = " (finalised)" if r.get("finalised_at") else ""
@@ -336,14 +338,20 @@ def cmd_demo(args) -> int:
 
     with _store(args) as store:
         for line in load_demo(store):
-            print(line)
-    print(f"Try: caseaudit summary --round \"Newham 2022\"   (database: {args.db})")
+            say(line)
+    say(f"Try: caseaudit summary --round \"Newham 2022\"   (database: {args.db})")
     return 0
 
 
 def _launched_by_serve() -> bool:
     """textual-serve starts each session's app with Textual's web driver (its TEXTUAL_DRIVER)."""
     return "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")
+
+
+def say(text: object = "", **options) -> None:
+    """Print a line for the person at the terminal: any control character in it (from a stored
+    name, a note, a file name, a framework's text) is shown as an escape, never obeyed."""
+    print(lines_for_terminal(str(text)), **options)
 
 
 def _in_a_terminal() -> bool:
@@ -531,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _say_waiting(seconds: float) -> None:
-    print(f"caseaudit: the database is busy with another auditor's or program's work; waiting up to {seconds:.0f} seconds...",
+    say(f"caseaudit: the database is busy with another auditor's or program's work; waiting up to {seconds:.0f} seconds...",
           file=sys.stderr, flush=True)
 
 

@@ -11,6 +11,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+
+def say(text: object = "", **options) -> None:
+    """A line for the terminal: a framework file's text may hold control characters; shown, never obeyed."""
+    from .safe_text import lines_for_terminal
+
+    print(lines_for_terminal(str(text)), **options)
+
+
+def say_json(text: str) -> None:
+    from .safe_text import json_for_terminal
+
+    print(json_for_terminal(text))
+
 FORMATS = ("table", "json")
 
 
@@ -108,15 +121,15 @@ def cmd_frameworks_list(args) -> int:
         for f in found.frameworks
     ]
     if args.format == "json":
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        say_json(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
         id_width = max(len("Id"), *(len(r["id"]) for r in rows))
         title_width = max(len("Title"), *(len(r["title"]) for r in rows))
-        print(f"{'Id':<{id_width}}  {'Version':<7}  {'Title':<{title_width}}  From")
+        say(f"{'Id':<{id_width}}  {'Version':<7}  {'Title':<{title_width}}  From")
         for r in rows:
             where = "shipped" if r["origin"] == "shipped" else r["path"]
-            print(f"{r['id']:<{id_width}}  {r['version']:<7}  {r['title']:<{title_width}}  {where}")
-        print(f"Your frameworks folder: {found.folder} (add one with 'caseaudit frameworks add FILE')")
+            say(f"{r['id']:<{id_width}}  {r['version']:<7}  {r['title']:<{title_width}}  {where}")
+        say(f"Your frameworks folder: {found.folder} (add one with 'caseaudit frameworks add FILE')")
     _warn_left_out(found.problems)
     return 0
 
@@ -232,14 +245,14 @@ def cmd_frameworks_show(args) -> int:
 
     framework = _framework(args.framework_id, args.version)
     if args.format == "json":
-        print(json.dumps(framework_json(framework), indent=2, ensure_ascii=False))
+        say_json(json.dumps(framework_json(framework), indent=2, ensure_ascii=False))
     elif args.format == "toml":
         try:
-            sys.stdout.write(Path(framework.source).read_text(encoding="utf-8"))
+            say(Path(framework.source).read_text(encoding="utf-8"), end="")
         except OSError as error:
             raise CaseauditError(f"{framework.source}: cannot read the definition ({error.strerror})") from None
     else:
-        sys.stdout.write(_show_table(framework))
+        say(_show_table(framework), end="")
     return 0
 
 
@@ -315,8 +328,8 @@ def cmd_frameworks_new(args) -> int:
         raise CaseauditError(f"{output}: cannot write the copy ({error.strerror})") from None
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
         handle.write(text)
-    print(f"Wrote {output}: {source.id} version {source.version} copied as {new_id} version 1 (readable by you only).")
-    print(f"Edit it, then: caseaudit frameworks check {output}   and   caseaudit frameworks add {output}")
+    say(f"Wrote {output}: {source.id} version {source.version} copied as {new_id} version 1 (readable by you only).")
+    say(f"Edit it, then: caseaudit frameworks check {output}   and   caseaudit frameworks add {output}")
     return 0
 
 
@@ -351,7 +364,7 @@ def cmd_frameworks_check(args) -> int:
     path = args.file.expanduser()
     framework = _validated(path)
     standards, key_questions, prompts = _counts(framework)
-    print(
+    say(
         f"{path}: framework {framework.id} version {framework.version} is valid: "
         f"{standards} standards, {key_questions} key questions, {prompts} prompts"
     )
@@ -360,9 +373,9 @@ def cmd_frameworks_check(args) -> int:
         same, equivalent = _same_definition(path, other)
         where = "ships with caseaudit" if other.where_from == "shipped" else f"is installed ({other.source})"
         if same or equivalent:
-            print(f"Note: {framework.id} version {framework.version} {where} with this same definition.")
+            say(f"Note: {framework.id} version {framework.version} {where} with this same definition.")
         else:
-            print(f"Note: {framework.id} version {framework.version} {where} with different content: "
+            say(f"Note: {framework.id} version {framework.version} {where} with different content: "
                   "'frameworks add' would refuse this file; give it a new version (or a new id).")
     return 0
 
@@ -383,7 +396,7 @@ def cmd_frameworks_add(args) -> int:
         same, equivalent = _same_definition(path, other)
         if other.where_from == "shipped":
             if same or equivalent:
-                print(f"{name} ships with caseaudit: already installed, nothing to add.")
+                say(f"{name} ships with caseaudit: already installed, nothing to add.")
                 return 0
             raise FrameworkVersionExists(
                 f"{path}: {name} ships with caseaudit and cannot be replaced; give your copy a new id "
@@ -391,7 +404,7 @@ def cmd_frameworks_add(args) -> int:
             )
         if same or equivalent:
             layout = " (it differs only in comments or layout; the installed file is kept)" if not same else ""
-            print(f"{name} is already installed as {other.source}{layout}.")
+            say(f"{name} is already installed as {other.source}{layout}.")
             return 0
         raise FrameworkVersionExists(
             f"{path}: {name} is already installed ({other.source}) with different content; "
@@ -419,7 +432,7 @@ def cmd_frameworks_add(args) -> int:
         raise CaseauditError(f"{target}: cannot install the definition ({error.strerror})") from None
     installed = load_framework(framework.id, framework.version)
     standards, key_questions, prompts = _counts(installed)
-    print(
+    say(
         f"Added {name} ({standards} standards, {key_questions} key questions, {prompts} prompts) as {target}. "
         f"Import against it with: caseaudit import SHEET --round NAME --framework {framework.id}"
     )

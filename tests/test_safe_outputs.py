@@ -4,6 +4,7 @@ line fail with one clear line (issue 11, items 1-4, 14-17)."""
 
 from __future__ import annotations
 
+import sqlite3
 import csv
 import io
 import json
@@ -220,8 +221,14 @@ def test_terminal_output_shows_control_characters_escaped(cli, tmp_path):
     sheet.write_text(f'case_ref,team,2.2.1\nA100001,"Team{ESCAPES}",Yes\n', encoding="utf-8")
     name = f"Round{ESCAPES}"
     assert cli("--db", db, "import", sheet, "--round", name, "--unit", f"Unit{ESCAPES}").code == 0
-    assert cli("--db", db, "--auditor", f"me{ESCAPES}", "answer", "--round", name, "A100001", "2.2.1a", "N/A",
+    assert cli("--db", db, "--auditor", "me", "answer", "--round", name, "A100001", "2.2.1a", "N/A",
                "--reason", f"why{ESCAPES}", "--note", f"note\n{ESCAPES}").code == 0
+    # names are checked when given now (one printable line), but an older caseaudit's copy may still hold such a name
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER answer_history_no_update")
+    conn.execute("UPDATE answer_history SET auditor = ? WHERE auditor = 'me'", [f"me{ESCAPES}"])
+    conn.commit()
+    conn.close()
     copy = tmp_path / "copy.db"
     assert cli("--db", db, "backup", copy).code == 0
     assert cli("--db", db, "answer", "--round", name, "A100001", "2.2.1b", "Yes", "--note", f"ours{ESCAPES}").code == 0
@@ -318,3 +325,37 @@ def test_a_reader_closing_the_pipe_gives_no_traceback(demo_db):
     process.wait(timeout=120)
     assert first
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+def test_every_command_shows_file_names_framework_text_and_check_findings_escaped(cli, tmp_path, demo_db, monkeypatch):
+    """Found by attacking: merge echoed the other file's name raw, framework titles and names reached
+    `frameworks list/show` and `summary` raw, and `check` printed case references raw."""
+    copy = tmp_path / f"evil{ESCAPES}.db"
+    assert cli("--db", demo_db, "backup", copy).code == 0
+    merged = cli("--db", demo_db, "merge", copy)
+    assert merged.code == 0 and no_raw_controls(merged.out) and "evil\\x1b[2J" in merged.out
+    # a shared framework file whose texts hold escape sequences
+    monkeypatch.setenv("CASEAUDIT_FRAMEWORKS_DIR", str(tmp_path / "frameworks"))
+    local = tmp_path / "local.toml"
+    assert cli("frameworks", "new", "local-evil", "--from", "hmip-probation-pdu-2021", "-o", local).code == 0
+    text = local.read_text(encoding="utf-8")
+    text = text.replace('name = "Assessment"', 'name = "Assess\\u001b]52;c;cHduZWQ=\\u0007\\u001b[2Jment"', 1)
+    text = re.sub(r'^title = "(.*)"$', lambda m: f'title = "{m.group(1)}\\u001b[2J"', text, count=1, flags=re.M)
+    local.write_text(text, encoding="utf-8")
+    assert cli("frameworks", "add", local).code == 0
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("case_ref,2.2.1\nA100001,Yes\n", encoding="utf-8")
+    assert cli("--db", tmp_path / "l.db", "import", sheet, "--round", "L", "--unit", "U", "--framework", "local-evil").code == 0
+    for args in (("frameworks", "list"), ("frameworks", "show", "local-evil"), ("frameworks", "show", "local-evil", "--format", "toml"),
+                 ("frameworks", "show", "local-evil", "--format", "json"), ("--db", tmp_path / "l.db", "summary", "--round", "L"),
+                 ("--db", tmp_path / "l.db", "summary", "--round", "L", "--format", "markdown")):
+        result = cli(*args)
+        assert result.code == 0 and no_raw_controls(result.out), (args, result.out[:300])
+    # check names the problem without obeying what is stored
+    conn = sqlite3.connect(demo_db)
+    conn.execute("UPDATE cases SET case_ref = ? WHERE id = (SELECT min(id) FROM cases)", [f"N1{ESCAPES}"])
+    conn.execute("UPDATE answers SET round_id = 'elsewhere' WHERE case_id = (SELECT min(id) FROM cases)")
+    conn.commit()
+    conn.close()
+    checked = cli("--db", demo_db, "check")
+    assert checked.code == 1 and no_raw_controls(checked.out) and "N1\\x1b[2J" in checked.out, checked
