@@ -487,9 +487,25 @@ def current_user() -> str:
 
 
 # ------------------------------------------------------------------ opening
+def make_private_folders(folder: Path) -> None:
+    """Create ``folder`` and any missing parents owner-only (0700), whatever the umask: a folder
+    others could write to would let them swap the database or put links where its files go."""
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    for candidate in reversed(missing):
+        try:
+            candidate.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(candidate, 0o700)
+
+
 def create_private_file(path: Path) -> None:
     """Create an empty file readable and writable by its owner only, whatever the umask."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_folders(path.parent)
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     try:
         os.fchmod(fd, 0o600)

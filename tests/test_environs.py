@@ -647,3 +647,30 @@ def test_several_processes_opening_an_older_schema_at_once_one_migrates(tmp_path
             original.close()
             backup.close()
         assert mode(folder / backups[0]) == 0o600
+
+
+def test_folders_made_for_outputs_and_databases_are_owner_only_under_umask_000(cli, demo_db, tmp_path):
+    """Found by attacking: under umask 000 every folder caseaudit made was 0777, so another user could
+    swap the database or put links where its files go."""
+    old = os.umask(0)
+    try:
+        assert cli("--db", demo_db, "export", "--round", "Newham 2022", tmp_path / "e1" / "sub" / "x.csv").code == 0
+        assert cli("--db", demo_db, "report", "--round", "Newham 2022", "-o", tmp_path / "e2" / "r.html").code == 0
+        assert cli("--db", demo_db, "backup", tmp_path / "e3" / "b.db").code == 0
+        assert cli("--db", tmp_path / "e4" / "deep" / "new.db", "import", Path(__file__).parent / "fixtures" / "two-cases.csv",
+                   "--round", "R", "--unit", "U").code == 0
+    finally:
+        os.umask(old)
+    for folder in ("e1", "e1/sub", "e2", "e3", "e4", "e4/deep"):
+        assert (tmp_path / folder).stat().st_mode & 0o777 == 0o700, folder
+
+
+def test_force_never_replaces_the_database_itself(cli, demo_db):
+    """Found by attacking: `report -o` and `backup` with --force onto the live database replaced it."""
+    before = demo_db.read_bytes()
+    for args in (("report", "--round", "Newham 2022", "--format", "html", "-o", demo_db, "--force"),
+                 ("backup", demo_db, "--force")):
+        result = cli("--db", demo_db, *args)
+        assert result.code == 2 and "is the database" in result.err, (args, result)
+    assert demo_db.read_bytes() == before
+    assert cli("--db", demo_db, "rounds").code == 0
