@@ -218,7 +218,8 @@ def cmd_conflicts(args) -> int:
         ours = _change_text(k["our_value"], k["our_reason"], k["our_note"]) if k["kind"] == "answer" else (k["our_value"] or "(none)")
         theirs = _change_text(k["their_value"], k["their_reason"], k["their_note"]) if k["kind"] == "answer" else (k["their_value"] or "(none)")
         state = f"  resolved: kept {k['kept']} ({k['resolved_by']})" if k["resolved_at"] else ""
-        print(for_terminal(f"#{k['id']:<4} {subject:<20} ours: {ours} ({k['our_by']})  theirs: {theirs} ({k['their_by']}, {k['from_file']}){state}"))
+        our_by = f" ({k['our_by']})" if k["our_by"] else ""
+        print(for_terminal(f"#{k['id']:<4} {subject:<20} ours: {ours}{our_by}  theirs: {theirs} ({k['their_by']}, {k['from_file']}){state}"))
     if not args.all:
         say("Settle each with: caseaudit resolve --round NAME ID ours|theirs")
     return 0

@@ -75,7 +75,7 @@ class MergeReport:
         if self.conflicts_found:
             rounds = ", ".join(repr(r) for r in sorted(self.conflict_rounds))
             out.append(
-                f"{self.conflicts_found} conflict(s): copies changed the same answer differently. Every copy shows the "
+                f"{self.conflicts_found} conflict(s): copies changed the same answer, case attribute or rating differently. Every copy shows the "
                 f"latest for now; list them with 'caseaudit conflicts --round NAME' ({rounds}) and settle each with 'caseaudit resolve'."
             )
         out += self.notes
