@@ -1098,9 +1098,13 @@ class AuditStore:
                 return case_id
             if values:
                 merged = {**{c: existing[c] for c in ATTRIBUTE_COLUMNS}, **values}
-                if "age" in values and "young_adult" not in values:
+                rederived = "age" in values and "young_adult" not in values and merged["age"] != existing["age"]
+                if rederived:
                     merged["young_adult"] = derived_young_adult(merged.get("age"), None)
-                self._write_attributes(existing["id"], {c: merged[c] for c in ATTRIBUTE_COLUMNS if merged[c] != existing[c]}, by, source)
+                # a changed age re-derives the young-adult flag as an event even when the flag stays the same:
+                # merged with another copy's age change, the flag then follows the age shown (or is a conflict)
+                changes = {c: merged[c] for c in ATTRIBUTE_COLUMNS if merged[c] != existing[c] or (rederived and c == "young_adult")}
+                self._write_attributes(existing["id"], changes, by, source)
             return existing["id"]
 
     def _attribute_events(self, case_id: int, attribute: str) -> list:

@@ -475,3 +475,22 @@ def test_finalising_reopening_and_renaming_travel_with_a_merge(cli, two_copies):
     with AuditStore.open(ours) as store:
         assert store.round("Newham self-assessment")["finalised_at"] is None
     check_passes(cli, ours, theirs)
+
+
+def test_the_young_adult_flag_follows_the_age_shown_after_a_merge(cli, tmp_path):
+    """Found by attacking: one copy set age 30 (flag re-derived No), the other age 22 (flag stayed Yes, no
+    event); merged, both showed age 22 with the flag No."""
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("case_ref,age\nA100001,20\n", encoding="utf-8")
+    ours, theirs = tmp_path / "a.db", tmp_path / "b.db"
+    assert cli("--db", ours, "import", sheet, "--round", "R", "--unit", "U").code == 0
+    assert cli("--db", ours, "backup", theirs).code == 0
+    for db, age in ((ours, "30"), (theirs, "22")):
+        sheet.write_text(f"case_ref,age\nA100001,{age}\n", encoding="utf-8")
+        assert cli("--db", db, "import", sheet, "--round", "R").code == 0
+    cli("--db", ours, "merge", theirs)
+    cli("--db", theirs, "merge", ours)
+    for db in (ours, theirs):
+        with AuditStore.open(db) as store:
+            case = store.case(store.round("R"), "A100001")
+        assert case["young_adult"] == ("Yes" if 18 <= int(case["age"]) <= 25 else "No"), (db, case["age"], case["young_adult"])
