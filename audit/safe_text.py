@@ -40,9 +40,8 @@ def for_xlsx(text: str) -> str:
 
 
 def fits_xlsx(text: str) -> bool:
-    """True when an XLSX cell holds ``text`` exactly (so it survives export then import). A
-    carriage return does not: XML turns every line end into a line feed as the file is read."""
-    return "\r" not in text and for_xlsx(text) == text
+    """True when an XLSX cell holds ``text`` exactly (so it survives export then import)."""
+    return for_xlsx(text) == text
 
 
 # ------------------------------------------------------------------ CSV
