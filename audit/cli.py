@@ -512,7 +512,10 @@ def main(argv: list[str] | None = None) -> int:
     if handler is not cmd_tui and handler is not cmd_serve:
         store_module.busy_notice = _say_waiting
     try:
+        from .output_file import protect_database
         from .store import auditor_name
+
+        protect_database(Path(args.db).expanduser())
 
         if args.auditor is not None:
             args.auditor = auditor_name(args.auditor, "--auditor")

@@ -31,6 +31,14 @@ def output_error(error: OSError, path: Path, what: str = "file") -> CaseauditErr
     return CaseauditError(f"{path}: cannot write the {what} ({reason}); nothing was written")
 
 
+PROTECTED: list[Path] = []  # the open database and its -wal and -shm files: never an output, even with --force
+
+
+def protect_database(path: Path) -> None:
+    """Outputs may never replace this database or its companion files."""
+    PROTECTED[:] = [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")]
+
+
 def check_target(path: Path, *, force: bool = False, what: str = "file") -> None:
     """Refuse a symbolic link, a directory or anything but a regular file, and an existing file unless ``force``.
     Only looks: nothing at ``path`` is touched."""
@@ -46,6 +54,10 @@ def check_target(path: Path, *, force: bool = False, what: str = "file") -> None
         raise CaseauditError(f"{path} is a folder; give a file name")
     if not stat.S_ISREG(info.st_mode):
         raise CaseauditError(f"{path} is not a regular file; refusing to write to it")
+    for database in PROTECTED:
+        with contextlib.suppress(OSError):
+            if os.path.samefile(path, database):
+                raise CaseauditError(f"{path} is the database (or one of its files); a {what} never replaces it, even with --force")
     if not force:
         raise OutputExists(f"{path} already exists; choose another name or add --force to replace it")
 
@@ -67,7 +79,9 @@ def atomic_path(path: str | Path, *, force: bool = False, what: str = "file") ->
     check_target(path, force=force, what=what)
     folder = path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        from .store import make_private_folders
+
+        make_private_folders(folder)
     except OSError as error:
         raise output_error(error, path, what) from None
     temporary = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
