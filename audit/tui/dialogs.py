@@ -10,6 +10,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Markdown, OptionList, Select, Static
 
 from ..attributes import ATTRIBUTES, InvalidAttribute, check_case_ref
+from ..safe_text import for_terminal, lines_for_terminal
+
+
+def Plain(text: str = "", **kwargs) -> Static:
+    """A Static for text that may quote stored text: never markup, control characters shown as escapes."""
+    return Static(lines_for_terminal(text), markup=False, **kwargs)
 
 
 class TextDialog(ModalScreen[str | None]):
@@ -27,12 +33,12 @@ class TextDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(for_terminal(self.title_text), classes="dialog-title", markup=False)
             yield Input(value=self.value, placeholder=self.placeholder, id="text")
             if self.suggestions:
                 yield Label("Used before (Tab, then arrows and Enter to pick):", classes="hint")
-                yield OptionList(*self.suggestions, id="suggestions")
-            yield Static("", id="error", classes="error")
+                yield OptionList(*(for_terminal(s) for s in self.suggestions), id="suggestions", markup=False)
+            yield Plain("", id="error", classes="error")
             yield Label("Enter to save, Escape to cancel", classes="hint")
 
     def on_mount(self) -> None:
@@ -48,7 +54,7 @@ class TextDialog(ModalScreen[str | None]):
 
     @on(OptionList.OptionSelected, "#suggestions")
     def pick(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(str(event.option.prompt))
+        self.dismiss(self.suggestions[event.option_index])  # the reason as stored, not as shown
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -68,7 +74,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question, classes="dialog-title", id="question")
+            yield Label(for_terminal(self.question), classes="dialog-title", id="question", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", id="yes", variant="primary")
                 yield Button("No (n)", id="no")
@@ -108,7 +114,7 @@ class AuditorDialog(ModalScreen[str]):
             yield Label("Who is auditing?", classes="dialog-title")
             yield Label("Every answer, note and rating you give is recorded under this name.", classes="hint")
             yield Input(value=self.offered, placeholder="Your name, e.g. A. Patel (SPO)", id="auditor")
-            yield Static("", id="error", classes="error")
+            yield Plain("", id="error", classes="error")
             yield Label("Enter to start", classes="hint")
 
     def on_mount(self) -> None:
@@ -119,7 +125,7 @@ class AuditorDialog(ModalScreen[str]):
         try:
             self.dismiss(check_auditor_name(event.value))
         except ValueError as error:
-            self.query_one("#error", Static).update(str(error))
+            self.query_one("#error", Static).update(for_terminal(str(error)))
 
 
 class GuidanceDialog(ModalScreen[None]):
@@ -151,7 +157,7 @@ class NewRoundDialog(ModalScreen[dict | None]):
             yield Input(placeholder="Round name, e.g. Spring 2026 dip sample", id="name")
             yield Input(placeholder="Unit as reports print it, e.g. Newham PDU", id="unit")
             yield Select(self.frameworks, value=self.frameworks[-1][1], allow_blank=False, id="framework")
-            yield Static("", id="error", classes="error")
+            yield Plain("", id="error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Create", id="create", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -184,13 +190,13 @@ class AddCaseDialog(ModalScreen[dict | None]):
         with VerticalScroll(classes="dialog wide"):
             yield Label("Add a case (reference only, never a name)", classes="dialog-title")
             yield Input(placeholder="Case reference (CRN), e.g. X123456", id="case_ref")
-            yield Static("", id="case_ref-error", classes="error")
+            yield Plain("", id="case_ref-error", classes="error")
             for attribute in ATTRIBUTES:
                 if attribute.options:
                     yield Select([(o, o) for o in attribute.options], prompt=attribute.label, id=attribute.column)
                 else:
                     yield Input(placeholder=attribute.label, id=attribute.column)
-                yield Static("", id=f"{attribute.column}-error", classes="error")
+                yield Plain("", id=f"{attribute.column}-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Add", id="add", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -206,7 +212,7 @@ class AddCaseDialog(ModalScreen[dict | None]):
                 check_case_ref(event.value)
             except InvalidAttribute as error:
                 message = str(error)
-        self.query_one("#case_ref-error", Static).update(message)
+        self.query_one("#case_ref-error", Static).update(lines_for_terminal(message))
 
     @on(Button.Pressed, "#add")
     @on(Input.Submitted)
@@ -216,7 +222,7 @@ class AddCaseDialog(ModalScreen[dict | None]):
         try:
             result["case_ref"] = check_case_ref(self.query_one("#case_ref", Input).value)
         except InvalidAttribute as error:
-            self.query_one("#case_ref-error", Static).update(str(error))
+            self.query_one("#case_ref-error", Static).update(lines_for_terminal(str(error)))
             ok = False
         attributes = {}
         for attribute in ATTRIBUTES:
@@ -228,7 +234,7 @@ class AddCaseDialog(ModalScreen[dict | None]):
                 try:
                     attributes[attribute.column] = attribute.parse(raw)
                 except InvalidAttribute as error:
-                    error_label.update(str(error))
+                    error_label.update(lines_for_terminal(str(error)))
                     ok = False
         if ok:
             result["attributes"] = attributes
