@@ -155,3 +155,14 @@ def for_tui_markdown(text) -> str:
     unescaped ``:`` and ``.`` to be linked) can come from it."""
     text = _LINE_BREAKS_AND_TABS.sub(" ", str(text)).strip()
     return _ASCII_PUNCTUATION.sub(r"\\\1", for_terminal(text))
+
+
+# control characters as the Unicode "control pictures" (ESC as U+241B), one character for one
+_CONTROL_PICTURES = {**{code: chr(0x2400 + code) for code in range(0x20)}, 0x7F: "\u2421"}
+
+
+def for_input_line(text: str) -> str:
+    """``text`` as an editable line draws it: each control character or direction override shown as
+    ONE visible character (ESC as ␛, others as U+FFFD), so the line keeps its length and the cursor
+    stays on the character it is on, while the value edited is still exactly the stored text."""
+    return _UNSAFE_ON_TERMINAL.sub(lambda m: _CONTROL_PICTURES.get(ord(m.group()), "\ufffd"), text)

@@ -356,3 +356,28 @@ async def test_clicking_a_note_written_as_an_action_runs_nothing(hostile_db):
         await pilot.pause()
         assert app.is_running and app.screen is screen
         assert_plain_content(content_of(detail), clickable)
+
+
+async def test_editing_a_note_draws_its_escape_sequences_visibly_and_keeps_it_exact(hostile_db):
+    from textual.widgets import Input
+
+    app = CaseAuditApp(hostile_db, round_name=ROUND, case_ref=CASE, auditor="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        screen.move_to(screen.questions.index(screen.framework.question("2.2.1a")))
+        await pilot.press("e")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, TextDialog)
+        assert_plain_content(content_of(dialog.query_one(".dialog-title")), "Note on 2.2.1a")
+        field = dialog.query_one("#text", Input)
+        field.cursor_position = 0
+        await pilot.pause()
+        drawn = field.render_line(0).text
+        assert "\x1b" not in drawn and "␛[2J" in drawn, drawn
+        await pilot.press("enter")  # saved unedited: the note is exactly as it was
+        await settle(app, pilot)
+    with AuditStore.open(hostile_db) as store:
+        case = store.case(store.round(ROUND), CASE)
+        assert store.answers_for_case(case["id"])["2.2.1a"]["note"] == NOTE

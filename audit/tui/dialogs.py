@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,7 +11,22 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Markdown, OptionList, Select, Static
 
 from ..attributes import ATTRIBUTES, InvalidAttribute, check_case_ref
-from ..safe_text import for_terminal, lines_for_terminal
+from ..safe_text import for_input_line, for_terminal, lines_for_terminal
+
+
+class PlainInput(Input):
+    """An Input whose value may be stored text (a note, a name, evidence being edited): Input draws
+    its value raw, so control characters are drawn as one visible symbol each (ESC as ␛), never
+    sent to the terminal. The value itself is unchanged: saving without editing keeps it exactly."""
+
+    @property
+    def _value(self) -> Text:
+        text = super()._value
+        shown = for_input_line(text.plain)
+        if shown != text.plain:
+            text = text.copy()
+            text.plain = shown  # same length: the highlighting and the cursor stay where they were
+        return text
 
 
 def Plain(text: str = "", **kwargs) -> Static:
@@ -34,7 +50,7 @@ class TextDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(for_terminal(self.title_text), classes="dialog-title", markup=False)
-            yield Input(value=self.value, placeholder=self.placeholder, id="text")
+            yield PlainInput(value=self.value, placeholder=self.placeholder, id="text")
             if self.suggestions:
                 yield Label("Used before (Tab, then arrows and Enter to pick):", classes="hint")
                 yield OptionList(*(for_terminal(s) for s in self.suggestions), id="suggestions", markup=False)
@@ -113,7 +129,7 @@ class AuditorDialog(ModalScreen[str]):
         with Vertical(classes="dialog"):
             yield Label("Who is auditing?", classes="dialog-title")
             yield Label("Every answer, note and rating you give is recorded under this name.", classes="hint")
-            yield Input(value=self.offered, placeholder="Your name, e.g. A. Patel (SPO)", id="auditor")
+            yield PlainInput(value=self.offered, placeholder="Your name, e.g. A. Patel (SPO)", id="auditor")
             yield Plain("", id="error", classes="error")
             yield Label("Enter to start", classes="hint")
 
