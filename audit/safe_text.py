@@ -133,3 +133,36 @@ def _escape_line_start(match: re.Match) -> str:
 def for_html(text) -> str:
     """``text`` as HTML text or an attribute value: ``& < > " '`` escaped."""
     return html.escape(str(text), quote=True)
+
+
+# ------------------------------------------------------------------ the TUI
+# Textual widgets are given stored text as plain text, never as markup: Static and Label
+# widgets that show it are made with ``markup=False`` (or given rich ``Text``), DataTable
+# cells are rich ``Text`` (a ``str`` cell is Rich markup), notifications are sent with
+# ``markup=False``, and every stored value passes ``for_terminal`` first. Escaping markup
+# instead is not enough: ``rich.markup.escape`` and ``textual.markup.escape`` leave Textual
+# tags such as ``[$accent]``, ``[ b]`` and ``[B]`` live.
+
+# every ASCII punctuation character: each may be backslash-escaped in CommonMark
+_ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def for_tui_markdown(text) -> str:
+    """``text`` as plain words inside Markdown the TUI renders (Textual's Markdown widget parses
+    GitHub-flavoured Markdown with bare-URL linking): on one line, control characters shown as
+    escapes, and every ASCII punctuation character backslash-escaped, so no emphasis, table
+    cell, heading, HTML, entity or link (not even a bare ``https://`` address, which needs an
+    unescaped ``:`` and ``.`` to be linked) can come from it."""
+    text = _LINE_BREAKS_AND_TABS.sub(" ", str(text)).strip()
+    return _ASCII_PUNCTUATION.sub(r"\\\1", for_terminal(text))
+
+
+# control characters as the Unicode "control pictures" (ESC as U+241B), one character for one
+_CONTROL_PICTURES = {**{code: chr(0x2400 + code) for code in range(0x20)}, 0x7F: "\u2421"}
+
+
+def for_input_line(text: str) -> str:
+    """``text`` as an editable line draws it: each control character or direction override shown as
+    ONE visible character (ESC as ␛, others as U+FFFD), so the line keeps its length and the cursor
+    stays on the character it is on, while the value edited is still exactly the stored text."""
+    return _UNSAFE_ON_TERMINAL.sub(lambda m: _CONTROL_PICTURES.get(ord(m.group()), "\ufffd"), text)

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 
 from ..errors import CaseauditError
+from ..safe_text import for_terminal, lines_for_terminal
 from ..store import AuditStore, auditor_name, current_user
 
 ASK_AUDITOR_ENV = "CASEAUDIT_ASK_AUDITOR"  # set by `caseaudit serve`: each browser session says who is auditing
@@ -66,7 +67,7 @@ class CaseAuditApp(App):
         from .screens import CasesScreen, RoundsScreen
 
         self.auditor = auditor
-        self.sub_title = f"auditing as {auditor}"
+        self.sub_title = f"auditing as {for_terminal(auditor)}"  # a title is never markup; control characters shown
         self.push_screen(RoundsScreen(self.store))
         if not self.start_round:
             return
@@ -77,7 +78,7 @@ class CaseAuditApp(App):
             if self.start_case:
                 self.push_screen(CaseScreen(self.store, round_row, self.start_case))
         except CaseauditError as error:
-            self.notify(str(error), title="Cannot open", severity="error", timeout=10)
+            self.notify(lines_for_terminal(str(error)), title="Cannot open", severity="error", timeout=10, markup=False)
 
     def on_unmount(self) -> None:
         if self.store is not None:

@@ -17,6 +17,7 @@ from framework.model import DataItem, KeyQuestion
 from framework.rules import judgement_disagrees
 
 from ..errors import CaseauditError, StaleAnswer
+from ..safe_text import for_terminal, for_tui_markdown, lines_for_terminal
 from ..store import AuditStore, format_answer_text
 from .app import DatabaseChanged
 from .dialogs import ConfirmDialog, GuidanceDialog, TextDialog
@@ -76,16 +77,17 @@ class CaseScreen(AuditScreen):
     # -- layout ----------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="case-heading")
+        yield Static("", id="case-heading", markup=False)
         yield LineTable([Column("Id", 10), Column("Answer", 16), Column("Question", None)], id="questions")
         with Vertical(id="detail"):
-            yield Static("", id="question-text")
-            yield Static("", id="warning", classes="warning")
-            yield Static("", id="saved")
+            # these quote stored text (reasons, notes, names): never markup
+            yield Static("", id="question-text", markup=False)
+            yield Static("", id="warning", classes="warning", markup=False)
+            yield Static("", id="saved", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"{self.round_row['name']}: case {self.case['case_ref']}"
+        self.title = f"{for_terminal(self.round_row['name'])}: case {for_terminal(self.case['case_ref'])}"
         table = self.table
         self._labels = {q.id: self._question_label(q) for q in self.questions}
         table.set_rows([(q.id, (q.id, self._answer_cell(q.id), self._labels[q.id])) for q in self.questions])
@@ -159,7 +161,7 @@ class CaseScreen(AuditScreen):
         round_pct = (self.round_answered / self.round_expected * 100) if self.round_expected else 0
         case = self.case
         self.query_one("#case-heading", Static).update(layout=False, content=
-            f"{case['case_ref']} {case['sentence_type'] or ''}, RoSH {case['rosh_level'] or '-'} | "
+            f"{for_terminal(case['case_ref'])} {for_terminal(case['sentence_type'] or '')}, RoSH {for_terminal(case['rosh_level'] or '-')} | "
             f"case {answered}/{len(self.questions)} | round {round_pct:.0f}%"
         )
         self.show_detail()
@@ -172,9 +174,9 @@ class CaseScreen(AuditScreen):
         standard = self.framework.standard_of(question.id)
         lines = [f"{standard.id} {standard.name}  |  {question.kind} {question.id}", question.text]
         if row and row.get("reason"):
-            lines.append(f"Not applicable because: {row['reason']}")
+            lines.append(f"Not applicable because: {for_terminal(row['reason'])}")
         if row and row.get("note"):
-            lines.append(f"Note: {row['note']}")
+            lines.append(f"Note: {for_terminal(row['note'])}")
         self.query_one("#question-text", Static).update("\n".join(lines), layout=False)
         key_question = question if isinstance(question, KeyQuestion) else self.framework.key_question(question.key_question_id)
         warning = ""
@@ -202,7 +204,7 @@ class CaseScreen(AuditScreen):
         for question_id in set(stored) | set(self.answers):
             if stored.get(question_id) != self.answers.get(question_id):
                 self.show_stored(question_id, stored.get(question_id))
-        self.title = f"{self.round_row['name']}: case {self.case['case_ref']}"
+        self.title = f"{for_terminal(self.round_row['name'])}: case {for_terminal(self.case['case_ref'])}"
         self.count_round_progress(self._writes)
         self.refresh_status()
 
@@ -261,20 +263,21 @@ class CaseScreen(AuditScreen):
             self.show_stored(question_id, theirs)
             self.refresh_status()
             change = answer_change(question_id, seen, theirs)
-            self.query_one("#saved", Static).update(f"Not saved: {change}", layout=False)
+            self.query_one("#saved", Static).update(f"Not saved: {for_terminal(change)}", layout=False)
             if wanted(theirs):
-                self.notify(f"{change}: already as you wanted", timeout=4)
+                self.notify(f"{for_terminal(change)}: already as you wanted", timeout=4, markup=False)
             elif ask:
                 def decided(replace: bool | None) -> None:
                     if replace:
                         retry(theirs)
                     else:
-                        self.notify(f"Kept {(theirs or {}).get('auditor') or 'their'} answer to {question_id}", timeout=4)
+                        self.notify(f"Kept {for_terminal((theirs or {}).get('auditor') or 'their')} answer to {question_id}", timeout=4,
+                                    markup=False)
 
                 self.app.push_screen(ConfirmDialog(f"{change}. {ask}"), decided)
             return STALE
         except CaseauditError as error:
-            self.notify(str(error), title="Not saved", severity="error", timeout=8)
+            self.notify(lines_for_terminal(str(error)), title="Not saved", severity="error", timeout=8, markup=False)
             return FAILED
         self._writes += 1
         self.show_stored(question_id, self.stored_row(question_id))
@@ -299,7 +302,7 @@ class CaseScreen(AuditScreen):
             return outcome
         after = self.answers.get(question_id)
         shown = answer_words(after) if self.value_of(question_id) else "cleared"
-        self.query_one("#saved", Static).update(f"Saved {question_id}: {shown}", layout=False)
+        self.query_one("#saved", Static).update(f"Saved {question_id}: {for_terminal(shown)}", layout=False)
         if advance and self.value_of(question_id) is not None:
             self.move_to(self.first_unanswered(self.table.cursor_row + 1))
         self.refresh_status()
@@ -362,7 +365,7 @@ class CaseScreen(AuditScreen):
                     changed.append((question_id, answer_change(question_id, shown[question_id], theirs), theirs))
             self.move_to(self.first_unanswered(self.questions.index(self.framework.question(ids[-1])) + 1))
             marked = len(ids) - len(changed)
-            self.notify(f"{standard.id} {standard.name}: {marked} of {len(ids)} questions marked Not applicable")
+            self.notify(f"{standard.id} {standard.name}: {marked} of {len(ids)} questions marked Not applicable", markup=False)
             if changed:
                 self.confirm_standard_over_changes(changed, reason)
 
@@ -378,11 +381,11 @@ class CaseScreen(AuditScreen):
 
         def decided(replace: bool | None) -> None:
             if not replace:
-                self.notify(f"Kept the other answers to {', '.join(q for q, _, _ in changed)}", timeout=4)
+                self.notify(f"Kept the other answers to {', '.join(q for q, _, _ in changed)}", timeout=4, markup=False)
                 return
             for question_id, _, theirs in changed:  # based on the answers the confirm named
                 if self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False, ask=False, seen=theirs) == STALE:
-                    self.notify(f"{question_id} changed again; it was left as it is", severity="warning", timeout=8)
+                    self.notify(f"{question_id} changed again; it was left as it is", severity="warning", timeout=8, markup=False)
 
         self.app.push_screen(ConfirmDialog(f"{listed}. Mark {'it' if len(changed) == 1 else 'them'} Not applicable too?"), decided)
 
@@ -421,10 +424,11 @@ class CaseScreen(AuditScreen):
         rows = list(self.store.db.query(
             "SELECT question_id, old_value, new_value, new_reason, new_note, auditor, source, changed_at FROM answer_history "
             "WHERE case_id = ? ORDER BY id DESC LIMIT 200", [self.case["id"]]))
-        lines = [f"# History of case {self.case['case_ref']}", "", "| When | Who | Question | Old | New |", "|---|---|---|---|---|"]
+        md = for_tui_markdown  # stored text (merged from other copies too) is words in the table, never Markdown
+        lines = [f"# History of case {md(self.case['case_ref'])}", "", "| When | Who | Question | Old | New |", "|---|---|---|---|---|"]
         for r in rows:
-            lines.append(f"| {r['changed_at'][:19]} | {r['auditor']} ({r['source']}) | {r['question_id']} | "
-                         f"{r['old_value'] or '-'} | {format_answer_text(r['new_value'], r['new_reason']) or '-'} |")
+            lines.append(f"| {md(r['changed_at'][:19])} | {md(r['auditor'])} ({md(r['source'])}) | {md(r['question_id'])} | "
+                         f"{md(r['old_value'] or '-')} | {md(format_answer_text(r['new_value'], r['new_reason']) or '-')} |")
         self.app.push_screen(GuidanceDialog("\n".join(lines)))
 
     def action_back(self) -> None:

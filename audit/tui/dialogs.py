@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,6 +11,27 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Markdown, OptionList, Select, Static
 
 from ..attributes import ATTRIBUTES, InvalidAttribute, check_case_ref
+from ..safe_text import for_input_line, for_terminal, lines_for_terminal
+
+
+class PlainInput(Input):
+    """An Input whose value may be stored text (a note, a name, evidence being edited): Input draws
+    its value raw, so control characters are drawn as one visible symbol each (ESC as ␛), never
+    sent to the terminal. The value itself is unchanged: saving without editing keeps it exactly."""
+
+    @property
+    def _value(self) -> Text:
+        text = super()._value
+        shown = for_input_line(text.plain)
+        if shown != text.plain:
+            text = text.copy()
+            text.plain = shown  # same length: the highlighting and the cursor stay where they were
+        return text
+
+
+def Plain(text: str = "", **kwargs) -> Static:
+    """A Static for text that may quote stored text: never markup, control characters shown as escapes."""
+    return Static(lines_for_terminal(text), markup=False, **kwargs)
 
 
 class TextDialog(ModalScreen[str | None]):
@@ -27,12 +49,12 @@ class TextDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Input(value=self.value, placeholder=self.placeholder, id="text")
+            yield Label(for_terminal(self.title_text), classes="dialog-title", markup=False)
+            yield PlainInput(value=self.value, placeholder=self.placeholder, id="text")
             if self.suggestions:
                 yield Label("Used before (Tab, then arrows and Enter to pick):", classes="hint")
-                yield OptionList(*self.suggestions, id="suggestions")
-            yield Static("", id="error", classes="error")
+                yield OptionList(*(for_terminal(s) for s in self.suggestions), id="suggestions", markup=False)
+            yield Plain("", id="error", classes="error")
             yield Label("Enter to save, Escape to cancel", classes="hint")
 
     def on_mount(self) -> None:
@@ -48,7 +70,7 @@ class TextDialog(ModalScreen[str | None]):
 
     @on(OptionList.OptionSelected, "#suggestions")
     def pick(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(str(event.option.prompt))
+        self.dismiss(self.suggestions[event.option_index])  # the reason as stored, not as shown
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -68,7 +90,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question, classes="dialog-title", id="question")
+            yield Label(for_terminal(self.question), classes="dialog-title", id="question", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", id="yes", variant="primary")
                 yield Button("No (n)", id="no")
@@ -107,8 +129,8 @@ class AuditorDialog(ModalScreen[str]):
         with Vertical(classes="dialog"):
             yield Label("Who is auditing?", classes="dialog-title")
             yield Label("Every answer, note and rating you give is recorded under this name.", classes="hint")
-            yield Input(value=self.offered, placeholder="Your name, e.g. A. Patel (SPO)", id="auditor")
-            yield Static("", id="error", classes="error")
+            yield PlainInput(value=self.offered, placeholder="Your name, e.g. A. Patel (SPO)", id="auditor")
+            yield Plain("", id="error", classes="error")
             yield Label("Enter to start", classes="hint")
 
     def on_mount(self) -> None:
@@ -119,7 +141,7 @@ class AuditorDialog(ModalScreen[str]):
         try:
             self.dismiss(check_auditor_name(event.value))
         except ValueError as error:
-            self.query_one("#error", Static).update(str(error))
+            self.query_one("#error", Static).update(for_terminal(str(error)))
 
 
 class GuidanceDialog(ModalScreen[None]):
@@ -153,7 +175,7 @@ class NewRoundDialog(ModalScreen[dict | None]):
             yield Input(placeholder="Round name, e.g. Spring 2026 dip sample", id="name")
             yield Input(placeholder="Unit as reports print it, e.g. Newham PDU", id="unit")
             yield Select(self.frameworks, value=self.default, allow_blank=False, id="framework")
-            yield Static("", id="error", classes="error")
+            yield Plain("", id="error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Create", id="create", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -186,13 +208,13 @@ class AddCaseDialog(ModalScreen[dict | None]):
         with VerticalScroll(classes="dialog wide"):
             yield Label("Add a case (reference only, never a name)", classes="dialog-title")
             yield Input(placeholder="Case reference (CRN), e.g. X123456", id="case_ref")
-            yield Static("", id="case_ref-error", classes="error")
+            yield Plain("", id="case_ref-error", classes="error")
             for attribute in ATTRIBUTES:
                 if attribute.options:
                     yield Select([(o, o) for o in attribute.options], prompt=attribute.label, id=attribute.column)
                 else:
                     yield Input(placeholder=attribute.label, id=attribute.column)
-                yield Static("", id=f"{attribute.column}-error", classes="error")
+                yield Plain("", id=f"{attribute.column}-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Add", id="add", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -208,7 +230,7 @@ class AddCaseDialog(ModalScreen[dict | None]):
                 check_case_ref(event.value)
             except InvalidAttribute as error:
                 message = str(error)
-        self.query_one("#case_ref-error", Static).update(message)
+        self.query_one("#case_ref-error", Static).update(lines_for_terminal(message))
 
     @on(Button.Pressed, "#add")
     @on(Input.Submitted)
@@ -218,7 +240,7 @@ class AddCaseDialog(ModalScreen[dict | None]):
         try:
             result["case_ref"] = check_case_ref(self.query_one("#case_ref", Input).value)
         except InvalidAttribute as error:
-            self.query_one("#case_ref-error", Static).update(str(error))
+            self.query_one("#case_ref-error", Static).update(lines_for_terminal(str(error)))
             ok = False
         attributes = {}
         for attribute in ATTRIBUTES:
@@ -230,7 +252,7 @@ class AddCaseDialog(ModalScreen[dict | None]):
                 try:
                     attributes[attribute.column] = attribute.parse(raw)
                 except InvalidAttribute as error:
-                    error_label.update(str(error))
+                    error_label.update(lines_for_terminal(str(error)))
                     ok = False
         if ok:
             result["attributes"] = attributes

@@ -22,7 +22,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-Cell = Text | str
+from ..safe_text import for_terminal
+
+Cell = Text | str  # a str is shown as written (never markup); control characters in either are shown as escapes
 
 
 @attrs.frozen
@@ -171,10 +173,20 @@ class LineTable(ScrollView, can_focus=True):
         fixed = sum(c.width or 0 for c in self.columns) + len(self.columns) - 1
         return [c.width if c.width is not None else max(8, total - fixed) for c in self.columns]
 
+    def _shown(self, cell: Cell) -> Text:
+        """A cell as drawn: a str literally, and any control character (an escape sequence from
+        stored text) shown as a visible escape rather than sent to the terminal."""
+        if not isinstance(cell, Text):
+            return Text(for_terminal(cell))
+        if for_terminal(cell.plain) == cell.plain:
+            return cell.copy()
+        # rebuilt piece by piece so each keeps its style
+        return Text.assemble(*((for_terminal(s.text), s.style) for s in cell.render(self.app.console, end="")), style=cell.style)
+
     def _line(self, cells: Sequence[Cell], width: int, style: Style) -> Strip:
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         for n, (cell, cell_width) in enumerate(zip(cells, self._widths(width))):
-            piece = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+            piece = self._shown(cell)
             piece.truncate(cell_width, overflow="ellipsis", pad=True)
             if n:
                 text.append(" ")

@@ -18,6 +18,7 @@ from framework.model import RatingMethod
 from framework.rules import advisory_cap, exceeds_cap
 
 from ..errors import CaseauditError, StaleAnswer
+from ..safe_text import for_terminal, lines_for_terminal
 from ..store import AuditStore, write_lock
 from ..summary import Summary, case_supervision_ratings, summarise
 from .app import DatabaseChanged
@@ -41,6 +42,40 @@ def cursor_key(table: DataTable) -> str | None:
     return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
 
+def plain(value, style: str = "") -> Text:
+    """Stored text for a Rich table (the summary's): rich Text, because a str cell is Rich markup,
+    with control characters shown as escapes."""
+    return Text(for_terminal("" if value is None else value), style=style)
+
+
+class PlainCell:
+    """Stored text for a DataTable cell. DataTable reads a ``str`` cell as Rich markup, so a cell
+    that may hold what people typed is this instead: drawn as written, control characters shown
+    as escapes; ``str()`` of it, and comparing it with a str, give the text as shown."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value):
+        self.text = for_terminal("" if value is None else value)
+
+    def __rich__(self) -> Text:
+        return Text(self.text)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"PlainCell({self.text!r})"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, PlainCell):
+            return self.text == other.text
+        return self.text == other if isinstance(other, str) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
 def status_of(answered: int, questions: int) -> str:
     if answered == 0:
         return "not started"
@@ -61,7 +96,7 @@ class AuditScreen(Screen):
             return
         error = event.worker.error
         message = str(error) if isinstance(error, CaseauditError) else f"{type(error).__name__}: {error}"
-        self.notify(message, title="Could not finish", severity="error", timeout=10)
+        self.notify(lines_for_terminal(message), title="Could not finish", severity="error", timeout=10, markup=False)
 
 
 class RoundScreen(AuditScreen):
@@ -122,7 +157,7 @@ class RoundsScreen(AuditScreen):
             if r.get("framework_missing"):
                 framework += " (not available)"
             progress = "-" if r.get("progress") is None else f"{r['progress'] * 100:.0f}%"
-            table.add_row(r["name"] + state, r["unit"], framework, str(r["cases"]), progress, key=r["id"])
+            table.add_row(PlainCell(r["name"] + state), PlainCell(r["unit"]), PlainCell(framework), str(r["cases"]), progress, key=r["id"])
         if current is not None:
             for index, r in enumerate(rounds):
                 if r["id"] == current:
@@ -139,7 +174,7 @@ class RoundsScreen(AuditScreen):
         try:
             return self.store.round_by_id(round_id)
         except CaseauditError as error:
-            self.notify(str(error), severity="error")
+            self.notify(lines_for_terminal(str(error)), severity="error", markup=False)
             self.reload()
             return None
 
@@ -151,7 +186,7 @@ class RoundsScreen(AuditScreen):
         try:
             self.store.round_framework(round_row)  # a round pinned to a framework this build lacks: one clear message
         except CaseauditError as error:
-            self.notify(str(error), title="Cannot open this round", severity="error", timeout=10)
+            self.notify(lines_for_terminal(str(error)), title="Cannot open this round", severity="error", timeout=10, markup=False)
             return
         self.app.push_screen(CasesScreen(self.store, round_row))
 
@@ -167,7 +202,7 @@ class RoundsScreen(AuditScreen):
                     self.store.create_round(values["name"], values["unit"], values["framework_id"], values["version"] or None,
                                             created_by=self.auditor)
                 except CaseauditError as error:
-                    self.notify(str(error), severity="error")
+                    self.notify(lines_for_terminal(str(error)), severity="error", markup=False)
                 self.reload()
 
         self.app.push_screen(NewRoundDialog(frameworks, default), done)
@@ -184,7 +219,7 @@ class RoundsScreen(AuditScreen):
                     # by id: the round's name as stored when the new one is given
                     self.store.rename_round(self.store.round_by_id(round_row["id"])["name"], new_name, by=self.auditor)
                 except CaseauditError as error:  # a finalised round keeps its name
-                    self.notify(str(error), title="Not renamed", severity="error", timeout=8)
+                    self.notify(lines_for_terminal(str(error)), title="Not renamed", severity="error", timeout=8, markup=False)
                 self.reload()
 
         self.app.push_screen(TextDialog(f"Rename round {name!r}", value=name), done)
@@ -194,9 +229,9 @@ class RoundsScreen(AuditScreen):
 
         try:
             for line in load_demo(self.store):
-                self.notify(line)
+                self.notify(for_terminal(line), markup=False)
         except CaseauditError as error:
-            self.notify(str(error), severity="error")
+            self.notify(lines_for_terminal(str(error)), severity="error", markup=False)
         self.reload()
 
 
@@ -239,7 +274,7 @@ class CasesScreen(RoundScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"{self.round_row['name']}: {self.round_row['unit']}"
+        self.title = f"{for_terminal(self.round_row['name'])}: {for_terminal(self.round_row['unit'])}"
         self.query_one("#cases", LineTable).focus()
 
     def on_screen_resume(self) -> None:
@@ -262,7 +297,7 @@ class CasesScreen(RoundScreen):
     @on(CasesLoaded)
     def cases_loaded(self, message: CasesLoaded) -> None:
         self.round_row = message.round_row
-        self.title = f"{self.round_row['name']}: {self.round_row['unit']}"
+        self.title = f"{for_terminal(self.round_row['name'])}: {for_terminal(self.round_row['unit'])}"
         if self.loaded and message.rows == self.rows and message.open_conflicts == self.open_conflicts:
             return  # nothing changed for this round: nothing to redraw
         self.loaded = True
@@ -312,9 +347,9 @@ class CasesScreen(RoundScreen):
                     # must be new: a case another auditor added meanwhile is not silently updated
                     self.store.upsert_case(self.round_row, values["case_ref"], values["attributes"], changed_by=self.auditor,
                                            source="tui", must_be_new=True)
-                    self.notify(f"Case {values['case_ref']} saved")
+                    self.notify(f"Case {for_terminal(values['case_ref'])} saved", markup=False)
                 except CaseauditError as error:  # already added, or the round was finalised meanwhile
-                    self.notify(str(error), title="Case not added", severity="error", timeout=8)
+                    self.notify(lines_for_terminal(str(error)), title="Case not added", severity="error", timeout=8, markup=False)
                 self.load_cases()
 
         self.app.push_screen(AddCaseDialog(), done)
@@ -409,7 +444,7 @@ class SummaryScreen(RoundScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"Summary: {self.round_row['name']}"
+        self.title = f"Summary: {for_terminal(self.round_row['name'])}"
 
     def on_screen_resume(self) -> None:
         self.compute()
@@ -428,14 +463,14 @@ class SummaryScreen(RoundScreen):
     @on(SummaryReady)
     def show(self, message: SummaryReady) -> None:
         self.round_row = message.round_row
-        self.title = f"Summary: {self.round_row['name']}"
+        self.title = f"Summary: {for_terminal(self.round_row['name'])}"
         self.summary = message.summary
         self.query_one("#summary-body", Static).update(self.render_summary(message.summary))
 
     @staticmethod
     def render_summary(summary: Summary) -> Table:
         outer = Table.grid(padding=(0, 1))
-        heading = Text(f"{summary.unit}: {summary.cases} cases, {summary.incomplete_cases} incomplete", style="bold")
+        heading = Text(f"{for_terminal(summary.unit)}: {summary.cases} cases, {summary.incomplete_cases} incomplete", style="bold")
         outer.add_row(heading)
         ratings = Table(title="Ratings", expand=False)
         ratings.add_column("Standard")
@@ -446,7 +481,7 @@ class SummaryScreen(RoundScreen):
             cap = ""
             if s.cap:
                 cap = f"{s.cap.cap} ({s.cap.rule.id})" + (" - overridden" if s.above_cap else "")
-            ratings.add_row(f"{s.id} {s.name}", Text(word, style=BAND_STYLE.get(s.rating, "")), cap)
+            ratings.add_row(plain(f"{s.id} {s.name}"), Text(word, style=BAND_STYLE.get(s.rating, "")), plain(cap))
         outer.add_row(ratings)
         outer.add_row(Text(f"Score {summary.score}/{summary.max_score}   Overall rating: {summary.overall_rating or 'Not yet rated'}", style="bold"))
         kq_table = Table(title="Key questions: percentage 'Yes' (| marks 50, 65, 80)", expand=False)
@@ -462,9 +497,9 @@ class SummaryScreen(RoundScreen):
         outer.add_row(kq_table)
         for s in summary.standards:
             if s.sentence and s.rated:
-                outer.add_row(Text(s.sentence))
+                outer.add_row(plain(s.sentence))  # names the unit
             if s.basis_note:
-                outer.add_row(Text("Note: " + s.basis_note, style="italic"))
+                outer.add_row(plain("Note: " + s.basis_note, style="italic"))
         return outer
 
     def action_refresh(self) -> None:
@@ -513,10 +548,10 @@ class SummaryScreen(RoundScreen):
         if breakdown is None:
             return Text("Nobody recorded this attribute for the cases of this round.", style="italic")
         conventions = report.summary.framework.reporting
-        table = Table(title=f"{breakdown.label}: percentage 'Yes' (relevant cases)", expand=False)
+        table = Table(title=plain(f"{breakdown.label}: percentage 'Yes' (relevant cases)"), expand=False)
         table.add_column("Key question")
-        for g in breakdown.groups:
-            table.add_column(f"{g.label}\n{g.cases} cases", justify="right")
+        for g in breakdown.groups:  # a group is a value people typed (a team name): a Text, not markup
+            table.add_column(Text(f"{for_terminal(g.label)}\n{g.cases} cases"), justify="right")
         for s in report.case_standards:
             for kq in s.key_questions:
                 cells = []
@@ -579,11 +614,11 @@ class SummaryScreen(RoundScreen):
     @on(ReportSaved)
     def report_saved(self, message: ReportSaved) -> None:
         if message.error:
-            self.notify(message.error, title="Report not saved", severity="error", timeout=8)
+            self.notify(lines_for_terminal(message.error), title="Report not saved", severity="error", timeout=8, markup=False)
         elif self.app.is_web:
             self.notify("The report is downloading in your browser.", title="Report saved")
         else:
-            self.notify(f"Saved to {message.path} (readable by you only)", title="Report saved", timeout=8)
+            self.notify(f"Saved to {for_terminal(message.path)} (readable by you only)", title="Report saved", timeout=8, markup=False)
 
 
 # ------------------------------------------------------------------ domain 1
@@ -612,11 +647,11 @@ class DomainOneScreen(RoundScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="domain1", cursor_type="row")
-        yield Static("", id="domain1-detail")
+        yield Static("", id="domain1-detail", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"Domain 1 ratings: {self.round_row['name']}"
+        self.title = f"Domain 1 ratings: {for_terminal(self.round_row['name'])}"
         table = self.query_one("#domain1", DataTable)
         table.add_column("Standard", key="standard")
         table.add_column("Rating", key="rating")
@@ -634,20 +669,20 @@ class DomainOneScreen(RoundScreen):
         try:
             self.reload()
         except CaseauditError as error:
-            self.notify(str(error), severity="error")
+            self.notify(lines_for_terminal(str(error)), severity="error", markup=False)
 
     def reload(self) -> None:
         table = self.query_one("#domain1", DataTable)
         row_index = table.cursor_row if table.row_count else 0
         table.clear()
         self.cached_case_ratings = self.case_ratings()  # reads the round again, by its id
-        self.title = f"Domain 1 ratings: {self.round_row['name']}"
+        self.title = f"Domain 1 ratings: {for_terminal(self.round_row['name'])}"
         self.stored = self.store.domain_ratings(self.round_row)
         for standard in self.standards:
             row = self.stored.get(standard.id)
             cap = advisory_cap(self.framework, standard.id, self.cached_case_ratings)
-            table.add_row(f"{standard.id} {standard.name}", row["rating"] if row else "-", cap.cap.value if cap else "none",
-                          (row or {}).get("evidence") or "", key=standard.id)
+            table.add_row(PlainCell(f"{standard.id} {standard.name}"), PlainCell(row["rating"] if row else "-"),
+                          PlainCell(cap.cap.value if cap else "none"), PlainCell((row or {}).get("evidence") or ""), key=standard.id)
         table.move_cursor(row=row_index, animate=False)
         self.show_detail()
 
@@ -663,7 +698,7 @@ class DomainOneScreen(RoundScreen):
         if cap:
             lines.append(f"Advisory cap '{cap.cap}': {cap.rule.guidance}")
         if row.get("override_reason"):
-            lines.append(f"Override reason: {row['override_reason']}")
+            lines.append(f"Override reason: {for_terminal(row['override_reason'])}")
         self.query_one("#domain1-detail", Static).update("\n".join(lines))
 
     def focused_standard(self):
@@ -683,7 +718,7 @@ class DomainOneScreen(RoundScreen):
         try:
             self.store.rate_standard(self.round_row, standard_id, new_rating, case_ratings=self.case_ratings(), evidence=new_evidence,
                                      override_reason=new_reason, rater=self.auditor, based_on=base.get("event_id"))
-            self.notify(f"{standard_id} rated '{new_rating}'")
+            self.notify(f"{standard_id} rated '{new_rating}'", markup=False)
         except StaleAnswer as stale:
             theirs = stale.current
             self.reload()
@@ -697,7 +732,7 @@ class DomainOneScreen(RoundScreen):
             self.app.push_screen(ConfirmDialog(f"{change}. {ask}"), decided)
             return
         except CaseauditError as error:
-            self.notify(str(error), severity="error")
+            self.notify(lines_for_terminal(str(error)), severity="error", markup=False)
         self.reload()
 
     def action_rate(self, word: str) -> None:
@@ -745,12 +780,12 @@ class ConflictsScreen(RoundScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="conflicts-count")
+        yield Static("", id="conflicts-count", markup=False)
         yield DataTable(id="conflicts", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"{self.round_row['name']}: merge conflicts"
+        self.title = f"{for_terminal(self.round_row['name'])}: merge conflicts"
         table = self.query_one("#conflicts", DataTable)
         for label, key, width in (("#", "id", 4), ("Case", "case", 10), ("Question", "subject", 9),
                                   ("Ours", "ours", 18), ("Theirs", "theirs", 18), ("From", "from", 12)):
@@ -766,7 +801,7 @@ class ConflictsScreen(RoundScreen):
         current = cursor_key(table)
         table.clear()
         self.round_row = self.current_round_row()
-        self.title = f"{self.round_row['name']}: merge conflicts"
+        self.title = f"{for_terminal(self.round_row['name'])}: merge conflicts"
         conflicts = self.store.conflicts(self.round_row)
         self.shown = {str(k["id"]): self.state_of(k) for k in conflicts}
         for k in conflicts:
@@ -775,8 +810,8 @@ class ConflictsScreen(RoundScreen):
                 theirs = format_answer_text(k["their_value"], k["their_reason"]) or "(blank)"
             else:
                 ours, theirs = k["our_value"] or "(none)", k["their_value"] or "(none)"
-            table.add_row(str(k["id"]), k["case_ref"] or "domain 1", k["subject"], f"{ours} ({k['our_by']})",
-                          f"{theirs} ({k['their_by']})", k["from_file"], key=str(k["id"]))
+            table.add_row(str(k["id"]), PlainCell(k["case_ref"] or "domain 1"), PlainCell(k["subject"]), PlainCell(f"{ours} ({k['our_by']})"),
+                          PlainCell(f"{theirs} ({k['their_by']})"), PlainCell(k["from_file"]), key=str(k["id"]))
         if current is not None and current in self.shown:
             table.move_cursor(row=list(self.shown).index(current), animate=False)
         self.query_one("#conflicts-count", Static).update(
@@ -823,14 +858,14 @@ class ConflictsScreen(RoundScreen):
                 if not moved_on:
                     self.store.resolve_conflict(self.round_row, int(key), keep, by=self.auditor)
         except CaseauditError as error:
-            self.notify(str(error), title="Not resolved", severity="error", timeout=8)
+            self.notify(lines_for_terminal(str(error)), title="Not resolved", severity="error", timeout=8, markup=False)
             self.reload()
             return
         if moved_on:
             self.reload()
             if now["resolved_at"]:
-                self.notify(f"Conflict #{key} was resolved by {now['resolved_by']} (kept {now['kept']}) since this screen showed it",
-                            title="Not resolved", severity="warning", timeout=8)
+                self.notify(f"Conflict #{key} was resolved by {for_terminal(now['resolved_by'])} (kept {for_terminal(now['kept'])}) "
+                            "since this screen showed it", title="Not resolved", severity="warning", timeout=8, markup=False)
                 return
 
             def decided(go_on: bool | None) -> None:
@@ -839,6 +874,6 @@ class ConflictsScreen(RoundScreen):
 
             self.app.push_screen(ConfirmDialog(f"{self.describe_change(key, shown, self.state_of(now))} Keep {keep}?"), decided)
             return
-        self.notify(f"Conflict #{key}: kept {keep}")
+        self.notify(f"Conflict #{key}: kept {keep}", markup=False)
         self.reload()
 
