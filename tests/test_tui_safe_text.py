@@ -37,7 +37,9 @@ PRACTITIONER = "P[b]B[/b]\x1b[31m"
 TEAM = "T[$accent]A[/] [ b]S[/ b]\x07"
 NOTE = "[@click=app.quit]QUIT[/] [link=https://evil.example]N[/link] \x1b[2J"
 REASON = "why[/] [b] \x1b]8;;https://evil.example\x1b\\x"
-AUDITOR = "spo[i]b[/i]\x1b[1A"
+AUDITOR = "spo[i]b[/i]\x1b[1A"  # as an older copy may hold it
+# the app's own auditor is checked (one printable line), but markup in it must still show as typed
+APP_AUDITOR = "spo[i]b[/i] [@click=app.quit]q[/]"
 EVIDENCE = "E[@click=app.quit]V[/] [ b]W[/ b] \u202e"
 OVERRIDE = "O[link=https://evil.example]R[/link] ["
 FROM_FILE = "laptop[b]-\x1b[2J.db"
@@ -134,21 +136,21 @@ async def settle(app, pilot) -> None:
 
 # ------------------------------------------------------------------ the tests
 async def test_rounds_screen_and_header_show_names_as_typed(hostile_db):
-    app = CaseAuditApp(hostile_db, auditor=AUDITOR)
+    app = CaseAuditApp(hostile_db, auditor=APP_AUDITOR)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert isinstance(app.screen, RoundsScreen)
         table = app.screen.query_one("#rounds", DataTable)
         assert_plain_text(cell_text(table, 0, 0), ROUND)
         assert_plain_text(cell_text(table, 0, 1), UNIT)
-        assert_plain_content(header_text(app), AUDITOR)
+        assert_plain_content(header_text(app), APP_AUDITOR)
         await pilot.click("#rounds", offset=(3, 1))  # on the round's name: no action in it
         await pilot.pause()
         assert app.is_running
 
 
 async def test_cases_screen_shows_round_unit_and_practitioner_as_typed(hostile_db):
-    app = CaseAuditApp(hostile_db, round_name=ROUND, auditor=AUDITOR)
+    app = CaseAuditApp(hostile_db, round_name=ROUND, auditor=APP_AUDITOR)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         screen = app.screen
@@ -160,7 +162,7 @@ async def test_cases_screen_shows_round_unit_and_practitioner_as_typed(hostile_d
 
 
 async def test_case_screen_detail_pane_shows_notes_and_reasons_as_typed(hostile_db):
-    app = CaseAuditApp(hostile_db, round_name=ROUND, case_ref=CASE, auditor=AUDITOR)
+    app = CaseAuditApp(hostile_db, round_name=ROUND, case_ref=CASE, auditor=APP_AUDITOR)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         screen = app.screen
@@ -184,7 +186,7 @@ async def test_case_screen_detail_pane_shows_notes_and_reasons_as_typed(hostile_
 
 
 async def test_a_reason_used_before_is_offered_and_saved_as_typed(hostile_db):
-    app = CaseAuditApp(hostile_db, round_name=ROUND, case_ref=CASE, auditor=AUDITOR)
+    app = CaseAuditApp(hostile_db, round_name=ROUND, case_ref=CASE, auditor=APP_AUDITOR)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         screen = app.screen
@@ -234,7 +236,7 @@ async def test_history_view_shows_stored_text_as_words_not_markdown(hostile_db):
     link_reason = "see https://evil.example/x [link](https://evil.example) <b>b</b> | *e* \x1b[2J"
     with AuditStore.open(hostile_db) as store:
         store.record_answer(store.round(ROUND), CASE, "2.2.1c", "Not applicable", reason=link_reason, auditor=AUDITOR)
-    app = CaseAuditApp(hostile_db, round_name=ROUND, case_ref=CASE, auditor=AUDITOR)
+    app = CaseAuditApp(hostile_db, round_name=ROUND, case_ref=CASE, auditor=APP_AUDITOR)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("h")
@@ -254,7 +256,7 @@ async def test_history_view_shows_stored_text_as_words_not_markdown(hostile_db):
 
 
 async def test_summary_screen_shows_unit_and_team_names_as_typed(hostile_db):
-    app = CaseAuditApp(hostile_db, round_name=ROUND, auditor=AUDITOR)
+    app = CaseAuditApp(hostile_db, round_name=ROUND, auditor=APP_AUDITOR)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("s")
@@ -274,7 +276,7 @@ async def test_domain_one_screen_shows_evidence_and_override_reason_as_typed(hos
         capped = {s.id: Rating.INADEQUATE for s in store.framework_for(round_row).standards}  # so an override is kept
         store.rate_standard(round_row, "1.1", Rating.OUTSTANDING, case_ratings=capped, evidence=EVIDENCE, override_reason=OVERRIDE,
                             rater=AUDITOR)
-    app = CaseAuditApp(hostile_db, round_name=ROUND, auditor=AUDITOR)
+    app = CaseAuditApp(hostile_db, round_name=ROUND, auditor=APP_AUDITOR)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("o")
@@ -317,7 +319,7 @@ async def test_conflicts_screen_shows_merged_values_and_file_names_as_typed(demo
 
 async def test_an_error_quoting_a_round_name_is_shown_as_typed(hostile_db):
     missing = "gone[/] [@click=app.quit]x[/] \x1b[2J"
-    app = CaseAuditApp(hostile_db, round_name=missing, auditor=AUDITOR)
+    app = CaseAuditApp(hostile_db, round_name=missing, auditor=APP_AUDITOR)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert app.is_running
