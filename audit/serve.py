@@ -41,7 +41,8 @@ def app_command(db: Path, *, auditor: str | None = None, python: str | None = No
     parts = [python or sys.executable, "-m", "audit.cli", "--db", str(db)]
     if auditor is not None:
         parts.append(f"--auditor={auditor}")  # one word: a name starting with '-' stays the option's value
-        return " ".join(shlex.quote(part) for part in parts)
+        # the trusted name is used, not merely offered, whatever CASEAUDIT_ASK_AUDITOR the server has
+        return f"{ASK_AUDITOR_ENV}=0 " + " ".join(shlex.quote(part) for part in parts)
     # the server's own CASEAUDIT_AUDITOR is cleared: a browser session is never offered the server's name
     return f"{ASK_AUDITOR_ENV}=1 CASEAUDIT_AUDITOR= " + " ".join(shlex.quote(part) for part in parts)
 

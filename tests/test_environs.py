@@ -202,18 +202,20 @@ def test_serve_session_command_asks_who_is_auditing_or_passes_the_header_name_qu
 
     for name in ["Jo O'Brien", "a; rm -rf ~", "$(id)", "`id`", "x\" y", "--db=/etc/passwd", "-h"]:
         command = app_command(db, auditor=name, python="/usr/bin/python3")
-        assert "CASEAUDIT_ASK_AUDITOR" not in command
-        words = shlex.split(command)
+        # the trusted name is not merely offered: asking is switched off whatever the server's environment says
+        assert command.startswith("CASEAUDIT_ASK_AUDITOR=0 ")
+        words = shlex.split(command)[1:]
         assert words[:5] == ["/usr/bin/python3", "-m", "audit.cli", "--db", str(db)] and len(words) == 6
         args = build_parser().parse_args(words[3:])
         assert args.auditor == name and args.db == db and args.command is None
     # the real shell gets the same single argument
     script = tmp_path / "argv"
-    script.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
+    script.write_text('#!/bin/sh\nprintf "ask=%s\\n" "$CASEAUDIT_ASK_AUDITOR"\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
     script.chmod(0o700)
     out = subprocess.run(["sh", "-c", app_command(db, auditor="a; echo owned $(id)", python=str(script))],
+                         env={**os.environ, "CASEAUDIT_ASK_AUDITOR": "1"},  # the server's own setting does not leak in
                          capture_output=True, text=True).stdout.splitlines()
-    assert out == ["-m", "audit.cli", "--db", str(db), "--auditor=a; echo owned $(id)"]
+    assert out == ["ask=0", "-m", "audit.cli", "--db", str(db), "--auditor=a; echo owned $(id)"]
 
 
 def test_serve_port_in_use_or_out_of_range_is_one_line(demo_db):
