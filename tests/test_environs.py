@@ -258,8 +258,9 @@ def test_serve_answers_malformed_requests_400_without_tracebacks(demo_db):
     assert "Error handling request" not in output and "Call .prepare() first" not in output, output
 
 
-async def _chromium_visit(url: str, then: str, chromium: str, profile: Path) -> None:
-    """Open ``url`` in headless chromium, then ``then`` in the same browser (so its cookies would go along)."""
+async def _chromium_visit(url: str, then: str, chromium: str, profile: Path) -> bool:
+    """Open ``url`` in headless chromium, then ``then`` in the same browser (so its cookies would go along).
+    True when the first page's app came alive (its script ran and its WebSocket brought the first bytes)."""
     import json
 
     import aiohttp
@@ -279,13 +280,28 @@ async def _chromium_visit(url: str, then: str, chromium: str, profile: Path) -> 
             async with session.get(f"http://127.0.0.1:{debug_port}/json/list") as response:
                 page = next(t for t in await response.json(content_type=None) if t["type"] == "page")
             async with session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as cdp:
-                for number, address in enumerate((url, then), 1):
-                    await cdp.send_str(json.dumps({"id": number, "method": "Page.navigate", "params": {"url": address}}))
+                number = 0
+
+                async def call(method: str, **params) -> dict:
+                    nonlocal number
+                    number += 1
+                    await cdp.send_str(json.dumps({"id": number, "method": method, "params": params}))
                     while True:
                         message = json.loads((await cdp.receive(timeout=20)).data)
                         if message.get("id") == number:
-                            break
-                    await asyncio.sleep(3)  # the page loads its assets and opens its WebSocket
+                            return message
+
+                await call("Page.navigate", url=url)
+                alive = False
+                for _ in range(40):  # the page loads its assets, opens its WebSocket and the app starts
+                    await asyncio.sleep(0.5)
+                    answer = await call("Runtime.evaluate", expression="document.body.classList.contains('-first-byte')")
+                    alive = answer.get("result", {}).get("result", {}).get("value") is True
+                    if alive:
+                        break
+                await call("Page.navigate", url=then)
+                await asyncio.sleep(2)
+                return alive
     finally:
         browser.terminate()
         await browser.wait()
@@ -297,6 +313,7 @@ def test_serve_token_is_never_sent_to_another_local_port(demo_db, tmp_path):
         pytest.skip("no chromium")
     process, port, token, output = start_serve(demo_db)
     heard: list[bytes] = []
+    alive: list[bool] = []
 
     async def scenario() -> None:
         async def listener(reader, writer):
@@ -308,8 +325,8 @@ def test_serve_token_is_never_sent_to_another_local_port(demo_db, tmp_path):
         other = await asyncio.start_server(listener, "127.0.0.1", 0)
         other_port = other.sockets[0].getsockname()[1]
         try:
-            await _chromium_visit(f"http://127.0.0.1:{port}/{token}/", f"http://127.0.0.1:{other_port}/",
-                                  chromium, tmp_path / "profile")
+            alive.append(await _chromium_visit(f"http://127.0.0.1:{port}/{token}/", f"http://127.0.0.1:{other_port}/",
+                                               chromium, tmp_path / "profile"))
         finally:
             other.close()
 
@@ -317,6 +334,7 @@ def test_serve_token_is_never_sent_to_another_local_port(demo_db, tmp_path):
         asyncio.run(scenario())
     finally:
         output = stop_serve(process, output)
+    assert alive == [True], "the page under /TOKEN/ did not start the app in the browser"
     assert heard, "the second local listener was never visited"
     assert not any(token.encode() in request for request in heard), heard
     assert not any(b"caseaudit-token" in request for request in heard), heard
