@@ -134,7 +134,7 @@ def test_serve_binds_to_localhost_only(demo_db):
             if not line:
                 break
             output += line
-            found = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", line)
+            found = re.search(r"http://127\.0\.0\.1:\d+/[\w-]{40,}/", line)
             url = found.group(0) if found else None
         assert url is not None, output
         status = None

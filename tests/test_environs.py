@@ -80,7 +80,7 @@ def start_serve(db: Path, *extra: str):
         except queue.Empty:
             continue
         output += line
-        url = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=([\w-]+)", line)
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/([\w-]{40,})/", line)
     if url is None:
         process.kill()
         process.wait()
@@ -121,6 +121,7 @@ async def _probe(port: int, token: str, auditor_header: str | None = None) -> di
     own = {"Origin": base}
     results: dict = {}
     timeout = aiohttp.ClientTimeout(total=20)
+    wrong = "x" * len(token)
     async with aiohttp.ClientSession(timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()) as session:
         async def status(path, headers=None):
             async with session.get(base + path, headers=headers or {}, allow_redirects=False) as response:
@@ -128,16 +129,27 @@ async def _probe(port: int, token: str, auditor_header: str | None = None) -> di
 
         sso = {auditor_header: "Jo O'Brien; rm -rf ~"} if auditor_header else {}
         results["no token"] = (await status("/", sso))[0]
-        results["wrong token"] = (await status("/?token=" + "x" * len(token), sso))[0]
-        results["foreign host"] = (await status(f"/?token={token}", {"Host": f"evil.example:{port}", **sso}))[0]
-        results["rebinding host"] = (await status(f"/?token={token}", {"Host": "evil.example", **sso}))[0]
-        results["foreign origin"] = (await status(f"/?token={token}", {"Origin": "http://evil.example", **sso}))[0]
-        results["other port origin"] = (await status(f"/?token={token}", {"Origin": f"http://127.0.0.1:{port + 1}", **sso}))[0]
+        results["old token query"] = (await status(f"/?token={token}", sso))[0]  # the token must be the path's prefix
+        results["wrong token"] = (await status(f"/{wrong}/", sso))[0]
+        results["foreign host"] = (await status(f"/{token}/", {"Host": f"evil.example:{port}", **sso}))[0]
+        results["rebinding host"] = (await status(f"/{token}/", {"Host": "evil.example", **sso}))[0]
+        results["foreign origin"] = (await status(f"/{token}/", {"Origin": "http://evil.example", **sso}))[0]
+        results["other port origin"] = (await status(f"/{token}/", {"Origin": f"http://127.0.0.1:{port + 1}", **sso}))[0]
         results["static without token"] = (await status("/static/js/textual.js", sso))[0]
-        code, page, headers = await status(f"/?token={token}", sso)
-        results["page"], results["html"], results["cookie"] = code, page, headers.get("Set-Cookie", "")
-        results["localhost page"] = (await status(f"/?token={token}", {"Host": f"localhost:{port}", **sso}))[0]
-        results["static with token"] = (await status(f"/static/js/textual.js?token={token}", sso))[0]
+        results["static token query"] = (await status(f"/static/js/textual.js?token={token}", sso))[0]
+        results["static wrong token"] = (await status(f"/{wrong}/static/js/textual.js", sso))[0]
+        results["download without token"] = (await status("/download/anything", sso))[0]
+        results["token cookie only"] = (await status("/", {"Cookie": f"caseaudit-token-{port}={token}", **sso}))[0]
+        code, page, headers = await status(f"/{token}/", sso)
+        results["page"], results["html"] = code, page
+        results["cookies"] = headers.getall("Set-Cookie", [])
+        results["localhost page"] = (await status(f"/{token}/", {"Host": f"localhost:{port}", **sso}))[0]
+        code, script, _ = await status(f"/{token}/static/js/textual.js", sso)
+        results["static with token"], results["script"] = code, script
+        results["css with token"] = (await status(f"/{token}/static/css/xterm.css", sso))[0]
+        code, _, headers = await status(f"/{token}", sso)
+        results["no final slash"] = (code, headers.get("Location"))
+        results["unknown download with token"] = (await status(f"/{token}/download/nope", sso))[0]
 
         async def websocket(path, headers):
             try:
@@ -147,12 +159,13 @@ async def _probe(port: int, token: str, auditor_header: str | None = None) -> di
             except aiohttp.WSServerHandshakeError as error:
                 return ("refused", error.status)
 
-        results["ws foreign origin"] = await websocket(f"/ws/{token}?width=80&height=24", {"Origin": "http://evil.example", **sso})
-        results["ws foreign host"] = await websocket(f"/ws/{token}?width=80&height=24", {"Host": f"attacker.example:{port}", **sso})
-        results["ws wrong token"] = await websocket("/ws/" + "y" * len(token) + "?width=80&height=24", {**own, **sso})
+        results["ws foreign origin"] = await websocket(f"/{token}/ws?width=80&height=24", {"Origin": "http://evil.example", **sso})
+        results["ws foreign host"] = await websocket(f"/{token}/ws?width=80&height=24", {"Host": f"attacker.example:{port}", **sso})
+        results["ws wrong token"] = await websocket(f"/{wrong}/ws?width=80&height=24", {**own, **sso})
+        results["ws old path"] = await websocket(f"/ws/{token}?width=80&height=24", {**own, **sso})
         if auditor_header:
-            results["ws without sso header"] = await websocket(f"/ws/{token}?width=80&height=24", own)
-        results["ws own"] = await websocket(f"/ws/{token}?width=80&height=24", {**own, **sso})
+            results["ws without sso header"] = await websocket(f"/{token}/ws?width=80&height=24", own)
+        results["ws own"] = await websocket(f"/{token}/ws?width=80&height=24", {**own, **sso})
     return results
 
 
@@ -164,14 +177,26 @@ def test_serve_admits_only_its_token_host_and_origin(demo_db):
     finally:
         if process.poll() is None:
             output = stop_serve(process, output)
-    refused = ["no token", "wrong token", "foreign host", "rebinding host", "foreign origin", "other port origin",
-               "static without token"]
+    refused = ["no token", "old token query", "wrong token", "foreign host", "rebinding host", "foreign origin",
+               "other port origin", "static without token", "static token query", "static wrong token",
+               "download without token", "token cookie only"]
     assert {name: results[name] for name in refused} == {name: 403 for name in refused}
     assert results["ws foreign origin"] == ("refused", 403)
     assert results["ws foreign host"] == ("refused", 403)
     assert results["ws wrong token"] == ("refused", 403)
-    assert results["page"] == 200 and results["localhost page"] == 200 and results["static with token"] == 200
-    assert "HttpOnly" in results["cookie"] and "SameSite=Strict" in results["cookie"]
+    assert results["ws old path"] == ("refused", 403)
+    assert results["page"] == 200 and results["localhost page"] == 200
+    assert results["static with token"] == 200 and results["css with token"] == 200
+    assert results["no final slash"] == (302, f"/{token}/")
+    assert results["unknown download with token"] == 404  # past the guard: downloads live under the prefix
+    # the token never travels in a cookie a browser would also send to other ports of 127.0.0.1: any cookie
+    # is confined to the secret path, and the page's own URLs (assets, WebSocket, downloads) carry the token
+    assert all(f"Path=/{token}/" in cookie for cookie in results["cookies"]), results["cookies"]
+    assert f"ws://127.0.0.1:{port}/{token}/ws" in results["html"]
+    assert f"http://127.0.0.1:{port}/{token}/static/js/textual.js" in results["html"]
+    # downloads (exports) are fetched relative to the page's path, i.e. under the token prefix, not from the root
+    assert "${window.location.pathname.replace(/[^/]*$/, '')}download/${" in results["script"]
+    assert "${window.location.origin}/download/" not in results["script"]
     # the session's app started (under serve, the terminal check does not apply) and sent its screen
     assert results["ws own"][0] == "open" and results["ws own"][1] in ("BINARY", "TEXT"), results["ws own"]
     # the page loads nothing from other hosts (works offline)
@@ -191,6 +216,130 @@ def test_serve_takes_the_auditor_from_a_trusted_header_and_refuses_without_it(de
     assert results["page"] == 200 and results["no token"] == 403 and results["foreign origin"] == 403
 
 
+async def _raw_statuses(port: int, token: str) -> dict:
+    """Malformed requests any web page or local program can send; each answer's status (None: closed)."""
+    host = f"Host: 127.0.0.1:{port}\r\n"
+    requests = {
+        "long url": f"GET /{token}/?{'a' * 9000} HTTP/1.1\r\n{host}\r\n",
+        "long header": f"GET /{token}/ HTTP/1.1\r\n{host}X-Big: {'b' * 9000}\r\n\r\n",
+        "missing host": f"GET /{token}/ HTTP/1.1\r\n\r\n",
+        "duplicate host": f"GET /{token}/ HTTP/1.1\r\n{host}{host}\r\n",
+        "500 headers": f"GET /{token}/ HTTP/1.1\r\n{host}" + "".join(f"X-H{i}: v\r\n" for i in range(500)) + "\r\n",
+        "control byte": f"GET /{token}/ HTTP/1.1\r\n{host}X-Bad: a\x01b\r\n\r\n",
+        "websocket without upgrade": f"GET /{token}/ws HTTP/1.1\r\n{host}Origin: http://127.0.0.1:{port}\r\n\r\n",
+    }
+    statuses: dict = {}
+    for name, text in requests.items():
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+        try:
+            writer.write(text.encode("latin-1"))
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), 10)
+            statuses[name] = int(line.split()[1]) if line.startswith(b"HTTP/") else None
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+    return statuses
+
+
+def test_serve_answers_malformed_requests_400_without_tracebacks(demo_db):
+    process, port, token, output = start_serve(demo_db)
+    try:
+        statuses = asyncio.run(_raw_statuses(port, token))
+        time.sleep(1)
+    finally:
+        output = stop_serve(process, output)  # also: no traceback in anything it printed
+    assert statuses == {name: 400 for name in statuses}, statuses
+    logged = [line for line in output.splitlines() if line.startswith("caseaudit serve:") and "stopped" not in line]
+    # at most one line per bad request, none longer than a line, none echoing the request's bytes
+    assert len(logged) <= len(statuses), output
+    assert all(len(line) <= 300 and "a" * 100 not in line and "\x01" not in line for line in logged), output
+    assert "Error handling request" not in output and "Call .prepare() first" not in output, output
+
+
+async def _chromium_visit(url: str, then: str, chromium: str, profile: Path) -> bool:
+    """Open ``url`` in headless chromium, then ``then`` in the same browser (so its cookies would go along).
+    True when the first page's app came alive (its script ran and its WebSocket brought the first bytes)."""
+    import json
+
+    import aiohttp
+
+    browser = await asyncio.create_subprocess_exec(
+        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}", "--remote-debugging-port=0",
+        "about:blank", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        active = profile / "DevToolsActivePort"
+        for _ in range(150):
+            if active.exists() and active.read_text().strip():
+                break
+            await asyncio.sleep(0.1)
+        debug_port = int(active.read_text().split()[0])
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            async with session.get(f"http://127.0.0.1:{debug_port}/json/list") as response:
+                page = next(t for t in await response.json(content_type=None) if t["type"] == "page")
+            async with session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as cdp:
+                number = 0
+
+                async def call(method: str, **params) -> dict:
+                    nonlocal number
+                    number += 1
+                    await cdp.send_str(json.dumps({"id": number, "method": method, "params": params}))
+                    while True:
+                        message = json.loads((await cdp.receive(timeout=20)).data)
+                        if message.get("id") == number:
+                            return message
+
+                await call("Page.navigate", url=url)
+                alive = False
+                for _ in range(40):  # the page loads its assets, opens its WebSocket and the app starts
+                    await asyncio.sleep(0.5)
+                    answer = await call("Runtime.evaluate", expression="document.body.classList.contains('-first-byte')")
+                    alive = answer.get("result", {}).get("result", {}).get("value") is True
+                    if alive:
+                        break
+                await call("Page.navigate", url=then)
+                await asyncio.sleep(2)
+                return alive
+    finally:
+        browser.terminate()
+        await browser.wait()
+
+
+def test_serve_token_is_never_sent_to_another_local_port(demo_db, tmp_path):
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("no chromium")
+    process, port, token, output = start_serve(demo_db)
+    heard: list[bytes] = []
+    alive: list[bool] = []
+
+    async def scenario() -> None:
+        async def listener(reader, writer):
+            heard.append(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            await writer.drain()
+            writer.close()
+
+        other = await asyncio.start_server(listener, "127.0.0.1", 0)
+        other_port = other.sockets[0].getsockname()[1]
+        try:
+            alive.append(await _chromium_visit(f"http://127.0.0.1:{port}/{token}/", f"http://127.0.0.1:{other_port}/",
+                                               chromium, tmp_path / "profile"))
+        finally:
+            other.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        output = stop_serve(process, output)
+    assert alive == [True], "the page under /TOKEN/ did not start the app in the browser"
+    assert heard, "the second local listener was never visited"
+    assert not any(token.encode() in request for request in heard), heard
+    assert not any(b"caseaudit-token" in request for request in heard), heard
+
+
 def test_serve_session_command_asks_who_is_auditing_or_passes_the_header_name_quoted(tmp_path):
     from audit.serve import app_command
 
@@ -202,18 +351,20 @@ def test_serve_session_command_asks_who_is_auditing_or_passes_the_header_name_qu
 
     for name in ["Jo O'Brien", "a; rm -rf ~", "$(id)", "`id`", "x\" y", "--db=/etc/passwd", "-h"]:
         command = app_command(db, auditor=name, python="/usr/bin/python3")
-        assert "CASEAUDIT_ASK_AUDITOR" not in command
-        words = shlex.split(command)
+        # the trusted name is not merely offered: asking is switched off whatever the server's environment says
+        assert command.startswith("CASEAUDIT_ASK_AUDITOR=0 ")
+        words = shlex.split(command)[1:]
         assert words[:5] == ["/usr/bin/python3", "-m", "audit.cli", "--db", str(db)] and len(words) == 6
         args = build_parser().parse_args(words[3:])
         assert args.auditor == name and args.db == db and args.command is None
     # the real shell gets the same single argument
     script = tmp_path / "argv"
-    script.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
+    script.write_text('#!/bin/sh\nprintf "ask=%s\\n" "$CASEAUDIT_ASK_AUDITOR"\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
     script.chmod(0o700)
     out = subprocess.run(["sh", "-c", app_command(db, auditor="a; echo owned $(id)", python=str(script))],
+                         env={**os.environ, "CASEAUDIT_ASK_AUDITOR": "1"},  # the server's own setting does not leak in
                          capture_output=True, text=True).stdout.splitlines()
-    assert out == ["-m", "audit.cli", "--db", str(db), "--auditor=a; echo owned $(id)"]
+    assert out == ["ask=0", "-m", "audit.cli", "--db", str(db), "--auditor=a; echo owned $(id)"]
 
 
 def test_serve_port_in_use_or_out_of_range_is_one_line(demo_db):
