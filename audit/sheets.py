@@ -176,6 +176,7 @@ XLSX_PARTS_IN_A_CELL = 10_000  # XML elements inside one cell (a value, a formul
 XLSX_SHEET_BYTES = 256 << 20  # a sheet's XML, inflated (our 40,000-case export is about 90 MB)
 XLSX_OTHER_PART_BYTES = 16 << 20  # any other part: shared strings (a 40,000-case sheet's: a few MB), styles, ...
 XLSX_DEPTH = 64  # XML elements inside one another: a sheet's cells are five deep, formatted text a few more
+XLSX_ELEMENTS_IN_A_SMALL_PART = 500_000  # workbook, styles, relationships ...: openpyxl builds each whole in memory
 XLSX_SHARED_STRINGS = 2_000_000  # distinct texts in a workbook: far more than 40,000 cases' notes and reasons
 # XML read without a single element starting or ending: one cell's text (at most CELL_CHARACTERS,
 # written as entities at worst a few bytes each) or one tag with its attributes. More is one
@@ -297,6 +298,9 @@ def _open_xlsx(path: Path):
                 if info.file_size > limit:
                     raise UnreadableSheet(str(path), f"the part {info.filename} inflates to {info.file_size:,} bytes, more than "
                                                      f"{limit:,}: this is not a case sheet")
+            for info in package.infolist():
+                if _built_whole_by_openpyxl(info.filename):
+                    _check_small_part(str(path), package, info.filename)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # openpyxl warns about extensions it does not read
             reader = ExcelReader(path, read_only=True, data_only=False)
@@ -320,6 +324,45 @@ def _open_xlsx(path: Path):
         reader.archive.close()
         raise UnreadableSheet(str(path), "the workbook has no sheet: expected a header row starting with case_ref")
     return reader, sheets[0]
+
+
+def _built_whole_by_openpyxl(name: str) -> bool:
+    """An XML part openpyxl parses into a tree at once (worksheets and shared strings are streamed here)."""
+    return name.endswith((".xml", ".rels")) and not name.startswith("xl/worksheets/") and name != "xl/sharedStrings.xml"
+
+
+def _check_small_part(source: str, package, name: str) -> None:
+    """Refuse a part openpyxl would build whole before it does: elements nested more than XLSX_DEPTH
+    deep, or more than XLSX_ELEMENTS_IN_A_SMALL_PART of them (16 MB of nested elements in styles.xml
+    took 700 MB and 8 s). Read as a stream with expat, keeping nothing but two counts."""
+    from xml.parsers import expat
+
+    depth = elements = 0
+
+    def start(_tag, _attributes):
+        nonlocal depth, elements
+        depth += 1
+        elements += 1
+        if depth > XLSX_DEPTH:
+            raise _too_deep(source, name)
+        if elements > XLSX_ELEMENTS_IN_A_SMALL_PART:
+            raise UnreadableSheet(source, f"{name}: more than {XLSX_ELEMENTS_IN_A_SMALL_PART:,} XML elements, far more than "
+                                          "a spreadsheet writes there; this is not a case sheet")
+
+    def end(_tag):
+        nonlocal depth
+        depth -= 1
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    try:
+        with package.open(name) as handle:
+            while chunk := handle.read(1 << 16):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+    except expat.ExpatError as error:
+        raise UnreadableSheet(source, f"not a readable XLSX workbook: {name.rsplit('/', 1)[-1]} is not well-formed XML at "
+                                      f"line {error.lineno:,}") from None
 
 
 def _xlsx_rows(source: str, reader, sheet_part: str) -> Iterator[list[str]]:

@@ -271,6 +271,12 @@ CRAFTED = {
                                                   "string 1: a value of 1,500,000 characters"),
     "shared strings nested deep": (lambda: with_shared_strings("<si>" + "<r>" * 100_000 + "</r>" * 100_000 + "</si>"),
                                    "sharedStrings.xml, string 1: XML elements nested more than 64 deep"),
+    "styles.xml nested two million deep": (lambda: repackaged(valid_xlsx(), lambda n, c: c.replace(
+        b"</styleSheet>", b"<x>" * 2_200_000 + b"</x>" * 2_200_000 + b"</styleSheet>") if n == "xl/styles.xml" else c),
+        "xl/styles.xml: XML elements nested more than 64 deep"),
+    "[Content_Types].xml of two million elements": (lambda: repackaged(valid_xlsx(), lambda n, c: c.replace(
+        b"</Types>", b"<x/>" * 2_000_000 + b"</Types>") if n == "[Content_Types].xml" else c),
+        "[Content_Types].xml: more than 500,000 XML elements"),
     "shared string -1": (lambda: repackaged(with_shared_strings("<si><t>A100001</t></si>"), lambda n, c: (
         f'<worksheet xmlns="{_MAIN_NS}"><sheetData>{_HEADER_ROW}<row r="2"><c r="A2" t="s"><v>-1</v></c></row></sheetData></worksheet>'
     ).encode() if n == SHEET_PART else c), "a cell names shared string -1, which is not in the workbook's table of 1 strings"),
