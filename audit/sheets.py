@@ -235,6 +235,9 @@ def _plain_words(error: BaseException, part: str) -> str:
     if isinstance(error, (zlib.error, EOFError)):
         return "a part of the package is damaged or cut short"
     if isinstance(error, KeyError):
+        missing = re.fullmatch(r"There is no item named '(.{1,200})' in the archive", str(error.args[0]) if error.args else "")
+        if missing:  # zipfile's words for a part the package lacks
+            return f"the part {missing[1]} is missing from the file"
         return "the workbook's sheet list names a part that is not in the file"
     return f"{part} holds something a workbook cannot (the file is damaged or was not written by a spreadsheet)"
 
