@@ -247,7 +247,7 @@ class _SharedStrings(list):
     would take -1 as the last string and a huge number as an IndexError about index-sized ints."""
 
     def __getitem__(self, index):
-        if not 0 <= index < len(self):
+        if isinstance(index, int) and not 0 <= index < len(self):
             raise _Malformed(f"a cell names shared string {index}, which is not in the workbook's table of "
                              f"{len(self):,} strings")
         return list.__getitem__(self, index)
