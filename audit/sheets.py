@@ -182,6 +182,9 @@ XLSX_SHARED_STRINGS = 2_000_000  # distinct texts in a workbook: far more than 4
 # written as entities at worst a few bytes each) or one tag with its attributes. More is one
 # crafted value the parser would otherwise build whole in memory (a 250 MB <t> in a 245 KB file).
 XLSX_BYTES_IN_ONE_PIECE = 16 << 20
+# how much XML the parser is handed at a time (iterparse asks for 16 KB): expat scans a token it has
+# not finished again on every feed, so a 16 MB attribute fed 16 KB at a time took 35 s (quadratic)
+XLSX_READ_BYTES = 256 << 10
 
 
 def _read_xlsx(path: Path) -> Iterator[list[str]]:
@@ -264,7 +267,7 @@ class _MeteredPart:
         self.unreported = 0
 
     def read(self, size: int = -1) -> bytes:
-        data = self.handle.read(size)
+        data = self.handle.read(max(size, XLSX_READ_BYTES) if size >= 0 else size)
         self.unreported += len(data)
         if self.unreported > XLSX_BYTES_IN_ONE_PIECE:
             raise UnreadableSheet(self.source, f"{self.where()}: one value or tag of more than {XLSX_BYTES_IN_ONE_PIECE:,} "
@@ -448,7 +451,7 @@ def _shared_strings(source: str, reader) -> list[str]:
                 depth -= 1
                 if element.tag == _STRING:
                     _add_shared_string(source, strings, element, where)
-                    table.remove(element)
+                    del table[:]  # read: dropped with any later <si> begun in the same chunk (linear, unlike remove)
         except SheetError:
             raise
         except Exception as error:  # noqa: BLE001 - damaged XML in the table
@@ -520,7 +523,9 @@ def _sheet_rows(source: str, handle, parser, merged: list[str]) -> Iterator[tupl
         elif tag == _MERGE:
             merged.append(element.get("ref"))
         if open_elements:
-            open_elements[-1].remove(element)  # read: dropped (its earlier siblings already are)
+            # read: dropped, with any later siblings begun in the same chunk (their events hold them);
+            # remove(element) searched the siblings one by one, quadratic in a chunk of many <x/>
+            del open_elements[-1][:]
 
 
 def _place_in_sheet(parser, cell_ref: str | None, in_cell: bool) -> str:
