@@ -530,6 +530,10 @@ def main(argv: list[str] | None = None) -> int:
     except CaseauditError as error:
         print(f"caseaudit: {lines_for_terminal(str(error))}", file=sys.stderr)
         return error.exit_status
+    except MemoryError:  # a sheet (or anything else) too big for this machine: one line, never a traceback
+        what = getattr(args, "sheet", None) or "the input"
+        print(f"caseaudit: {lines_for_terminal(f'ran out of memory reading {what}')}", file=sys.stderr)
+        return 2
     except (sqlite3.Error, OSError) as error:
         # every fault of the environment (disk full, read-only, locked, damaged, busy): one line, exit 2
         problem = store_module.database_error(error, args.db)

@@ -39,9 +39,14 @@ def for_xlsx(text: str) -> str:
     return _ILLEGAL_IN_XML.sub("\ufffd", text)
 
 
+# text an XLSX cell stores but reading it back changes: XML turns every line end (a carriage
+# return) into a line feed, and Excel's escape for "_" (x005F_) is taken out as strings are read
+_CHANGED_WHEN_XLSX_IS_READ = ("\r", "x005F_")
+
+
 def fits_xlsx(text: str) -> bool:
     """True when an XLSX cell holds ``text`` exactly (so it survives export then import)."""
-    return for_xlsx(text) == text
+    return not any(part in text for part in _CHANGED_WHEN_XLSX_IS_READ) and for_xlsx(text) == text
 
 
 # ------------------------------------------------------------------ CSV

@@ -99,9 +99,13 @@ def read_rows(path: Path) -> Iterator[list[str]]:
         raise SheetError(str(path), [f"unsupported file type {suffix or '(none)'!r}: use .csv or .xlsx"])
 
 
-# A CSV field may be as long as anything caseaudit stores (a note or reason has no length limit):
-# the csv module's default limit (131,072 characters) would refuse our own exports.
-CSV_FIELD_LIMIT = 2**31 - 1
+# The longest value one cell of a sheet may hold (CSV or XLSX): far beyond any real note or N/A
+# reason (exports write them whole, and the csv module's default of 131,072 characters would refuse
+# our own), yet a crafted value cannot make import build gigabytes of text.
+CELL_CHARACTERS = 1_000_000
+CSV_FIELD_LIMIT = CELL_CHARACTERS
+# The largest CSV read (it is read whole, then decoded): a 40,000-case export is about 30 MB.
+CSV_BYTES = 256 << 20
 
 # a valid UTF-8 sequence of two to four bytes: a file holding one was written as UTF-8
 _UTF8_MULTIBYTE = re.compile(
@@ -113,6 +117,10 @@ _UTF8_MULTIBYTE = re.compile(
 def _read_csv(path: Path) -> Iterator[list[str]]:
     """The CSV's rows, each cell as the text we exported (see ``from_csv_cell``)."""
     try:
+        size = path.stat().st_size
+        if size > CSV_BYTES:
+            raise UnreadableSheet(str(path), f"the file is {size:,} bytes, more than {CSV_BYTES:,}: this is not a case "
+                                             "sheet (none of it was read)")
         data = path.read_bytes()
     except OSError as error:
         raise SheetError(str(path), [f"cannot read the file: {error.strerror}"]) from None
@@ -122,10 +130,15 @@ def _read_csv(path: Path) -> Iterator[list[str]]:
         raise SheetError(str(path), ["the file holds NUL bytes: it is not a text CSV (an XLSX saved as .csv?)"])
     text = _decode_csv(path, data)
     csv.field_size_limit(CSV_FIELD_LIMIT)
+    rows_read = 0
     try:
         for row in csv.reader(io.StringIO(text, newline="")):
+            rows_read += 1
             yield [from_csv_cell(cell) for cell in row]
     except csv.Error as error:
+        if "field limit" in str(error):  # the csv module's own words for a field beyond field_size_limit
+            raise UnreadableSheet(str(path), f"row {rows_read + 1}: a value longer than {CELL_CHARACTERS:,} characters, "
+                                             "which no case sheet holds (nothing after it was read)") from None
         raise SheetError(str(path), [f"not a readable CSV: {error}"]) from None
 
 
@@ -162,6 +175,16 @@ XLSX_CELLS_IN_A_ROW = 16_384  # Excel's columns (A to XFD): a row holding more c
 XLSX_PARTS_IN_A_CELL = 10_000  # XML elements inside one cell (a value, a formula, runs of formatted text)
 XLSX_SHEET_BYTES = 256 << 20  # a sheet's XML, inflated (our 40,000-case export is about 90 MB)
 XLSX_OTHER_PART_BYTES = 16 << 20  # any other part: shared strings (a 40,000-case sheet's: a few MB), styles, ...
+XLSX_DEPTH = 64  # XML elements inside one another: a sheet's cells are five deep, formatted text a few more
+XLSX_ELEMENTS_IN_A_SMALL_PART = 500_000  # workbook, styles, relationships ...: openpyxl builds each whole in memory
+XLSX_SHARED_STRINGS = 2_000_000  # distinct texts in a workbook: far more than 40,000 cases' notes and reasons
+# XML read without a single element starting or ending: one cell's text (at most CELL_CHARACTERS,
+# written as entities at worst a few bytes each) or one tag with its attributes. More is one
+# crafted value the parser would otherwise build whole in memory (a 250 MB <t> in a 245 KB file).
+XLSX_BYTES_IN_ONE_PIECE = 16 << 20
+# how much XML the parser is handed at a time (iterparse asks for 16 KB): expat scans a token it has
+# not finished again on every feed, so a 16 MB attribute fed 16 KB at a time took 35 s (quadratic)
+XLSX_READ_BYTES = 256 << 10
 
 
 def _read_xlsx(path: Path) -> Iterator[list[str]]:
@@ -189,9 +212,77 @@ class UnreadableSheet(SheetError):
         return self.args[0]
 
 
-def _damaged(source: str, error: BaseException, where: str = "") -> UnreadableSheet:
-    detail = " ".join(f"{type(error).__name__}: {error}".split())[:200]
-    return UnreadableSheet(source, f"not a readable XLSX workbook{where} ({detail})")
+class _Malformed(ValueError):
+    """A fault of the workbook found while reading it, already said in plain words."""
+
+
+def _damaged(source: str, error: BaseException, where: str = "", part: str = "one of its XML parts") -> UnreadableSheet:
+    """One message naming the file and what is wrong in plain words: the parser's own exception
+    (KeyError: 'rIdNope', IndexError: cannot fit 'int' ...) means nothing to the person importing."""
+    return UnreadableSheet(source, f"not a readable XLSX workbook{where}: {_plain_words(error, part)}")
+
+
+def _plain_words(error: BaseException, part: str) -> str:
+    """What a parser's exception says is wrong with the package, without Python's names for it."""
+    import zipfile
+    import zlib
+    from xml.etree.ElementTree import ParseError
+
+    if isinstance(error, _Malformed):
+        return str(error)
+    if isinstance(error, ParseError):
+        line = getattr(error, "position", (0, 0))[0]
+        return f"{part} is not well-formed XML at line {line:,}" if line else f"{part} is not well-formed XML"
+    if isinstance(error, zipfile.BadZipFile):
+        return "it is not a complete zip package (an XLSX file is one); the file is damaged or cut short"
+    if isinstance(error, (zlib.error, EOFError)):
+        return "a part of the package is damaged or cut short"
+    if isinstance(error, KeyError):
+        missing = re.fullmatch(r"There is no item named '(.{1,200})' in the archive", str(error.args[0]) if error.args else "")
+        if missing:  # zipfile's words for a part the package lacks
+            return f"the part {missing[1]} is missing from the file"
+        return "the workbook's sheet list names a part that is not in the file"
+    return f"{part} holds something a workbook cannot (the file is damaged or was not written by a spreadsheet)"
+
+
+class _SharedStrings(list):
+    """The workbook's shared strings, refusing an index that is not in the table: a plain list
+    would take -1 as the last string and a huge number as an IndexError about index-sized ints."""
+
+    def __getitem__(self, index):
+        if isinstance(index, int) and not 0 <= index < len(self):
+            raise _Malformed(f"a cell names shared string {index}, which is not in the workbook's table of "
+                             f"{len(self):,} strings")
+        return list.__getitem__(self, index)
+
+
+class _MeteredPart:
+    """A part's stream that refuses to hand the XML parser more than XLSX_BYTES_IN_ONE_PIECE bytes
+    between two elements: the parser builds a text or a tag whole before it reports it, so one
+    crafted 250 MB value would be in memory (or an attribute parsed for minutes) before any limit
+    on it could be checked. ``where()`` names the place for the message."""
+
+    def __init__(self, handle, source: str, where):
+        self.handle, self.source, self.where = handle, source, where
+        self.unreported = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(max(size, XLSX_READ_BYTES) if size >= 0 else size)
+        self.unreported += len(data)
+        if self.unreported > XLSX_BYTES_IN_ONE_PIECE:
+            raise UnreadableSheet(self.source, f"{self.where()}: one value or tag of more than {XLSX_BYTES_IN_ONE_PIECE:,} "
+                                               f"bytes (a cell holds at most {CELL_CHARACTERS:,} characters); this is not a "
+                                               "case sheet")
+        return data
+
+    def reported(self) -> None:
+        """The parser reported an element: the bytes read so far were no single piece."""
+        self.unreported = 0
+
+
+def _too_deep(source: str, where: str) -> UnreadableSheet:
+    return UnreadableSheet(source, f"{where}: XML elements nested more than {XLSX_DEPTH} deep, which no spreadsheet "
+                                   "writes; this is not a case sheet")
 
 
 def _open_xlsx(path: Path):
@@ -213,12 +304,15 @@ def _open_xlsx(path: Path):
                 if info.file_size > limit:
                     raise UnreadableSheet(str(path), f"the part {info.filename} inflates to {info.file_size:,} bytes, more than "
                                                      f"{limit:,}: this is not a case sheet")
+            for info in package.infolist():
+                if _built_whole_by_openpyxl(info.filename):
+                    _check_small_part(str(path), package, info.filename)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # openpyxl warns about extensions it does not read
             reader = ExcelReader(path, read_only=True, data_only=False)
             try:
                 reader.read_manifest()
-                reader.shared_strings = _shared_strings(reader)
+                reader.shared_strings = _shared_strings(str(path), reader)
                 reader.read_workbook()
                 apply_stylesheet(reader.archive, reader.wb)
                 sheets = [rel.target for _, rel in reader.parser.find_sheets()
@@ -236,6 +330,45 @@ def _open_xlsx(path: Path):
         reader.archive.close()
         raise UnreadableSheet(str(path), "the workbook has no sheet: expected a header row starting with case_ref")
     return reader, sheets[0]
+
+
+def _built_whole_by_openpyxl(name: str) -> bool:
+    """An XML part openpyxl parses into a tree at once (worksheets and shared strings are streamed here)."""
+    return name.endswith((".xml", ".rels")) and not name.startswith("xl/worksheets/") and name != "xl/sharedStrings.xml"
+
+
+def _check_small_part(source: str, package, name: str) -> None:
+    """Refuse a part openpyxl would build whole before it does: elements nested more than XLSX_DEPTH
+    deep, or more than XLSX_ELEMENTS_IN_A_SMALL_PART of them (16 MB of nested elements in styles.xml
+    took 700 MB and 8 s). Read as a stream with expat, keeping nothing but two counts."""
+    from xml.parsers import expat
+
+    depth = elements = 0
+
+    def start(_tag, _attributes):
+        nonlocal depth, elements
+        depth += 1
+        elements += 1
+        if depth > XLSX_DEPTH:
+            raise _too_deep(source, name)
+        if elements > XLSX_ELEMENTS_IN_A_SMALL_PART:
+            raise UnreadableSheet(source, f"{name}: more than {XLSX_ELEMENTS_IN_A_SMALL_PART:,} XML elements, far more than "
+                                          "a spreadsheet writes there; this is not a case sheet")
+
+    def end(_tag):
+        nonlocal depth
+        depth -= 1
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    try:
+        with package.open(name) as handle:
+            while chunk := handle.read(1 << 16):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+    except expat.ExpatError as error:
+        raise UnreadableSheet(source, f"not a readable XLSX workbook: {name.rsplit('/', 1)[-1]} is not well-formed XML at "
+                                      f"line {error.lineno:,}") from None
 
 
 def _xlsx_rows(source: str, reader, sheet_part: str) -> Iterator[list[str]]:
@@ -261,7 +394,7 @@ def _xlsx_rows(source: str, reader, sheet_part: str) -> Iterator[list[str]]:
             except SheetError:
                 raise
             except Exception as error:  # noqa: BLE001 - damaged XML or a truncated part, found while reading
-                raise _damaged(source, error, f" (after row {next_row - 1})") from None
+                raise _damaged(source, error, f" (after row {next_row - 1})", sheet_part.rsplit("/", 1)[-1]) from None
             if number > XLSX_ROWS:  # checked before filling in the rows left out: r="99999999999" cannot make us try
                 raise UnreadableSheet(source, f"row {number:,}: more than {XLSX_ROWS:,} rows, which no spreadsheet has; "
                                               "this is not a case sheet")
@@ -287,28 +420,56 @@ _ROW, _CELL, _MERGE = (f"{_SHEET_NS}{tag}" for tag in ("row", "c", "mergeCell"))
 _STRING, _TEXT, _RUN = (f"{_SHEET_NS}{tag}" for tag in ("si", "t", "r"))
 
 
-def _shared_strings(reader) -> list[str]:
+def _shared_strings(source: str, reader) -> list[str]:
     """The workbook's shared strings, as openpyxl's read_string_table gives them (plain text and
     the text of formatted runs; phonetic runs left out), each string's XML dropped once read:
-    openpyxl's own reader builds an object per string and keeps every parsed element."""
+    openpyxl's own reader builds an object per string and keeps every parsed element. A table of
+    more than XLSX_SHARED_STRINGS strings, a string longer than CELL_CHARACTERS or elements nested
+    more than XLSX_DEPTH deep is refused as soon as it is seen."""
     from openpyxl.xml.constants import SHARED_STRINGS
     from xml.etree.ElementTree import iterparse
 
     part = reader.package.find(SHARED_STRINGS)
     if part is None:
-        return []
-    strings: list[str] = []
+        return _SharedStrings()
+    strings = _SharedStrings()
     table = None
+    depth = 0
+    name = part.PartName.rsplit("/", 1)[-1]
+    where = lambda: f"{name}, string {len(strings) + 1:,}"  # noqa: E731
     with reader.archive.open(part.PartName[1:]) as handle:
-        for event, element in iterparse(handle, events=("start", "end")):
-            if event == "start":
-                table = element if table is None else table
-                continue
-            if element.tag == _STRING:
-                texts = [element.findtext(_TEXT) or ""] + [run.findtext(_TEXT) or "" for run in element.iterfind(_RUN)]
-                strings.append("".join(texts).replace("x005F_", ""))
-                table.remove(element)
+        metered = _MeteredPart(handle, source, where)
+        try:
+            for event, element in iterparse(metered, events=("start", "end")):
+                metered.reported()
+                if event == "start":
+                    depth += 1
+                    if depth > XLSX_DEPTH:
+                        raise _too_deep(source, where())
+                    table = element if table is None else table
+                    continue
+                depth -= 1
+                if element.tag == _STRING:
+                    _add_shared_string(source, strings, element, where)
+                    del table[:]  # read: dropped with any later <si> begun in the same chunk (linear, unlike remove)
+        except SheetError:
+            raise
+        except Exception as error:  # noqa: BLE001 - damaged XML in the table
+            raise _damaged(source, error, part=name) from None
     return strings
+
+
+def _add_shared_string(source: str, strings: list[str], element, where) -> None:
+    """One <si>'s text onto the table, within the limits on the table and on a cell's text."""
+    if len(strings) >= XLSX_SHARED_STRINGS:
+        raise UnreadableSheet(source, f"{where()}: more than {XLSX_SHARED_STRINGS:,} shared strings, far more than a "
+                                      "case sheet holds; this is not a case sheet")
+    texts = [element.findtext(_TEXT) or ""] + [run.findtext(_TEXT) or "" for run in element.iterfind(_RUN)]
+    text = "".join(texts).replace("x005F_", "")
+    if len(text) > CELL_CHARACTERS:
+        raise UnreadableSheet(source, f"{where()}: a value of {len(text):,} characters, more than the "
+                                      f"{CELL_CHARACTERS:,} a cell may hold; this is not a case sheet")
+    strings.append(text)
 
 
 def _sheet_rows(source: str, handle, parser, merged: list[str]) -> Iterator[tuple[int, list[dict]]]:
@@ -323,17 +484,23 @@ def _sheet_rows(source: str, handle, parser, merged: list[str]) -> Iterator[tupl
     cell_depth = 0  # how deep the cell being read is (0: not in a cell)
     cells: dict[int, dict] = {}  # by column: a row holds at most XLSX_COLUMNS cells with values
     cells_read = parts_in_cell = 0
-    for event, element in iterparse(handle, events=("start", "end")):
+    cell_ref = None  # the r attribute of the cell being read
+    where = lambda: _place_in_sheet(parser, cell_ref, bool(cell_depth))  # noqa: E731
+    metered = _MeteredPart(handle, source, where)
+    for event, element in iterparse(metered, events=("start", "end")):
+        metered.reported()
         tag = element.tag
         if event == "start":
             open_elements.append(element)
+            if len(open_elements) > XLSX_DEPTH:
+                raise _too_deep(source, where())
             if cell_depth:
                 parts_in_cell += 1
                 if parts_in_cell > XLSX_PARTS_IN_A_CELL:
                     raise UnreadableSheet(source, f"row {parser.row_counter}: a cell made of more than {XLSX_PARTS_IN_A_CELL:,} "
                                                   "XML elements; this is not a case sheet")
             elif tag == _CELL:
-                cell_depth, parts_in_cell = len(open_elements), 0
+                cell_depth, parts_in_cell, cell_ref = len(open_elements), 0, element.get("r")
                 cells_read += 1
                 if cells_read > XLSX_CELLS_IN_A_ROW:
                     where = f"row {parser.row_counter}" if parser.row_counter else "outside any row"
@@ -356,7 +523,21 @@ def _sheet_rows(source: str, handle, parser, merged: list[str]) -> Iterator[tupl
         elif tag == _MERGE:
             merged.append(element.get("ref"))
         if open_elements:
-            open_elements[-1].remove(element)  # read: dropped (its earlier siblings already are)
+            # read: dropped, with any later siblings begun in the same chunk (their events hold them);
+            # remove(element) searched the siblings one by one, quadratic in a chunk of many <x/>
+            del open_elements[-1][:]
+
+
+def _place_in_sheet(parser, cell_ref: str | None, in_cell: bool) -> str:
+    """'row 2, column B' (or 'row 2', or 'outside any row'): where the sheet is being read."""
+    match = re.fullmatch(r"([A-Z]{1,3})(\d{1,7})", cell_ref or "")
+    if in_cell and match:
+        return f"row {match[2]}, column {match[1]}"
+    if not parser.row_counter:
+        return "outside any row"
+    if in_cell:  # the cell after the last one read
+        return f"row {parser.row_counter}, column {column_letter(parser.col_counter)}"
+    return f"row {parser.row_counter}"
 
 
 def _keep_cell(source: str, parser, element, cells: dict[int, dict]) -> None:
@@ -368,6 +549,10 @@ def _keep_cell(source: str, parser, element, cells: dict[int, dict]) -> None:
     cell = parser.parse_cell(element)
     if cell["value"] is None or cell["value"] == "":
         return  # empty cells, however many, are not kept
+    if isinstance(cell["value"], str) and len(cell["value"]) > CELL_CHARACTERS:
+        raise UnreadableSheet(source, f"row {cell['row']}, column {column_letter(cell['column'] - 1)}: a value of "
+                              f"{len(cell['value']):,} characters, more than the {CELL_CHARACTERS:,} a cell may hold; "
+                              "this is not a case sheet")
     if cell["column"] > XLSX_COLUMNS:
         raise UnreadableSheet(source, f"row {cell['row']}, column {column_letter(cell['column'] - 1)}: a value beyond "
                                       f"column {column_letter(XLSX_COLUMNS - 1)} ({XLSX_COLUMNS:,} columns); this is not a case sheet")

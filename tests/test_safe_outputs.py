@@ -144,6 +144,40 @@ def test_csv_export_then_import_gives_exactly_the_same_values(tmp_path_factory, 
         assert export_values(fresh) == before
 
 
+any_text = st.builds(
+    lambda prefix, rest: (prefix + rest).strip(),
+    st.sampled_from(["", "\r", "a\rb", "a\r\nb", "_x000D_", "_x005F_x000D_", "x005F_", "=", "'", "\x0b", "line\nline"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30),
+).filter(lambda t: t and len(t) <= 100)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(teams=st.lists(any_text, min_size=1, max_size=4), reason=any_text)
+def test_xlsx_export_then_import_gives_exactly_what_was_stored_or_is_refused(tmp_path_factory, teams, reason):
+    """Hypothesis (issue 11): every value the XLSX export accepts imports back exactly (a carriage
+    return came back as a line feed); one it cannot hold makes the export say 'Export as .csv'."""
+    from audit.errors import InvalidValue
+    from audit.sheets import export_sheet, import_sheet
+    from audit.store import AuditStore
+    from framework import Answer
+
+    folder = tmp_path_factory.mktemp("xlsxtrip")
+    with AuditStore.open(folder / "a.db") as store:
+        round_row = store.create_round("R", "Unit", "hmip-probation-pdu-2021", store_framework_version(), created_by="t")
+        for n, team in enumerate(teams):
+            store.upsert_case(round_row, f"A{100000 + n}", {"team": team, "practitioner": teams[-1 - n]})
+            store.record_answer(round_row, f"A{100000 + n}", "2.2.1a", Answer.NOT_APPLICABLE, reason=reason, auditor="t")
+        before = export_values(store)
+        try:
+            export_sheet(store, "R", folder / "out.xlsx")
+        except InvalidValue as refused:
+            assert "Export as .csv" in str(refused) and not (folder / "out.xlsx").exists()
+            return
+    with AuditStore.open(folder / "b.db") as fresh:
+        import_sheet(fresh, folder / "out.xlsx", "R", unit="Unit")
+        assert export_values(fresh) == before
+
+
 def store_framework_version() -> str:
     from framework import load_framework
 

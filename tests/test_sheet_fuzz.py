@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import zipfile
 import io
+import re
 import itertools
 
 import openpyxl
@@ -257,6 +258,36 @@ CRAFTED = {
     "shared strings beyond the limit": (lambda: with_shared_strings("<si><t>a</t></si>" * 1_100_000), "xl/sharedStrings.xml inflates to"),
     "inflates beyond the limit": (lambda: repackaged(valid_xlsx(), lambda n, c: c + b" " * (65 << 20) if n == "xl/styles.xml" else c),
                                   "inflates to"),
+    # issue 11: one crafted value, nesting or table must be refused as soon as it is seen, in plain words
+    "one text of 250 MB": (lambda: with_sheet('<row r="2"><c r="A2" t="inlineStr"><is><t>' + "a" * (250 << 20) + "</t></is></c></row>"),
+                           "row 2, column A: one value or tag of more than 16,777,216 bytes"),
+    "one attribute of 200 MB": (lambda: with_sheet('<row r="2"><c r="B2" t="inlineStr" x="' + "a" * (200 << 20) + '"><is><t>x</t></is></c></row>'),
+                                "row 2: one value or tag of more than 16,777,216 bytes"),
+    "one text of 1.5 million characters": (lambda: with_sheet('<row r="2"><c r="B2" t="inlineStr"><is><t>' + "a" * 1_500_000 + "</t></is></c></row>"),
+                                           "row 2, column B: a value of 1,500,000 characters, more than the 1,000,000"),
+    "three million nested elements": (lambda: with_sheet("<x>" * 3_000_000 + "</x>" * 3_000_000), "nested more than 64 deep"),
+    "three million empty shared strings": (lambda: with_shared_strings("<si/>" * 3_000_000), "more than 2,000,000 shared strings"),
+    "a shared string of 1.5 million characters": (lambda: with_shared_strings("<si><t>" + "a" * 1_500_000 + "</t></si>"),
+                                                  "string 1: a value of 1,500,000 characters"),
+    "shared strings nested deep": (lambda: with_shared_strings("<si>" + "<r>" * 100_000 + "</r>" * 100_000 + "</si>"),
+                                   "sharedStrings.xml, string 1: XML elements nested more than 64 deep"),
+    "styles.xml nested two million deep": (lambda: repackaged(valid_xlsx(), lambda n, c: c.replace(
+        b"</styleSheet>", b"<x>" * 2_200_000 + b"</x>" * 2_200_000 + b"</styleSheet>") if n == "xl/styles.xml" else c),
+        "xl/styles.xml: XML elements nested more than 64 deep"),
+    "[Content_Types].xml of two million elements": (lambda: repackaged(valid_xlsx(), lambda n, c: c.replace(
+        b"</Types>", b"<x/>" * 2_000_000 + b"</Types>") if n == "[Content_Types].xml" else c),
+        "[Content_Types].xml: more than 500,000 XML elements"),
+    "shared string -1": (lambda: repackaged(with_shared_strings("<si><t>A100001</t></si>"), lambda n, c: (
+        f'<worksheet xmlns="{_MAIN_NS}"><sheetData>{_HEADER_ROW}<row r="2"><c r="A2" t="s"><v>-1</v></c></row></sheetData></worksheet>'
+    ).encode() if n == SHEET_PART else c), "a cell names shared string -1, which is not in the workbook's table of 1 strings"),
+    "shared string index beyond any int": (lambda: repackaged(with_shared_strings("<si><t>A100001</t></si>"), lambda n, c: (
+        f'<worksheet xmlns="{_MAIN_NS}"><sheetData>{_HEADER_ROW}<row r="2"><c r="A2" t="s"><v>{10 ** 30}</v></c></row></sheetData></worksheet>'
+    ).encode() if n == SHEET_PART else c), "which is not in the workbook's table"),
+    "sheet list naming a missing part": (lambda: repackaged(valid_xlsx(), lambda n, c: c.replace(b'r:id="rId1"', b'r:id="rIdNope"')
+                                                            if n == "xl/workbook.xml" else c),
+                                         "the workbook's sheet list names a part that is not in the file"),
+    "sheet XML not well-formed": (lambda: repackaged(valid_xlsx(), lambda n, c: c.replace(b"<sheetData>", b"<sheetData>\n<row><<")
+                                                     if n == SHEET_PART else c), "sheet1.xml is not well-formed XML at line 2"),
 }
 # crafted files that are sheets (so read to the end within the limit) with one bad answer in the last row
 CRAFTED_WITH_A_BAD_ROW = {
@@ -290,6 +321,7 @@ def test_damaged_and_crafted_xlsx_give_one_line_within_a_memory_limit(fuzz_db, n
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert str(path) in result.stderr and message in result.stderr, result.stderr
+    assert not re.search(r"[A-Za-z]+Error\b|Key|rId", result.stderr), result.stderr  # plain words, no Python internals
     assert db_state(db) == before
 
 
@@ -348,3 +380,53 @@ def test_shared_strings_are_read_as_openpyxl_reads_them(framework, tmp_path):
     import openpyxl as _openpyxl
 
     assert _openpyxl.load_workbook(path).active["B2"].value == "Équipe Sud"
+
+
+# ------------------------------------------------------------------ issue 11: CSV files and values beyond the limits
+def _csv_with_one_long_reason(path, characters: int) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("case_ref,2.2.1a\nB100001,N/A: ")
+        chunk = "because " * (1 << 17)  # 1 MiB
+        for _ in range(characters // len(chunk)):
+            handle.write(chunk)
+        handle.write("x" * (characters % len(chunk)) + "\n")
+
+
+def test_a_csv_too_big_to_be_a_case_sheet_is_refused_before_it_is_read(fuzz_db):
+    db, folder, before = fuzz_db
+    path = folder / "huge.csv"
+    _csv_with_one_long_reason(path, 300 << 20)  # one 300 MB field: read whole, it ran out of memory (a traceback)
+    try:
+        result = import_with_memory_limit(db, path)
+    finally:
+        path.unlink()
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr[-2000:]
+    assert str(path) in result.stderr and "more than 268,435,456" in result.stderr, result.stderr
+    assert db_state(db) == before
+
+
+def test_a_csv_value_beyond_the_cell_limit_is_refused_naming_its_row(fuzz_db):
+    db, folder, before = fuzz_db
+    path = folder / "long-reason.csv"
+    _csv_with_one_long_reason(path, 1_500_000)
+    result = import_with_memory_limit(db, path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "row 2: a value longer than 1,000,000 characters" in result.stderr, result.stderr
+    assert db_state(db) == before
+
+
+def test_running_out_of_memory_is_one_line_naming_the_sheet(fuzz_db, monkeypatch, capsys):
+    db, folder, before = fuzz_db
+    import audit.sheets
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(audit.sheets, "import_sheet", no_memory)
+    path = folder / "any.csv"
+    assert main(["--db", str(db), "import", str(path), "--round", "R"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"caseaudit: ran out of memory reading {path}"
+    assert db_state(db) == before
