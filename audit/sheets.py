@@ -102,7 +102,7 @@ def read_rows(path: Path) -> Iterator[list[str]]:
 # The longest value one cell of a sheet may hold (CSV or XLSX): far beyond any real note or N/A
 # reason (exports write them whole, and the csv module's default of 131,072 characters would refuse
 # our own), yet a crafted value cannot make import build gigabytes of text.
-CELL_CHARACTERS = 1_000_000
+CELL_CHARACTERS = 1_000_000  # the same as store.MAX_TEXT: whatever is stored exports and imports back
 CSV_FIELD_LIMIT = CELL_CHARACTERS
 # The largest CSV read (it is read whole, then decoded): a 40,000-case export is about 30 MB.
 CSV_BYTES = 256 << 20

@@ -863,6 +863,15 @@ def _set_schema_markers(db: sqlite_utils.Database) -> None:
     db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
+MAX_TEXT = 1_000_000  # characters in a note or reason: what a case sheet's cell may hold (sheets.CELL_CHARACTERS)
+
+
+def _check_text_length(text: str | None, what: str) -> None:
+    """A note or reason longer than a case sheet can carry would export but never import back."""
+    if text is not None and len(text) > MAX_TEXT:
+        raise InvalidValue(f"a {what} holds at most {MAX_TEXT:,} characters (this one has {len(text):,})")
+
+
 # ------------------------------------------------------------------ answer text
 _YES = {"y", "yes"}
 _NO = {"n", "no"}
@@ -1205,6 +1214,8 @@ class AuditStore:
         if value is not Answer.NOT_APPLICABLE:
             reason = None
         reason = (reason or "").strip() or None
+        _check_text_length(reason, "reason")
+        _check_text_length(note, "note")
         with write_lock(self.db):
             current_round = self.round_by_id(round_row["id"])
             self.check_writable(current_round)
@@ -1215,6 +1226,7 @@ class AuditStore:
     def record_note(self, round_row: dict, case_ref: str, question_id: str, note: str | None, *, auditor: str | None = None,
                     source: str = "cli", based_on: object = ANY_STATE) -> bool:
         """Change only the note on an answer: the answer itself is left exactly as it is stored."""
+        _check_text_length(note, "note")
         framework = self.framework_for(round_row)
         if not framework.has_question(question_id):
             raise UnknownQuestion(f"{question_id!r} is not a question of {framework.id} version {framework.version}")

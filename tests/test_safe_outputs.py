@@ -393,3 +393,16 @@ def test_every_command_shows_file_names_framework_text_and_check_findings_escape
     conn.close()
     checked = cli("--db", demo_db, "check")
     assert checked.code == 1 and no_raw_controls(checked.out) and "N1\\x1b[2J" in checked.out, checked
+
+
+def test_a_note_or_reason_longer_than_a_sheet_cell_is_refused_when_given(cli, demo_db):
+    """Whatever the app accepts survives export then import: import caps a cell at 1,000,000 characters,
+    so a longer note or reason is refused when it is given, not when it is imported back."""
+    from audit.store import AuditStore
+
+    with AuditStore.open(demo_db) as store:
+        ref = store.cases(store.round("Newham 2022"))[0]["case_ref"]
+    too_long = "x" * 1_000_001
+    for extra in (("--note", too_long), ("--reason", too_long)):
+        result = cli("--db", demo_db, "answer", "--round", "Newham 2022", ref, "2.1.1", "N/A", *extra)
+        assert result.code == 2 and "at most 1,000,000 characters" in result.err
