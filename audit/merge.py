@@ -123,62 +123,65 @@ def _read_copy(db) -> dict:
 
 def _add_events_for_values_written_outside_caseaudit(copy: dict) -> None:
     """A current value that no event of the copy explains (another tool wrote it) gets an event,
-    with an id derived from the value, so that merging the same file again changes nothing."""
-    refs = {c["id"]: c for c in copy["cases"]}
+    with an id derived from the value, so that merging the same file again changes nothing.
 
-    def add(table: str, key: tuple, slot_filter, state: dict, stable_parts: tuple, by_column: str, by: str, at: str) -> None:
-        events = [h for h in copy[table] if slot_filter(h)]
-        superseded = {p for h in events for p in (h.get("based_on") or "").split()}
-        head_events = [h for h in events if h["event_id"] not in superseded]
-        event = {
-            "event_id": _stable_event_id("outside", *stable_parts),
-            **dict(zip(key, stable_parts[1:3])),
-            "based_on": " ".join(sorted(h["event_id"] for h in head_events)) or None,
-            "generation": 1 + max((h["generation"] or 1 for h in head_events), default=0),
-            by_column: by or "unknown",
-            "changed_at": at or "",
-            **state,
-        }
-        if event["event_id"] not in {h["event_id"] for h in copy[table]}:
-            copy[table].append(event)
-
-    history_ids = {h["event_id"] for h in copy["answer_history"]}
-    for a in copy["answers"]:
-        if a["event_id"] in history_ids or (a["value"] is None and a["note"] is None):
-            continue
-        add("answer_history", ("case_id", "question_id"),
-            lambda h, a=a: h["case_id"] == a["case_id"] and h["question_id"] == a["question_id"],
-            {"new_value": a["value"], "new_reason": a["reason"], "new_note": a["note"], "source": "written outside caseaudit"},
-            (a["round_id"], a["case_id"], a["question_id"], refs.get(a["case_id"], {}).get("case_ref"), a["value"], a["reason"],
-             a["note"], a["auditor"], a["answered_at"]),
-            "auditor", a["auditor"], a["answered_at"])
-    history_ids = {h["event_id"] for h in copy["rating_history"]}
-    for d in copy["domain_ratings"]:
-        if d["event_id"] in history_ids:
-            continue
-        add("rating_history", ("round_id", "standard_id"),
-            lambda h, d=d: h["round_id"] == d["round_id"] and h["standard_id"] == d["standard_id"],
-            {"new_rating": d["rating"], "evidence": d["evidence"], "override_reason": d["override_reason"]},
-            (d["round_id"], d["round_id"], d["standard_id"], d["rating"], d["evidence"], d["rater"], d["rated_at"]),
-            "rater", d["rater"], d["rated_at"])
+    Each history is grouped by slot once; the new event is based on the slot's heads (audit.events)."""
     from .events import SlotEvent, heads, parse_based_on
 
-    by_slot: dict[tuple, list] = {}
-    for h in copy["attribute_history"]:
-        by_slot.setdefault((h["case_id"], h["attribute"]), []).append(h)
+    def slots(table: str, key: tuple[str, str]) -> dict[tuple, list[SlotEvent]]:
+        grouped: dict[tuple, list[SlotEvent]] = {}
+        for h in copy[table]:
+            grouped.setdefault((h[key[0]], h[key[1]]), []).append(SlotEvent(
+                event_id=h["event_id"], based_on=parse_based_on(h["based_on"]), generation=h["generation"] or 1,
+                changed_at=h["changed_at"] or "", state=(h.get("new_value", h.get("new_rating")),)))
+        return grouped
+
+    def add(table: str, key: tuple[str, str], slot: tuple, slot_heads: list, stable_parts: tuple, fields: dict) -> None:
+        event_id = _stable_event_id("outside", *stable_parts)
+        if any(h["event_id"] == event_id for h in copy[table]):
+            return
+        copy[table].append({
+            "event_id": event_id, key[0]: slot[0], key[1]: slot[1],
+            "based_on": " ".join(sorted(h.event_id for h in slot_heads)) or None,
+            "generation": 1 + max((h.generation for h in slot_heads), default=0),
+            **fields,
+        })
+
+    refs = {c["id"]: c for c in copy["cases"]}
+    key = ("case_id", "question_id")
+    known, grouped = {h["event_id"] for h in copy["answer_history"]}, slots("answer_history", key)
+    for a in copy["answers"]:
+        if a["event_id"] in known or (a["value"] is None and a["note"] is None):
+            continue
+        slot = (a["case_id"], a["question_id"])
+        add("answer_history", key, slot, heads(grouped.get(slot, ())),
+            (a["round_id"], *slot, refs.get(a["case_id"], {}).get("case_ref"), a["value"], a["reason"], a["note"], a["auditor"],
+             a["answered_at"]),
+            {"new_value": a["value"], "new_reason": a["reason"], "new_note": a["note"], "source": "written outside caseaudit",
+             "auditor": a["auditor"] or "unknown", "changed_at": a["answered_at"] or ""})
+    key = ("round_id", "standard_id")
+    known, grouped = {h["event_id"] for h in copy["rating_history"]}, slots("rating_history", key)
+    for d in copy["domain_ratings"]:
+        if d["event_id"] in known:
+            continue
+        slot = (d["round_id"], d["standard_id"])
+        add("rating_history", key, slot, heads(grouped.get(slot, ())),
+            (d["round_id"], *slot, d["rating"], d["evidence"], d["rater"], d["rated_at"]),
+            {"new_rating": d["rating"], "evidence": d["evidence"], "override_reason": d["override_reason"],
+             "rater": d["rater"] or "unknown", "changed_at": d["rated_at"] or ""})
+    key = ("case_id", "attribute")
+    grouped = slots("attribute_history", key)
     for case in copy["cases"]:
         for attribute in ATTRIBUTE_COLUMNS:
-            events = by_slot.get((case["id"], attribute), [])
-            top = heads([SlotEvent(event_id=h["event_id"], based_on=parse_based_on(h["based_on"]), generation=h["generation"] or 1,
-                                   changed_at=h["changed_at"], state=(h["new_value"],)) for h in events])
-            shown = top[0].state[0] if top else None
+            slot = (case["id"], attribute)
+            slot_heads = heads(grouped.get(slot, ()))
+            shown = slot_heads[0].state[0] if slot_heads else None
             if (case[attribute] or None) == (shown or None):
                 continue
-            add("attribute_history", ("case_id", "attribute"),
-                lambda h, case=case, attribute=attribute: h["case_id"] == case["id"] and h["attribute"] == attribute,
-                {"new_value": case[attribute], "source": "written outside caseaudit"},
-                (case["round_id"], case["id"], attribute, case["case_ref"], case[attribute]),
-                "changed_by", None, case["created_at"])
+            add("attribute_history", key, slot, slot_heads,
+                (case["round_id"], *slot, case["case_ref"], case[attribute]),
+                {"new_value": case[attribute], "source": "written outside caseaudit", "changed_by": "unknown",
+                 "changed_at": case["created_at"] or ""})
 
 
 EVENT_ID = re.compile(r"[0-9A-Za-z_.:-]{1,64}")

@@ -1116,15 +1116,6 @@ class AuditStore:
                 self._write_attributes(existing["id"], changes, by, source)
             return existing["id"]
 
-    def _attribute_events(self, case_id: int, attribute: str) -> list:
-        from .events import SlotEvent, parse_based_on
-
-        return [
-            SlotEvent(event_id=r["event_id"], based_on=parse_based_on(r["based_on"]), generation=r["generation"] or 1,
-                      changed_at=r["changed_at"], state=(r["new_value"],), by=r["changed_by"])
-            for r in self.db.query("SELECT * FROM attribute_history WHERE case_id = ? AND attribute = ?", [case_id, attribute])
-        ]
-
     def _write_attributes(self, case_id: int, changes: dict[str, str | None], by: str, source: str, *, new_case: bool = False) -> None:
         """Within a write: set case attributes, each change an event based on the value shown."""
         from .events import format_based_on, heads, next_generation
@@ -1135,7 +1126,7 @@ class AuditStore:
         rows, unsettled = [], []
         for attribute, value in changes.items():
             old = current[attribute]
-            events = [] if new_case else self._attribute_events(case_id, attribute)  # a case just added has no history
+            events = [] if new_case else self.slot_events("attribute", (case_id, attribute))  # a case just added has no history
             head_events = heads(events)
             agreeing = [h for h in head_events if h.state == (old,)]
             if len(agreeing) < len(head_events):
@@ -1267,7 +1258,7 @@ class AuditStore:
         return tuple(sorted(r["event_id"] for r in agree)), 1 + max(r["generation"] or 1 for r in agree), others
 
     def _write_answer(self, case_id: int, question_id: str, value, reason, note, keep_note, auditor: str, source: str,
-                      *, based_on: object = ANY_STATE, force_event: bool = False, extra_parents: tuple[str, ...] = ()) -> bool:
+                      *, based_on: object = ANY_STATE) -> bool:
         from .events import format_based_on
 
         current = self._one("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [case_id, question_id])
@@ -1279,15 +1270,11 @@ class AuditStore:
             note = old_note
         note = (note or "").strip() or None
         new_value = value.value if value is not None else None
-        if (old_value, old_reason, old_note) == (new_value, reason, note) and not force_event:
+        if (old_value, old_reason, old_note) == (new_value, reason, note):
             return False
         parents, generation, other_heads = self._parents_of(
             current, "answer_history", ("new_value", "new_reason", "new_note"), (old_value, old_reason, old_note)
         )
-        if extra_parents:  # settling a conflict: based on every head
-            parents = tuple(sorted({*parents, *extra_parents}))
-            generation = max(generation, 1 + self._max_generation("answer_history", extra_parents))
-            other_heads = [h for h in other_heads if h not in extra_parents]
         stamp = now()
         event_id = uuid.uuid4().hex
         self.db["answer_history"].insert(
@@ -1325,13 +1312,6 @@ class AuditStore:
         if other_heads:  # an open conflict on this answer: the new value may now agree with the other side
             self.settle_slot("answer", (case_id, question_id))
         return True
-
-    def _max_generation(self, history: str, event_ids: Iterable[str]) -> int:
-        ids = list(event_ids)
-        if not ids:
-            return 0
-        row = self._one(f"SELECT max(generation) AS g FROM {history} WHERE event_id IN ({', '.join('?' for _ in ids)})", ids)
-        return (row or {}).get("g") or 0
 
     def write_answers_in_bulk(self, case_id: int, answers: dict[str, tuple[Answer, str | None]], auditor: str, source: str) -> int:
         """Within an open write_lock: set several answers of one case. Returns how many changed."""
