@@ -7,10 +7,12 @@ import tomllib
 from pathlib import Path
 from typing import Iterator
 
-from .errors import CaseauditError, UnknownRound
-from .sheets import import_sheet
-from .store import AuditStore, parse_rating, write_lock
-from .summary import case_supervision_ratings, summarise
+from audit.core.answers import parse_rating
+from audit.core.summary import case_supervision_ratings
+from audit.errors import CaseauditError, UnknownRound
+from audit.sheets.case_sheet import import_sheet
+from audit.store import AuditStore, write_lock
+from audit.store.figures import summarise
 
 DEMO_DIR_ENV = "CASEAUDIT_DEMO_DIR"
 

@@ -18,7 +18,7 @@ import stat
 from pathlib import Path
 from typing import IO, Iterator
 
-from .errors import CaseauditError, DiskFull, OutputExists
+from audit.errors import CaseauditError, DiskFull, OutputExists
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
@@ -79,7 +79,7 @@ def atomic_path(path: str | Path, *, force: bool = False, what: str = "file") ->
     check_target(path, force=force, what=what)
     folder = path.parent
     try:
-        from .store import make_private_folders
+        from audit.store import make_private_folders
 
         make_private_folders(folder)
     except OSError as error:

@@ -22,10 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audit.attributes import ATTRIBUTES_BY_COLUMN  # noqa: E402
 from audit.cli import main  # noqa: E402
+from audit.core.attributes import ATTRIBUTES_BY_COLUMN  # noqa: E402
 from audit.store import AuditStore, now, write_lock  # noqa: E402
-
 
 REASONS = ("No pre-sentence report prepared in the PDU", "Not a licence case", "No identifiable victim",
            "No breach or recall required", "Accommodation not linked to offending")

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from audit.store import AuditStore, write_lock  # noqa: E402
 from audit.tui.app import CaseAuditApp  # noqa: E402
-from audit.tui.screens import CasesScreen  # noqa: E402
+from audit.tui.screens.cases import CasesScreen  # noqa: E402
 from framework.model import DataItem  # noqa: E402
 
 

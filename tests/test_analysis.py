@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.analysis import (
+from audit.core.analysis import (
     NOT_RECORDED,
     Grouping,
     build_breakdown,
@@ -20,7 +20,7 @@ from audit.analysis import (
     worst_case_margin,
 )
 from audit.store import AuditStore
-from audit.summary import summarise
+from audit.store.figures import summarise
 
 LEVEL = Fraction(95, 100)
 
@@ -156,7 +156,7 @@ def test_groups_add_up_to_the_whole(framework, case_list, grouping: Grouping):
 
 def test_store_breakdown_matches_filtered_summaries(demo_db):
     """The one-pass SQL breakdown equals a summary filtered to each group."""
-    from audit.report import build_report
+    from audit.reports.model import build_report
 
     with AuditStore.open(demo_db) as store:
         report = build_report(store, "Lewisham and Bromley 2022", case_level=False)

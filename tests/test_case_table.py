@@ -20,11 +20,13 @@ import openpyxl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import audit.case_table as case_table
-from audit.attributes import ATTRIBUTE_COLUMNS
-from audit.case_table import DEIDENTIFY_DROPS, deidentified_ref, read_case_answer_table
-from audit.report import build_report, render_report
-from audit.store import AuditStore, format_answer_text, write_lock
+import audit.store.case_table as case_table
+from audit.core.answers import format_answer_text
+from audit.core.attributes import ATTRIBUTE_COLUMNS
+from audit.reports.formats import render_report
+from audit.reports.model import build_report
+from audit.store import AuditStore, write_lock
+from audit.store.case_table import DEIDENTIFY_DROPS, deidentified_ref, read_case_answer_table
 from framework import Answer, load_framework
 
 FRAMEWORK = load_framework("hmip-probation-pdu-2021")
@@ -186,9 +188,9 @@ def test_a_text_too_long_for_an_excel_cell_is_cut_short(tmp_path):
 
 
 def test_a_round_too_big_for_an_excel_sheet_is_refused_with_the_way_round(cli, demo_db, tmp_path, monkeypatch):
-    import audit.report_xlsx
+    import audit.reports.xlsx
 
-    monkeypatch.setattr(audit.report_xlsx, "SHEET_ROWS", 33)  # Newham's 33 cases and the header: one row too many
+    monkeypatch.setattr(audit.reports.xlsx, "SHEET_ROWS", 33)  # Newham's 33 cases and the header: one row too many
     out = tmp_path / "report.xlsx"
     result = cli("--db", demo_db, "report", "--round", "Newham 2022", "-o", out)
     assert result.code == 2 and "33 cases do not fit an Excel sheet (32 at most)" in result.err and "--no-cases" in result.err
@@ -197,5 +199,5 @@ def test_a_round_too_big_for_an_excel_sheet_is_refused_with_the_way_round(cli, d
     export = cli("--db", demo_db, "export", "--round", "Newham 2022", tmp_path / "cases.xlsx")
     assert export.code == 2 and "export the round as CSV instead" in export.err and not (tmp_path / "cases.xlsx").exists()
     assert cli("--db", demo_db, "export", "--round", "Newham 2022", tmp_path / "cases.csv").code == 0
-    monkeypatch.setattr(audit.report_xlsx, "SHEET_ROWS", 34)
+    monkeypatch.setattr(audit.reports.xlsx, "SHEET_ROWS", 34)
     assert cli("--db", demo_db, "report", "--round", "Newham 2022", "-o", out, "--force").code == 0  # replaces the earlier one

@@ -6,7 +6,7 @@ import sqlite3
 import subprocess
 import sys
 
-from .stress import ROOT, ROUND, kill_run, load_run
+from tests.stress import ROOT, ROUND, kill_run, load_run
 
 
 def stored_answers(db) -> dict[tuple[str, str], str]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from audit.attributes import RESETTLEMENT_SENTENCE_TYPES
+from audit.core.attributes import RESETTLEMENT_SENTENCE_TYPES
 from audit.store import AuditStore
-from audit.summary import summarise
+from audit.store.figures import summarise
 
 FIGURES = tomllib.loads((Path(__file__).resolve().parents[1] / "data" / "demo" / "figures.toml").read_text(encoding="utf-8"))
 

@@ -341,13 +341,13 @@ def test_serve_token_is_never_sent_to_another_local_port(demo_db, tmp_path):
 
 
 def test_serve_session_command_asks_who_is_auditing_or_passes_the_header_name_quoted(tmp_path):
-    from audit.serve import app_command
+    from audit.web.serve import app_command
 
     db = Path("/tmp/a b/audit.db")
     asked = app_command(db, python="/usr/bin/python3")
     assert asked.startswith("CASEAUDIT_ASK_AUDITOR=1 CASEAUDIT_AUDITOR= ")  # the server's own name is not offered
     assert shlex.split(asked)[2:] == ["/usr/bin/python3", "-m", "audit.cli", "--db", str(db)]
-    from audit.cli import build_parser
+    from audit.cli.main import build_parser
 
     for name in ["Jo O'Brien", "a; rm -rf ~", "$(id)", "`id`", "x\" y", "--db=/etc/passwd", "-h"]:
         command = app_command(db, auditor=name, python="/usr/bin/python3")
@@ -622,7 +622,8 @@ def test_a_copy_on_a_read_only_file_system_is_read_and_merged_and_answer_is_refu
 
 def test_a_read_only_file_in_a_read_only_folder_fault_injection(demo_db, tmp_path, monkeypatch):
     """Without mount: the read-only open falls back to immutable when SQLite cannot create the -shm."""
-    from audit import store as store_module
+    from audit.store import AuditStore
+    from audit.store import database as store_module
 
     real_connect = sqlite3.connect
 
@@ -633,7 +634,7 @@ def test_a_read_only_file_in_a_read_only_folder_fault_injection(demo_db, tmp_pat
 
     monkeypatch.setattr(store_module.sqlite3, "connect", connect)
     monkeypatch.setattr(store_module.os, "access", lambda path, how: how == os.R_OK)
-    with store_module.AuditStore.open(demo_db, readonly=True) as store:
+    with AuditStore.open(demo_db, readonly=True) as store:
         assert len(store.rounds()) == 2
 
 
@@ -735,7 +736,7 @@ def test_a_database_that_stays_busy_gives_up_with_one_line_and_changes_nothing(d
 
 
 def test_the_default_busy_wait_is_announced_quickly_and_bounded():
-    from audit import store
+    from audit.store import database as store
 
     assert store.BUSY_TIMEOUT_MS <= 2000 and store.busy_deadline() <= 30
 
@@ -759,14 +760,14 @@ def test_the_tui_without_a_terminal_says_so_instead_of_spinning(demo_db, args):
 # ------------------------------------------------------------------ issue 10, 8. one process migrates
 OPEN_AT_ONCE = """
 import sys, time
-import audit.store
+import audit.store.database
 from audit.store import AuditStore
 if sys.argv[3] == "slow":  # a slow disk: creating a file takes a moment, widening any check-then-create race
-    real_create = audit.store.create_private_file
+    real_create = audit.store.database.create_private_file
     def slow_create(path):
         time.sleep(0.3)
         return real_create(path)
-    audit.store.create_private_file = slow_create
+    audit.store.database.create_private_file = slow_create
 start = float(sys.argv[2])
 while time.time() < start:
     time.sleep(0.001)

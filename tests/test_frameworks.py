@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from audit.core.summary import build_summary
 from framework import DefinitionError, Rating, catalogue, load_framework
 from framework.load import DEFINITIONS_DIR, parse_definition
 from framework.model import Origin, RatingMethod
 from framework.rules import score, score_ranges
-
-from audit.summary import build_summary
 
 YOUTH = "hmip-youth-2021"
 PDU = "hmip-probation-pdu-2021"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from audit.tui.line_table import Column, LineTable
+from audit.tui.widgets.line_table import Column, LineTable
 
 
 class TableApp(App):

@@ -13,8 +13,7 @@ import pytest
 
 from audit.store import SCHEMA_VERSION, AuditStore
 from framework import Answer
-
-from .test_sheets import db_state
+from tests.test_sheets import db_state
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NEWHAM = "Newham 2022"
@@ -254,8 +253,9 @@ def test_merge_reads_a_copy_written_by_an_older_schema(cli, db_path, tmp_path):
 
 
 async def test_conflicts_are_resolved_in_the_tui(cli, two_copies):
-    from audit.tui.app import CaseAuditApp
     from textual.widgets import DataTable
+
+    from audit.tui.app import CaseAuditApp
 
     ours, theirs = two_copies
     with AuditStore.open(ours) as store:

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import audit.sheets
+import audit.sheets.case_sheet
 from audit.errors import DuplicateCase, RoundFinalised, StaleAnswer
 from audit.store import AuditStore
-from framework import Answer
-
-from .test_reliability import NEWHAM, answer_of, first_case, two_copies  # noqa: F401  (fixture)
-from .test_sheets import db_state
+from tests.test_reliability import NEWHAM, answer_of, first_case, two_copies  # noqa: F401  (fixture)
+from tests.test_sheets import db_state
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -158,7 +156,7 @@ def test_merge_takes_the_other_copys_changed_attributes_and_lists_clashes(cli, t
 
 # ------------------------------------------------------------------ 7. finalising cannot be raced
 def test_a_round_finalised_while_a_sheet_is_read_takes_nothing(cli, demo_db, monkeypatch):
-    parse = audit.sheets.parse_sheet
+    parse = audit.sheets.case_sheet.parse_sheet
 
     def parse_then_finalise(*args, **kwargs):
         sheet = parse(*args, **kwargs)
@@ -166,7 +164,7 @@ def test_a_round_finalised_while_a_sheet_is_read_takes_nothing(cli, demo_db, mon
             other.finalise_round(NEWHAM, by="qa.lead")
         return sheet
 
-    monkeypatch.setattr(audit.sheets, "parse_sheet", parse_then_finalise)
+    monkeypatch.setattr(audit.sheets.case_sheet, "parse_sheet", parse_then_finalise)
     before_answers = answer_count(demo_db)
     result = cli("--db", demo_db, "import", FIXTURES / "two-cases.csv", "--round", NEWHAM)
     assert result.code == 2 and "was finalised" in result.err
@@ -369,8 +367,8 @@ def test_an_auditor_name_that_cannot_be_recorded_is_refused(cli, demo_db, monkey
         monkeypatch.setenv("CASEAUDIT_AUDITOR", name)
         from_env = cli("--db", demo_db, "answer", "--round", NEWHAM, "X000001", "2.1.1", "Yes")
         assert from_env.code == 2 and "CASEAUDIT_AUDITOR" in from_env.err
-        from audit.tui.app import CaseAuditApp
         from audit.errors import InvalidValue
+        from audit.tui.app import CaseAuditApp
 
         with pytest.raises(InvalidValue):
             CaseAuditApp(demo_db)

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from audit.merge import merge_database
-from audit.sheets import import_sheet
+from audit.sheets.case_sheet import import_sheet
 from audit.store import AuditStore, backup_database
+from audit.store.merge import merge_database
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROUND = "R"

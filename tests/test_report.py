@@ -257,8 +257,8 @@ def read_html_text(html: str) -> str:
 
 
 def test_xlsx_reports_progress_while_writing_case_answers(demo_db):
-    from audit.report import build_report
-    from audit.report_xlsx import render_xlsx
+    from audit.reports.model import build_report
+    from audit.reports.xlsx import render_xlsx
     from audit.store import AuditStore
 
     calls = []

@@ -4,11 +4,11 @@ line fail with one clear line (issue 11, items 1-4, 14-17)."""
 
 from __future__ import annotations
 
-import sqlite3
 import csv
 import io
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import zipfile
@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.safe_text import FORMULA_STARTS, for_csv_cell, for_markdown, for_terminal, from_csv_cell
+from audit.core.safe_text import FORMULA_STARTS, for_csv_cell, for_markdown, for_terminal, from_csv_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SHEET = ROOT / "data" / "demo" / "newham-2022.csv"
@@ -125,7 +125,7 @@ formula_leading = st.builds(
 @given(teams=st.lists(formula_leading, min_size=1, max_size=4), reason=formula_leading)
 def test_csv_export_then_import_gives_exactly_the_same_values(tmp_path_factory, teams, reason):
     """Hypothesis: text beginning with a formula character (or quotes and one) survives export -> import."""
-    from audit.sheets import export_sheet, import_sheet
+    from audit.sheets.case_sheet import export_sheet, import_sheet
     from audit.store import AuditStore
     from framework import Answer
 
@@ -157,7 +157,7 @@ def test_xlsx_export_then_import_gives_exactly_what_was_stored_or_is_refused(tmp
     """Hypothesis (issue 11): every value the XLSX export accepts imports back exactly (a carriage
     return came back as a line feed); one it cannot hold makes the export say 'Export as .csv'."""
     from audit.errors import InvalidValue
-    from audit.sheets import export_sheet, import_sheet
+    from audit.sheets.case_sheet import export_sheet, import_sheet
     from audit.store import AuditStore
     from framework import Answer
 
@@ -305,7 +305,7 @@ def test_a_stray_byte_in_a_utf8_csv_is_refused_naming_the_row(cli, tmp_path):
 
 
 def test_a_windows_1252_csv_is_still_read(framework, tmp_path):
-    from audit.sheets import parse_sheet
+    from audit.sheets.case_sheet import parse_sheet
 
     sheet = tmp_path / "s.csv"
     sheet.write_bytes("case_ref,team,2.2.1\nA100001,Équipe Sud – Café,Yes\n".encode("cp1252"))

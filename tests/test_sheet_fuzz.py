@@ -10,10 +10,10 @@ leave the database's content exactly as it was.
 from __future__ import annotations
 
 import contextlib
-import zipfile
 import io
-import re
 import itertools
+import re
+import zipfile
 
 import openpyxl
 import pytest
@@ -21,10 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.cli import main
+from audit.core.answers import parse_answer_text
 from audit.errors import InvalidValue
-from audit.store import parse_answer_text
-
-from .test_sheets import db_state
+from tests.test_sheets import db_state
 
 HEADER = ["case_ref", "sentence_type", "rosh_level", "age", "2.2.1a", "2.2.1b", "2.2.1", "2.3.1"]
 GOOD_ROWS = [
@@ -367,7 +366,7 @@ def test_xlsx_with_a_damaged_part_exits_2_or_imports_and_never_tracebacks(fuzz_d
 
 def test_shared_strings_are_read_as_openpyxl_reads_them(framework, tmp_path):
     """Plain and formatted runs joined, phonetic runs left out (our streaming shared-strings reader)."""
-    from audit.sheets import parse_sheet
+    from audit.sheets.case_sheet import parse_sheet
 
     strings = ("<si><t>case_ref</t></si><si><t>team</t></si><si><t>B100001</t></si>"
                "<si><r><rPr><b/></rPr><t>Équipe </t></r><r><t>Sud</t></r><rPh sb=\"0\" eb=\"1\"><t>x</t></rPh></si>")
@@ -419,12 +418,12 @@ def test_a_csv_value_beyond_the_cell_limit_is_refused_naming_its_row(fuzz_db):
 
 def test_running_out_of_memory_is_one_line_naming_the_sheet(fuzz_db, monkeypatch, capsys):
     db, folder, before = fuzz_db
-    import audit.sheets
+    import audit.sheets.case_sheet
 
     def no_memory(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(audit.sheets, "import_sheet", no_memory)
+    monkeypatch.setattr(audit.sheets.case_sheet, "import_sheet", no_memory)
     path = folder / "any.csv"
     assert main(["--db", str(db), "import", str(path), "--round", "R"]) == 2
     err = capsys.readouterr().err

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import openpyxl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import pytest
 
 from audit.errors import SheetError
-from audit.sheets import import_sheet, parse_sheet
+from audit.sheets.case_sheet import import_sheet, parse_sheet
 
 
 def write(path, text, encoding="utf-8"):
@@ -156,8 +156,9 @@ _DEMO_SHEET = (__import__("pathlib").Path(__file__).resolve().parents[1] / "data
 
 
 def _summary_of(folder, lines):
+    from audit.core.summary import to_json
     from audit.store import AuditStore
-    from audit.summary import summarise, to_json
+    from audit.store.figures import summarise
 
     sheet = write(folder / "sheet.csv", "\n".join(lines) + "\n")
     with AuditStore.open(folder / "a.db") as store:

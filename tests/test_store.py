@@ -8,8 +8,9 @@ import sqlite3
 
 import pytest
 
+from audit.core.answers import parse_answer_text, parse_rating
 from audit.errors import CapExceeded, DatabaseProblem, InvalidValue, UnknownCase, UnknownQuestion, UnknownRound
-from audit.store import SCHEMA_VERSION, AuditStore, parse_answer_text, parse_rating
+from audit.store import SCHEMA_VERSION, AuditStore
 from framework import Answer, Rating
 
 

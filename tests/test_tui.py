@@ -6,11 +6,15 @@ import json
 
 import pytest
 
+from audit.core.summary import to_json
 from audit.store import AuditStore
-from audit.summary import summarise, to_json
+from audit.store.figures import summarise
 from audit.tui.app import CaseAuditApp
-from audit.tui.case_screen import CaseScreen
-from audit.tui.screens import CasesScreen, DomainOneScreen, RoundsScreen, SummaryScreen
+from audit.tui.screens.case import CaseScreen
+from audit.tui.screens.cases import CasesScreen
+from audit.tui.screens.domain_one import DomainOneScreen
+from audit.tui.screens.rounds import RoundsScreen
+from audit.tui.screens.summary import SummaryScreen
 from framework.model import DataItem
 
 SIZE = (100, 32)

@@ -10,12 +10,16 @@ import time
 import pytest
 
 from audit.cli import main
+from audit.core.summary import case_supervision_ratings
 from audit.store import AuditStore
-from audit.summary import case_supervision_ratings, summarise
+from audit.store.figures import summarise
 from audit.tui.app import CaseAuditApp
-from audit.tui.case_screen import CaseScreen
 from audit.tui.dialogs import AuditorDialog, ConfirmDialog
-from audit.tui.screens import CasesScreen, DomainOneScreen, RoundsScreen, SummaryScreen
+from audit.tui.screens.case import CaseScreen
+from audit.tui.screens.cases import CasesScreen
+from audit.tui.screens.domain_one import DomainOneScreen
+from audit.tui.screens.rounds import RoundsScreen
+from audit.tui.screens.summary import SummaryScreen
 from framework import Rating
 
 SIZE = (120, 40)
@@ -378,7 +382,7 @@ def launch(monkeypatch, *argv) -> CaseAuditApp:
     """`caseaudit ARGV` as the command line builds the app, stopped just before it takes the terminal."""
     built: list[CaseAuditApp] = []
     monkeypatch.setattr(CaseAuditApp, "run", lambda self, *args, **kwargs: built.append(self))
-    monkeypatch.setattr("audit.cli._in_a_terminal", lambda: True)  # as if typed in a terminal (CI has no TTY)
+    monkeypatch.setattr("audit.cli.app._in_a_terminal", lambda: True)  # as if typed in a terminal (CI has no TTY)
     assert main([str(a) for a in argv]) == 0
     return built[0]
 
@@ -557,7 +561,7 @@ async def test_a_round_whose_framework_is_missing_is_listed_and_not_opened(db):
 
 def test_opening_a_round_whose_framework_is_missing_is_one_message(db, cli, monkeypatch):
     pin_to_missing_framework(db)
-    monkeypatch.setattr("audit.cli._in_a_terminal", lambda: True)  # as if typed in a terminal (CI has no TTY)
+    monkeypatch.setattr("audit.cli.app._in_a_terminal", lambda: True)  # as if typed in a terminal (CI has no TTY)
     result = cli("--db", db, "open", "--round", ROUND)
     assert result.code == 2
     assert "which this caseaudit does not have" in result.err and "Traceback" not in result.err
@@ -587,7 +591,7 @@ async def test_summary_survives_its_round_renamed_elsewhere(db):
 
 
 async def test_a_failing_worker_is_a_message_not_the_end_of_the_app(db, monkeypatch):
-    import audit.tui.screens as screens
+    import audit.tui.screens.summary as screens
 
     app = CaseAuditApp(db, round_name=ROUND, auditor="alice")
     async with app.run_test(size=SIZE) as pilot:
@@ -610,8 +614,8 @@ async def test_a_failing_worker_is_a_message_not_the_end_of_the_app(db, monkeypa
 @pytest.fixture
 def conflict_db(demo_db, tmp_path, monkeypatch):
     """Newham 2022 with one open conflict on 2.4.1: ours Yes (spo.a), theirs No (spo.b, from a laptop copy)."""
-    from audit.merge import merge_database
     from audit.store import backup_database
+    from audit.store.merge import merge_database
 
     monkeypatch.delenv("CASEAUDIT_AUDITOR", raising=False)
     with AuditStore.open(demo_db) as store:

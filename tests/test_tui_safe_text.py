@@ -17,12 +17,16 @@ from textual.widgets import DataTable, Markdown, OptionList, Static
 from textual.widgets._data_table import default_cell_formatter
 from textual.widgets._header import HeaderTitle
 
-from audit.safe_text import for_terminal, for_tui_markdown
+from audit.core.safe_text import for_terminal, for_tui_markdown
 from audit.store import AuditStore
 from audit.tui.app import CaseAuditApp
-from audit.tui.case_screen import CaseScreen
 from audit.tui.dialogs import ConfirmDialog, GuidanceDialog, TextDialog
-from audit.tui.screens import CasesScreen, ConflictsScreen, DomainOneScreen, RoundsScreen, SummaryScreen
+from audit.tui.screens.case import CaseScreen
+from audit.tui.screens.cases import CasesScreen
+from audit.tui.screens.conflicts import ConflictsScreen
+from audit.tui.screens.domain_one import DomainOneScreen
+from audit.tui.screens.rounds import RoundsScreen
+from audit.tui.screens.summary import SummaryScreen
 from framework import Rating
 
 SIZE = (120, 40)
@@ -290,8 +294,8 @@ async def test_domain_one_screen_shows_evidence_and_override_reason_as_typed(hos
 
 
 async def test_conflicts_screen_shows_merged_values_and_file_names_as_typed(demo_db, tmp_path, monkeypatch):
-    from audit.merge import merge_database
     from audit.store import backup_database
+    from audit.store.merge import merge_database
 
     monkeypatch.delenv("CASEAUDIT_AUDITOR", raising=False)
     with AuditStore.open(demo_db) as store:

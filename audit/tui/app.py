@@ -9,20 +9,16 @@ from typing import Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 
-from ..errors import CaseauditError
-from ..safe_text import for_terminal, lines_for_terminal
-from ..store import AuditStore, auditor_name, current_user
+from audit.core.safe_text import for_terminal, lines_for_terminal
+from audit.errors import CaseauditError
+from audit.store import AuditStore, auditor_name, current_user
+from audit.tui.messages import DatabaseChanged
 
 ASK_AUDITOR_ENV = "CASEAUDIT_ASK_AUDITOR"  # set by `caseaudit serve`: each browser session says who is auditing
 FOLLOW_SECONDS = 0.5  # how often the app asks SQLite whether another process has committed
-
-
-class DatabaseChanged(Message):
-    """Another process (or another connection) committed: the screen should show what is stored now."""
 
 
 class CaseAuditApp(App):
@@ -54,7 +50,7 @@ class CaseAuditApp(App):
         self._data_version = self.data_version()
         self.follow_timer = self.set_interval(FOLLOW_SECONDS, self.follow_database, name="follow database")
         if self.auditor is None:
-            from .dialogs import AuditorDialog
+            from audit.tui.dialogs import AuditorDialog
 
             self.sub_title = "who is auditing?"
             self.push_screen(AuditorDialog(self.offered_auditor or ""), self.start_auditing)
@@ -63,8 +59,9 @@ class CaseAuditApp(App):
 
     def start_auditing(self, auditor: str | None) -> None:
         """Every change from now on is recorded under this name; only now can any screen write."""
-        from .case_screen import CaseScreen
-        from .screens import CasesScreen, RoundsScreen
+        from audit.tui.screens.case import CaseScreen
+        from audit.tui.screens.cases import CasesScreen
+        from audit.tui.screens.rounds import RoundsScreen
 
         self.auditor = auditor
         self.sub_title = f"auditing as {for_terminal(auditor)}"  # a title is never markup; control characters shown
@@ -136,24 +133,24 @@ class CaseAuditApp(App):
             self.pop_screen()
 
     def action_cases(self) -> None:
-        from .screens import CasesScreen
+        from audit.tui.screens.cases import CasesScreen
 
         round_row = self.current_round()
         self.action_rounds()
         self.push_screen(CasesScreen(self.store, round_row))
 
     def action_summary(self) -> None:
-        from .screens import SummaryScreen
+        from audit.tui.screens.summary import SummaryScreen
 
         self.push_screen(SummaryScreen(self.store, self.current_round()))
 
     def action_domain_one(self) -> None:
-        from .screens import DomainOneScreen
+        from audit.tui.screens.domain_one import DomainOneScreen
 
         self.push_screen(DomainOneScreen(self.store, self.current_round()))
 
     def action_conflicts(self) -> None:
-        from .screens import ConflictsScreen
+        from audit.tui.screens.conflicts import ConflictsScreen
 
         self.push_screen(ConflictsScreen(self.store, self.current_round()))
 

@@ -10,8 +10,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Markdown, OptionList, Select, Static
 
-from ..attributes import ATTRIBUTES, InvalidAttribute, check_case_ref
-from ..safe_text import for_input_line, for_terminal, lines_for_terminal
+from audit.core.attributes import ATTRIBUTES, InvalidAttribute, check_case_ref
+from audit.core.safe_text import for_input_line, for_terminal, lines_for_terminal
+from audit.reports.formats import REPORT_FORMATS
 
 
 class PlainInput(Input):
@@ -266,7 +267,7 @@ class AddCaseDialog(ModalScreen[dict | None]):
 class ReportFormatDialog(ModalScreen[str | None]):
     """Choose the report's format: h HTML, x Excel, m Markdown (or pick from the list)."""
 
-    FORMATS = (("html", "HTML web page (print it to PDF from a browser)"), ("xlsx", "Excel workbook"), ("markdown", "Markdown text"))
+    FORMATS = tuple((f.name, f.label) for f in REPORT_FORMATS.values())
     BINDINGS = [
         Binding("h", "choose('html')", "HTML", id="report.html"),
         Binding("x", "choose('xlsx')", "Excel", id="report.xlsx"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from ..store import format_answer_text
+from audit.core.answers import format_answer_text
 
 
 def when(stamp: str | None) -> str:

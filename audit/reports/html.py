@@ -7,11 +7,11 @@ tools can read them back without scraping prose.
 
 from __future__ import annotations
 
+from audit.core.analysis import Breakdown
+from audit.core.safe_text import for_html
+from audit.core.summary import percent_text, rating_word
+from audit.reports.model import Report, cap_sentence, prompt_figure, provisional_text
 from framework import Rating
-
-from .analysis import Breakdown
-from .report import Report, cap_sentence, percent_text, prompt_figure, provisional_text, rating_word
-from .safe_text import for_html
 
 BAND_COLOUR = {
     Rating.OUTSTANDING: "#1b7837",
@@ -228,3 +228,7 @@ def _case_standard_html(report: Report, s, level: str) -> list[str]:
                        f"<strong>{_e(q.id)}</strong> {_e(q.text)}: {_e(figure)}</li>")
     out.append("</ul>")
     return out
+
+
+def render_html_bytes(report: Report) -> bytes:
+    return render_html(report).encode("utf-8")

@@ -22,10 +22,11 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from .case_table import CaseAnswerTable
-from .errors import InvalidValue
-from .safe_text import for_xlsx
-from .report import Report, cap_sentence, prompt_sentence, rating_word
+from audit.core.safe_text import for_xlsx
+from audit.core.summary import rating_word
+from audit.errors import InvalidValue
+from audit.reports.model import Report, cap_sentence, prompt_sentence
+from audit.store.case_table import CaseAnswerTable
 
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="F3F5F7")

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..safe_text import for_terminal
+from audit.core.safe_text import for_terminal
 
 Cell = Text | str  # a str is shown as written (never markup); control characters in either are shown as escapes
 

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from framework import Framework, Rating
-from framework.model import DataItem, KeyQuestion, Prompt, RatingMethod, Standard
+from framework.model import DataItem, Prompt, RatingMethod, Standard
 from framework.rules import (
     AdvisoryCap,
     AnswerCounts,
@@ -24,8 +24,6 @@ from framework.rules import (
     score,
     standard_result,
 )
-
-from .store import AuditStore
 
 
 @attrs.frozen(kw_only=True)
@@ -235,28 +233,6 @@ def _case_standard(framework: Framework, standard: Standard, counts: dict[str, d
         lowest_percent=result.lowest_percentage.printed if result.lowest_percentage else None,
         sentence=result.sentence,
         basis_note=basis_note,
-    )
-
-
-def summarise(store: AuditStore, round_name: str, *, where: str = "", params: tuple = ()) -> Summary:
-    """The Summary of a stored round (optionally of the cases matching a SQL filter on ``c``)."""
-    round_row = store.round(round_name)
-    counts = store.answer_counts(round_row, where, params)
-    cases, incomplete = store.case_totals(round_row, where, params)
-    return summary_from_counts(store, round_row, counts, cases, incomplete)
-
-
-def summary_from_counts(store: AuditStore, round_row: dict, counts: dict[str, dict], cases: int, incomplete: int) -> Summary:
-    """The Summary of a stored round from counts already made (the report counts its case table)."""
-    return build_summary(
-        store.framework_for(round_row),
-        round_name=round_row["name"],
-        round_id=round_row["id"],
-        unit=round_row["unit"],
-        counts=counts,
-        cases=cases,
-        incomplete_cases=incomplete,
-        domain_ratings=store.domain_ratings(round_row),
     )
 
 

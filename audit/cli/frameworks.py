@@ -14,20 +14,20 @@ from pathlib import Path
 
 def say(text: object = "", **options) -> None:
     """A line for the terminal: a framework file's text may hold control characters; shown, never obeyed."""
-    from .safe_text import lines_for_terminal
+    from audit.core.safe_text import lines_for_terminal
 
     print(lines_for_terminal(str(text)), **options)
 
 
 def say_json(text: str) -> None:
-    from .safe_text import json_for_terminal
+    from audit.core.safe_text import json_for_terminal
 
     print(json_for_terminal(text))
 
 FORMATS = ("table", "json")
 
 
-def add_frameworks_commands(subparsers) -> None:
+def add_commands(subparsers) -> None:
     """Add the ``frameworks`` command group to caseaudit's subparsers."""
     group = subparsers.add_parser(
         "frameworks",
@@ -73,9 +73,8 @@ def _warn_left_out(problems) -> None:
 
 
 def _framework(framework_id: str, version: str | None):
+    from audit.errors import UnknownFrameworkId
     from framework import UnknownFramework, load_framework
-
-    from .errors import UnknownFrameworkId
 
     try:
         return load_framework(framework_id, version)
@@ -85,9 +84,8 @@ def _framework(framework_id: str, version: str | None):
 
 def _validated(path: Path):
     """The framework a file defines, or InvalidDefinition listing every problem."""
+    from audit.errors import InvalidDefinition, InvalidValue
     from framework import DefinitionError, load_file
-
-    from .errors import InvalidDefinition, InvalidValue
 
     if not path.is_file():
         raise InvalidValue(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
@@ -239,9 +237,8 @@ def _show_table(framework) -> str:
 
 def cmd_frameworks_show(args) -> int:
     import json
-    import sys
 
-    from .errors import CaseauditError
+    from audit.errors import CaseauditError
 
     framework = _framework(args.framework_id, args.version)
     if args.format == "json":
@@ -286,10 +283,9 @@ def cmd_frameworks_new(args) -> int:
     import re
     import tomllib
 
+    from audit.errors import CaseauditError, InvalidValue
     from framework import DefinitionError, available_frameworks
     from framework.load import parse_definition
-
-    from .errors import CaseauditError, InvalidValue
 
     new_id = args.new_id.strip()
     if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._-]*", new_id):
@@ -384,9 +380,8 @@ def cmd_frameworks_check(args) -> int:
 def cmd_frameworks_add(args) -> int:
     import os
 
+    from audit.errors import CaseauditError, FrameworkVersionExists
     from framework import load_framework, user_frameworks_dir
-
-    from .errors import CaseauditError, FrameworkVersionExists
 
     path = args.file.expanduser()
     framework = _validated(path)
@@ -439,4 +434,4 @@ def cmd_frameworks_add(args) -> int:
     return 0
 
 
-__all__ = ["add_frameworks_commands", "framework_json"]
+__all__ = ["add_commands", "framework_json"]

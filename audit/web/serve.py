@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import CaseauditError
+from audit.errors import CaseauditError
 
 ASK_AUDITOR_ENV = "CASEAUDIT_ASK_AUDITOR"
 # textual-serve's script fetches downloads from the server's root; here they live under the token prefix
@@ -113,7 +113,7 @@ def make_server(db: Path, sock: socket.socket, *, auditor_header: str | None = N
     token = token or secrets.token_urlsafe(32)
     prefix = f"/{token}"
     hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
-    templates = Path(__file__).with_name("serve_templates")
+    templates = Path(__file__).with_name("templates")
 
     class GuardedServer(Server):
         def __init__(self) -> None:

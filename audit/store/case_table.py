@@ -18,9 +18,9 @@ from typing import Callable, Iterable, Iterator
 
 import attrs
 
-from .attributes import ATTRIBUTE_COLUMNS
-from .errors import InvalidValue
-from .store import AuditStore
+from audit.core.attributes import ATTRIBUTE_COLUMNS
+from audit.errors import InvalidValue
+from audit.store import AuditStore
 
 CASE_REF_COLUMN = "case_ref"
 # dropped from de-identified tables: dates, exact ages (the young-adult flag stays) and staff names

@@ -30,11 +30,12 @@ from pathlib import Path
 
 import attrs
 
+from audit.core.attributes import ATTRIBUTE_COLUMNS, ATTRIBUTES_BY_COLUMN, InvalidAttribute, check_case_ref
+from audit.errors import DatabaseProblem, FrameworkUnavailable, InvalidValue, RoundFinalised
+from audit.store import AuditStore, backup_database, open_database, write_lock
+from audit.store.database import _inspect_existing
+from audit.store.schema import _stable_event_id
 from framework import Answer, Rating, RatingMethod
-
-from .attributes import ATTRIBUTE_COLUMNS, ATTRIBUTES_BY_COLUMN, InvalidAttribute, check_case_ref
-from .errors import DatabaseProblem, FrameworkUnavailable, InvalidValue, RoundFinalised
-from .store import AuditStore, _inspect_existing, _stable_event_id, backup_database, open_database, write_lock
 
 
 @attrs.define
@@ -126,7 +127,7 @@ def _add_events_for_values_written_outside_caseaudit(copy: dict) -> None:
     with an id derived from the value, so that merging the same file again changes nothing.
 
     Each history is grouped by slot once; the new event is based on the slot's heads (audit.events)."""
-    from .events import SlotEvent, heads, parse_based_on
+    from audit.core.events import SlotEvent, heads, parse_based_on
 
     def slots(table: str, key: tuple[str, str]) -> dict[tuple, list[SlotEvent]]:
         grouped: dict[tuple, list[SlotEvent]] = {}

@@ -14,11 +14,10 @@ from typing import Iterable
 
 import attrs
 
+from audit.core.attributes import ATTRIBUTES_BY_COLUMN, RESETTLEMENT_SENTENCE_TYPES
+from audit.core.summary import Summary
 from framework import Framework, Rating
 from framework.rules import AnswerCounts, Percentage, band, percent_yes
-
-from .attributes import ATTRIBUTES_BY_COLUMN, RESETTLEMENT_SENTENCE_TYPES
-from .summary import Summary
 
 NOT_RECORDED = "Not recorded"
 

@@ -8,11 +8,9 @@ import json
 import textwrap
 from typing import Callable
 
+from audit.core.safe_text import for_csv_cell, for_markdown, for_terminal, json_for_terminal
+from audit.core.summary import QuestionFigures, StandardSummary, Summary, percent_text, rating_word, to_json
 from framework.model import RatingMethod
-
-from .safe_text import for_csv_cell, for_markdown, for_terminal, json_for_terminal
-from .summary import QuestionFigures, StandardSummary, Summary, percent_text, rating_word, to_json
-
 
 _pct = percent_text
 _rating_word = rating_word
@@ -154,5 +152,3 @@ class _SafeCsvWriter:
 def render_json(summary: Summary) -> str:
     return json_for_terminal(json.dumps(to_json(summary), indent=2, ensure_ascii=False)) + "\n"
 
-
-RENDERERS = {"table": render_table, "markdown": render_markdown, "csv": render_csv, "json": render_json}

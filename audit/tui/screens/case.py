@@ -12,18 +12,18 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
+from audit.core.answers import format_answer_text
+from audit.core.safe_text import for_terminal, for_tui_markdown, lines_for_terminal
+from audit.errors import CaseauditError, StaleAnswer
+from audit.store import AuditStore
+from audit.tui.dialogs import ConfirmDialog, GuidanceDialog, TextDialog
+from audit.tui.messages import DatabaseChanged
+from audit.tui.screens.base import AuditScreen
+from audit.tui.stale import answer_change, answer_words
+from audit.tui.widgets.line_table import Column, LineTable
 from framework import Answer
 from framework.model import DataItem, KeyQuestion
 from framework.rules import judgement_disagrees
-
-from ..errors import CaseauditError, StaleAnswer
-from ..safe_text import for_terminal, for_tui_markdown, lines_for_terminal
-from ..store import AuditStore, format_answer_text
-from .app import DatabaseChanged
-from .dialogs import ConfirmDialog, GuidanceDialog, TextDialog
-from .line_table import Column, LineTable
-from .screens import AuditScreen
-from .stale import answer_change, answer_words
 
 ANSWER_STYLE = {"Yes": "bold green", "No": "bold red", "Not applicable": "yellow"}
 

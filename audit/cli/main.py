@@ -1,0 +1,106 @@
+"""The ``caseaudit`` command line: a thin layer over the library.
+
+The parser is built from one module per command group; each command imports what it needs only when
+it runs, so ``caseaudit summary`` never loads Textual, openpyxl or the report renderers. Problems the
+user can fix print one clear line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+from audit.cli import answers, app, database, frameworks, outputs, rounds
+from audit.cli.common import DB_ENV, default_db_path, say
+from audit.core.safe_text import lines_for_terminal
+from audit.errors import CaseauditError
+
+COMMAND_GROUPS = (rounds, answers, outputs, database, frameworks, app)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="caseaudit",
+        description="Case-file audit scoring against HM Inspectorate of Probation's frameworks, or your own.",
+    )
+    parser.add_argument("--db", type=Path, default=None, help=f"database file (default: ${DB_ENV} or the user data directory)")
+    parser.add_argument("--auditor", default=None, help="who is recording (default: $CASEAUDIT_AUDITOR or your login name)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.add_commands(commands)
+    return parser
+
+
+def _tui_handler():
+    return app.cmd_tui
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.db is None:
+        args.db = default_db_path()
+    handler = getattr(args, "handler", None) or _tui_handler()
+    from audit.store import database as store_database
+
+    if not getattr(handler, "interactive", False):
+        store_database.busy_notice = _say_waiting
+    try:
+        from audit.output_file import protect_database
+        from audit.store import auditor_name
+
+        protect_database(Path(args.db).expanduser())
+
+        if args.auditor is not None:
+            args.auditor = auditor_name(args.auditor, "--auditor")
+        elif os.environ.get("CASEAUDIT_AUDITOR", "").strip():
+            auditor_name(os.environ["CASEAUDIT_AUDITOR"], "CASEAUDIT_AUDITOR")
+        status = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:  # the reader went away (caseaudit history | head): stop quietly
+        _stdout_to_devnull()
+        return 1
+    except CaseauditError as error:
+        print(f"caseaudit: {lines_for_terminal(str(error))}", file=sys.stderr)
+        return error.exit_status
+    except MemoryError:  # a sheet (or anything else) too big for this machine: one line, never a traceback
+        what = getattr(args, "sheet", None) or "the input"
+        print(f"caseaudit: {lines_for_terminal(f'ran out of memory reading {what}')}", file=sys.stderr)
+        return 2
+    except (sqlite3.Error, OSError) as error:
+        # every fault of the environment (disk full, read-only, locked, damaged, busy): one line, exit 2
+        problem = store_database.database_error(error, args.db)
+        print(f"caseaudit: {lines_for_terminal(str(problem))}", file=sys.stderr)
+        return problem.exit_status
+    except KeyboardInterrupt:
+        print("caseaudit: interrupted; every answer already shown as saved is stored", file=sys.stderr)
+        return 130
+    finally:
+        store_database.busy_notice = None
+
+
+def _say_waiting(seconds: float) -> None:
+    say(f"caseaudit: the database is busy with another auditor's or program's work; waiting up to {seconds:.0f} seconds...",
+          file=sys.stderr, flush=True)
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null so Python's final flush does not fail again (the recipe in
+    the signal module's documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests): nothing to redirect
+        pass
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,99 @@
+"""The report as Markdown: for a wiki, an email or a pull request. Every text people typed goes through ``for_markdown``."""
+
+from __future__ import annotations
+
+from audit.core.safe_text import for_markdown
+from audit.core.summary import StandardSummary, percent_text, rating_word
+from audit.reports.model import Report, cap_sentence, prompt_figure, provisional_text
+from audit.reports.summary_formats import markdown_prompt_rows
+
+
+def render_markdown_report(report: Report) -> str:
+    summary = report.summary
+    level = f"{float(summary.framework.reporting.confidence_level) * 100:.0f}%"
+    md = for_markdown  # every text from the round, the framework or people goes through it
+    out = [f"# {md(summary.unit)}: {md(summary.round)}", ""]
+    out.append(f"Case audit report, {summary.cases} cases, generated {report.generated_at}. "
+               f"Framework {summary.framework.id} version {summary.framework.version}.")
+    if provisional_text(summary):
+        out += ["", f"**{md(provisional_text(summary))}**"]
+    out += ["", "## Ratings", "", "| Standard | Rating |", "|---|---|"]
+    for s in summary.standards:
+        out.append(f"| {s.id} {md(s.name)} | {rating_word(s)} |")
+    out += ["", f"**Score {summary.score}/{summary.max_score}**. Overall rating: **{summary.overall_rating or 'Not yet rated'}**.", ""]
+    for heading, judged, case_standards in report.sections():
+        out += [f"## {md(heading)}", ""]
+        for s in judged:
+            out += [f"### {s.id} {md(s.name)}: {rating_word(s)}", ""]
+            if cap_sentence(s):
+                out += [md(cap_sentence(s)), ""]
+            if s.evidence:
+                out += [f"Evidence: {md(s.evidence)}", ""]
+        for s in case_standards:
+            out += _markdown_case_standard(report, s, level)
+    out += _markdown_breakdowns(report)
+    return "\n".join(out)
+
+
+def _markdown_case_standard(report: Report, s: StandardSummary, level: str) -> list[str]:
+    md = for_markdown
+    out: list[str] = []
+    out += [f"### {s.id} {md(s.name)}: {rating_word(s)}", "", f"_{md(s.headline)}_", ""]
+    out += [f"| Key question | Percentage 'Yes' | Yes / relevant | {level} interval | Band |", "|---|---:|---:|---:|---|"]
+    for kq in s.key_questions:
+        interval = report.interval(kq)
+        flag = " (rating not settled by this sample)" if kq.id in report.unsettled else ""
+        band = kq.banding.rating.value if kq.banding else "n/a"
+        out.append(
+            f"| {kq.id} {md(kq.text)} | {percent_text(kq)} | {kq.counts.yes}/{kq.counts.relevant} | "
+            f"{interval.text() if interval else 'n/a'} | {band}{flag} |"
+        )
+    out.append("")
+    if s.sentence:
+        out += [md(s.sentence), ""]
+    if s.basis_note:
+        out += [f"> {md(s.basis_note)}", ""]
+    out += markdown_prompt_rows(s, prompt_figure)
+    return out
+
+
+def _markdown_breakdowns(report: Report) -> list[str]:
+    summary, md = report.summary, for_markdown
+    out = ["## Breakdowns", "", f"Flagged (**!**): a group {summary.framework.reporting.disproportion_points} or more points from the rest, "
+            f"with at least {summary.framework.reporting.disproportion_min_cases} relevant cases on each side.", ""]
+    kq_ids = [kq.id for s in report.case_standards for kq in s.key_questions]
+    for breakdown in report.breakdowns:
+        out += [f"### {md(breakdown.label)}", ""]
+        out.append("| Key question | " + " | ".join(f"{md(g.label)} ({g.cases})" for g in breakdown.groups) + " |")
+        out.append("|---|" + "---:|" * len(breakdown.groups))
+        for kq in kq_ids:
+            cells = []
+            for g in breakdown.groups:
+                p = g.percentage(kq)
+                mark = " **!**" if breakdown.flagged(g.label, kq) else ""
+                cells.append(f"{p.printed}% ({p.yes}/{p.relevant}){mark}" if p else "n/a")
+            out.append(f"| {kq} | " + " | ".join(cells) + " |")
+        out.append("")
+        for flag in breakdown.flags:
+            out.append(f"- {md(flag.sentence(breakdown.label))}")
+        if breakdown.flags:
+            out.append("")
+    if report.comparison:
+        c = report.comparison
+        out += [f"## Change since {md(c.earlier_round)}", "", "| Key question | Before | Now | Change (points) | Band |", "|---|---:|---:|---:|---|"]
+        for k in c.key_questions:
+            band = f"{k.band_before or 'n/a'} -> {k.band_now or 'n/a'}" if k.band_before != k.band_now else (k.band_now or "n/a")
+            before = f"{k.before}%" if k.before is not None else "n/a"
+            now = f"{k.now}%" if k.now is not None else "n/a"
+            out.append(f"| {k.id} | {before} | {now} | {k.points_text()} | {band} |")
+        out += ["", "| Standard | Before | Now |", "|---|---|---|"]
+        for s in c.standards:
+            mark = " (changed)" if s.changed else ""
+            out.append(f"| {s.id} {md(s.name)} | {s.before or 'n/a'} | {s.now or 'n/a'}{mark} |")
+        out += ["", f"Score {c.score_before[0]}/{c.score_before[1]} -> {c.score_now[0]}/{c.score_now[1]}; "
+                f"overall {c.overall_before or 'n/a'} -> {c.overall_now or 'n/a'}.", ""]
+    return out
+
+
+def render_markdown_bytes(report: Report) -> bytes:
+    return render_markdown_report(report).encode("utf-8")

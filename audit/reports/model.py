@@ -1,0 +1,146 @@
+"""The QA lead's report: the inspection report's layout from our own audits, plus
+precision, breakdowns with disproportionality flags, and the trend since an earlier round.
+
+``build_report`` reads the store once; HTML, XLSX and Markdown all render the same
+``Report`` value (so they cannot disagree with each other or with ``caseaudit summary``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import attrs
+
+from audit.core.analysis import (
+    Breakdown,
+    Comparison,
+    Interval,
+    build_breakdown,
+    compare,
+    groupings,
+    unsettled,
+    wilson_interval,
+)
+from audit.core.summary import QuestionFigures, StandardSummary, Summary, percent_text
+from audit.errors import InvalidValue
+from audit.store import AuditStore
+from audit.store.case_table import CaseAnswerTable, read_case_answer_table
+from audit.store.figures import summarise, summary_from_counts
+from framework.model import RatingMethod
+
+
+@attrs.frozen(kw_only=True)
+class Report:
+    summary: Summary
+    intervals: dict[str, Interval | None]  # every key question, prompt and data item
+    unsettled: frozenset[str]  # key questions whose interval crosses a band boundary
+    breakdowns: tuple[Breakdown, ...]
+    comparison: Comparison | None
+    case_answers: CaseAnswerTable | None  # the case-level sheet, when asked for
+    generated_at: str
+
+    def interval(self, question: QuestionFigures) -> Interval | None:
+        return self.intervals.get(question.id)
+
+    @property
+    def case_standards(self) -> tuple[StandardSummary, ...]:
+        return tuple(s for s in self.summary.standards if s.key_questions)
+
+    @property
+    def judgement_standards(self) -> tuple[StandardSummary, ...]:
+        return tuple(s for s in self.summary.standards if s.method is RatingMethod.JUDGEMENT)
+
+    def sections(self) -> list[tuple[str, tuple[StandardSummary, ...], tuple[StandardSummary, ...]]]:
+        """The report's sections in the framework's own order: per domain its heading, the standards
+        rated by judgement (evidence) and those rated from case answers (tables)."""
+        out = []
+        for domain in self.summary.framework.domains:
+            standards = [s for s in self.summary.standards if s.domain_id == domain.id]
+            judged = tuple(s for s in standards if s.method is RatingMethod.JUDGEMENT)
+            cases = tuple(s for s in standards if s.key_questions)
+            if judged or cases:
+                out.append((domain_heading(domain), judged, cases))
+        return out
+
+
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def domain_heading(domain) -> str:
+    """'Domain one: organisational delivery', as the reports write it, for any framework's domains."""
+    number = _NUMBER_WORDS[int(domain.id)] if domain.id.isdigit() and int(domain.id) < len(_NUMBER_WORDS) else domain.id
+    name = domain.name[:1].lower() + domain.name[1:] if domain.name[1:2].islower() else domain.name
+    return f"Domain {number}: {name}"
+
+
+def build_report(store: AuditStore, round_name: str, *, compare_with: str | None = None, case_level: bool = True) -> Report:
+    """Everything the report shows, from one read of the round's cases and answers: the summary's
+    counts, the case totals and every breakdown are counted from the same case table (so they
+    agree with each other), which the XLSX report also writes out as its case-level sheet."""
+    round_row = store.round(round_name)
+    framework = store.framework_for(round_row)
+    table = read_case_answer_table(store, round_name)
+    total, incomplete = table.case_totals()
+    summary = summary_from_counts(store, round_row, table.answer_counts(), total, incomplete)
+    all_groupings = groupings()
+    kq_ids = [kq.id for s in framework.standards for kq in s.key_questions]
+    answer_rows, case_rows = table.breakdown_counts(sorted({g.column for g in all_groupings}), kq_ids)
+    level = framework.reporting.confidence_level
+    intervals: dict[str, Interval | None] = {}
+    unsettled_ids = set()
+    for s in summary.standards:
+        for kq in s.key_questions:
+            for q in (kq, *kq.prompts, *kq.data_items):
+                intervals[q.id] = wilson_interval(q.counts.yes, q.counts.relevant, level)
+            if s.rated and unsettled(framework, intervals[kq.id]):
+                unsettled_ids.add(kq.id)
+    breakdowns = []
+    for grouping in all_groupings:
+        answers = [{grouping.column: r["value"], **r} for r in answer_rows if r["column_name"] == grouping.column]
+        cases = [{grouping.column: r["value"], "cases": r["cases"]} for r in case_rows if r["column_name"] == grouping.column]
+        breakdown = build_breakdown(framework, grouping, answers, cases, kq_ids)
+        if [g.label for g in breakdown.groups] not in ([], ["Not recorded"]):  # attributes nobody recorded are left out
+            breakdowns.append(breakdown)
+    comparison = None
+    if compare_with:
+        if compare_with == round_name:
+            raise InvalidValue("compare with an earlier round, not the same one")
+        comparison = compare(summary, summarise(store, compare_with))
+    return Report(
+        summary=summary,
+        intervals=intervals,
+        unsettled=frozenset(unsettled_ids),
+        breakdowns=tuple(breakdowns),
+        comparison=comparison,
+        case_answers=table if case_level else None,
+        generated_at=_dt.datetime.now().strftime("%d %B %Y %H:%M"),
+    )
+
+
+# ------------------------------------------------------------------ shared wording
+def cap_sentence(s: StandardSummary) -> str:
+    if s.cap is None:
+        return ""
+    if s.above_cap:
+        reason = f" {s.override_reason}" if s.override_reason else ""
+        return f"{s.cap.rule.guidance} {s.cap.rule.override}{reason}"
+    return ""
+
+
+def prompt_sentence(q: QuestionFigures) -> str:
+    """The reports' wording: 'in 10 out of 27 relevant cases'."""
+    return f"in {q.out_of()}" if q.counts.relevant else "no relevant cases"
+
+
+def prompt_figure(q: QuestionFigures) -> str:
+    """The sentence with its percentage: 'in 10 out of 27 relevant cases (37%)'."""
+    return f"{prompt_sentence(q)} ({percent_text(q)})" if q.counts.relevant else prompt_sentence(q)
+
+
+def provisional_text(summary: Summary) -> str:
+    parts = []
+    if summary.incomplete_cases:
+        parts.append(f"{summary.incomplete_cases} case(s) not fully answered")
+    if summary.unrated_judgements:
+        parts.append("standards rated by judgement not yet rated: " + ", ".join(summary.unrated_judgements))
+    return ("Provisional: " + "; ".join(parts) + ".") if parts else ""

@@ -1,0 +1,1 @@
+"""Case sheets in and out: ``rows`` reads CSV and XLSX safely; ``case_sheet`` checks, imports and exports them."""

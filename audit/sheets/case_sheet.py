@@ -1,0 +1,248 @@
+"""Case sheets in and out: CSV or XLSX, one row per case.
+
+Columns: ``case_ref`` first, then case attributes, then one column per question
+id (Yes / No / N/A / "N/A: reason", any case; blank for unanswered). A sheet
+with only references and attributes is a case list to audit.
+
+Reading validates everything first and reports problems by row and column;
+writing happens only for a sheet without a single problem, in one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import attrs
+
+from audit.core.answers import parse_answer_text
+from audit.core.attributes import (
+    ATTRIBUTE_COLUMNS,
+    ATTRIBUTES_BY_COLUMN,
+    InvalidAttribute,
+    check_case_ref,
+    looks_like_identity,
+    normalise_header,
+)
+from audit.core.safe_text import fits_xlsx, for_csv_cell
+from audit.errors import InvalidValue, SheetError, UnknownRound
+from audit.output_file import atomic_output, check_target, write_output
+from audit.sheets.rows import _Problems, column_letter, read_rows
+from audit.store import AuditStore, current_user, write_lock
+from audit.store.case_table import CASE_REF_COLUMN, read_case_answer_table
+from framework import Answer, Framework, load_framework
+from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
+
+
+@attrs.frozen(kw_only=True)
+class CaseRow:
+    row: int  # the row number a spreadsheet shows (header is row 1)
+    case_ref: str
+    attributes: dict = attrs.field(factory=dict)
+    answers: dict = attrs.field(factory=dict)  # question id -> (Answer, reason)
+
+
+@attrs.frozen(kw_only=True)
+class CaseSheet:
+    source: str
+    attribute_columns: tuple[str, ...]
+    question_columns: tuple[str, ...]
+    cases: tuple[CaseRow, ...]
+
+
+# ------------------------------------------------------------------ validating
+def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
+    path = Path(path)
+    source = str(path)
+    rows = read_rows(path)
+    try:
+        header = next(rows)
+    except StopIteration:
+        raise SheetError(source, ["the file is empty: expected a header row starting with case_ref"]) from None
+    while header and not header[-1].strip():
+        header = header[:-1]
+    problems = _Problems()
+    if not header:
+        raise SheetError(source, ["row 1: the header row is empty; expected case_ref, attribute columns, question ids"])
+    columns: list[tuple[str, str]] = []  # (kind, key)
+    seen: dict[str, str] = {}
+    for index, raw in enumerate(header):
+        letter = column_letter(index)
+        name = raw.strip()
+        normalised = normalise_header(name)
+        where = f"row 1, column {letter} ({name or 'blank'})"
+        if index == 0:
+            if normalised not in (CASE_REF_COLUMN, "crn", "case_reference"):
+                problems.add(f"{where}: the first column must be case_ref (the case reference)")
+            columns.append(("case_ref", CASE_REF_COLUMN))
+            continue
+        if not name:
+            problems.add(f"{where}: a column has no header")
+            columns.append(("skip", ""))
+            continue
+        if looks_like_identity(name):
+            problems.add(f"{where}: looks like personal identity data; caseaudit stores case references only, remove this column")
+            columns.append(("skip", ""))
+            continue
+        if framework.has_question(name):
+            kind, key = "question", name
+        elif normalised in ATTRIBUTES_BY_COLUMN:
+            kind, key = "attribute", normalised
+        else:
+            problems.add(
+                f"{where}: unknown column; expected a case attribute ({', '.join(ATTRIBUTE_COLUMNS)})"
+                f" or a question id of {framework.id} version {framework.version}"
+            )
+            columns.append(("skip", ""))
+            continue
+        if key in seen:
+            problems.add(f"{where}: duplicate column (also column {seen[key]})")
+            columns.append(("skip", ""))
+            continue
+        seen[key] = letter
+        columns.append((kind, key))
+
+    cases: list[CaseRow] = []
+    first_row_of: dict[str, int] = {}
+    for row_number, cells in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns):]):
+            problems.add(f"row {row_number}, column {column_letter(len(columns))}: a value beyond the last header column")
+        attributes: dict[str, str] = {}
+        answers: dict[str, tuple[Answer, str | None]] = {}
+        case_ref = ""
+        for index, (kind, key) in enumerate(columns):
+            value = cells[index] if index < len(cells) else ""
+            where = f"row {row_number}, column {column_letter(index)} ({header[index].strip()})"
+            try:
+                if kind == "case_ref":
+                    case_ref = check_case_ref(value)
+                elif kind == "attribute" and value.strip():
+                    attributes[key] = ATTRIBUTES_BY_COLUMN[key].parse(value)
+                elif kind == "question":
+                    answer, reason = parse_answer_text(value)
+                    if answer is not None:
+                        answers[key] = (answer, reason)
+            except (InvalidAttribute, InvalidValue) as error:
+                problems.add(f"{where}: {error}")
+        if case_ref:
+            if case_ref in first_row_of:
+                problems.add(f"row {row_number}, column A (case_ref): duplicate case {case_ref} (first on row {first_row_of[case_ref]})")
+                continue
+            first_row_of[case_ref] = row_number
+            cases.append(CaseRow(row=row_number, case_ref=case_ref, attributes=attributes, answers=answers))
+    problems.raise_if_any(source)
+    return CaseSheet(
+        source=source,
+        attribute_columns=tuple(k for kind, k in columns if kind == "attribute"),
+        question_columns=tuple(k for kind, k in columns if kind == "question"),
+        cases=tuple(cases),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class ImportResult:
+    round: str
+    created_round: bool
+    cases_added: int
+    cases_updated: int
+    answers_changed: int
+
+
+def import_sheet(
+    store: AuditStore,
+    path: str | Path,
+    round_name: str,
+    *,
+    unit: str | None = None,
+    framework_id: str | None = None,
+    auditor: str | None = None,
+    progress=None,
+) -> ImportResult:
+    """Validate the whole sheet, then write it in one transaction (all or nothing).
+
+    Blank answer cells leave stored answers as they are: an import never erases work.
+    """
+    try:
+        round_row = store.round(round_name)
+    except UnknownRound:
+        round_row = None
+    if round_row is not None:
+        if framework_id and framework_id != round_row["framework_id"]:
+            raise InvalidValue(
+                f"round {round_name!r} uses framework {round_row['framework_id']}; it cannot import against {framework_id}"
+            )
+        framework = store.framework_for(round_row)
+        store.check_writable(round_row)
+    else:
+        try:
+            framework = load_framework(framework_id or DEFAULT_FRAMEWORK_ID)
+        except UnknownFramework as error:
+            raise InvalidValue(str(error)) from None
+    sheet = parse_sheet(path, framework)
+    auditor = auditor or current_user()
+    added = updated = changed = 0
+    created = False
+    with write_lock(store.db):
+        if round_row is None:
+            round_row = store.create_round(round_name, unit or round_name, framework.id, framework.version, created_by=auditor)
+            created = True
+        else:
+            # asked again inside the write: a round finalised (or renamed away) while the sheet was
+            # being read takes nothing
+            round_row = store.round_by_id(round_row["id"])
+            store.check_writable(round_row)
+        existing = {r["case_ref"] for r in store.db.query("SELECT case_ref FROM cases WHERE round_id = ?", [round_row["id"]])}
+        for n, case in enumerate(sheet.cases, 1):
+            if case.case_ref in existing:
+                updated += 1
+            else:
+                added += 1
+            source = f"import:{Path(path).name}"
+            case_id = store.upsert_case(round_row, case.case_ref, case.attributes, changed_by=auditor, source=source)
+            changed += store.write_answers_in_bulk(case_id, case.answers, auditor, source)
+            if progress is not None:
+                progress(n, len(sheet.cases))
+    return ImportResult(round=round_row["name"], created_round=created, cases_added=added, cases_updated=updated, answers_changed=changed)
+
+
+# ------------------------------------------------------------------ writing
+def _check_fits_xlsx(table, path: Path) -> None:
+    """Refuse an XLSX export that would change a value: a cell holds at most 32,767 characters
+    and no control characters, and an export must import back exactly (CSV holds anything)."""
+    texts = set(table.words.values())
+    for _, attributes, _ in table.cases:
+        texts.update(attributes)
+    for text in texts:
+        if not fits_xlsx(text):
+            what = f"{len(text):,} characters" if len(text) > 32_767 else "characters a spreadsheet cannot hold"
+            raise InvalidValue(f"{path}: a value in this round ({text[:40]!r}...) has {what}; an XLSX cell would change it. "
+                               "Export as .csv instead")
+
+
+def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deidentify: bool = False, force: bool = False) -> int:
+    """Write the round's case sheet (CSV or XLSX by extension), owner-only. Returns the case count."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise InvalidValue(f"{path}: export to .csv or .xlsx")
+    check_target(path, force=force)  # a link, a folder or an existing file: refused before any work, untouched
+    table = read_case_answer_table(store, round_name, deidentify=deidentify)
+    workbook = None
+    if suffix == ".xlsx":  # made before the file is touched: a round too big for Excel leaves no file behind
+        from audit.reports.xlsx import case_sheet_workbook
+
+        _check_fits_xlsx(table, path)
+        workbook = case_sheet_workbook(table)
+    # written beside the target and renamed into place: never a partial file, never through a link
+    if suffix == ".csv":
+        with atomic_output(path, force=force, text=True, encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(table.header)
+            answer_cell = {code: for_csv_cell(text) for code, text in table.words.items()}.__getitem__
+            for case_ref, attributes, codes in table.cases:
+                writer.writerow([for_csv_cell(case_ref), *map(for_csv_cell, attributes), *map(answer_cell, codes)])
+    else:
+        write_output(path, workbook, force=force)
+    return len(table)

@@ -1,0 +1,839 @@
+"""SQLite storage through sqlite-utils: rounds, cases, answers, history, ratings.
+
+Rules kept here:
+- the file is checked read-only before anything writes to it (a file that is
+  not ours, corrupt or from a newer schema is left byte-for-byte unchanged);
+- the file is created owner-only (0600) whatever the umask;
+- every single answer is its own committed write (BEGIN IMMEDIATE, retried
+  while another auditor holds the write lock); multi-row work is all or nothing;
+- aggregation is grouped counts in SQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from audit.core.attributes import ATTRIBUTE_COLUMNS, derived_young_adult
+from audit.errors import (
+    CapExceeded,
+    DatabaseDamaged,
+    DuplicateCase,
+    DuplicateRound,
+    FrameworkUnavailable,
+    InvalidValue,
+    RoundFinalised,
+    StaleAnswer,
+    UnknownCase,
+    UnknownQuestion,
+    UnknownRound,
+    UnknownStandard,
+)
+from audit.store import slots
+from audit.store.clock import now
+from audit.store.database import ANY_STATE, _check_text_length, current_user, is_damage, open_database, write_lock
+from audit.store.slots import SLOT_KINDS, SettleOutcome
+from framework import Answer, Framework, Rating, UnknownFramework, load_framework
+from framework.model import RatingMethod
+from framework.rules import advisory_cap, exceeds_cap
+
+
+# ------------------------------------------------------------------ the store
+class AuditStore:
+    """Rounds, cases, answers and ratings in one caseaudit database.
+
+    One store per thread: a sqlite3 connection belongs to the thread that made it.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, path: Path | None = None):
+        self.db = db
+        self.path = path
+        self._frameworks: dict[tuple[str, str], Framework] = {}
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True, readonly: bool = False) -> "AuditStore":
+        """``readonly``: SQLite mode=ro, nothing created or changed (a missing database is refused)."""
+        path = Path(path).expanduser()
+        return cls(open_database(path, create=create, readonly=readonly), path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "AuditStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _one(self, sql: str, params: Iterable[Any] = ()) -> dict | None:
+        return next(iter(self.db.query(sql, list(params))), None)
+
+    # -- rounds ----------------------------------------------------------
+    def framework_for(self, round_row: dict) -> Framework:
+        """The round's pinned framework version; FrameworkUnavailable (one clear line) if this build lacks it."""
+        key = (round_row["framework_id"], round_row["framework_version"])
+        if key not in self._frameworks:
+            try:
+                self._frameworks[key] = load_framework(*key)
+            except UnknownFramework:
+                raise FrameworkUnavailable(
+                    f"round {round_row['name']!r} is pinned to framework {key[0]} version {key[1]}, which this caseaudit "
+                    "does not have; add its definition with 'caseaudit frameworks add FILE.toml' (or use the caseaudit that wrote it)"
+                ) from None
+        return self._frameworks[key]
+
+    round_framework = framework_for  # the name the screens use when opening a round
+
+    def create_round(self, name: str, unit: str, framework_id: str, version: str | None = None, *, created_by: str | None = None) -> dict:
+        name, unit = name.strip(), unit.strip()
+        if not name:
+            raise InvalidValue("a round needs a name")
+        if not unit:
+            raise InvalidValue("a round needs a unit (the PDU's name, as reports print it)")
+        framework = load_framework(framework_id, version)
+        row = {
+            "id": uuid.uuid4().hex,
+            "name": name,
+            "unit": unit,
+            "framework_id": framework.id,
+            "framework_version": framework.version,
+            "created_at": now(),
+            "created_by": created_by or current_user(),
+            "finalised_at": None,
+            "finalised_by": None,
+        }
+        with write_lock(self.db):
+            if self._one("SELECT id FROM rounds WHERE name = ?", [name]):
+                raise DuplicateRound(f"a round called {name!r} already exists")
+            self.db["rounds"].insert(row)
+        return row
+
+    def round(self, name: str) -> dict:
+        row = self._one("SELECT * FROM rounds WHERE name = ?", [name])
+        if row is None:
+            names = [r["name"] for r in self.db.query("SELECT name FROM rounds ORDER BY created_at")]
+            known = ", ".join(repr(n) for n in names) if names else "none yet (try 'caseaudit demo' or 'caseaudit import')"
+            raise UnknownRound(f"no round called {name!r}; rounds: {known}")
+        return row
+
+    def round_by_id(self, round_id: str) -> dict:
+        row = self._one("SELECT * FROM rounds WHERE id = ?", [round_id])
+        if row is None:
+            raise UnknownRound(f"no round with id {round_id!r}")
+        return row
+
+    def rename_round(self, name: str, new_name: str, *, by: str | None = None) -> None:
+        """Rename a round (recorded as a round event); a finalised round keeps its name."""
+        new_name = new_name.strip()
+        if not new_name:
+            raise InvalidValue("a round needs a name")
+        with write_lock(self.db):
+            row = self.round(name)
+            self.check_writable(row)
+            if new_name == row["name"]:
+                return
+            if self._one("SELECT id FROM rounds WHERE name = ?", [new_name]):
+                raise DuplicateRound(f"a round called {new_name!r} already exists")
+            self.db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, row["id"]])
+            self._round_event(row, "renamed", f"{row['name']} -> {new_name}", by)
+
+    def rounds(self) -> list[dict]:
+        """Every round with its case count and progress (answered / expected answers)."""
+        result = []
+        for row in self.db.query(
+            """
+            SELECT r.*,
+                   (SELECT count(*) FROM cases c WHERE c.round_id = r.id) AS cases,
+                   (SELECT count(*) FROM answers a WHERE a.round_id = r.id AND a.value IS NOT NULL) AS answered
+            FROM rounds r ORDER BY r.created_at, r.name
+            """
+        ):
+            try:
+                framework = self.framework_for(row)
+            except FrameworkUnavailable:  # pinned to a definition this build lacks: listed, not opened
+                row["questions"], row["progress"], row["framework_missing"] = None, None, True
+                result.append(row)
+                continue
+            expected = row["cases"] * len(framework.question_ids)
+            row["questions"] = len(framework.question_ids)
+            row["progress"] = (row["answered"] / expected) if expected else 0.0
+            row["framework_missing"] = False
+            result.append(row)
+        return result
+
+    def check_writable(self, round_row: dict) -> None:
+        if round_row.get("finalised_at"):
+            raise RoundFinalised(
+                f"round {round_row['name']!r} was finalised on {round_row['finalised_at'][:10]} by "
+                f"{round_row['finalised_by']}; reopen it with a reason before changing it"
+            )
+
+    # -- cases -----------------------------------------------------------
+    def case(self, round_row: dict, case_ref: str) -> dict:
+        row = self._one("SELECT * FROM cases WHERE round_id = ? AND case_ref = ?", [round_row["id"], case_ref.strip().upper()])
+        if row is None:
+            raise UnknownCase(f"no case {case_ref!r} in round {round_row['name']!r}")
+        return row
+
+    def upsert_case(self, round_row: dict, case_ref: str, attributes: dict[str, str | None], *,
+                    changed_by: str | None = None, source: str = "cli", must_be_new: bool = False) -> int:
+        """Add a case or update the attributes given (others are kept). Returns the case id.
+
+        Each attribute set or changed is an event in ``attribute_history``, like an answer.
+        ``must_be_new``: refuse a case someone else has already added (the TUI's add-case form).
+        """
+        unknown = set(attributes) - set(ATTRIBUTE_COLUMNS)
+        if unknown:
+            raise InvalidValue(f"unknown case attribute(s): {', '.join(sorted(unknown))}")
+        ref = case_ref.strip().upper()
+        by = changed_by or current_user()
+        with write_lock(self.db):
+            current_round = self.round_by_id(round_row["id"])  # asked inside the write: finalising cannot slip between
+            self.check_writable(current_round)
+            existing = self._one("SELECT * FROM cases WHERE round_id = ? AND case_ref = ?", [round_row["id"], ref])
+            values = {k: v for k, v in attributes.items() if v not in (None, "")}
+            if existing is not None and must_be_new:
+                raise DuplicateCase(f"case {ref} is already in round {current_round['name']!r} (added {existing['created_at'][:16]})")
+            if existing is None:
+                merged = {c: values.get(c) for c in ATTRIBUTE_COLUMNS}
+                merged["young_adult"] = derived_young_adult(merged.get("age"), merged.get("young_adult"))
+                record = {"round_id": round_row["id"], "case_ref": ref, **{c: None for c in ATTRIBUTE_COLUMNS}, "created_at": now()}
+                case_id = self.db["cases"].insert(record).last_pk
+                self._write_attributes(case_id, {c: v for c, v in merged.items() if v not in (None, "")}, by, source, new_case=True)
+                return case_id
+            if values:
+                merged = {**{c: existing[c] for c in ATTRIBUTE_COLUMNS}, **values}
+                rederived = "age" in values and "young_adult" not in values and merged["age"] != existing["age"]
+                if rederived:
+                    merged["young_adult"] = derived_young_adult(merged.get("age"), None)
+                # a changed age re-derives the young-adult flag as an event even when the flag stays the same:
+                # merged with another copy's age change, the flag then follows the age shown (or is a conflict)
+                changes = {c: merged[c] for c in ATTRIBUTE_COLUMNS if merged[c] != existing[c] or (rederived and c == "young_adult")}
+                self._write_attributes(existing["id"], changes, by, source)
+            return existing["id"]
+
+    def _write_attributes(self, case_id: int, changes: dict[str, str | None], by: str, source: str, *, new_case: bool = False) -> None:
+        """Within a write: set case attributes, each change an event based on the value shown."""
+        from audit.core.events import format_based_on, heads, next_generation
+
+        if not changes:
+            return
+        current = self._one("SELECT * FROM cases WHERE id = ?", [case_id])
+        rows, unsettled = [], []
+        for attribute, value in changes.items():
+            old = current[attribute]
+            events = [] if new_case else self.slot_events("attribute", (case_id, attribute))  # a case just added has no history
+            head_events = heads(events)
+            agreeing = [h for h in head_events if h.state == (old,)]
+            if len(agreeing) < len(head_events):
+                unsettled.append(attribute)
+            rows.append({
+                "event_id": uuid.uuid4().hex, "case_id": case_id, "attribute": attribute, "old_value": old, "new_value": value,
+                "based_on": format_based_on(h.event_id for h in agreeing), "generation": next_generation(agreeing),
+                "changed_by": by, "source": source, "changed_at": now(),
+            })
+        self.db["attribute_history"].insert_all(rows)
+        self.db["cases"].update(case_id, changes)
+        for attribute in unsettled:  # an open conflict on this attribute: the new value may now agree with the other side
+            self.settle_slot("attribute", (case_id, attribute))
+
+    def cases(self, round_row: dict) -> list[dict]:
+        """Cases of a round with their answered-question count, in case-reference order."""
+        framework = self.framework_for(round_row)
+        return list(
+            self.db.query(
+                """
+                SELECT c.*, count(a.question_id) AS answered, ? AS questions
+                FROM cases c LEFT JOIN answers a ON a.case_id = c.id AND a.value IS NOT NULL
+                WHERE c.round_id = ? GROUP BY c.id ORDER BY c.case_ref
+                """,
+                [len(framework.question_ids), round_row["id"]],
+            )
+        )
+
+    # -- answers ---------------------------------------------------------
+    def answers_for_case(self, case_id: int) -> dict[str, dict]:
+        """The case's answers and notes by question id (cleared answers are left out)."""
+        return {
+            row["question_id"]: row
+            for row in self.db.query(
+                "SELECT * FROM answers WHERE case_id = ? AND (value IS NOT NULL OR note IS NOT NULL)", [case_id]
+            )
+        }
+
+    def answer(self, case_id: int, question_id: str) -> dict | None:
+        """One answer row, or None when unanswered (or cleared) and without a note."""
+        return self._one(
+            "SELECT * FROM answers WHERE case_id = ? AND question_id = ? AND (value IS NOT NULL OR note IS NOT NULL)",
+            [case_id, question_id],
+        )
+
+    def record_answer(
+        self,
+        round_row: dict,
+        case_ref: str,
+        question_id: str,
+        value: Answer | str | None,
+        *,
+        reason: str | None = None,
+        note: str | None = None,
+        keep_note: bool = True,
+        auditor: str | None = None,
+        source: str = "cli",
+        based_on: object = ANY_STATE,
+    ) -> bool:
+        """Commit one answer (None clears it). Returns True when something changed.
+
+        ``keep_note``: when ``note`` is None, keep the existing note.
+        ``based_on``: the answer's event id as the person saw it (None: they saw no answer).
+        When given, the answer is written only if it is still that one; otherwise StaleAnswer
+        says what is there now and nothing is written (compare-and-set). The command line
+        states its value outright and leaves it out (last writer wins, recorded as 'cli').
+        """
+        framework = self.framework_for(round_row)
+        if not framework.has_question(question_id):
+            raise UnknownQuestion(f"{question_id!r} is not a question of {framework.id} version {framework.version}")
+        if value is not None:
+            try:
+                value = Answer(value)
+            except ValueError:
+                raise InvalidValue(f"{value!r} is not an answer (Yes, No or Not applicable)") from None
+        if value is not Answer.NOT_APPLICABLE:
+            reason = None
+        reason = (reason or "").strip() or None
+        _check_text_length(reason, "reason")
+        _check_text_length(note, "note")
+        with write_lock(self.db):
+            current_round = self.round_by_id(round_row["id"])
+            self.check_writable(current_round)
+            case = self.case(current_round, case_ref)
+            return self._write_answer(case["id"], question_id, value, reason, note, keep_note, auditor or current_user(), source,
+                                      based_on=based_on)
+
+    def record_note(self, round_row: dict, case_ref: str, question_id: str, note: str | None, *, auditor: str | None = None,
+                    source: str = "cli", based_on: object = ANY_STATE) -> bool:
+        """Change only the note on an answer: the answer itself is left exactly as it is stored."""
+        _check_text_length(note, "note")
+        framework = self.framework_for(round_row)
+        if not framework.has_question(question_id):
+            raise UnknownQuestion(f"{question_id!r} is not a question of {framework.id} version {framework.version}")
+        with write_lock(self.db):
+            current_round = self.round_by_id(round_row["id"])
+            self.check_writable(current_round)
+            case = self.case(current_round, case_ref)
+            current = self._one("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [case["id"], question_id]) or {}
+            value = Answer(current["value"]) if current.get("value") else None
+            return self._write_answer(case["id"], question_id, value, current.get("reason"), (note or "").strip() or "", False,
+                                      auditor or current_user(), source, based_on=based_on)
+
+    def _check_based_on(self, current: dict | None, based_on: object, what: str) -> None:
+        if based_on is ANY_STATE:
+            return
+        seen = current.get("event_id") if current else None
+        if seen != based_on:
+            who = current.get("auditor") or current.get("rater") if current else None
+            raise StaleAnswer(
+                f"{what} was changed by {who or 'someone else'} since this screen showed it; nothing was saved", current
+            )
+
+    def _parents_of(self, current: dict | None, history: str, state_columns: tuple[str, ...], shown_state: tuple) -> tuple[tuple[str, ...], int, list[str]]:
+        """What a new event on this slot is based on: the shown answer and every head agreeing with it.
+
+        Returns (based_on, generation, the other heads, which stay open conflicts)."""
+        if not current or not current.get("event_id"):
+            return (), 1, []
+        if not current.get("heads"):
+            return (current["event_id"],), (current.get("generation") or 1) + 1, []
+        ids = current["heads"].split()
+        marks = ", ".join("?" for _ in ids)
+        rows = list(self.db.query(f"SELECT event_id, generation, {', '.join(state_columns)} FROM {history} WHERE event_id IN ({marks})", ids))
+        agree = [r for r in rows if tuple(r[c] for c in state_columns) == shown_state]
+        others = [r["event_id"] for r in rows if r not in agree]
+        if not agree:
+            agree = [{"event_id": current["event_id"], "generation": current.get("generation") or 1}]
+        return tuple(sorted(r["event_id"] for r in agree)), 1 + max(r["generation"] or 1 for r in agree), others
+
+    def _write_answer(self, case_id: int, question_id: str, value, reason, note, keep_note, auditor: str, source: str,
+                      *, based_on: object = ANY_STATE) -> bool:
+        from audit.core.events import format_based_on
+
+        current = self._one("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [case_id, question_id])
+        self._check_based_on(current, based_on, f"question {question_id}")
+        old_value = current["value"] if current else None
+        old_reason = current["reason"] if current else None
+        old_note = current["note"] if current else None
+        if note is None and keep_note:
+            note = old_note
+        note = (note or "").strip() or None
+        new_value = value.value if value is not None else None
+        if (old_value, old_reason, old_note) == (new_value, reason, note):
+            return False
+        parents, generation, other_heads = self._parents_of(
+            current, "answer_history", ("new_value", "new_reason", "new_note"), (old_value, old_reason, old_note)
+        )
+        stamp = now()
+        event_id = uuid.uuid4().hex
+        self.db["answer_history"].insert(
+            {
+                "event_id": event_id,
+                "case_id": case_id,
+                "question_id": question_id,
+                "old_value": old_value,
+                "new_value": new_value,
+                "old_reason": old_reason,
+                "new_reason": reason,
+                "old_note": old_note,
+                "new_note": note,
+                "auditor": auditor,
+                "source": source,
+                "changed_at": stamp,
+                "based_on": format_based_on(parents),
+                "generation": generation,
+            }
+        )
+        heads = format_based_on([event_id, *other_heads]) if other_heads else None
+        # a cleared answer stays as an empty row: it remembers the event that cleared it, so a
+        # merge can tell a later clear from an answer the other copy never had
+        self.db.execute(
+            """
+            INSERT INTO answers (case_id, question_id, round_id, value, reason, note, auditor, answered_at, event_id, heads, generation)
+            VALUES (?, ?, (SELECT round_id FROM cases WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (case_id, question_id) DO UPDATE SET
+                value = excluded.value, reason = excluded.reason, note = excluded.note,
+                auditor = excluded.auditor, answered_at = excluded.answered_at, event_id = excluded.event_id,
+                heads = excluded.heads, generation = excluded.generation
+            """,
+            [case_id, question_id, case_id, new_value, reason, note, auditor, stamp, event_id, heads, generation],
+        )
+        if other_heads:  # an open conflict on this answer: the new value may now agree with the other side
+            self.settle_slot("answer", (case_id, question_id))
+        return True
+
+    def write_answers_in_bulk(self, case_id: int, answers: dict[str, tuple[Answer, str | None]], auditor: str, source: str) -> int:
+        """Within an open write_lock: set several answers of one case. Returns how many changed."""
+        return sum(
+            self._write_answer(case_id, qid, value, reason, None, True, auditor, source)
+            for qid, (value, reason) in answers.items()
+        )
+
+    def na_reasons(self, round_row: dict, limit: int = 20) -> list[str]:
+        """Not-applicable reasons used before in this round, most used first."""
+        return [
+            row["reason"]
+            for row in self.db.query(
+                """
+                SELECT a.reason, count(*) AS n FROM answers a
+                WHERE a.round_id = ? AND a.value = 'Not applicable' AND a.reason IS NOT NULL
+                GROUP BY a.reason ORDER BY n DESC, a.reason LIMIT ?
+                """,
+                [round_row["id"], limit],
+            )
+        ]
+
+    # -- aggregation -----------------------------------------------------
+    def answer_counts(self, round_row: dict, where: str = "", params: Iterable[Any] = ()) -> dict[str, dict]:
+        """Grouped counts per question: {question_id: {yes, no, not_applicable}} (SQL, not Python loops).
+
+        A whole round is counted from the (round, question, value) index alone; a cohort
+        (``where``, a SQL filter on the cases ``c``) joins its cases.
+        """
+        if where:
+            sql = f"""
+                SELECT a.question_id, sum(a.value = 'Yes') AS yes, sum(a.value = 'No') AS no,
+                       sum(a.value = 'Not applicable') AS not_applicable
+                FROM answers a JOIN cases c ON c.id = a.case_id
+                WHERE a.round_id = ? AND a.value IS NOT NULL AND {where}
+                GROUP BY a.question_id
+            """
+        else:
+            # counted in the index's own order: (round, question, value) ranges, no sort, no table access
+            counts: dict[str, dict] = {}
+            for row in self.db.query(
+                "SELECT question_id, value, count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL"
+                " GROUP BY question_id, value",
+                [round_row["id"]],
+            ):
+                entry = counts.setdefault(row["question_id"], {"question_id": row["question_id"], "yes": 0, "no": 0, "not_applicable": 0})
+                entry[{"Yes": "yes", "No": "no", "Not applicable": "not_applicable"}[row["value"]]] = row["n"]
+            return counts
+        return {row["question_id"]: row for row in self.db.query(sql, [round_row["id"], *params])}
+
+    def case_totals(self, round_row: dict, where: str = "", params: Iterable[Any] = ()) -> tuple[int, int]:
+        """(cases, incomplete cases), optionally of the cases matching a SQL filter on ``c``.
+
+        A case is incomplete until every question of its framework has an answer.
+        """
+        framework = self.framework_for(round_row)
+        filter_sql = f"AND {where}" if where else ""
+        # Each case counts its own answers (a short range of the case-ordered table): no sort of
+        # every answer. Stored question ids are always the framework's (checked on every write and
+        # by `caseaudit check`), so the count is of the framework's questions.
+        row = self._one(
+            f"""
+            SELECT count(*) AS cases, coalesce(sum((
+                SELECT count(*) FROM answers a WHERE a.case_id = c.id AND a.value IS NOT NULL
+            ) < ?), 0) AS incomplete
+            FROM cases c WHERE c.round_id = ? {filter_sql}
+            """,
+            [len(framework.question_ids), round_row["id"], *params],
+        )
+        return row["cases"], row["incomplete"]
+
+    # -- domain-1 ratings --------------------------------------------------
+    def domain_ratings(self, round_row: dict) -> dict[str, dict]:
+        return {row["standard_id"]: row for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row["id"]])}
+
+    def rate_standard(
+        self,
+        round_row: dict,
+        standard_id: str,
+        rating: Rating,
+        *,
+        case_ratings: dict[str, Rating | None],
+        evidence: str | None = None,
+        override_reason: str | None = None,
+        rater: str | None = None,
+        based_on: object = ANY_STATE,
+    ) -> dict:
+        """Record a domain-1 rating; above the advisory cap it needs an override reason.
+
+        ``based_on``: the rating's event id as the screen showed it (compare-and-set, as for answers)."""
+        framework = self.framework_for(round_row)
+        try:
+            standard = framework.standard(standard_id)
+        except KeyError:
+            judged = ", ".join(s.id for s in framework.standards if s.method is RatingMethod.JUDGEMENT)
+            raise UnknownStandard(f"no standard {standard_id!r} in {framework.id}; rated by judgement: {judged}") from None
+        if standard.method is not RatingMethod.JUDGEMENT:
+            raise InvalidValue(f"standard {standard_id} ({standard.name}) is rated from case answers, not by judgement")
+        override_reason = (override_reason or "").strip() or None
+        cap = advisory_cap(framework, standard_id, case_ratings)
+        if exceeds_cap(framework, rating, cap) and not override_reason:
+            raise CapExceeded(
+                f"{standard_id} {standard.name}: '{rating}' is above the advisory cap '{cap.cap}' "
+                f"(rule {cap.rule.id}: {cap.rule.guidance}); give the override reason with --reason"
+            )
+        row = {
+            "round_id": round_row["id"],
+            "standard_id": standard_id,
+            "rating": rating.value,
+            "evidence": (evidence or "").strip() or None,
+            "override_reason": override_reason if exceeds_cap(framework, rating, cap) else None,
+            "rater": rater or current_user(),
+            "rated_at": now(),
+            "event_id": uuid.uuid4().hex,
+        }
+        from audit.core.events import format_based_on
+
+        with write_lock(self.db):
+            self.check_writable(self.round_by_id(round_row["id"]))
+            old = self._one("SELECT * FROM domain_ratings WHERE round_id = ? AND standard_id = ?", [round_row["id"], standard_id])
+            self._check_based_on(old, based_on, f"the rating of {standard_id}")
+            parents, generation, other_heads = self._parents_of(
+                old, "rating_history", ("new_rating", "override_reason", "evidence"),
+                (old["rating"], old["override_reason"], old["evidence"]) if old else (None, None, None),
+            )
+            row["generation"] = generation
+            row["heads"] = format_based_on([row["event_id"], *other_heads]) if other_heads else None
+            self.db["domain_ratings"].upsert(row, pk=("round_id", "standard_id"))
+            self.db["rating_history"].insert(
+                {
+                    "round_id": round_row["id"],
+                    "standard_id": standard_id,
+                    "old_rating": old["rating"] if old else None,
+                    "new_rating": rating.value,
+                    "evidence": row["evidence"],
+                    "override_reason": row["override_reason"],
+                    "rater": row["rater"],
+                    "changed_at": row["rated_at"],
+                    "event_id": row["event_id"],
+                    "based_on": format_based_on(parents),
+                    "generation": generation,
+                }
+            )
+            if other_heads:  # an open conflict on this rating: the new value may now agree with the other side
+                self.settle_slot("rating", (round_row["id"], standard_id))
+        return row
+
+    # -- finalising ----------------------------------------------------------
+    def _round_event(self, round_row: dict, event: str, reason: str | None, by: str | None) -> dict:
+        row = {
+            "event_id": uuid.uuid4().hex,
+            "round_id": round_row["id"],
+            "event": event,
+            "reason": reason,
+            "done_by": by or current_user(),
+            "done_at": now(),
+        }
+        self.db["round_events"].insert(row)
+        return row
+
+    def finalise_round(self, name: str, *, by: str | None = None) -> dict:
+        """Lock a round: every later change is refused until it is reopened with a reason."""
+        with write_lock(self.db):
+            round_row = self.round(name)
+            self.check_writable(round_row)
+            event = self._round_event(round_row, "finalised", None, by)
+            self.db.execute(
+                "UPDATE rounds SET finalised_at = ?, finalised_by = ? WHERE id = ?",
+                [event["done_at"], event["done_by"], round_row["id"]],
+            )
+        return self.round(name)
+
+    def reopen_round(self, name: str, reason: str, *, by: str | None = None) -> dict:
+        reason = (reason or "").strip()
+        if not reason:
+            raise InvalidValue("reopening a finalised round needs a reason (--reason), which is recorded")
+        with write_lock(self.db):
+            round_row = self.round(name)
+            if not round_row["finalised_at"]:
+                raise InvalidValue(f"round {name!r} is not finalised; there is nothing to reopen")
+            self._round_event(round_row, "reopened", reason, by)
+            self.db.execute("UPDATE rounds SET finalised_at = NULL, finalised_by = NULL WHERE id = ?", [round_row["id"]])
+        return self.round(name)
+
+    def round_events(self, round_row: dict) -> list[dict]:
+        return list(self.db.query("SELECT * FROM round_events WHERE round_id = ? ORDER BY done_at, event_id", [round_row["id"]]))
+
+    # -- history -------------------------------------------------------------
+    def answer_history(self, round_row: dict, case_ref: str | None = None) -> list[dict]:
+        """Who changed which answer when, old -> new, oldest first."""
+        where, params = "c.round_id = ?", [round_row["id"]]
+        if case_ref is not None:
+            case = self.case(round_row, case_ref)
+            where, params = "h.case_id = ?", [case["id"]]
+        return list(
+            self.db.query(
+                f"""
+                SELECT h.*, c.case_ref FROM answer_history h JOIN cases c ON c.id = h.case_id
+                WHERE {where} ORDER BY h.changed_at, h.id
+                """,
+                params,
+            )
+        )
+
+    def attribute_history(self, round_row: dict, case_ref: str | None = None) -> list[dict]:
+        """Who changed which case attribute when, old -> new, oldest first."""
+        where, params = "c.round_id = ?", [round_row["id"]]
+        if case_ref is not None:
+            where, params = "h.case_id = ?", [self.case(round_row, case_ref)["id"]]
+        return list(self.db.query(
+            f"SELECT h.*, c.case_ref FROM attribute_history h JOIN cases c ON c.id = h.case_id WHERE {where}"
+            " ORDER BY h.changed_at, h.id", params,
+        ))
+
+    def rating_history(self, round_row: dict) -> list[dict]:
+        return list(self.db.query("SELECT * FROM rating_history WHERE round_id = ? ORDER BY changed_at, id", [round_row["id"]]))
+
+    # -- merge conflicts ---------------------------------------------------------
+    def conflicts(self, round_row: dict, *, open_only: bool = True, case_id: int | None = None) -> list[dict]:
+        """Answers, case attributes and domain-1 ratings on which merged copies disagree, with the value shown here."""
+        filters = ["k.round_id = ?"]
+        params: list[Any] = [round_row["id"]]
+        if open_only:
+            filters.append("k.resolved_at IS NULL")
+        if case_id is not None:
+            filters.append("k.case_id = ?")
+            params.append(case_id)
+        rows = list(
+            self.db.query(
+                f"""
+                SELECT k.*, c.case_ref,
+                       coalesce(a.value, d.rating) AS our_value, a.reason AS our_reason,
+                       coalesce(a.note, d.evidence) AS our_note, coalesce(a.auditor, d.rater) AS our_by,
+                       coalesce(a.answered_at, d.rated_at) AS our_at
+                FROM conflicts k
+                LEFT JOIN cases c ON c.id = k.case_id
+                LEFT JOIN answers a ON k.kind = 'answer' AND a.case_id = k.case_id AND a.question_id = k.subject
+                LEFT JOIN domain_ratings d ON k.kind = 'rating' AND d.round_id = k.round_id AND d.standard_id = k.subject
+                WHERE {' AND '.join(filters)}
+                ORDER BY c.case_ref, k.subject, k.id
+                """,
+                params,
+            )
+        )
+        for row in rows:
+            if row["kind"] == "attribute" and row["subject"] in ATTRIBUTE_COLUMNS:
+                case = self._one(f"SELECT {row['subject']} AS value FROM cases WHERE id = ?", [row["case_id"]]) or {}
+                row["our_value"] = case.get("value")
+        return rows
+
+    def resolve_conflict(self, round_row: dict, conflict_id: int, keep: str, *, by: str | None = None) -> dict:
+        """Settle a merge conflict by keeping our value or taking theirs.
+
+        The decision is an event based on every competing value, so it travels to other
+        copies with the history and settles the conflict there too."""
+        if keep not in ("ours", "theirs"):
+            raise InvalidValue(f"{keep!r}: keep 'ours' (the value in this database) or 'theirs' (the merged copy's)")
+        by = by or current_user()
+        with write_lock(self.db):
+            self.check_writable(self.round_by_id(round_row["id"]))
+            conflict = self._one("SELECT * FROM conflicts WHERE id = ? AND round_id = ?", [conflict_id, round_row["id"]])
+            if conflict is None:
+                raise InvalidValue(f"no conflict {conflict_id} in round {round_row['name']!r} (see 'caseaudit conflicts')")
+            if conflict["resolved_at"]:
+                raise InvalidValue(
+                    f"conflict {conflict_id} was already resolved by {conflict['resolved_by']} (kept {conflict['kept']})"
+                )
+            kind = SLOT_KINDS[conflict["kind"]]
+            key = (conflict["round_id"] if conflict["kind"] == "rating" else conflict["case_id"], conflict["subject"])
+            events = self.slot_events(conflict["kind"], key)
+            from audit.core.events import format_based_on, heads, next_generation
+
+            all_heads = heads(events)
+            top = all_heads[0]
+            theirs = next((e for e in events if e.event_id == conflict["their_event_id"]), None)
+            chosen = theirs.state if keep == "theirs" and theirs is not None else top.state
+            # settles this conflict only: based on the value shown and the one this conflict lists (and any
+            # head agreeing with either); a third value, listed as another conflict, stays open
+            settled_states = {top.state, theirs.state if theirs is not None else top.state}
+            competing = [h for h in all_heads if h.state in settled_states]
+            source = f"conflict {conflict_id} resolved: kept {keep} (merged from {conflict['from_file']})"
+            row = {
+                "event_id": uuid.uuid4().hex,
+                kind.key[0]: key[0],
+                kind.key[1]: key[1],
+                "based_on": format_based_on(e.event_id for e in competing),
+                "generation": next_generation(competing),
+                kind.by: by,
+                "changed_at": now(),
+            }
+            row.update(zip(kind.state, chosen))
+            if conflict["kind"] == "answer":
+                row.update({"old_value": top.state[0], "old_reason": top.state[1], "old_note": top.state[2], "source": source})
+            elif conflict["kind"] == "rating":
+                row["old_rating"] = top.state[0]
+            else:
+                row.update({"old_value": top.state[0], "source": source})
+            self.db[kind.history].insert(row)
+            self.settle_slot(conflict["kind"], key, from_file=conflict["from_file"])
+            return self._one("SELECT * FROM conflicts WHERE id = ?", [conflict_id])
+
+    # -- converging copies (audit.store.slots) -------------------------------------
+    def slot_events(self, kind_name: str, key: tuple) -> list:
+        return slots.slot_events(self.db, kind_name, key)
+
+    def settle_slot(self, kind_name: str, key: tuple, *, from_file: str = "this database") -> SettleOutcome:
+        return slots.settle_slots(self.db, kind_name, [key], from_file=from_file)
+
+    def settle_slots(self, kind_name: str, keys: Iterable[tuple], *, from_file: str = "this database") -> SettleOutcome:
+        return slots.settle_slots(self.db, kind_name, keys, from_file=from_file)
+
+    # -- settings ------------------------------------------------------------
+    def deidentify_salt(self) -> str:
+        """This database's secret salt for de-identified exports: created once, so hashes stay stable."""
+        row = self._one("SELECT value FROM settings WHERE key = 'deidentify_salt'")
+        if row:
+            return row["value"]
+        import secrets
+
+        with write_lock(self.db):
+            self.db.execute("INSERT OR IGNORE INTO settings (key, value) VALUES ('deidentify_salt', ?)", [secrets.token_hex(16)])
+        return self._one("SELECT value FROM settings WHERE key = 'deidentify_salt'")["value"]
+
+    # -- integrity -------------------------------------------------------------
+    def verify_intact(self) -> None:
+        """SQLite's quick check (every page read once): damage anywhere is refused, never summarised silently."""
+        try:
+            result = [row[0] for row in self.db.conn.execute("PRAGMA quick_check(1)")]
+        except sqlite3.DatabaseError as error:
+            if is_damage(error):
+                result = [str(error)]
+            else:
+                raise
+        if result != ["ok"]:
+            raise DatabaseDamaged(f"the database is damaged ({self.path}): run caseaudit check")
+
+    def check(self) -> list[str]:
+        """SQLite's integrity and foreign-key checks, then every stored answer against its round's
+        pinned framework version. Returns the problems found (empty: all well). Damage is a
+        finding, never an exception: each later check that cannot read the file says so."""
+        problems: list[str] = []
+        try:
+            integrity = [row[0] for row in self.db.conn.execute("PRAGMA integrity_check")]
+        except sqlite3.DatabaseError as error:
+            if not is_damage(error):
+                raise
+            integrity = [f"SQLite cannot read the file ({error})"]
+        if integrity != ["ok"]:
+            problems += [f"integrity: {line}" for line in integrity[:20]]
+        try:
+            problems += self._check_contents()
+        except sqlite3.DatabaseError as error:
+            if not is_damage(error):
+                raise
+            problems.append(f"damage: the remaining checks could not read the file ({error}); restore a backup or merge a sound copy")
+        return problems
+
+    def _check_contents(self) -> list[str]:
+        problems: list[str] = []
+        for table, rowid, parent, _ in self.db.conn.execute("PRAGMA foreign_key_check"):
+            problems.append(f"foreign key: {table} row {rowid} points at a missing {parent} row")
+        for row in self.db.query(
+            "SELECT c.case_ref, a.question_id FROM answers a JOIN cases c ON c.id = a.case_id WHERE a.round_id != c.round_id LIMIT 20"
+        ):
+            problems.append(f"case {row['case_ref']}, question {row['question_id']}: the answer's round is not its case's round")
+        for row in self.db.query(
+            """
+            SELECT c.case_ref, a.question_id, a.value, h.new_value, a.reason, h.new_reason, a.note, h.new_note, h.event_id
+            FROM answers a JOIN cases c ON c.id = a.case_id
+            LEFT JOIN answer_history h ON h.event_id = a.event_id
+            WHERE h.event_id IS NULL OR a.value IS NOT h.new_value OR a.reason IS NOT h.new_reason OR a.note IS NOT h.new_note
+            LIMIT 20
+            """
+        ):
+            where = f"case {row['case_ref']}, question {row['question_id']}"
+            if row["event_id"] is None:
+                problems.append(f"{where}: the current answer has no event in the history (written outside caseaudit?)")
+            else:
+                problems.append(f"{where}: the current answer is not the one its history records")
+        triggers = {row[0] for row in self.db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        for table in ("answer_history", "rating_history", "round_events", "attribute_history"):
+            for verb in ("update", "delete"):
+                if f"{table}_no_{verb}" not in triggers:
+                    problems.append(f"audit trail: the trigger that keeps {table} append-only ({verb}) is missing")
+        for round_row in self.db.query("SELECT * FROM rounds ORDER BY name"):
+            try:
+                framework = self.framework_for(round_row)
+            except Exception as error:  # a definition this version does not ship
+                problems.append(f"round {round_row['name']!r}: its framework cannot be loaded ({error})")
+                continue
+            known = set(framework.question_ids)
+            for row in self.db.query(
+                """
+                SELECT c.case_ref, a.question_id, a.value, a.reason FROM answers a JOIN cases c ON c.id = a.case_id
+                WHERE c.round_id = ? ORDER BY c.case_ref, a.question_id
+                """,
+                [round_row["id"]],
+            ):
+                where = f"round {round_row['name']!r}, case {row['case_ref']}, question {row['question_id']}"
+                if row["question_id"] not in known:
+                    problems.append(f"{where}: not a question of {framework.id} version {framework.version}")
+                if row["value"] is not None and row["value"] not in {a.value for a in Answer}:
+                    problems.append(f"{where}: {row['value']!r} is not an answer")
+                if row["reason"] is not None and row["value"] != Answer.NOT_APPLICABLE:
+                    problems.append(f"{where}: has a not-applicable reason but the answer is {row['value']!r}")
+            judged = {s.id for s in framework.standards if s.method is RatingMethod.JUDGEMENT}
+            for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row["id"]]):
+                where = f"round {round_row['name']!r}, standard {row['standard_id']}"
+                if row["standard_id"] not in judged:
+                    problems.append(f"{where}: not a standard rated by judgement in {framework.id} {framework.version}")
+                if row["rating"] not in {r.value for r in Rating}:
+                    problems.append(f"{where}: {row['rating']!r} is not a rating")
+        return problems
+
+
+def check_database(path: str | Path) -> tuple[list[str], Path]:
+    """``caseaudit check``: open read-only (never creating anything) and list every problem; a file
+    too damaged to open is itself the finding."""
+    path = Path(path).expanduser()
+    try:
+        store = AuditStore.open(path, readonly=True)
+    except DatabaseDamaged as error:
+        return [f"damage: {error}; SQLite cannot read its schema, so nothing else could be checked"], path
+    with store:
+        return store.check(), path

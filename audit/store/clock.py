@@ -1,0 +1,9 @@
+"""One clock for every record: UTC, to the microsecond."""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")

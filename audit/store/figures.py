@@ -1,0 +1,28 @@
+"""A stored round's figures: its counts read from the database, scored by the framework's rules (``audit.core.summary``)."""
+
+from __future__ import annotations
+
+from audit.core.summary import Summary, build_summary
+from audit.store.audit_store import AuditStore
+
+
+def summarise(store: AuditStore, round_name: str, *, where: str = "", params: tuple = ()) -> Summary:
+    """The Summary of a stored round (optionally of the cases matching a SQL filter on ``c``)."""
+    round_row = store.round(round_name)
+    counts = store.answer_counts(round_row, where, params)
+    cases, incomplete = store.case_totals(round_row, where, params)
+    return summary_from_counts(store, round_row, counts, cases, incomplete)
+
+
+def summary_from_counts(store: AuditStore, round_row: dict, counts: dict[str, dict], cases: int, incomplete: int) -> Summary:
+    """The Summary of a stored round from counts already made (the report counts its case table)."""
+    return build_summary(
+        store.framework_for(round_row),
+        round_name=round_row["name"],
+        round_id=round_row["id"],
+        unit=round_row["unit"],
+        counts=counts,
+        cases=cases,
+        incomplete_cases=incomplete,
+        domain_ratings=store.domain_ratings(round_row),
+    )

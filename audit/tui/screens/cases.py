@@ -1,0 +1,161 @@
+"""The cases screen: a round's cases, how far each is audited, its attributes."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Footer, Header, Input, Select, Static
+
+from audit.core.safe_text import for_terminal, lines_for_terminal
+from audit.errors import CaseauditError
+from audit.store import AuditStore
+from audit.tui.dialogs import AddCaseDialog
+from audit.tui.messages import DatabaseChanged
+from audit.tui.screens.base import RoundScreen, status_of
+from audit.tui.screens.conflicts import ConflictsScreen
+from audit.tui.screens.domain_one import DomainOneScreen
+from audit.tui.screens.summary import SummaryScreen
+from audit.tui.widgets.line_table import Column, LineTable
+
+
+# ------------------------------------------------------------------ cases
+class CasesLoaded(Message):
+    def __init__(self, rows: list[dict], open_conflicts: int, round_row: dict):
+        super().__init__()
+        self.rows = rows
+        self.open_conflicts = open_conflicts
+        self.round_row = round_row
+
+
+class CasesScreen(RoundScreen):
+    BINDINGS = [
+        Binding("enter", "open_case", "Open case", id="cases.open", show=False),
+        Binding("a", "add_case", "Add case", id="cases.add"),
+        Binding("slash", "focus_filter", "Filter", id="cases.filter"),
+        Binding("s", "summary", "Summary", id="cases.summary"),
+        Binding("o", "domain_one", "Domain 1", id="cases.domain1"),
+        Binding("c", "conflicts", "Conflicts", id="cases.conflicts"),
+        Binding("escape", "back", "Back", id="cases.back"),
+    ]
+
+    STATUSES = [("All cases", "all"), ("Not started", "not started"), ("In progress", "in progress"), ("Complete", "complete")]
+
+    def __init__(self, store: AuditStore, round_row: dict):
+        super().__init__(store, round_row)
+        self.rows: list[dict] = []
+        self.open_conflicts = 0  # counted with each load, not on every filter keystroke
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="case-filters"):
+            yield Input(placeholder="Filter: case reference, sentence type, practitioner, team", id="filter")
+            yield Select(self.STATUSES, value="all", allow_blank=False, id="status")
+        yield Static("Loading cases...", id="cases-count")
+        yield LineTable([Column("Case", 8), Column("Sentence type", 25), Column("RoSH", 9), Column("Practitioner", 12),
+                         Column("Progress", 8), Column("Status", None)], id="cases")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"{for_terminal(self.round_row['name'])}: {for_terminal(self.round_row['unit'])}"
+        self.query_one("#cases", LineTable).focus()
+
+    def on_screen_resume(self) -> None:
+        # also sent when the screen is first shown, and (below) when another process commits
+        self.load_cases()
+
+    @on(DatabaseChanged)
+    def database_changed(self) -> None:
+        self.load_cases()
+
+    @work(thread=True, exclusive=True, group="cases", exit_on_error=False)
+    def load_cases(self) -> None:
+        """Read cases on a worker thread with its own connection; post them back."""
+        with AuditStore.open(self.store.path) as store:
+            round_row = self.current_round_row(store)
+            rows = store.cases(round_row)
+            open_conflicts = len(store.conflicts(round_row))
+        self.post_message(CasesLoaded(rows, open_conflicts, round_row))
+
+    @on(CasesLoaded)
+    def cases_loaded(self, message: CasesLoaded) -> None:
+        self.round_row = message.round_row
+        self.title = f"{for_terminal(self.round_row['name'])}: {for_terminal(self.round_row['unit'])}"
+        if self.loaded and message.rows == self.rows and message.open_conflicts == self.open_conflicts:
+            return  # nothing changed for this round: nothing to redraw
+        self.loaded = True
+        self.rows = message.rows
+        self.open_conflicts = message.open_conflicts
+        self.apply_filter()
+
+    @on(Input.Changed, "#filter")
+    @on(Select.Changed, "#status")
+    def apply_filter(self) -> None:
+        text = self.query_one("#filter", Input).value.strip().lower()
+        status = self.query_one("#status", Select).value
+        table = self.query_one("#cases", LineTable)
+        current = table.cursor_key
+        shown = []
+        for row in self.rows:
+            row_status = status_of(row["answered"], row["questions"])
+            if status != "all" and row_status != status:
+                continue
+            haystack = " ".join(str(row.get(k) or "") for k in ("case_ref", "sentence_type", "practitioner", "team", "rosh_level")).lower()
+            if text and text not in haystack:
+                continue
+            shown.append((row["case_ref"], row["sentence_type"] or "", row["rosh_level"] or "", row["practitioner"] or "",
+                          f"{row['answered']}/{row['questions']}", row_status))
+        table.set_rows([(values[0], values) for values in shown])
+        if current is not None and table.has_row(current):
+            table.move_cursor(table.get_row_index(current))
+        complete = sum(1 for r in self.rows if status_of(r["answered"], r["questions"]) == "complete")
+        warning = f"; {self.open_conflicts} merge conflict(s) to settle (press c)" if self.open_conflicts else ""
+        self.query_one("#cases-count", Static).update(f"{len(shown)} of {len(self.rows)} cases shown; {complete} complete{warning}")
+
+    def selected_case(self) -> str | None:
+        return self.query_one("#cases", LineTable).cursor_key
+
+    @on(LineTable.Selected, "#cases")
+    def action_open_case(self) -> None:
+        ref = self.selected_case()
+        if ref:
+            from audit.tui.screens.case import CaseScreen
+
+            self.app.push_screen(CaseScreen(self.store, self.round_row, ref))
+
+    def action_add_case(self) -> None:
+        def done(values: dict | None) -> None:
+            if values:
+                try:
+                    # must be new: a case another auditor added meanwhile is not silently updated
+                    self.store.upsert_case(self.round_row, values["case_ref"], values["attributes"], changed_by=self.auditor,
+                                           source="tui", must_be_new=True)
+                    self.notify(f"Case {for_terminal(values['case_ref'])} saved", markup=False)
+                except CaseauditError as error:  # already added, or the round was finalised meanwhile
+                    self.notify(lines_for_terminal(str(error)), title="Case not added", severity="error", timeout=8, markup=False)
+                self.load_cases()
+
+        self.app.push_screen(AddCaseDialog(), done)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_summary(self) -> None:
+        self.app.push_screen(SummaryScreen(self.store, self.round_row))
+
+    def action_domain_one(self) -> None:
+        self.app.push_screen(DomainOneScreen(self.store, self.round_row))
+
+    def action_conflicts(self) -> None:
+        self.app.push_screen(ConflictsScreen(self.store, self.round_row))
+
+    def action_back(self) -> None:
+        if self.focused is self.query_one("#filter", Input):
+            self.query_one("#cases", LineTable).focus()
+            return
+        self.dismiss()
+
+

@@ -1,0 +1,139 @@
+"""The rounds screen: every audit round, with new, rename, demo and open."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static
+
+from audit.core.safe_text import for_terminal, lines_for_terminal
+from audit.errors import CaseauditError
+from audit.store import AuditStore
+from audit.tui.dialogs import NewRoundDialog, TextDialog
+from audit.tui.messages import DatabaseChanged
+from audit.tui.screens.base import AuditScreen, PlainCell, cursor_key
+from audit.tui.screens.cases import CasesScreen
+from framework import DEFAULT_FRAMEWORK_ID, available_frameworks
+
+
+# ------------------------------------------------------------------ rounds
+class RoundsScreen(AuditScreen):
+    BINDINGS = [
+        Binding("enter", "open_round", "Open", id="rounds.open", show=False),
+        Binding("n", "new_round", "New round", id="rounds.new"),
+        Binding("r", "rename_round", "Rename", id="rounds.rename"),
+        Binding("d", "load_demo", "Load demo", id="rounds.demo"),
+        Binding("q", "app.quit", "Quit", id="rounds.quit"),
+    ]
+
+    def __init__(self, store: AuditStore):
+        super().__init__()
+        self.store = store
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="rounds-empty")
+        yield DataTable(id="rounds", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "caseaudit: audit rounds"
+        table = self.query_one("#rounds", DataTable)
+        for label, key in (("Round", "name"), ("Unit", "unit"), ("Framework", "framework"), ("Cases", "cases"), ("Complete", "progress")):
+            table.add_column(label, key=key)
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+        self.query_one("#rounds", DataTable).focus()
+
+    @on(DatabaseChanged)
+    def reload(self) -> None:
+        table = self.query_one("#rounds", DataTable)
+        current = cursor_key(table)
+        table.clear()
+        rounds = self.store.rounds()
+        for r in rounds:
+            state = " (finalised)" if r.get("finalised_at") else ""
+            framework = f"{r['framework_id']} v{r['framework_version']}"
+            if r.get("framework_missing"):
+                framework += " (not available)"
+            progress = "-" if r.get("progress") is None else f"{r['progress'] * 100:.0f}%"
+            table.add_row(PlainCell(r["name"] + state), PlainCell(r["unit"]), PlainCell(framework), str(r["cases"]), progress, key=r["id"])
+        if current is not None:
+            for index, r in enumerate(rounds):
+                if r["id"] == current:
+                    table.move_cursor(row=index, animate=False)
+        empty = self.query_one("#rounds-empty", Static)
+        empty.update("No rounds yet. Press [b]d[/b] to load the demo rounds (the 2022 Newham and Lewisham and Bromley reports) "
+                     "or [b]n[/b] to create a round." if not rounds else "Enter opens a round.")
+
+    def selected_round(self) -> dict | None:
+        """The round under the cursor, as stored now (None if there is none or it has gone)."""
+        round_id = cursor_key(self.query_one("#rounds", DataTable))
+        if round_id is None:
+            return None
+        try:
+            return self.store.round_by_id(round_id)
+        except CaseauditError as error:
+            self.notify(lines_for_terminal(str(error)), severity="error", markup=False)
+            self.reload()
+            return None
+
+    @on(DataTable.RowSelected, "#rounds")
+    def action_open_round(self) -> None:
+        round_row = self.selected_round()
+        if round_row is None:
+            return
+        try:
+            self.store.round_framework(round_row)  # a round pinned to a framework this build lacks: one clear message
+        except CaseauditError as error:
+            self.notify(lines_for_terminal(str(error)), title="Cannot open this round", severity="error", timeout=10, markup=False)
+            return
+        self.app.push_screen(CasesScreen(self.store, round_row))
+
+    def action_new_round(self) -> None:
+        choices = available_frameworks()  # shipped and the user's own
+        frameworks = [(f"{f.title} (v{f.version})", f"{f.id}@{f.version}") for f in choices]
+        newest_default = [f for f in choices if f.id == DEFAULT_FRAMEWORK_ID]
+        default = f"{newest_default[-1].id}@{newest_default[-1].version}" if newest_default else None
+
+        def done(values: dict | None) -> None:
+            if values:
+                try:
+                    self.store.create_round(values["name"], values["unit"], values["framework_id"], values["version"] or None,
+                                            created_by=self.auditor)
+                except CaseauditError as error:
+                    self.notify(lines_for_terminal(str(error)), severity="error", markup=False)
+                self.reload()
+
+        self.app.push_screen(NewRoundDialog(frameworks, default), done)
+
+    def action_rename_round(self) -> None:
+        round_row = self.selected_round()
+        if round_row is None:
+            return
+        name = round_row["name"]
+
+        def done(new_name: str | None) -> None:
+            if new_name:
+                try:
+                    # by id: the round's name as stored when the new one is given
+                    self.store.rename_round(self.store.round_by_id(round_row["id"])["name"], new_name, by=self.auditor)
+                except CaseauditError as error:  # a finalised round keeps its name
+                    self.notify(lines_for_terminal(str(error)), title="Not renamed", severity="error", timeout=8, markup=False)
+                self.reload()
+
+        self.app.push_screen(TextDialog(f"Rename round {name!r}", value=name), done)
+
+    def action_load_demo(self) -> None:
+        from audit.demo import load_demo
+
+        try:
+            for line in load_demo(self.store):
+                self.notify(for_terminal(line), markup=False)
+        except CaseauditError as error:
+            self.notify(lines_for_terminal(str(error)), severity="error", markup=False)
+        self.reload()
+
+
