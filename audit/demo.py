@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from audit.core.answers import parse_rating
 from audit.core.summary import case_supervision_ratings

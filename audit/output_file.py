@@ -15,8 +15,9 @@ import io
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from audit.errors import CaseauditError, DiskFull, OutputExists
 
@@ -57,7 +58,9 @@ def check_target(path: Path, *, force: bool = False, what: str = "file") -> None
     for database in PROTECTED:
         with contextlib.suppress(OSError):
             if os.path.samefile(path, database):
-                raise CaseauditError(f"{path} is the database (or one of its files); a {what} never replaces it, even with --force")
+                raise CaseauditError(
+                    f"{path} is the database (or one of its files); a {what} never replaces it, even with --force"
+                )
     if not force:
         raise OutputExists(f"{path} already exists; choose another name or add --force to replace it")
 
@@ -124,8 +127,15 @@ def atomic_path(path: str | Path, *, force: bool = False, what: str = "file") ->
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | Path, *, force: bool = False, text: bool = False,
-                  encoding: str = "utf-8", newline: str | None = None, what: str = "file") -> Iterator[IO]:
+def atomic_output(
+    path: str | Path,
+    *,
+    force: bool = False,
+    text: bool = False,
+    encoding: str = "utf-8",
+    newline: str | None = None,
+    what: str = "file",
+) -> Iterator[IO]:
     """An open file (binary, or text with ``text=True``) whose content appears at ``path`` only
     when the block succeeds; see the module's rules."""
     with atomic_path(path, force=force, what=what) as temporary:

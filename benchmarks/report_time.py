@@ -26,8 +26,13 @@ from audit.cli import main  # noqa: E402
 from audit.core.attributes import ATTRIBUTES_BY_COLUMN  # noqa: E402
 from audit.store import AuditStore, now, write_lock  # noqa: E402
 
-REASONS = ("No pre-sentence report prepared in the PDU", "Not a licence case", "No identifiable victim",
-           "No breach or recall required", "Accommodation not linked to offending")
+REASONS = (
+    "No pre-sentence report prepared in the PDU",
+    "Not a licence case",
+    "No identifiable victim",
+    "No breach or recall required",
+    "Accommodation not linked to offending",
+)
 
 
 def make_round(path: Path, cases: int, seed: int = 7, partly_answered: float = 0.05) -> None:
@@ -38,19 +43,40 @@ def make_round(path: Path, cases: int, seed: int = 7, partly_answered: float = 0
         round_row = store.create_round("Bench", "Bench PDU", "hmip-probation-pdu-2021")
         questions = list(store.framework_for(round_row).question_ids)
         stamp = now()
-        options = {c: ATTRIBUTES_BY_COLUMN[c].options for c in ("sentence_type", "rosh_level", "gender", "ethnicity", "young_adult",
-                                                                  "mappa_level", "iom", "practitioner_grade")}
+        options = {
+            c: ATTRIBUTES_BY_COLUMN[c].options
+            for c in (
+                "sentence_type",
+                "rosh_level",
+                "gender",
+                "ethnicity",
+                "young_adult",
+                "mappa_level",
+                "iom",
+                "practitioner_grade",
+            )
+        }
         with write_lock(store.db):
             store.db["cases"].insert_all(
-                ({"round_id": round_row["id"], "case_ref": f"B{n:06d}", "created_at": stamp, "team": f"Team {n % 6 + 1}",
-                  **{c: rng.choice(o) for c, o in options.items()}} for n in range(cases)),
+                (
+                    {
+                        "round_id": round_row["id"],
+                        "case_ref": f"B{n:06d}",
+                        "created_at": stamp,
+                        "team": f"Team {n % 6 + 1}",
+                        **{c: rng.choice(o) for c, o in options.items()},
+                    }
+                    for n in range(cases)
+                ),
                 batch_size=2000,
             )
             ids = [r[0] for r in store.db.execute("SELECT id FROM cases WHERE round_id = ?", [round_row["id"]])]
 
             def answers():
                 for case_id in ids:
-                    answered = questions if rng.random() >= partly_answered else rng.sample(questions, rng.randrange(len(questions)))
+                    answered = (
+                        questions if rng.random() >= partly_answered else rng.sample(questions, rng.randrange(len(questions)))
+                    )
                     for q in answered:
                         value = rng.choices(("Yes", "No", "Not applicable"), (6, 3, 1))[0]
                         reason = rng.choice(REASONS) if value == "Not applicable" and rng.random() < 0.5 else None
@@ -73,8 +99,10 @@ def time_reports(db: Path, out_dir: Path, label: str, formats) -> None:
             runs.append(time.perf_counter() - started)
             assert code == 0
         name = f"{fmt} {' '.join(extra) or ('(with case-level answers)' if fmt == 'xlsx' else '')}".strip()
-        print(f"{label}: {name:<36} best {min(runs):.2f} s, worst {max(runs):.2f} s of 3, {out.stat().st_size / 1024:,.0f} KiB"
-              " (target <= 2 s at 40,000)")
+        print(
+            f"{label}: {name:<36} best {min(runs):.2f} s, worst {max(runs):.2f} s of 3, {out.stat().st_size / 1024:,.0f} KiB"
+            " (target <= 2 s at 40,000)"
+        )
 
 
 ALL_FORMATS = (("html", "html", []), ("markdown", "md", []), ("xlsx", "xlsx", ["--no-cases"]), ("xlsx", "xlsx", []))

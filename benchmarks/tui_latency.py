@@ -38,8 +38,17 @@ def make_round(path: Path, cases: int) -> None:
         round_row = store.create_round("Bench", "Bench PDU", "hmip-probation-pdu-2021")
         with write_lock(store.db):
             store.db["cases"].insert_all(
-                ({"round_id": round_row["id"], "case_ref": f"B{i:06d}", "sentence_type": "Licence", "rosh_level": "High",
-                  "practitioner": f"P{i % 40:02d}", "created_at": "2026-01-01"} for i in range(cases)),
+                (
+                    {
+                        "round_id": round_row["id"],
+                        "case_ref": f"B{i:06d}",
+                        "sentence_type": "Licence",
+                        "rosh_level": "High",
+                        "practitioner": f"P{i % 40:02d}",
+                        "created_at": "2026-01-01",
+                    }
+                    for i in range(cases)
+                ),
                 batch_size=1000,
             )
 
@@ -139,7 +148,10 @@ def launch_time(path: Path, runs: int = 5) -> list[float]:
         pid, fd = pty.fork()
         if pid == 0:
             os.environ["TERM"] = "xterm-256color"
-            os.execv(sys.executable, [sys.executable, "-m", "audit.cli", "--db", str(path), "open", "--round", "Bench", "--case", "B000002"])
+            os.execv(
+                sys.executable,
+                [sys.executable, "-m", "audit.cli", "--db", str(path), "open", "--round", "Bench", "--case", "B000002"],
+            )
         buffer = b""
         while time.perf_counter() - start < 20:
             ready, _, _ = select.select([fd], [], [], 0.05)
@@ -163,16 +175,24 @@ def main() -> None:
         make_round(small, 3)
         timings = asyncio.run(key_to_commit_latency(small))
         p95 = statistics.quantiles(timings, n=20)[18]
-        print(f"key press -> committed and repainted: median {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms "
-              f"over {len(timings)} presses (targets: median <= 15 ms, p95 <= 50 ms)")
-        print(f"  of which key press -> committed: median {statistics.median(COMMIT_TIMES):.1f} ms; "
-              f"the rest is repainting the changed lines and waiting for the next frame (TEXTUAL_FPS={os.environ.get('TEXTUAL_FPS', 'default')})")
+        print(
+            f"key press -> committed and repainted: median {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms "
+            f"over {len(timings)} presses (targets: median <= 15 ms, p95 <= 50 ms)"
+        )
+        print(
+            f"  of which key press -> committed: median {statistics.median(COMMIT_TIMES):.1f} ms; "
+            f"the rest is repainting the changed lines and waiting for the next frame (TEXTUAL_FPS={os.environ.get('TEXTUAL_FPS', 'default')})"
+        )
         keys, questions, reasons = asyncio.run(keys_for_a_case(small))
-        print(f"keys to audit one complete case: {keys} for {questions} questions and {reasons} N/A reasons "
-              f"(target: <= {questions + reasons + 5})")
+        print(
+            f"keys to audit one complete case: {keys} for {questions} questions and {reasons} N/A reasons "
+            f"(target: <= {questions + reasons + 5})"
+        )
         launches = launch_time(small)
-        print(f"launch to first interactive case screen (whole process): median {statistics.median(launches):.2f} s, "
-              f"max {max(launches):.2f} s over {len(launches)} runs (target <= 1.0 s)")
+        print(
+            f"launch to first interactive case screen (whole process): median {statistics.median(launches):.2f} s, "
+            f"max {max(launches):.2f} s over {len(launches)} runs (target <= 1.0 s)"
+        )
         big = Path(tmp) / "big.db"
         make_round(big, 5000)
         elapsed = asyncio.run(open_cases_screen(big))

@@ -17,9 +17,10 @@ import functools
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import attrs
 
@@ -51,8 +52,19 @@ _SENTENCE_FIELDS = {"unit", "rating", "standard", "count", "percent", "ties"}
 # The keys each table of a definition may hold: a misspelt key ('bellow', 'scroed') is a
 # problem, not silently ignored.
 _KEYS = {
-    "top level": {"id", "version", "title", "rating_bands", "points", "score_bands", "reporting", "sentences",
-                  "limiting_rules", "domains", "standards"},
+    "top level": {
+        "id",
+        "version",
+        "title",
+        "rating_bands",
+        "points",
+        "score_bands",
+        "reporting",
+        "sentences",
+        "limiting_rules",
+        "domains",
+        "standards",
+    },
     "rating_bands": {"basis", "bands"},
     "rating band": {"rating", "from", "below"},
     "score band": {"rating", "up_to"},
@@ -88,7 +100,7 @@ class DefinitionError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
     @classmethod
-    def of(cls, problems: Iterable[DefinitionProblem]) -> "DefinitionError":
+    def of(cls, problems: Iterable[DefinitionProblem]) -> DefinitionError:
         first, *rest = problems
         return cls(first.source, first.where, first.problem, more=rest)
 
@@ -172,7 +184,7 @@ class _Reader:
         return rating
 
     def fraction(self, value: Any, where: str, key: str) -> Fraction | None:
-        problem = f"{key!r} must be a number or a fraction like \"1/6\", got {value!r}"
+        problem = f'{key!r} must be a number or a fraction like "1/6", got {value!r}'
         if isinstance(value, bool) or not isinstance(value, (int, str, float)):
             self.report(where, problem)
             return None
@@ -230,7 +242,13 @@ def parse_definition(document: dict, source: str, *, origin: Origin = Origin.SHI
     if points is not None:
         needed = {b.rating: "a rating band gives it" for b in bands if b.rating}
         if any(s.method is RatingMethod.JUDGEMENT for s in standards):
-            needed.update({rating: "a standard rated by judgement can be given it" for rating in Rating if rating is not Rating.NOT_APPLICABLE})
+            needed.update(
+                {
+                    rating: "a standard rated by judgement can be given it"
+                    for rating in Rating
+                    if rating is not Rating.NOT_APPLICABLE
+                }
+            )
         for rule in rules:
             if rule.cap:
                 needed.setdefault(rule.cap, f"limiting rule {rule.id} caps at it")
@@ -311,7 +329,9 @@ def _check_bands_cover(r: _Reader, bands: list[RatingBand]) -> None:
             r.report(where, "'below' is above 100")
         expected = max(expected, band.upper)
     if bands[-1].upper is not None:
-        r.report("rating_bands", f"gap at the top: nothing covers {expected} up to and including 100 (omit 'below' on the last band)")
+        r.report(
+            "rating_bands", f"gap at the top: nothing covers {expected} up to and including 100 (omit 'below' on the last band)"
+        )
 
 
 def _points(r: _Reader, document: dict) -> list[tuple[Rating, int]] | None:
@@ -368,8 +388,10 @@ def _sentences(r: _Reader, document: dict) -> SentenceTemplates | None:
         template = r.text(table, key, "sentences")
         unknown = set(re.findall(r"{(\w*)}", template)) - _SENTENCE_FIELDS
         if unknown:
-            r.report(f"sentences {key}", f"unknown field(s) {', '.join(sorted(repr(f) for f in unknown))} "
-                                         f"(fields: {', '.join(sorted(_SENTENCE_FIELDS))})")
+            r.report(
+                f"sentences {key}",
+                f"unknown field(s) {', '.join(sorted(repr(f) for f in unknown))} (fields: {', '.join(sorted(_SENTENCE_FIELDS))})",
+            )
         else:
             try:
                 template.format(**sample)
@@ -387,7 +409,7 @@ def _reporting(r: _Reader, document: dict) -> ReportingConventions | None:
     r.keys(table, "reporting", "reporting")
     level = r.fraction(table.get("confidence_level"), "reporting confidence_level", "confidence_level")
     if level is not None and not 0 < level < 1:
-        r.report("reporting confidence_level", "a fraction between 0 and 1, e.g. \"95/100\"")
+        r.report("reporting confidence_level", 'a fraction between 0 and 1, e.g. "95/100"')
     return ReportingConventions(
         confidence_level=level,
         disproportion_points=r.whole_number(table, "disproportion_points", "reporting disproportion_points", minimum=1),
@@ -414,8 +436,11 @@ def _limiting_rules(r: _Reader, document: dict, standards: dict[str, Standard]) 
             if standard_id not in standards:
                 r.report(where, f"when_all_of names {standard_id!r}, which does not exist (dangling id)")
             elif standards[standard_id].method is not RatingMethod.RULE:
-                r.report(where, f"when_all_of names {standard_id!r}, which is not rated from case answers "
-                                "(limiting rules look at the ratings of standards rated by rule)")
+                r.report(
+                    where,
+                    f"when_all_of names {standard_id!r}, which is not rated from case answers "
+                    "(limiting rules look at the ratings of standards rated by rule)",
+                )
         rules.append(
             LimitingRule(
                 id=rule_id,
@@ -554,7 +579,9 @@ def shipped_frameworks() -> tuple[Framework, ...]:
     for framework in found:
         key = (framework.id, framework.version)
         if key in seen:
-            raise DefinitionError(framework.source, f"id {framework.id}", f"version {framework.version} is also defined in {seen[key]}")
+            raise DefinitionError(
+                framework.source, f"id {framework.id}", f"version {framework.version} is also defined in {seen[key]}"
+            )
         seen[key] = framework.source
     return tuple(sorted(found, key=_sort_key))
 
@@ -609,10 +636,13 @@ def catalogue(user_dir: str | Path | None = None) -> Catalogue:
             continue
         key = (result.id, result.version)
         if key in taken:
-            problems.append(DefinitionProblem(
-                source=str(path), where=f"framework {result.id} version {result.version}",
-                problem=f"already defined by {taken[key]}; this file is left out",
-            ))
+            problems.append(
+                DefinitionProblem(
+                    source=str(path),
+                    where=f"framework {result.id} version {result.version}",
+                    problem=f"already defined by {taken[key]}; this file is left out",
+                )
+            )
             continue
         taken[key] = str(path)
         user.append(result)

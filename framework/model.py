@@ -7,8 +7,8 @@ A :class:`Framework` is loaded from a versioned TOML definition (see
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from fractions import Fraction
-from typing import Iterator
 
 import attrs
 
@@ -110,9 +110,7 @@ class Standard:
     key_questions: tuple[KeyQuestion, ...] = attrs.field(default=(), converter=_tuple)
     # Whether its rating counts toward the score. A rated standard may be shown but not
     # scored (the youth framework's resettlement standard); an unrated one is never scored.
-    scored: bool = attrs.field(
-        default=attrs.Factory(lambda self: self.method is not RatingMethod.UNRATED, takes_self=True)
-    )
+    scored: bool = attrs.field(default=attrs.Factory(lambda self: self.method is not RatingMethod.UNRATED, takes_self=True))
 
     @property
     def rated(self) -> bool:
@@ -222,9 +220,7 @@ class Framework:
         try:
             return self._questions[question_id]
         except KeyError:
-            raise KeyError(
-                f"unknown question id {question_id!r} in framework {self.id} {self.version}"
-            ) from None
+            raise KeyError(f"unknown question id {question_id!r} in framework {self.id} {self.version}") from None
 
     def has_question(self, question_id: str) -> bool:
         return question_id in self._questions

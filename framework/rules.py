@@ -6,8 +6,8 @@ except the arithmetic of a percentage and of rounding half up.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
-from typing import Iterable, Mapping
 
 import attrs
 

@@ -26,7 +26,9 @@ def make_round(db: Path, cases: int) -> list[str]:
     sheet.write_text("case_ref,sentence_type\n" + "".join(f"{ref},Licence\n" for ref in refs))
     subprocess.run(
         [sys.executable, "-m", "audit.cli", "--db", str(db), "import", str(sheet), "--round", ROUND, "--unit", "Stress PDU"],
-        check=True, cwd=ROOT, capture_output=True,
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
     )
     return refs
 
@@ -67,7 +69,9 @@ def kill_run(db: Path, *, commands: int, min_kills: int, seed: int = 2022, worke
         kill_after = rng.uniform(0.05, 0.45) if index % 2 == 0 else None
         proc = subprocess.Popen(
             [sys.executable, "-m", "audit.cli", "--db", str(db), "answer", "--round", ROUND, ref, question, value],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         killed = False
         if kill_after is not None:
@@ -134,7 +138,10 @@ def load_run(db: Path, *, processes: int = 8, answers_each: int = 500) -> LoadRu
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", code, str(db), str(start_at), *pairs[p::processes]],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for p in range(processes)
     ]

@@ -103,8 +103,12 @@ def test_breakdown_hand_computed(framework):
         ("Licence", "2.2.1", 3, 3, 1),  # resettlement 3/6 = 50%
         (None, "2.2.1", 1, 0, 0),
     )
-    cases = [{"sentence_type": "Community order", "cases": 10}, {"sentence_type": "Suspended sentence order", "cases": 2},
-             {"sentence_type": "Licence", "cases": 7}, {"sentence_type": None, "cases": 1}]
+    cases = [
+        {"sentence_type": "Community order", "cases": 10},
+        {"sentence_type": "Suspended sentence order", "cases": 2},
+        {"sentence_type": "Licence", "cases": 7},
+        {"sentence_type": None, "cases": 1},
+    ]
     breakdown = build_breakdown(framework, SENTENCE, answers, cases, ["2.2.1"])
     labels = [g.label for g in breakdown.groups]
     assert labels == ["Community", "Licence / post-release (resettlement)", NOT_RECORDED]
@@ -128,12 +132,16 @@ def test_no_flag_below_the_minimum_cases_or_the_gap(framework):
     assert build_breakdown(framework, SENTENCE, closer, cases, ["2.2.1"]).flags == ()
 
 
-VALUES = st.sampled_from(["Community order", "Suspended sentence order", "Licence", "Post-sentence supervision", "Pre-release", None])
+VALUES = st.sampled_from(
+    ["Community order", "Suspended sentence order", "Licence", "Post-sentence supervision", "Pre-release", None]
+)
 
 
 @settings(max_examples=200)
-@given(case_list=st.lists(st.tuples(VALUES, st.sampled_from(["Yes", "No", "Not applicable", None])), min_size=0, max_size=60),
-       grouping=st.sampled_from([g for g in groupings() if g.column == "sentence_type"]))
+@given(
+    case_list=st.lists(st.tuples(VALUES, st.sampled_from(["Yes", "No", "Not applicable", None])), min_size=0, max_size=60),
+    grouping=st.sampled_from([g for g in groupings() if g.column == "sentence_type"]),
+)
 def test_groups_add_up_to_the_whole(framework, case_list, grouping: Grouping):
     answers: dict[tuple, dict] = {}
     cases: dict = {}
@@ -141,10 +149,13 @@ def test_groups_add_up_to_the_whole(framework, case_list, grouping: Grouping):
         cases[value] = cases.get(value, 0) + 1
         if answer is None:
             continue
-        row = answers.setdefault((value, "2.3.1"), {"sentence_type": value, "question_id": "2.3.1", "yes": 0, "no": 0, "not_applicable": 0})
+        row = answers.setdefault(
+            (value, "2.3.1"), {"sentence_type": value, "question_id": "2.3.1", "yes": 0, "no": 0, "not_applicable": 0}
+        )
         row[{"Yes": "yes", "No": "no", "Not applicable": "not_applicable"}[answer]] += 1
-    breakdown = build_breakdown(framework, grouping, list(answers.values()),
-                                [{"sentence_type": v, "cases": n} for v, n in cases.items()], ["2.3.1"])
+    breakdown = build_breakdown(
+        framework, grouping, list(answers.values()), [{"sentence_type": v, "cases": n} for v, n in cases.items()], ["2.3.1"]
+    )
     assert sum(g.cases for g in breakdown.groups) == len(case_list)
     assert sum(g.counts["2.3.1"].yes for g in breakdown.groups) == sum(a == "Yes" for _, a in case_list)
     assert sum(g.counts["2.3.1"].no for g in breakdown.groups) == sum(a == "No" for _, a in case_list)

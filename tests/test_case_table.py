@@ -33,12 +33,17 @@ FRAMEWORK = load_framework("hmip-probation-pdu-2021")
 QUESTIONS = list(FRAMEWORK.question_ids)
 KEY_QUESTIONS = [kq.id for s in FRAMEWORK.standards for kq in s.key_questions]
 # reasons and free text with the characters most likely to break a fast path or an XML file
-AWKWARD = st.text(alphabet=st.sampled_from(list("ab Z&<>\"'é") + ["\x1c", "\x1d", "\x1e", "\x1f", "\x00", "\n", "\U0001F600"]), max_size=8)
+AWKWARD = st.text(
+    alphabet=st.sampled_from(list("ab Z&<>\"'é") + ["\x1c", "\x1d", "\x1e", "\x1f", "\x00", "\n", "\U0001f600"]), max_size=8
+)
 
 answer_values = st.one_of(
     st.just((Answer.YES, None)),
     st.just((Answer.NO, None)),
-    st.tuples(st.just(Answer.NOT_APPLICABLE), st.one_of(st.none(), st.just(""), AWKWARD, st.sampled_from(["Not a licence case", "No victim"]))),
+    st.tuples(
+        st.just(Answer.NOT_APPLICABLE),
+        st.one_of(st.none(), st.just(""), AWKWARD, st.sampled_from(["Not a licence case", "No victim"])),
+    ),
 )
 a_case = st.fixed_dictionaries(
     {
@@ -52,7 +57,9 @@ a_case = st.fixed_dictionaries(
         # each case answers a random part of the framework, or all of it
         "answers": st.one_of(
             st.lists(st.tuples(st.sampled_from(QUESTIONS), answer_values), max_size=20).map(dict),
-            st.lists(answer_values, min_size=len(QUESTIONS), max_size=len(QUESTIONS)).map(lambda a: dict(zip(QUESTIONS, a))),
+            st.lists(answer_values, min_size=len(QUESTIONS), max_size=len(QUESTIONS)).map(
+                lambda a: dict(zip(QUESTIONS, a, strict=False))
+            ),
         ),
     }
 )
@@ -74,7 +81,10 @@ def expected_rows(store: AuditStore, deidentify: bool) -> list[list[str]]:
     salt = store.deidentify_salt() if deidentify else ""
     rows = []
     for case in store.db.query("SELECT * FROM cases WHERE round_id = ? ORDER BY case_ref", [round_row["id"]]):
-        given = {a["question_id"]: a for a in store.db.query("SELECT * FROM answers WHERE case_id = ? AND value IS NOT NULL", [case["id"]])}
+        given = {
+            a["question_id"]: a
+            for a in store.db.query("SELECT * FROM answers WHERE case_id = ? AND value IS NOT NULL", [case["id"]])
+        }
         texts = []
         for q in QUESTIONS:
             a = given.get(q)
@@ -126,7 +136,7 @@ def test_case_table_equals_reading_answer_by_answer(cases, read_in_halves):
                     sheet = read_case_answer_table(store, "R", deidentify=deidentify)
                     header, rows = list(sheet.header), list(sheet.rows())
                     assert rows == expected_rows(store, deidentify)
-                    assert header[-len(QUESTIONS):] == QUESTIONS
+                    assert header[-len(QUESTIONS) :] == QUESTIONS
                 table = read_case_answer_table(store, "R")
                 assert table.case_totals() == store.case_totals(round_row)
                 assert table.answer_counts() == store.answer_counts(round_row)
@@ -157,7 +167,10 @@ def test_xlsx_case_sheet_reads_back_as_the_case_table(cases):
     # openpyxl leaves out trailing empty cells of a row
     assert [row + [""] * (len(expected[0]) - len(row)) for row in got] == expected
     sheet = workbook["Cases"]
-    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(len(expected[0]))}{len(expected)}"
+    assert (
+        sheet.freeze_panes == "A2"
+        and sheet.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(len(expected[0]))}{len(expected)}"
+    )
     package = zipfile.ZipFile(io.BytesIO(data))
     assert package.testzip() is None
     assert "/xl/sharedStrings.xml" in package.read("[Content_Types].xml").decode()
@@ -169,14 +182,17 @@ def test_a_reason_holding_the_marker_characters_is_read_answer_by_answer(tmp_pat
     make_round(tmp_path / "audit.db", [{"attributes": {}, "answers": {q: (Answer.NOT_APPLICABLE, awkward) for q in QUESTIONS}}])
     with AuditStore.open(tmp_path / "audit.db") as store:
         table = read_case_answer_table(store, "R")
-        assert list(table.rows())[0][-len(QUESTIONS):] == [f"N/A: {awkward}"] * len(QUESTIONS)
+        assert list(table.rows())[0][-len(QUESTIONS) :] == [f"N/A: {awkward}"] * len(QUESTIONS)
         assert table.answer_counts()[QUESTIONS[0]]["not_applicable"] == 1
         assert table.case_totals() == (1, 0)
 
 
 def test_a_text_too_long_for_an_excel_cell_is_cut_short(tmp_path):
     long_reason = "x" * 40_000
-    make_round(tmp_path / "audit.db", [{"attributes": {"team": "t" * 40_000}, "answers": {QUESTIONS[0]: (Answer.NOT_APPLICABLE, long_reason)}}])
+    make_round(
+        tmp_path / "audit.db",
+        [{"attributes": {"team": "t" * 40_000}, "answers": {QUESTIONS[0]: (Answer.NOT_APPLICABLE, long_reason)}}],
+    )
     with AuditStore.open(tmp_path / "audit.db") as store:
         data = render_report(build_report(store, "R"), "xlsx")
     workbook = openpyxl.load_workbook(io.BytesIO(data))

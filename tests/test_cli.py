@@ -123,8 +123,13 @@ def test_serve_binds_to_localhost_only(demo_db):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     root = Path(__file__).resolve().parents[1]
-    process = subprocess.Popen([sys.executable, "-m", "audit.cli", "--db", str(demo_db), "serve", "--port", str(port)],
-                               cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "audit.cli", "--db", str(demo_db), "serve", "--port", str(port)],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output = ""
     try:
         url = None

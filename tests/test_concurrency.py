@@ -28,7 +28,9 @@ def caseaudit(db, *args):
 def test_sigkilled_answer_commands_lose_nothing_that_was_reported_saved(tmp_path):
     db = tmp_path / "killed.db"
     run = kill_run(db, commands=200, min_kills=50)
-    print(f"\n{run.commands} answer commands, {run.kills} SIGKILLed mid-run, {len(run.returned_ok)} returned 0, {run.seconds:.1f} s")
+    print(
+        f"\n{run.commands} answer commands, {run.kills} SIGKILLed mid-run, {len(run.returned_ok)} returned 0, {run.seconds:.1f} s"
+    )
     assert run.kills >= 50
     assert run.other_failures == []  # a command that was not killed never failed ("database is locked" etc.)
     stored = stored_answers(db)
@@ -49,7 +51,9 @@ def test_sigkilled_answer_commands_lose_nothing_that_was_reported_saved(tmp_path
 
 def test_eight_processes_writing_500_answers_each_at_once(tmp_path):
     run = load_run(tmp_path / "load.db", processes=8, answers_each=500)
-    print(f"\n{run.processes} processes x {run.answers_each} answers: {run.stored} stored, {run.failed_commands} failed, {run.seconds:.1f} s")
+    print(
+        f"\n{run.processes} processes x {run.answers_each} answers: {run.stored} stored, {run.failed_commands} failed, {run.seconds:.1f} s"
+    )
     assert run.failed_commands == 0
     assert run.stored == 4000
     assert caseaudit(tmp_path / "load.db", "check").returncode == 0

@@ -30,8 +30,22 @@ KEY_QUESTIONS = {
     "2.5.3": "Does reviewing focus sufficiently on keeping other people safe?",
     "2.6.1": "Do early outcomes demonstrate that reasonable progress has been made, in line with the personalised needs of the person on probation?",
 }
-PROMPT_COUNTS = {"2.1.1": 6, "2.2.1": 3, "2.2.2": 3, "2.2.3": 3, "2.3.1": 3, "2.3.2": 5, "2.3.3": 5, "2.4.1": 6, "2.4.2": 5, "2.4.3": 4,
-                 "2.5.1": 3, "2.5.2": 4, "2.5.3": 5, "2.6.1": 5}
+PROMPT_COUNTS = {
+    "2.1.1": 6,
+    "2.2.1": 3,
+    "2.2.2": 3,
+    "2.2.3": 3,
+    "2.3.1": 3,
+    "2.3.2": 5,
+    "2.3.3": 5,
+    "2.4.1": 6,
+    "2.4.2": 5,
+    "2.4.3": 4,
+    "2.5.1": 3,
+    "2.5.2": 4,
+    "2.5.3": 5,
+    "2.6.1": 5,
+}
 
 
 def test_shipped_framework_is_complete(framework):

@@ -14,8 +14,14 @@ from audit.store.figures import summarise
 FIGURES = tomllib.loads((Path(__file__).resolve().parents[1] / "data" / "demo" / "figures.toml").read_text(encoding="utf-8"))
 
 COHORT_SQL = {
-    "resettlement": ("c.sentence_type IN ({})".format(",".join("?" * len(RESETTLEMENT_SENTENCE_TYPES))), tuple(sorted(RESETTLEMENT_SENTENCE_TYPES))),
-    "community": ("c.sentence_type NOT IN ({})".format(",".join("?" * len(RESETTLEMENT_SENTENCE_TYPES))), tuple(sorted(RESETTLEMENT_SENTENCE_TYPES))),
+    "resettlement": (
+        "c.sentence_type IN ({})".format(",".join("?" * len(RESETTLEMENT_SENTENCE_TYPES))),
+        tuple(sorted(RESETTLEMENT_SENTENCE_TYPES)),
+    ),
+    "community": (
+        "c.sentence_type NOT IN ({})".format(",".join("?" * len(RESETTLEMENT_SENTENCE_TYPES))),
+        tuple(sorted(RESETTLEMENT_SENTENCE_TYPES)),
+    ),
     "young adult": ("c.young_adult = ?", ("Yes",)),
 }
 
@@ -54,8 +60,11 @@ def test_newham_resettlement_cases_fare_worse(demo_db):
         licence = summarise(store, "Newham 2022", where=where, params=params)
         where, params = COHORT_SQL["community"]
         community = summarise(store, "Newham 2022", where=where, params=params)
-    worse = [kq for kq in ("2.2.2", "2.2.3", "2.3.3", "2.4.2", "2.4.3")
-             if licence.key_question(kq).percentage.exact < community.key_question(kq).percentage.exact]
+    worse = [
+        kq
+        for kq in ("2.2.2", "2.2.3", "2.3.3", "2.4.2", "2.4.3")
+        if licence.key_question(kq).percentage.exact < community.key_question(kq).percentage.exact
+    ]
     assert len(worse) == 5
 
 

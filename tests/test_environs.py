@@ -28,8 +28,15 @@ NEWHAM = "Newham 2022"
 
 
 def run(*args, env=None, timeout=120, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "audit.cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "audit.cli", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        **kwargs,
+    )
 
 
 def one_line(result, *words) -> None:
@@ -68,8 +75,13 @@ def start_serve(db: Path, *extra: str):
     import queue
     import threading
 
-    process = subprocess.Popen([sys.executable, "-m", "audit.cli", "--db", str(db), "serve", "--port", "0", *extra],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "audit.cli", "--db", str(db), "serve", "--port", "0", *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
     output, url = "", None
@@ -107,7 +119,7 @@ def stop_serve(process, output: str) -> str:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-        raise AssertionError(f"serve did not stop on SIGINT: {output}")
+        raise AssertionError(f"serve did not stop on SIGINT: {output}") from None
     output += _rest(process)
     assert process.returncode == 0, output
     assert "Traceback" not in output and "Event loop is closed" not in output, output
@@ -123,6 +135,7 @@ async def _probe(port: int, token: str, auditor_header: str | None = None) -> di
     timeout = aiohttp.ClientTimeout(total=20)
     wrong = "x" * len(token)
     async with aiohttp.ClientSession(timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()) as session:
+
         async def status(path, headers=None):
             async with session.get(base + path, headers=headers or {}, allow_redirects=False) as response:
                 return response.status, await response.text(), response.headers
@@ -159,8 +172,12 @@ async def _probe(port: int, token: str, auditor_header: str | None = None) -> di
             except aiohttp.WSServerHandshakeError as error:
                 return ("refused", error.status)
 
-        results["ws foreign origin"] = await websocket(f"/{token}/ws?width=80&height=24", {"Origin": "http://evil.example", **sso})
-        results["ws foreign host"] = await websocket(f"/{token}/ws?width=80&height=24", {"Host": f"attacker.example:{port}", **sso})
+        results["ws foreign origin"] = await websocket(
+            f"/{token}/ws?width=80&height=24", {"Origin": "http://evil.example", **sso}
+        )
+        results["ws foreign host"] = await websocket(
+            f"/{token}/ws?width=80&height=24", {"Host": f"attacker.example:{port}", **sso}
+        )
         results["ws wrong token"] = await websocket(f"/{wrong}/ws?width=80&height=24", {**own, **sso})
         results["ws old path"] = await websocket(f"/ws/{token}?width=80&height=24", {**own, **sso})
         if auditor_header:
@@ -177,9 +194,20 @@ def test_serve_admits_only_its_token_host_and_origin(demo_db):
     finally:
         if process.poll() is None:
             output = stop_serve(process, output)
-    refused = ["no token", "old token query", "wrong token", "foreign host", "rebinding host", "foreign origin",
-               "other port origin", "static without token", "static token query", "static wrong token",
-               "download without token", "token cookie only"]
+    refused = [
+        "no token",
+        "old token query",
+        "wrong token",
+        "foreign host",
+        "rebinding host",
+        "foreign origin",
+        "other port origin",
+        "static without token",
+        "static token query",
+        "static wrong token",
+        "download without token",
+        "token cookie only",
+    ]
     assert {name: results[name] for name in refused} == {name: 403 for name in refused}
     assert results["ws foreign origin"] == ("refused", 403)
     assert results["ws foreign host"] == ("refused", 403)
@@ -266,9 +294,20 @@ async def _chromium_visit(url: str, then: str, chromium: str, profile: Path) -> 
     import aiohttp
 
     browser = await asyncio.create_subprocess_exec(
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}", "--remote-debugging-port=0",
-        "about:blank", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--remote-debugging-port=0",
+        "about:blank",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         active = profile / "DevToolsActivePort"
         for _ in range(150):
@@ -325,8 +364,11 @@ def test_serve_token_is_never_sent_to_another_local_port(demo_db, tmp_path):
         other = await asyncio.start_server(listener, "127.0.0.1", 0)
         other_port = other.sockets[0].getsockname()[1]
         try:
-            alive.append(await _chromium_visit(f"http://127.0.0.1:{port}/{token}/", f"http://127.0.0.1:{other_port}/",
-                                               chromium, tmp_path / "profile"))
+            alive.append(
+                await _chromium_visit(
+                    f"http://127.0.0.1:{port}/{token}/", f"http://127.0.0.1:{other_port}/", chromium, tmp_path / "profile"
+                )
+            )
         finally:
             other.close()
 
@@ -349,7 +391,7 @@ def test_serve_session_command_asks_who_is_auditing_or_passes_the_header_name_qu
     assert shlex.split(asked)[2:] == ["/usr/bin/python3", "-m", "audit.cli", "--db", str(db)]
     from audit.cli.main import build_parser
 
-    for name in ["Jo O'Brien", "a; rm -rf ~", "$(id)", "`id`", "x\" y", "--db=/etc/passwd", "-h"]:
+    for name in ["Jo O'Brien", "a; rm -rf ~", "$(id)", "`id`", 'x" y', "--db=/etc/passwd", "-h"]:
         command = app_command(db, auditor=name, python="/usr/bin/python3")
         # the trusted name is not merely offered: asking is switched off whatever the server's environment says
         assert command.startswith("CASEAUDIT_ASK_AUDITOR=0 ")
@@ -361,9 +403,12 @@ def test_serve_session_command_asks_who_is_auditing_or_passes_the_header_name_qu
     script = tmp_path / "argv"
     script.write_text('#!/bin/sh\nprintf "ask=%s\\n" "$CASEAUDIT_ASK_AUDITOR"\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
     script.chmod(0o700)
-    out = subprocess.run(["sh", "-c", app_command(db, auditor="a; echo owned $(id)", python=str(script))],
-                         env={**os.environ, "CASEAUDIT_ASK_AUDITOR": "1"},  # the server's own setting does not leak in
-                         capture_output=True, text=True).stdout.splitlines()
+    out = subprocess.run(
+        ["sh", "-c", app_command(db, auditor="a; echo owned $(id)", python=str(script))],
+        env={**os.environ, "CASEAUDIT_ASK_AUDITOR": "1"},  # the server's own setting does not leak in
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
     assert out == ["ask=0", "-m", "audit.cli", "--db", str(db), "--auditor=a; echo owned $(id)"]
 
 
@@ -466,8 +511,10 @@ def test_atomic_output_leaves_nothing_behind_on_failure(tmp_path):
 
 
 def test_a_failed_report_or_export_leaves_no_file(demo_db, tmp_path):
-    for args in (("report", "--round", "No such round", "-o", tmp_path / "r.html"),
-                 ("export", "--round", "No such round", tmp_path / "e.csv")):
+    for args in (
+        ("report", "--round", "No such round", "-o", tmp_path / "r.html"),
+        ("export", "--round", "No such round", tmp_path / "e.csv"),
+    ):
         one_line(run("--db", demo_db, *args), "No such round")
     assert names(tmp_path) == ["demo.db"]
 
@@ -525,6 +572,7 @@ def _limit_file_size(limit: int):
 
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing us
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return apply
 
 
@@ -553,7 +601,9 @@ def test_disk_full_during_demo_is_one_line_fault_injection(tmp_path):
 def tmpfs(path: Path, size: str, *, readonly: bool = False):
     path.mkdir(exist_ok=True)
     try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)], check=True, capture_output=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)], check=True, capture_output=True
+        )
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("cannot mount a tmpfs here (the fault-injection tests cover this)")
     try:
@@ -675,8 +725,10 @@ def _damage(path: Path) -> None:
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         pages = store.db.execute("PRAGMA page_count").fetchone()[0]
         size = store.db.execute("PRAGMA page_size").fetchone()[0]
-        roots = [store.db.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", [name]).fetchone()[0]
-                 for name in ("answers", "answers_round_question", "answer_history")]
+        roots = [
+            store.db.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", [name]).fetchone()[0]
+            for name in ("answers", "answers_round_question", "answer_history")
+        ]
     assert min(roots) > 1  # the first page (the schema) stays sound
     with open(path, "r+b") as handle:
         for page in {*roots, pages // 2, pages - 2}:
@@ -690,9 +742,14 @@ def test_damage_is_a_finding_for_check_and_one_line_for_every_other_command(demo
     result = run("--db", demo_db, "check")
     assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout, result
     assert "problem" in result.stdout and ("integrity" in result.stdout or "damage" in result.stdout), result.stdout
-    for args in (("rounds",), ("summary", "--round", NEWHAM), ("report", "--round", NEWHAM, "-o", tmp_path / "r.html"),
-                 ("export", "--round", NEWHAM, tmp_path / "e.csv"), ("history", "--round", NEWHAM),
-                 ("answer", "--round", NEWHAM, ref, "2.1.1", "Yes")):
+    for args in (
+        ("rounds",),
+        ("summary", "--round", NEWHAM),
+        ("report", "--round", NEWHAM, "-o", tmp_path / "r.html"),
+        ("export", "--round", NEWHAM, tmp_path / "e.csv"),
+        ("history", "--round", NEWHAM),
+        ("answer", "--round", NEWHAM, ref, "2.1.1", "Yes"),
+    ):
         one_line(run("--db", demo_db, *args), "damaged", str(demo_db))
     one_line(run("--db", db_path, "merge", demo_db), "damaged", str(demo_db))
     assert not (tmp_path / "r.html").exists() and not (tmp_path / "e.csv").exists()
@@ -711,8 +768,13 @@ sys.stdin.readline()
 def test_a_busy_database_says_it_is_waiting_and_then_saves(demo_db):
     ref = first_case(demo_db)
     with holding(demo_db, HOLD_WRITE) as holder:
-        answer = subprocess.Popen([sys.executable, "-m", "audit.cli", "--db", str(demo_db), "answer", "--round", NEWHAM, ref, "2.1.1", "No"],
-                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        answer = subprocess.Popen(
+            [sys.executable, "-m", "audit.cli", "--db", str(demo_db), "answer", "--round", NEWHAM, ref, "2.1.1", "No"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             notice = answer.stderr.readline()  # it must speak up while it waits (the requirement: within 2 s)
         finally:
@@ -745,14 +807,21 @@ def test_the_default_busy_wait_is_announced_quickly_and_bounded():
 @pytest.mark.parametrize("args", [(), ("open", "--round", NEWHAM)], ids=["tui", "open"])
 def test_the_tui_without_a_terminal_says_so_instead_of_spinning(demo_db, args):
     env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_DRIVER"}
-    process = subprocess.Popen([sys.executable, "-m", "audit.cli", "--db", str(demo_db), *args], cwd=ROOT, env=env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "audit.cli", "--db", str(demo_db), *args],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         out, err = process.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
-        raise AssertionError("the TUI kept running without a terminal")
+        raise AssertionError("the TUI kept running without a terminal") from None
     assert process.returncode == 2 and "needs a terminal" in err and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1
 
@@ -784,8 +853,16 @@ def test_several_processes_opening_an_older_schema_at_once_one_migrates(tmp_path
         shutil.copy(FIXTURES / "schema-1.db", db)
         start = time.time() + 2.0
         speed = "fast" if attempt == 0 else "slow"
-        processes = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(db), str(start), speed], cwd=ROOT,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPEN_AT_ONCE, str(db), str(start), speed],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(8)
+        ]
         results = [(p.communicate(timeout=120), p.returncode) for p in processes]
         assert all(code == 0 for _, code in results), [err for (_, err), code in results if code]
         assert {out.strip() for (out, _), _ in results} == {"1"}
@@ -809,8 +886,19 @@ def test_folders_made_for_outputs_and_databases_are_owner_only_under_umask_000(c
         assert cli("--db", demo_db, "export", "--round", "Newham 2022", tmp_path / "e1" / "sub" / "x.csv").code == 0
         assert cli("--db", demo_db, "report", "--round", "Newham 2022", "-o", tmp_path / "e2" / "r.html").code == 0
         assert cli("--db", demo_db, "backup", tmp_path / "e3" / "b.db").code == 0
-        assert cli("--db", tmp_path / "e4" / "deep" / "new.db", "import", Path(__file__).parent / "fixtures" / "two-cases.csv",
-                   "--round", "R", "--unit", "U").code == 0
+        assert (
+            cli(
+                "--db",
+                tmp_path / "e4" / "deep" / "new.db",
+                "import",
+                Path(__file__).parent / "fixtures" / "two-cases.csv",
+                "--round",
+                "R",
+                "--unit",
+                "U",
+            ).code
+            == 0
+        )
     finally:
         os.umask(old)
     for folder in ("e1", "e1/sub", "e2", "e3", "e4", "e4/deep"):
@@ -820,8 +908,10 @@ def test_folders_made_for_outputs_and_databases_are_owner_only_under_umask_000(c
 def test_force_never_replaces_the_database_itself(cli, demo_db):
     """Found by attacking: `report -o` and `backup` with --force onto the live database replaced it."""
     before = demo_db.read_bytes()
-    for args in (("report", "--round", "Newham 2022", "--format", "html", "-o", demo_db, "--force"),
-                 ("backup", demo_db, "--force")):
+    for args in (
+        ("report", "--round", "Newham 2022", "--format", "html", "-o", demo_db, "--force"),
+        ("backup", demo_db, "--force"),
+    ):
         result = cli("--db", demo_db, *args)
         assert result.code == 2 and "is the database" in result.err, (args, result)
     assert demo_db.read_bytes() == before

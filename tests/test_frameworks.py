@@ -22,7 +22,12 @@ YOUTH = "hmip-youth-2021"
 PDU = "hmip-probation-pdu-2021"
 
 # framework-youth.md: 0-6 Inadequate, 7-18 Requires improvement, 19-30 Good, 31-36 Outstanding [C]
-YOUTH_OVERALL = [(0, 6, Rating.INADEQUATE), (7, 18, Rating.REQUIRES_IMPROVEMENT), (19, 30, Rating.GOOD), (31, 36, Rating.OUTSTANDING)]
+YOUTH_OVERALL = [
+    (0, 6, Rating.INADEQUATE),
+    (7, 18, Rating.REQUIRES_IMPROVEMENT),
+    (19, 30, Rating.GOOD),
+    (31, 36, Rating.OUTSTANDING),
+]
 POINTS = {3: Rating.OUTSTANDING, 2: Rating.GOOD, 1: Rating.REQUIRES_IMPROVEMENT, 0: Rating.INADEQUATE}
 # Yes / No counts whose percentage falls in each band of the 50/65/80 bands
 COUNTS_FOR = {
@@ -52,17 +57,43 @@ def _youth_summary(framework, ratings: dict[str, Rating]):
         yes, no = COUNTS_FOR[rating]
         for kq in standard.key_questions:
             counts[kq.id] = {"yes": yes, "no": no, "not_applicable": 0}
-    return build_summary(framework, round_name="r", round_id="r", unit="A YJS", counts=counts, cases=10,
-                         incomplete_cases=0, domain_ratings=domain_ratings)
+    return build_summary(
+        framework,
+        round_name="r",
+        round_id="r",
+        unit="A YJS",
+        counts=counts,
+        cases=10,
+        incomplete_cases=0,
+        domain_ratings=domain_ratings,
+    )
 
 
 # ------------------------------------------------------------------ the youth framework
 def test_youth_framework_has_thirteen_standards_twelve_scored():
     youth = load_framework(YOUTH)
     assert youth.origin is Origin.SHIPPED
-    assert [s.id for s in youth.standards] == ["1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "3.1", "3.2", "3.3", "3.4", "4.1"]
-    assert [s.name for s in youth.standards][:4] == ["Governance and leadership", "Staff", "Partnerships and services",
-                                                     "Information and facilities"]
+    assert [s.id for s in youth.standards] == [
+        "1.1",
+        "1.2",
+        "1.3",
+        "1.4",
+        "2.1",
+        "2.2",
+        "2.3",
+        "2.4",
+        "3.1",
+        "3.2",
+        "3.3",
+        "3.4",
+        "4.1",
+    ]
+    assert [s.name for s in youth.standards][:4] == [
+        "Governance and leadership",
+        "Staff",
+        "Partnerships and services",
+        "Information and facilities",
+    ]
     assert youth.standard("4.1").name == "Resettlement policy and provision"
     assert youth.standard("4.1").rated and not youth.standard("4.1").scored
     assert [s.id for s in youth.standards if not s.scored] == ["4.1"]
@@ -88,7 +119,7 @@ def _ratings_for_score(framework, total: int, resettlement: Rating) -> dict[str,
         points.append(min(3, left))
         left -= points[-1]
     assert left == 0
-    ratings = {sid: POINTS[p] for sid, p in zip(scored, points)}
+    ratings = {sid: POINTS[p] for sid, p in zip(scored, points, strict=False)}
     ratings["4.1"] = resettlement
     return ratings
 
@@ -162,12 +193,19 @@ def test_every_problem_in_a_definition_is_listed():
     [
         (lambda d: d["standards"][9].__setitem__("scored", True), "standard 2.6", "an unrated standard cannot be scored"),
         (lambda d: d["standards"][4].__setitem__("scored", "no"), "standard 2.1", "scored must be true or false"),
-        (lambda d: d["rating_bands"]["bands"].append({"rating": "Good", "from": 100}), "rating_bands band 5", "'Good' already has a band"),
+        (
+            lambda d: d["rating_bands"]["bands"].append({"rating": "Good", "from": 100}),
+            "rating_bands band 5",
+            "'Good' already has a band",
+        ),
         (lambda d: d["points"].pop("Good"), "points", "no points for 'Good'"),
         (lambda d: d["points"].__setitem__("Not applicable", 0), "points 'Not applicable'", "takes no points"),
         (lambda d: d.__setitem__("version", "1 final"), "top level", "version '1 final' may hold only"),
-        (lambda d: d["limiting_rules"][1].__setitem__("when_all_of", ["2.6"]), "limiting rule services-planning-inadequate",
-         "not rated from case answers"),
+        (
+            lambda d: d["limiting_rules"][1].__setitem__("when_all_of", ["2.6"]),
+            "limiting rule services-planning-inadequate",
+            "not rated from case answers",
+        ),
         (lambda d: d["domains"].append({"id": "3", "name": "Empty"}), "domain 3", "no standard belongs to this domain"),
     ],
 )
@@ -235,7 +273,9 @@ def test_frameworks_show_json_has_the_keys_others_rely_on(cli):
     outcomes = next(s for s in pdu["standards"] if s["id"] == "2.6")
     assert (outcomes["method"], outcomes["scored"]) == ("unrated", False)
     assert pdu["standards"][5]["key_questions"][0]["prompts"][0] == {
-        "id": "2.2.1a", "text": "Does assessment analyse the person's motivation and readiness to engage and comply with the sentence?"}
+        "id": "2.2.1a",
+        "text": "Does assessment analyse the person's motivation and readiness to engage and comply with the sentence?",
+    }
 
 
 def test_frameworks_show_table_and_toml(cli):
@@ -328,8 +368,12 @@ def test_frameworks_add_cannot_replace_a_shipped_version(cli, user_dir, tmp_path
     copy.write_text(cli("frameworks", "show", PDU, "--format", "toml").out, encoding="utf-8")
     same = cli("frameworks", "add", copy)
     assert same.code == 0 and "ships with caseaudit" in same.out
-    copy.write_text(copy.read_text(encoding="utf-8").replace('below = 50 }', 'below = 55 }').replace(
-        'from = 50, below = 65', 'from = 55, below = 65'), encoding="utf-8")
+    copy.write_text(
+        copy.read_text(encoding="utf-8")
+        .replace("below = 50 }", "below = 55 }")
+        .replace("from = 50, below = 65", "from = 55, below = 65"),
+        encoding="utf-8",
+    )
     refused = cli("frameworks", "add", copy)
     assert refused.code == 2 and "cannot be replaced" in refused.err
     assert not user_dir.exists() or not list(user_dir.iterdir())
@@ -343,7 +387,10 @@ def _without_court_work_at_60_75_90(text: str) -> str:
     replacements = [
         ('when_all_of = ["2.1", "2.2", "2.3", "2.4", "2.5"]', 'when_all_of = ["2.2", "2.3", "2.4", "2.5"]'),
         ('{ rating = "Inadequate", from = 0, below = 50 }', '{ rating = "Inadequate", from = 0, below = 60 }'),
-        ('{ rating = "Requires improvement", from = 50, below = 65 }', '{ rating = "Requires improvement", from = 60, below = 75 }'),
+        (
+            '{ rating = "Requires improvement", from = 50, below = 65 }',
+            '{ rating = "Requires improvement", from = 60, below = 75 }',
+        ),
         ('{ rating = "Good", from = 65, below = 80 }', '{ rating = "Good", from = 75, below = 90 }'),
         ('{ rating = "Outstanding", from = 80 }', '{ rating = "Outstanding", from = 90 }'),
     ]
@@ -380,7 +427,9 @@ def test_a_local_copy_with_its_own_bands_is_imported_and_summarised(cli, user_di
     local = load_framework("pdu-no-court-work")
     assert not local.has_question("2.1.1")
     sheet = _sheet(tmp_path / "sheet.csv", local, 7)  # 70% 'Yes' everywhere
-    imported = cli("--db", db_path, "import", sheet, "--round", "Local 2026", "--unit", "Our PDU", "--framework", "pdu-no-court-work")
+    imported = cli(
+        "--db", db_path, "import", sheet, "--round", "Local 2026", "--unit", "Our PDU", "--framework", "pdu-no-court-work"
+    )
     assert imported.code == 0, imported
     summary = json.loads(cli("--db", db_path, "summary", "--round", "Local 2026", "--format", "json").out)
     assert summary["framework"]["id"] == "pdu-no-court-work"
@@ -459,12 +508,16 @@ def test_report_sections_follow_the_frameworks_own_domains(cli, tmp_path, db_pat
     out = tmp_path / f"youth.{suffix}"
     assert cli("--db", db_path, "report", "--round", "YJS", "-o", out).code == 0
     text = out.read_text(encoding="utf-8")
-    headings = ["Domain one: organisational delivery", "Domain two: court disposals", "Domain three: out-of-court disposals",
-                "Domain four: resettlement"]
+    headings = [
+        "Domain one: organisational delivery",
+        "Domain two: court disposals",
+        "Domain three: out-of-court disposals",
+        "Domain four: resettlement",
+    ]
     at = [text.index(h) for h in headings]
     assert at == sorted(at)
     assert at[2] < text.index("OOCD panel minutes") < at[3]  # 3.4's evidence sits under domain three
-    assert "4.1 Resettlement policy and provision" in text[at[3]:]
+    assert "4.1 Resettlement policy and provision" in text[at[3] :]
     pdu = tmp_path / f"newham.{suffix}"
     assert cli("--db", demo_db, "report", "--round", "Newham 2022", "-o", pdu).code == 0
     pdu_text = pdu.read_text(encoding="utf-8")

@@ -20,13 +20,19 @@ def test_summary_json_equals_the_published_report(cli, demo_db, report):
     summary = json.loads(result.out)
     assert summary["cases"] == report["cases"]
     assert summary["incomplete_cases"] == 0
-    percentages = {kq["id"]: kq["percent"] for s in summary["standards"] for kq in s["key_questions"] if not kq["id"].startswith("2.1")}
+    percentages = {
+        kq["id"]: kq["percent"] for s in summary["standards"] for kq in s["key_questions"] if not kq["id"].startswith("2.1")
+    }
     assert percentages == report["percentages"]
     ratings = {s["id"]: s["rating"] for s in summary["standards"] if s["rated"]}
     assert ratings == report["ratings"]
     outcomes = next(s for s in summary["standards"] if s["id"] == "2.6")
     assert outcomes["rated"] is False and outcomes["rating"] is None
-    assert (summary["score"], summary["max_score"], summary["overall_rating"]) == (report["score"], report["max_score"], report["overall_rating"])
+    assert (summary["score"], summary["max_score"], summary["overall_rating"]) == (
+        report["score"],
+        report["max_score"],
+        report["overall_rating"],
+    )
     for standard_id, sentence in report["sentences"].items():
         standard = next(s for s in summary["standards"] if s["id"] == standard_id)
         assert standard["sentence"] == sentence

@@ -60,7 +60,12 @@ def test_history_lists_who_changed_what_old_to_new(cli, db_path):
     # the case's attributes, set by the import, are listed too (schema 4): the first answer follows them
     assert "spo.one" in lines[0] and "A100001 sentence_type (blank) -> " in lines[0] and "import:two-cases.csv" in lines[0]
     lines = [line for line in lines if " 2.2." in line]
-    assert "spo.one" in lines[0] and "A100001 2.2.1a " in lines[0] and "(blank) -> Yes" in lines[0] and "import:two-cases.csv" in lines[0]
+    assert (
+        "spo.one" in lines[0]
+        and "A100001 2.2.1a " in lines[0]
+        and "(blank) -> Yes" in lines[0]
+        and "import:two-cases.csv" in lines[0]
+    )
     assert "spo.two" in lines[-1] and "Yes -> No [note: no review]" in lines[-1]
     assert all("A100002" not in line for line in lines)
     unknown = cli("--db", db_path, "history", "--round", "R", "--case", "Z999999")
@@ -124,10 +129,12 @@ def test_merge_brings_in_disjoint_work(cli, two_copies):
 def answers_table(db: Path) -> list:
     conn = sqlite3.connect(db)
     try:
-        return sorted(conn.execute(
-            "SELECT r.id, c.case_ref, a.question_id, a.value, a.reason, a.note FROM answers a"
-            " JOIN cases c ON c.id = a.case_id JOIN rounds r ON r.id = c.round_id"
-        ))
+        return sorted(
+            conn.execute(
+                "SELECT r.id, c.case_ref, a.question_id, a.value, a.reason, a.note FROM answers a"
+                " JOIN cases c ON c.id = a.case_id JOIN rounds r ON r.id = c.round_id"
+            )
+        )
     finally:
         conn.close()
 
@@ -167,7 +174,11 @@ def test_conflicting_answers_are_kept_listed_and_resolved_from_the_command_line(
     assert "No open conflicts" in cli("--db", ours, "conflicts", "--round", NEWHAM).out
     assert "kept theirs (qa.lead)" in cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
     history = cli("--db", ours, "history", "--round", NEWHAM, "--case", ref).out.splitlines()
-    assert "qa.lead" in history[-1] and "Yes -> No" in history[-1] and f"conflict {number.group(1)} resolved: kept theirs" in history[-1]
+    assert (
+        "qa.lead" in history[-1]
+        and "Yes -> No" in history[-1]
+        and f"conflict {number.group(1)} resolved: kept theirs" in history[-1]
+    )
     twice = cli("--db", ours, "resolve", "--round", NEWHAM, number.group(1), "ours")
     assert twice.code == 2 and "already resolved" in twice.err
     assert "Nothing new" in cli("--db", ours, "merge", theirs).out
@@ -292,7 +303,8 @@ def test_check_passes_on_a_good_database_and_names_each_problem(cli, demo_db):
     case_id = conn.execute("SELECT id FROM cases ORDER BY id LIMIT 1").fetchone()[0]
     conn.execute(
         "INSERT INTO answers (case_id, question_id, round_id, value, auditor, answered_at)"
-        " VALUES (?, '2.9.9', (SELECT round_id FROM cases WHERE id = ?), 'Yes', 'x', 'now')", [case_id, case_id]
+        " VALUES (?, '2.9.9', (SELECT round_id FROM cases WHERE id = ?), 'Yes', 'x', 'now')",
+        [case_id, case_id],
     )
     conn.execute("UPDATE answers SET round_id = 'elsewhere' WHERE case_id = ? AND question_id = '2.2.1'", [case_id])
     conn.execute("DROP TRIGGER answer_history_no_delete")
@@ -377,8 +389,11 @@ def test_merge_copes_with_answers_written_outside_caseaudit(cli, two_copies):
     with AuditStore.open(ours) as store:
         ref = first_case(store)
     conn = sqlite3.connect(theirs)
-    conn.execute("UPDATE answers SET value = 'No', event_id = NULL WHERE question_id = '2.4.1'"
-                 " AND case_id = (SELECT id FROM cases WHERE case_ref = ?)", [ref])
+    conn.execute(
+        "UPDATE answers SET value = 'No', event_id = NULL WHERE question_id = '2.4.1'"
+        " AND case_id = (SELECT id FROM cases WHERE case_ref = ?)",
+        [ref],
+    )
     conn.commit()
     conn.close()
     cli("--db", ours, "answer", "--round", NEWHAM, ref, "2.4.1", "Yes")

@@ -35,8 +35,21 @@ def answer_apart(cli, ours: Path, theirs: Path, question: str, first: tuple[str,
     with AuditStore.open(ours) as store:
         ref = first_case(store)
     for (copy, value), auditor in ((first, "spo.b"), (second, "spo.a")):
-        assert cli("--db", {"ours": ours, "theirs": theirs}[copy], "--auditor", auditor, "answer", "--round", NEWHAM, ref,
-                   question, value).code == 0
+        assert (
+            cli(
+                "--db",
+                {"ours": ours, "theirs": theirs}[copy],
+                "--auditor",
+                auditor,
+                "answer",
+                "--round",
+                NEWHAM,
+                ref,
+                question,
+                value,
+            ).code
+            == 0
+        )
     return ref
 
 
@@ -97,7 +110,9 @@ def test_merge_refuses_answers_to_questions_the_pinned_framework_lacks(cli, two_
     conn = sqlite3.connect(theirs)
     conn.execute(
         "INSERT INTO answers (case_id, question_id, round_id, value, auditor, answered_at, event_id)"
-        " SELECT id, '2.9.9', round_id, 'Yes', 'intruder', '2026-01-01', 'e-foreign' FROM cases WHERE case_ref = ?", [ref])
+        " SELECT id, '2.9.9', round_id, 'Yes', 'intruder', '2026-01-01', 'e-foreign' FROM cases WHERE case_ref = ?",
+        [ref],
+    )
     conn.commit()
     conn.close()
     before = db_state(ours)
@@ -111,8 +126,10 @@ def test_merge_refuses_answers_to_questions_the_pinned_framework_lacks(cli, two_
 def test_merge_refuses_a_round_pinned_to_a_framework_this_build_lacks(cli, two_copies, tmp_path):
     ours, theirs = two_copies
     conn = sqlite3.connect(theirs)
-    conn.execute("INSERT INTO rounds (id, name, unit, framework_id, framework_version, created_at, created_by)"
-                 " VALUES ('r-future', 'Future', 'PDU', 'hmip-probation-pdu-2031', '1', '2031-01-01', 'x')")
+    conn.execute(
+        "INSERT INTO rounds (id, name, unit, framework_id, framework_version, created_at, created_by)"
+        " VALUES ('r-future', 'Future', 'PDU', 'hmip-probation-pdu-2031', '1', '2031-01-01', 'x')"
+    )
     conn.commit()
     conn.close()
     before = db_state(ours)
@@ -235,9 +252,12 @@ def test_finalising_and_answering_at_once_never_writes_into_a_finalised_round(de
     thread.join()
     assert errors == []
     with AuditStore.open(demo_db) as store:
-        late = list(store.db.query(
-            "SELECT 1 FROM answer_history h JOIN cases c ON c.id = h.case_id WHERE c.case_ref = ? AND h.changed_at > ?",
-            [ref, finalised["finalised_at"]]))
+        late = list(
+            store.db.query(
+                "SELECT 1 FROM answer_history h JOIN cases c ON c.id = h.case_id WHERE c.case_ref = ? AND h.changed_at > ?",
+                [ref, finalised["finalised_at"]],
+            )
+        )
     assert late == []
 
 
@@ -247,7 +267,9 @@ def test_a_write_based_on_a_stale_answer_is_refused_and_says_who_changed_it(demo
         round_row = one.round(NEWHAM)
         ref = first_case(one)
         case = one.case(round_row, ref)
-        seen = next(iter(one.db.query("SELECT event_id, value FROM answers WHERE case_id = ? AND question_id = '2.2.1a'", [case["id"]])))
+        seen = next(
+            iter(one.db.query("SELECT event_id, value FROM answers WHERE case_id = ? AND question_id = '2.2.1a'", [case["id"]]))
+        )
         theirs, mine = ("No", "Yes") if seen["value"] != "No" else ("Yes", "No")
         assert two.record_answer(two.round(NEWHAM), ref, "2.2.1a", theirs, auditor="spo.two")
         with pytest.raises(StaleAnswer) as stale:
@@ -286,7 +308,9 @@ def test_conflicts_left_open_by_schema_3_stay_open_and_copies_converge(cli, tmp_
     cli("--db", theirs, "merge", ours)
     for question in ("2.3.1", "2.4.1"):
         assert answer_of(ours, "A100001", question, "Legacy") == answer_of(theirs, "A100001", question, "Legacy")
-    assert [k["their_value"] for k in open_conflicts(theirs, "Legacy")] == [k["their_value"] for k in open_conflicts(ours, "Legacy")]
+    assert [k["their_value"] for k in open_conflicts(theirs, "Legacy")] == [
+        k["their_value"] for k in open_conflicts(ours, "Legacy")
+    ]
     assert len(open_conflicts(ours, "Legacy")) == 1
     check_passes(cli, ours, theirs)
 
@@ -310,10 +334,15 @@ def test_every_change_from_the_command_line_is_under_the_auditor_named(cli, two_
     conn = sqlite3.connect(ours)
     try:
         stamp = conn.execute("SELECT min(changed_at) FROM answer_history WHERE auditor = 'spo.b'").fetchone()[0]
-        names = {row[0] for row in conn.execute(
-            "SELECT auditor FROM answer_history WHERE changed_at >= ? UNION SELECT changed_by FROM attribute_history"
-            " WHERE changed_at >= ? UNION SELECT done_by FROM round_events WHERE done_at >= ?"
-            " UNION SELECT resolved_by FROM conflicts WHERE resolved_by IS NOT NULL", [stamp, stamp, stamp])}
+        names = {
+            row[0]
+            for row in conn.execute(
+                "SELECT auditor FROM answer_history WHERE changed_at >= ? UNION SELECT changed_by FROM attribute_history"
+                " WHERE changed_at >= ? UNION SELECT done_by FROM round_events WHERE done_at >= ?"
+                " UNION SELECT resolved_by FROM conflicts WHERE resolved_by IS NOT NULL",
+                [stamp, stamp, stamp],
+            )
+        }
     finally:
         conn.close()
     assert names == {"spo.a", "spo.b", "qa.lead", "spo.env"}, names
@@ -332,13 +361,18 @@ def test_answering_with_the_other_sides_value_settles_the_conflict_in_every_copy
     check_passes(cli, ours, theirs)
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("UPDATE answer_history SET case_id = 99999 WHERE id = (SELECT max(id) FROM answer_history)", "belongs to no case"),
-    ("INSERT INTO round_events VALUES ('e-x', 'no-such-round', 'merged', NULL, 'x', '2026-01-01')", "belongs to no round"),
-    ("UPDATE answer_history SET based_on = event_id || ' ' || coalesce(based_on, '') WHERE id = (SELECT max(id) FROM answer_history)",
-     "not earlier than itself"),
-    ("UPDATE answer_history SET generation = 'high' WHERE id = (SELECT max(id) FROM answer_history)", "malformed"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("UPDATE answer_history SET case_id = 99999 WHERE id = (SELECT max(id) FROM answer_history)", "belongs to no case"),
+        ("INSERT INTO round_events VALUES ('e-x', 'no-such-round', 'merged', NULL, 'x', '2026-01-01')", "belongs to no round"),
+        (
+            "UPDATE answer_history SET based_on = event_id || ' ' || coalesce(based_on, '') WHERE id = (SELECT max(id) FROM answer_history)",
+            "not earlier than itself",
+        ),
+        ("UPDATE answer_history SET generation = 'high' WHERE id = (SELECT max(id) FROM answer_history)", "malformed"),
+    ],
+)
 def test_merge_refuses_a_copy_whose_records_point_nowhere(cli, two_copies, damage, message):
     ours, theirs = two_copies
     with AuditStore.open(theirs) as store:
@@ -376,16 +410,27 @@ def test_an_auditor_name_that_cannot_be_recorded_is_refused(cli, demo_db, monkey
 
 
 # ------------------------------------------------------------------ found by attacking the merge
-@pytest.mark.parametrize("damage, message", [
-    ("UPDATE answer_history SET generation = 9223372036854775807 WHERE id = (SELECT max(id) FROM answer_history)", "malformed"),
-    ("UPDATE answer_history SET event_id = 'evil id' WHERE id = (SELECT max(id) FROM answer_history)", "malformed"),
-    ("UPDATE answer_history SET based_on = 'nowhere' WHERE id = (SELECT max(id) FROM answer_history)", "neither copy holds"),
-    ("UPDATE cases SET case_ref = lower(case_ref) WHERE id = (SELECT min(id) FROM cases)", "not written as caseaudit writes it"),
-    ("UPDATE cases SET rosh_level = 'Galactic' WHERE id = (SELECT min(id) FROM cases)", "rosh_level 'Galactic'"),
-    ("INSERT INTO round_events VALUES ('e-y', (SELECT id FROM rounds LIMIT 1), 'vanished', NULL, 'x', '2026-01-01')",
-     "unknown kind"),
-    ("UPDATE answer_history SET auditor = '' WHERE id = (SELECT max(id) FROM answer_history)", "has no auditor"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            "UPDATE answer_history SET generation = 9223372036854775807 WHERE id = (SELECT max(id) FROM answer_history)",
+            "malformed",
+        ),
+        ("UPDATE answer_history SET event_id = 'evil id' WHERE id = (SELECT max(id) FROM answer_history)", "malformed"),
+        ("UPDATE answer_history SET based_on = 'nowhere' WHERE id = (SELECT max(id) FROM answer_history)", "neither copy holds"),
+        (
+            "UPDATE cases SET case_ref = lower(case_ref) WHERE id = (SELECT min(id) FROM cases)",
+            "not written as caseaudit writes it",
+        ),
+        ("UPDATE cases SET rosh_level = 'Galactic' WHERE id = (SELECT min(id) FROM cases)", "rosh_level 'Galactic'"),
+        (
+            "INSERT INTO round_events VALUES ('e-y', (SELECT id FROM rounds LIMIT 1), 'vanished', NULL, 'x', '2026-01-01')",
+            "unknown kind",
+        ),
+        ("UPDATE answer_history SET auditor = '' WHERE id = (SELECT max(id) FROM answer_history)", "has no auditor"),
+    ],
+)
 def test_merge_refuses_forged_or_malformed_records(cli, two_copies, damage, message):
     ours, theirs = two_copies
     with AuditStore.open(theirs) as store:

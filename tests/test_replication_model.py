@@ -71,9 +71,16 @@ class Copies(RuleBasedStateMachine):
         return {row[0] for row in store.db.execute("SELECT event_id FROM answer_history")}
 
     def current(self, store: AuditStore, case_ref: str, question: str) -> dict | None:
-        return next(iter(store.db.query(
-            "SELECT a.* FROM answers a JOIN cases c ON c.id = a.case_id JOIN rounds r ON r.id = c.round_id"
-            " WHERE r.name = ? AND c.case_ref = ? AND a.question_id = ?", [ROUND, case_ref, question])), None)
+        return next(
+            iter(
+                store.db.query(
+                    "SELECT a.* FROM answers a JOIN cases c ON c.id = a.case_id JOIN rounds r ON r.id = c.round_id"
+                    " WHERE r.name = ? AND c.case_ref = ? AND a.question_id = ?",
+                    [ROUND, case_ref, question],
+                )
+            ),
+            None,
+        )
 
     def acknowledge(self, store: AuditStore, case_ref: str, question: str, held_before: set[str]) -> None:
         row = self.current(store, case_ref, question)
@@ -82,26 +89,47 @@ class Copies(RuleBasedStateMachine):
             self.knew[row["event_id"]] = held_before
 
     # -- what auditors do ------------------------------------------------------
-    @rule(index=st.integers(0, 2), case_ref=st.sampled_from(CASES), question=st.sampled_from(QUESTIONS),
-          value=st.sampled_from(VALUES), reason=st.sampled_from((None, "transferred")))
+    @rule(
+        index=st.integers(0, 2),
+        case_ref=st.sampled_from(CASES),
+        question=st.sampled_from(QUESTIONS),
+        value=st.sampled_from(VALUES),
+        reason=st.sampled_from((None, "transferred")),
+    )
     def answer(self, index, case_ref, question, value, reason) -> None:
         store = self.copy(index)
         held = self.events_held(store)
         store.record_answer(store.round(ROUND), case_ref, question, value, reason=reason, auditor=f"auditor-{index}")
         self.acknowledge(store, case_ref, question, held)
 
-    @rule(index=st.integers(0, 2), case_ref=st.sampled_from(CASES), question=st.sampled_from(QUESTIONS),
-          note=st.sampled_from(("seen", "checked with SPO", "")))
+    @rule(
+        index=st.integers(0, 2),
+        case_ref=st.sampled_from(CASES),
+        question=st.sampled_from(QUESTIONS),
+        note=st.sampled_from(("seen", "checked with SPO", "")),
+    )
     def note(self, index, case_ref, question, note) -> None:
         store = self.copy(index)
         held = self.events_held(store)
         row = self.current(store, case_ref, question) or {}
-        store.record_answer(store.round(ROUND), case_ref, question, row.get("value"), reason=row.get("reason"), note=note,
-                            keep_note=False, auditor=f"auditor-{index}")
+        store.record_answer(
+            store.round(ROUND),
+            case_ref,
+            question,
+            row.get("value"),
+            reason=row.get("reason"),
+            note=note,
+            keep_note=False,
+            auditor=f"auditor-{index}",
+        )
         self.acknowledge(store, case_ref, question, held)
 
-    @rule(index=st.integers(0, 2), case_ref=st.sampled_from(CASES), attribute=st.sampled_from(sorted(ATTRIBUTES)),
-          choice=st.integers(0, 2))
+    @rule(
+        index=st.integers(0, 2),
+        case_ref=st.sampled_from(CASES),
+        attribute=st.sampled_from(sorted(ATTRIBUTES)),
+        choice=st.integers(0, 2),
+    )
     def change_attribute(self, index, case_ref, attribute, choice) -> None:
         store = self.copy(index)
         values = ATTRIBUTES[attribute]
@@ -149,11 +177,13 @@ class Copies(RuleBasedStateMachine):
             (row["case_ref"], row["question_id"]): (row["value"], row["reason"], row["note"])
             for row in store.db.query(
                 "SELECT c.case_ref, a.* FROM answers a JOIN cases c ON c.id = a.case_id WHERE c.round_id = ?"
-                " AND (a.value IS NOT NULL OR a.note IS NOT NULL)", [round_row["id"]])
+                " AND (a.value IS NOT NULL OR a.note IS NOT NULL)",
+                [round_row["id"]],
+            )
         }
         attributes = {
-            row["case_ref"]: tuple(row[a] for a in sorted(ATTRIBUTES)) for row in store.db.query(
-                "SELECT * FROM cases WHERE round_id = ?", [round_row["id"]])
+            row["case_ref"]: tuple(row[a] for a in sorted(ATTRIBUTES))
+            for row in store.db.query("SELECT * FROM cases WHERE round_id = ?", [round_row["id"]])
         }
         conflicts = sorted(
             (k["kind"], k["case_ref"] or "", k["subject"], k["their_value"] or "", k["their_reason"] or "", k["their_note"] or "")
@@ -176,10 +206,14 @@ class Copies(RuleBasedStateMachine):
             round_row = store.round(ROUND)
             open_states = {
                 (k["case_ref"], k["subject"], (k["their_value"], k["their_reason"], k["their_note"]))
-                for k in store.conflicts(round_row) if k["kind"] == "answer"
+                for k in store.conflicts(round_row)
+                if k["kind"] == "answer"
             }
-            later = list(store.db.query(
-                "SELECT h.event_id, c.case_ref, h.question_id FROM answer_history h JOIN cases c ON c.id = h.case_id"))
+            later = list(
+                store.db.query(
+                    "SELECT h.event_id, c.case_ref, h.question_id FROM answer_history h JOIN cases c ON c.id = h.case_id"
+                )
+            )
             for event_id, (case_ref, question, state) in self.acknowledged.items():
                 if event_id not in held:
                     continue
@@ -198,7 +232,9 @@ class Copies(RuleBasedStateMachine):
 
 
 Copies.TestCase.settings = settings(
-    max_examples=50, stateful_step_count=18, deadline=None,
+    max_examples=50,
+    stateful_step_count=18,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 test_copies_converge_and_never_lose_an_answer = Copies.TestCase

@@ -132,7 +132,10 @@ def test_xlsx_report_has_every_figure_as_numbers(cli, demo_db, tmp_path, publish
     for standard_id, rating in published["ratings"].items():
         assert ratings[standard_id] == rating
     assert ratings["Score"] == published["overall_rating"]
-    assert next(r for r in workbook["Ratings"].iter_rows(min_row=2, values_only=True) if r[0] == "Score")[1] == f"{published['score']}/{published['max_score']}"
+    assert (
+        next(r for r in workbook["Ratings"].iter_rows(min_row=2, values_only=True) if r[0] == "Score")[1]
+        == f"{published['score']}/{published['max_score']}"
+    )
     header = [c.value for c in workbook["Key questions"][1]]
     column = {name: header.index(name) for name in header}
     rows = {row[column["Key question"]].value: row for row in workbook["Key questions"].iter_rows(min_row=2)}
@@ -218,8 +221,16 @@ def chromium() -> str | None:
     return None
 
 
-BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars", "--no-first-run",
-                 "--disable-extensions", "--disable-background-networking"]
+BROWSER_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--no-first-run",
+    "--disable-extensions",
+    "--disable-background-networking",
+]
 
 
 @pytest.mark.parametrize("published_report", REPORTS, ids=lambda r: r["round"])
@@ -232,8 +243,12 @@ def test_html_report_renders_in_headless_chromium(cli, demo_db, tmp_path, publis
     out = tmp_path / "report.html"
     cli("--db", demo_db, "report", "--round", published_report["round"], "-o", out)
     profile = tmp_path / "profile"
-    dom = subprocess.run([browser, *BROWSER_FLAGS, f"--user-data-dir={profile}", "--dump-dom", out.as_uri()],
-                         capture_output=True, text=True, timeout=120)
+    dom = subprocess.run(
+        [browser, *BROWSER_FLAGS, f"--user-data-dir={profile}", "--dump-dom", out.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     rendered = read_html_text(dom.stdout)
     assert f"Score {published_report['score']}/{published_report['max_score']}" in rendered
@@ -243,8 +258,12 @@ def test_html_report_renders_in_headless_chromium(cli, demo_db, tmp_path, publis
     for sentence in published_report["sentences"].values():
         assert sentence in rendered
     shot = tmp_path / "report.png"
-    subprocess.run([browser, *BROWSER_FLAGS, f"--user-data-dir={profile}", "--window-size=1100,1500", f"--screenshot={shot}", out.as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [browser, *BROWSER_FLAGS, f"--user-data-dir={profile}", "--window-size=1100,1500", f"--screenshot={shot}", out.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     if os.environ.get("CASEAUDIT_UPDATE_DOCS") and published_report["round"] == "Newham 2022":
         shutil.copy(shot, ROOT / "docs" / "report-html.png")

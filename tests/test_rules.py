@@ -31,7 +31,18 @@ counts = st.integers(min_value=0, max_value=500)
 # ------------------------------------------------------------------ rounding
 @pytest.mark.parametrize(
     "yes,no,printed",
-    [(15, 25, 38), (1, 7, 13), (21, 12, 64), (16, 17, 48), (12, 21, 36), (9, 42 - 9, 21), (0, 5, 0), (5, 0, 100), (1, 1, 50), (1, 199, 1)],
+    [
+        (15, 25, 38),
+        (1, 7, 13),
+        (21, 12, 64),
+        (16, 17, 48),
+        (12, 21, 36),
+        (9, 42 - 9, 21),
+        (0, 5, 0),
+        (5, 0, 100),
+        (1, 1, 50),
+        (1, 199, 1),
+    ],
 )
 def test_published_roundings(yes, no, printed):
     assert percent_yes(yes, no).printed == printed
@@ -97,7 +108,10 @@ def test_band_basis_matters_is_reported(framework):
 
 
 def kq_counts_for(standard, draw_counts):
-    return {kq.id: AnswerCounts(yes=y, no=n, not_applicable=a) for kq, (y, n, a) in zip(standard.key_questions, draw_counts)}
+    return {
+        kq.id: AnswerCounts(yes=y, no=n, not_applicable=a)
+        for kq, (y, n, a) in zip(standard.key_questions, draw_counts, strict=False)
+    }
 
 
 triples = st.tuples(counts, counts, counts)
@@ -158,10 +172,16 @@ def test_unrated_standard_has_no_rating(framework):
 
 
 # ------------------------------------------------------------------ score and overall
-ratings_strategy = st.sampled_from([Rating.OUTSTANDING, Rating.GOOD, Rating.REQUIRES_IMPROVEMENT, Rating.INADEQUATE, Rating.NOT_APPLICABLE, None])
+ratings_strategy = st.sampled_from(
+    [Rating.OUTSTANDING, Rating.GOOD, Rating.REQUIRES_IMPROVEMENT, Rating.INADEQUATE, Rating.NOT_APPLICABLE, None]
+)
 
 
-@given(choices=st.fixed_dictionaries({s: ratings_strategy for s in ["1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6"]}))
+@given(
+    choices=st.fixed_dictionaries(
+        {s: ratings_strategy for s in ["1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6"]}
+    )
+)
 def test_score_never_exceeds_three_times_rated_standards(framework, choices):
     result = score(framework, choices)
     rated = [s for s in framework.standards if s.rated and choices.get(s.id) not in (None, Rating.NOT_APPLICABLE)]
@@ -174,11 +194,16 @@ def test_score_never_exceeds_three_times_rated_standards(framework, choices):
 
 @pytest.mark.parametrize(
     "maximum,bands",
-    [(24, [(0, 4), (5, 12), (13, 20), (21, 24)]), (27, [(0, 4), (5, 13), (14, 22), (23, 27)]), (30, [(0, 5), (6, 15), (16, 25), (26, 30)]), (36, [(0, 6), (7, 18), (19, 30), (31, 36)])],
+    [
+        (24, [(0, 4), (5, 12), (13, 20), (21, 24)]),
+        (27, [(0, 4), (5, 13), (14, 22), (23, 27)]),
+        (30, [(0, 5), (6, 15), (16, 25), (26, 30)]),
+        (36, [(0, 6), (7, 18), (19, 30), (31, 36)]),
+    ],
 )
 def test_overall_score_bands(framework, maximum, bands):
     words = [Rating.INADEQUATE, Rating.REQUIRES_IMPROVEMENT, Rating.GOOD, Rating.OUTSTANDING]
-    for (low, high), word in zip(bands, words):
+    for (low, high), word in zip(bands, words, strict=False):
         for s in range(low, high + 1):
             assert overall_rating(framework, s, maximum) == word, (s, maximum)
 
@@ -187,12 +212,20 @@ def test_overall_score_bands(framework, maximum, bands):
 def test_overall_rating_is_monotonic(framework, maximum, data):
     a = data.draw(st.integers(0, maximum))
     b = data.draw(st.integers(a, maximum))
-    assert framework.points_for(overall_rating(framework, a, maximum)) <= framework.points_for(overall_rating(framework, b, maximum))
+    assert framework.points_for(overall_rating(framework, a, maximum)) <= framework.points_for(
+        overall_rating(framework, b, maximum)
+    )
 
 
 def test_reports_scores(framework):
-    newham = {"1.1": Rating.REQUIRES_IMPROVEMENT, "1.2": Rating.GOOD, "1.3": Rating.REQUIRES_IMPROVEMENT, "1.4": Rating.GOOD,
-              "2.1": Rating.NOT_APPLICABLE, **{s: Rating.INADEQUATE for s in ("2.2", "2.3", "2.4", "2.5")}}
+    newham = {
+        "1.1": Rating.REQUIRES_IMPROVEMENT,
+        "1.2": Rating.GOOD,
+        "1.3": Rating.REQUIRES_IMPROVEMENT,
+        "1.4": Rating.GOOD,
+        "2.1": Rating.NOT_APPLICABLE,
+        **{s: Rating.INADEQUATE for s in ("2.2", "2.3", "2.4", "2.5")},
+    }
     result = score(framework, newham)
     assert (result.score, result.maximum, result.overall_rating) == (6, 24, Rating.REQUIRES_IMPROVEMENT)
     with_court = {**newham, "2.1": Rating.INADEQUATE}

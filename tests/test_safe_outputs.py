@@ -33,7 +33,7 @@ FORMULAS = [
     "@SUM(1,1)",
 ]
 HOSTILE_UNIT = '=WEBSERVICE("http://evil.example/unit")'
-HOSTILE_EVIDENCE = "=HYPERLINK(\"http://evil.example\",\"Evidence\")"
+HOSTILE_EVIDENCE = '=HYPERLINK("http://evil.example","Evidence")'
 HOSTILE_ROUND = "=1+1"
 
 
@@ -255,8 +255,25 @@ def test_terminal_output_shows_control_characters_escaped(cli, tmp_path):
     sheet.write_text(f'case_ref,team,2.2.1\nA100001,"Team{ESCAPES}",Yes\n', encoding="utf-8")
     name = f"Round{ESCAPES}"
     assert cli("--db", db, "import", sheet, "--round", name, "--unit", f"Unit{ESCAPES}").code == 0
-    assert cli("--db", db, "--auditor", "me", "answer", "--round", name, "A100001", "2.2.1a", "N/A",
-               "--reason", f"why{ESCAPES}", "--note", f"note\n{ESCAPES}").code == 0
+    assert (
+        cli(
+            "--db",
+            db,
+            "--auditor",
+            "me",
+            "answer",
+            "--round",
+            name,
+            "A100001",
+            "2.2.1a",
+            "N/A",
+            "--reason",
+            f"why{ESCAPES}",
+            "--note",
+            f"note\n{ESCAPES}",
+        ).code
+        == 0
+    )
     # names are checked when given now (one printable line), but an older caseaudit's copy may still hold such a name
     conn = sqlite3.connect(db)
     conn.execute("DROP TRIGGER answer_history_no_update")
@@ -334,11 +351,20 @@ def test_a_reason_longer_than_the_csv_field_limit_survives_export_and_import(cli
 
 
 # ------------------------------------------------------------------ 16. samplesize
-@pytest.mark.parametrize("args", [
-    ["--margin", "10", "--confidence", "nan"], ["--margin", "10", "--confidence", "inf"], ["--margin", "1e-300"],
-    ["--margin", "nan"], ["--margin", "inf"], ["--margin", "10", "--confidence", "0"], ["--margin", "10", "--confidence", "-5"],
-    ["--margin", "10", "--confidence", "100"], ["--margin", "-3"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--margin", "10", "--confidence", "nan"],
+        ["--margin", "10", "--confidence", "inf"],
+        ["--margin", "1e-300"],
+        ["--margin", "nan"],
+        ["--margin", "inf"],
+        ["--margin", "10", "--confidence", "0"],
+        ["--margin", "10", "--confidence", "-5"],
+        ["--margin", "10", "--confidence", "100"],
+        ["--margin", "-3"],
+    ],
+)
 def test_samplesize_refuses_numbers_it_cannot_use(cli, args):
     result = cli("samplesize", *args)
     assert result.code == 2, result
@@ -351,8 +377,12 @@ def test_samplesize_accepts_usual_levels(cli):
 
 # ------------------------------------------------------------------ 17. a closed pipe
 def test_a_reader_closing_the_pipe_gives_no_traceback(demo_db):
-    process = subprocess.Popen([sys.executable, "-m", "audit.cli", "--db", str(demo_db), "history", "--round", "Newham 2022"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "audit.cli", "--db", str(demo_db), "history", "--round", "Newham 2022"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
     first = process.stdout.readline()
     process.stdout.close()  # like `| head -1`: the rest (hundreds of kilobytes) meets a closed pipe
     stderr = process.stderr.read().decode()
@@ -380,9 +410,14 @@ def test_every_command_shows_file_names_framework_text_and_check_findings_escape
     sheet = tmp_path / "s.csv"
     sheet.write_text("case_ref,2.2.1\nA100001,Yes\n", encoding="utf-8")
     assert cli("--db", tmp_path / "l.db", "import", sheet, "--round", "L", "--unit", "U", "--framework", "local-evil").code == 0
-    for args in (("frameworks", "list"), ("frameworks", "show", "local-evil"), ("frameworks", "show", "local-evil", "--format", "toml"),
-                 ("frameworks", "show", "local-evil", "--format", "json"), ("--db", tmp_path / "l.db", "summary", "--round", "L"),
-                 ("--db", tmp_path / "l.db", "summary", "--round", "L", "--format", "markdown")):
+    for args in (
+        ("frameworks", "list"),
+        ("frameworks", "show", "local-evil"),
+        ("frameworks", "show", "local-evil", "--format", "toml"),
+        ("frameworks", "show", "local-evil", "--format", "json"),
+        ("--db", tmp_path / "l.db", "summary", "--round", "L"),
+        ("--db", tmp_path / "l.db", "summary", "--round", "L", "--format", "markdown"),
+    ):
         result = cli(*args)
         assert result.code == 0 and no_raw_controls(result.out), (args, result.out[:300])
     # check names the problem without obeying what is stored

@@ -59,10 +59,27 @@ def broken_sheets(draw):
     """(header, rows, what was broken) with at least one defect that must be reported by row/column."""
     header = list(HEADER)
     rows = [list(r) for r in draw(st.lists(st.sampled_from(GOOD_ROWS), min_size=1, max_size=3, unique_by=lambda r: r[0]))]
-    defects = draw(st.lists(st.sampled_from([
-        "answer", "case_ref", "duplicate_case", "unknown_column", "duplicate_column", "identity_column",
-        "sentence_type", "age", "first_column", "extra_cell", "blank_header",
-    ]), min_size=1, max_size=3))
+    defects = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    "answer",
+                    "case_ref",
+                    "duplicate_case",
+                    "unknown_column",
+                    "duplicate_column",
+                    "identity_column",
+                    "sentence_type",
+                    "age",
+                    "first_column",
+                    "extra_cell",
+                    "blank_header",
+                ]
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
     for defect in defects:
         row = draw(st.integers(0, len(rows) - 1))
         if defect == "answer":
@@ -136,7 +153,11 @@ def fuzz_db(tmp_path_factory):
 
 
 @settings(max_examples=850, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sheet=broken_sheets(), form=st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "xlsx"]), round_name=st.sampled_from(["R", "New round"]))
+@given(
+    sheet=broken_sheets(),
+    form=st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "xlsx"]),
+    round_name=st.sampled_from(["R", "New round"]),
+)
 def test_malformed_sheets_exit_2_name_row_and_column_and_change_nothing(fuzz_db, sheet, form, round_name):
     db, folder, before = fuzz_db
     header, rows, defects = sheet
@@ -160,8 +181,8 @@ def test_malformed_sheets_exit_2_name_row_and_column_and_change_nothing(fuzz_db,
         st.binary(min_size=1, max_size=200).map(lambda b: b"PK\x03\x04" + b),  # a broken zip (XLSX) header
         st.just(b""),
         st.just(b"\x00\x00\x00"),
-        st.just("\n\n\n".encode()),
-        st.just(",,,\n,,\n".encode()),
+        st.just(b"\n\n\n"),
+        st.just(b",,,\n,,\n"),
     ),
     suffix=st.sampled_from([".csv", ".xlsx", ".txt", ""]),
 )
@@ -188,7 +209,9 @@ MEMORY_LIMIT = 1 << 30
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 SHEET_PART = "xl/worksheets/sheet1.xml"
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_HEADER_ROW = '<row r="1"><c r="A1" t="inlineStr"><is><t>case_ref</t></is></c><c r="B1" t="inlineStr"><is><t>2.2.1</t></is></c></row>'
+_HEADER_ROW = (
+    '<row r="1"><c r="A1" t="inlineStr"><is><t>case_ref</t></is></c><c r="B1" t="inlineStr"><is><t>2.2.1</t></is></c></row>'
+)
 
 
 def valid_xlsx() -> bytes:
@@ -220,8 +243,10 @@ def with_sheet(rows_xml: str, dimension: str | None = "A1:B2") -> bytes:
 
 def with_shared_strings(items_xml: str) -> bytes:
     """The valid package with a shared-strings part holding ``items_xml`` (and its content type)."""
-    override = (b'<Override PartName="/xl/sharedStrings.xml" '
-                b'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+    override = (
+        b'<Override PartName="/xl/sharedStrings.xml" '
+        b'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>'
+    )
     data = repackaged(valid_xlsx(), lambda n, c: c.replace(b"</Types>", override) if n == "[Content_Types].xml" else c)
     buffer = io.BytesIO(data)
     with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as package:
@@ -240,73 +265,183 @@ _BAD_LAST_ROW = '<row r="1048576"><c r="A1048576" t="inlineStr"><is><t>A100001</
 CRAFTED = {
     "truncated zip": (lambda: _half(valid_xlsx()), "not a readable XLSX workbook"),
     "missing sheet part": (lambda: repackaged(valid_xlsx(), lambda n, c: None if n == SHEET_PART else c), "no sheet"),
-    "broken styles.xml": (lambda: repackaged(valid_xlsx(), lambda n, c: _half(c) if n == "xl/styles.xml" else c), "not a readable XLSX"),
-    "broken [Content_Types].xml": (lambda: repackaged(valid_xlsx(), lambda n, c: b"<Types" if n == "[Content_Types].xml" else c), "not a readable XLSX"),
-    "missing [Content_Types].xml": (lambda: repackaged(valid_xlsx(), lambda n, c: None if n == "[Content_Types].xml" else c), "not a readable XLSX"),
-    "broken workbook.xml": (lambda: repackaged(valid_xlsx(), lambda n, c: _half(c) if n == "xl/workbook.xml" else c), "not a readable XLSX"),
-    "truncated sheet XML": (lambda: repackaged(valid_xlsx(), lambda n, c: _half(c) if n == SHEET_PART else c), "not a readable XLSX"),
-    "far cell XFD1048576": (lambda: with_sheet('<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>', "A1:XFD1048576"),
-                            "row 1048576, column XFD: a value beyond column"),
-    "row beyond any spreadsheet": (lambda: with_sheet('<row r="99999999999"><c t="inlineStr"><is><t>x</t></is></c></row>'), "more than 1,048,576 rows"),
+    "broken styles.xml": (
+        lambda: repackaged(valid_xlsx(), lambda n, c: _half(c) if n == "xl/styles.xml" else c),
+        "not a readable XLSX",
+    ),
+    "broken [Content_Types].xml": (
+        lambda: repackaged(valid_xlsx(), lambda n, c: b"<Types" if n == "[Content_Types].xml" else c),
+        "not a readable XLSX",
+    ),
+    "missing [Content_Types].xml": (
+        lambda: repackaged(valid_xlsx(), lambda n, c: None if n == "[Content_Types].xml" else c),
+        "not a readable XLSX",
+    ),
+    "broken workbook.xml": (
+        lambda: repackaged(valid_xlsx(), lambda n, c: _half(c) if n == "xl/workbook.xml" else c),
+        "not a readable XLSX",
+    ),
+    "truncated sheet XML": (
+        lambda: repackaged(valid_xlsx(), lambda n, c: _half(c) if n == SHEET_PART else c),
+        "not a readable XLSX",
+    ),
+    "far cell XFD1048576": (
+        lambda: with_sheet('<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>', "A1:XFD1048576"),
+        "row 1048576, column XFD: a value beyond column",
+    ),
+    "row beyond any spreadsheet": (
+        lambda: with_sheet('<row r="99999999999"><c t="inlineStr"><is><t>x</t></is></c></row>'),
+        "more than 1,048,576 rows",
+    ),
     "a row of five million cells": (lambda: with_sheet('<row r="2">' + "<c/>" * 5_000_000 + "</row>"), "more than 16,384 cells"),
-    "five million cells outside any row": (lambda: repackaged(valid_xlsx(), lambda n, c: (
-        f'<worksheet xmlns="{_MAIN_NS}"><sheetData>' + "<c/>" * 5_000_000 + "</sheetData></worksheet>").encode() if n == SHEET_PART else c),
-        "outside any row: more than 16,384 cells"),
-    "a cell of two million runs": (lambda: with_sheet('<row r="2"><c t="inlineStr"><is>' + "<r><t>a</t></r>" * 2_000_000 + "</is></c></row>"),
-                                   "a cell made of more than 10,000 XML elements"),
-    "shared strings beyond the limit": (lambda: with_shared_strings("<si><t>a</t></si>" * 1_100_000), "xl/sharedStrings.xml inflates to"),
-    "inflates beyond the limit": (lambda: repackaged(valid_xlsx(), lambda n, c: c + b" " * (65 << 20) if n == "xl/styles.xml" else c),
-                                  "inflates to"),
+    "five million cells outside any row": (
+        lambda: repackaged(
+            valid_xlsx(),
+            lambda n, c: (
+                (f'<worksheet xmlns="{_MAIN_NS}"><sheetData>' + "<c/>" * 5_000_000 + "</sheetData></worksheet>").encode()
+                if n == SHEET_PART
+                else c
+            ),
+        ),
+        "outside any row: more than 16,384 cells",
+    ),
+    "a cell of two million runs": (
+        lambda: with_sheet('<row r="2"><c t="inlineStr"><is>' + "<r><t>a</t></r>" * 2_000_000 + "</is></c></row>"),
+        "a cell made of more than 10,000 XML elements",
+    ),
+    "shared strings beyond the limit": (
+        lambda: with_shared_strings("<si><t>a</t></si>" * 1_100_000),
+        "xl/sharedStrings.xml inflates to",
+    ),
+    "inflates beyond the limit": (
+        lambda: repackaged(valid_xlsx(), lambda n, c: c + b" " * (65 << 20) if n == "xl/styles.xml" else c),
+        "inflates to",
+    ),
     # issue 11: one crafted value, nesting or table must be refused as soon as it is seen, in plain words
-    "one text of 250 MB": (lambda: with_sheet('<row r="2"><c r="A2" t="inlineStr"><is><t>' + "a" * (250 << 20) + "</t></is></c></row>"),
-                           "row 2, column A: one value or tag of more than 16,777,216 bytes"),
-    "one attribute of 200 MB": (lambda: with_sheet('<row r="2"><c r="B2" t="inlineStr" x="' + "a" * (200 << 20) + '"><is><t>x</t></is></c></row>'),
-                                "row 2: one value or tag of more than 16,777,216 bytes"),
-    "one text of 1.5 million characters": (lambda: with_sheet('<row r="2"><c r="B2" t="inlineStr"><is><t>' + "a" * 1_500_000 + "</t></is></c></row>"),
-                                           "row 2, column B: a value of 1,500,000 characters, more than the 1,000,000"),
+    "one text of 250 MB": (
+        lambda: with_sheet('<row r="2"><c r="A2" t="inlineStr"><is><t>' + "a" * (250 << 20) + "</t></is></c></row>"),
+        "row 2, column A: one value or tag of more than 16,777,216 bytes",
+    ),
+    "one attribute of 200 MB": (
+        lambda: with_sheet('<row r="2"><c r="B2" t="inlineStr" x="' + "a" * (200 << 20) + '"><is><t>x</t></is></c></row>'),
+        "row 2: one value or tag of more than 16,777,216 bytes",
+    ),
+    "one text of 1.5 million characters": (
+        lambda: with_sheet('<row r="2"><c r="B2" t="inlineStr"><is><t>' + "a" * 1_500_000 + "</t></is></c></row>"),
+        "row 2, column B: a value of 1,500,000 characters, more than the 1,000,000",
+    ),
     "three million nested elements": (lambda: with_sheet("<x>" * 3_000_000 + "</x>" * 3_000_000), "nested more than 64 deep"),
-    "three million empty shared strings": (lambda: with_shared_strings("<si/>" * 3_000_000), "more than 2,000,000 shared strings"),
-    "a shared string of 1.5 million characters": (lambda: with_shared_strings("<si><t>" + "a" * 1_500_000 + "</t></si>"),
-                                                  "string 1: a value of 1,500,000 characters"),
-    "shared strings nested deep": (lambda: with_shared_strings("<si>" + "<r>" * 100_000 + "</r>" * 100_000 + "</si>"),
-                                   "sharedStrings.xml, string 1: XML elements nested more than 64 deep"),
-    "styles.xml nested two million deep": (lambda: repackaged(valid_xlsx(), lambda n, c: c.replace(
-        b"</styleSheet>", b"<x>" * 2_200_000 + b"</x>" * 2_200_000 + b"</styleSheet>") if n == "xl/styles.xml" else c),
-        "xl/styles.xml: XML elements nested more than 64 deep"),
-    "[Content_Types].xml of two million elements": (lambda: repackaged(valid_xlsx(), lambda n, c: c.replace(
-        b"</Types>", b"<x/>" * 2_000_000 + b"</Types>") if n == "[Content_Types].xml" else c),
-        "[Content_Types].xml: more than 500,000 XML elements"),
-    "shared string -1": (lambda: repackaged(with_shared_strings("<si><t>A100001</t></si>"), lambda n, c: (
-        f'<worksheet xmlns="{_MAIN_NS}"><sheetData>{_HEADER_ROW}<row r="2"><c r="A2" t="s"><v>-1</v></c></row></sheetData></worksheet>'
-    ).encode() if n == SHEET_PART else c), "a cell names shared string -1, which is not in the workbook's table of 1 strings"),
-    "shared string index beyond any int": (lambda: repackaged(with_shared_strings("<si><t>A100001</t></si>"), lambda n, c: (
-        f'<worksheet xmlns="{_MAIN_NS}"><sheetData>{_HEADER_ROW}<row r="2"><c r="A2" t="s"><v>{10 ** 30}</v></c></row></sheetData></worksheet>'
-    ).encode() if n == SHEET_PART else c), "which is not in the workbook's table"),
-    "sheet list naming a missing part": (lambda: repackaged(valid_xlsx(), lambda n, c: c.replace(b'r:id="rId1"', b'r:id="rIdNope"')
-                                                            if n == "xl/workbook.xml" else c),
-                                         "the workbook's sheet list names a part that is not in the file"),
-    "sheet XML not well-formed": (lambda: repackaged(valid_xlsx(), lambda n, c: c.replace(b"<sheetData>", b"<sheetData>\n<row><<")
-                                                     if n == SHEET_PART else c), "sheet1.xml is not well-formed XML at line 2"),
+    "three million empty shared strings": (
+        lambda: with_shared_strings("<si/>" * 3_000_000),
+        "more than 2,000,000 shared strings",
+    ),
+    "a shared string of 1.5 million characters": (
+        lambda: with_shared_strings("<si><t>" + "a" * 1_500_000 + "</t></si>"),
+        "string 1: a value of 1,500,000 characters",
+    ),
+    "shared strings nested deep": (
+        lambda: with_shared_strings("<si>" + "<r>" * 100_000 + "</r>" * 100_000 + "</si>"),
+        "sharedStrings.xml, string 1: XML elements nested more than 64 deep",
+    ),
+    "styles.xml nested two million deep": (
+        lambda: repackaged(
+            valid_xlsx(),
+            lambda n, c: (
+                c.replace(b"</styleSheet>", b"<x>" * 2_200_000 + b"</x>" * 2_200_000 + b"</styleSheet>")
+                if n == "xl/styles.xml"
+                else c
+            ),
+        ),
+        "xl/styles.xml: XML elements nested more than 64 deep",
+    ),
+    "[Content_Types].xml of two million elements": (
+        lambda: repackaged(
+            valid_xlsx(),
+            lambda n, c: c.replace(b"</Types>", b"<x/>" * 2_000_000 + b"</Types>") if n == "[Content_Types].xml" else c,
+        ),
+        "[Content_Types].xml: more than 500,000 XML elements",
+    ),
+    "shared string -1": (
+        lambda: repackaged(
+            with_shared_strings("<si><t>A100001</t></si>"),
+            lambda n, c: (
+                (
+                    f'<worksheet xmlns="{_MAIN_NS}"><sheetData>{_HEADER_ROW}<row r="2"><c r="A2" t="s"><v>-1</v></c></row></sheetData></worksheet>'
+                ).encode()
+                if n == SHEET_PART
+                else c
+            ),
+        ),
+        "a cell names shared string -1, which is not in the workbook's table of 1 strings",
+    ),
+    "shared string index beyond any int": (
+        lambda: repackaged(
+            with_shared_strings("<si><t>A100001</t></si>"),
+            lambda n, c: (
+                (
+                    f'<worksheet xmlns="{_MAIN_NS}"><sheetData>{_HEADER_ROW}<row r="2"><c r="A2" t="s"><v>{10**30}</v></c></row></sheetData></worksheet>'
+                ).encode()
+                if n == SHEET_PART
+                else c
+            ),
+        ),
+        "which is not in the workbook's table",
+    ),
+    "sheet list naming a missing part": (
+        lambda: repackaged(
+            valid_xlsx(), lambda n, c: c.replace(b'r:id="rId1"', b'r:id="rIdNope"') if n == "xl/workbook.xml" else c
+        ),
+        "the workbook's sheet list names a part that is not in the file",
+    ),
+    "sheet XML not well-formed": (
+        lambda: repackaged(
+            valid_xlsx(), lambda n, c: c.replace(b"<sheetData>", b"<sheetData>\n<row><<") if n == SHEET_PART else c
+        ),
+        "sheet1.xml is not well-formed XML at line 2",
+    ),
 }
 # crafted files that are sheets (so read to the end within the limit) with one bad answer in the last row
 CRAFTED_WITH_A_BAD_ROW = {
-    "huge dimension": (lambda: with_sheet('<row r="2"><c r="A2" t="inlineStr"><is><t>A100001</t></is></c><c r="B2" t="inlineStr"><is><t>Perhaps</t></is></c></row>',
-                                          "A1:XFD1048576"), "row 2, column B (2.2.1): 'Perhaps' is not an answer"),
-    "a million empty rows": (lambda: with_sheet(_MILLION_EMPTY_ROWS + _BAD_LAST_ROW, "A1:B1048576"), "row 1048576, column B (2.2.1)"),
-    "five million unknown elements": (lambda: repackaged(with_sheet(_BAD_LAST_ROW), lambda n, c: c.replace(
-        b"<sheetData>", b"<sheetData>" + b"<x/>" * 5_000_000) if n == SHEET_PART else c), "row 1048576, column B (2.2.1)"),
-    "a million empty rows, no dimension": (lambda: with_sheet(_MILLION_EMPTY_ROWS + _BAD_LAST_ROW, None), "row 1048576, column B (2.2.1)"),
+    "huge dimension": (
+        lambda: with_sheet(
+            '<row r="2"><c r="A2" t="inlineStr"><is><t>A100001</t></is></c><c r="B2" t="inlineStr"><is><t>Perhaps</t></is></c></row>',
+            "A1:XFD1048576",
+        ),
+        "row 2, column B (2.2.1): 'Perhaps' is not an answer",
+    ),
+    "a million empty rows": (
+        lambda: with_sheet(_MILLION_EMPTY_ROWS + _BAD_LAST_ROW, "A1:B1048576"),
+        "row 1048576, column B (2.2.1)",
+    ),
+    "five million unknown elements": (
+        lambda: repackaged(
+            with_sheet(_BAD_LAST_ROW),
+            lambda n, c: c.replace(b"<sheetData>", b"<sheetData>" + b"<x/>" * 5_000_000) if n == SHEET_PART else c,
+        ),
+        "row 1048576, column B (2.2.1)",
+    ),
+    "a million empty rows, no dimension": (
+        lambda: with_sheet(_MILLION_EMPTY_ROWS + _BAD_LAST_ROW, None),
+        "row 1048576, column B (2.2.1)",
+    ),
 }
 
 
 def import_with_memory_limit(db, path):
-    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (%d, %d)); "
-            "from audit.cli import main; sys.exit(main(sys.argv[1:]))") % (MEMORY_LIMIT, MEMORY_LIMIT)
+    code = (
+        f"import resource, sys; resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_LIMIT}, {MEMORY_LIMIT})); "
+        "from audit.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-c", code, "--db", str(db), "import", str(path), "--round", "R"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-c", code, "--db", str(db), "import", str(path), "--round", "R"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
 
 
 @pytest.mark.parametrize("name", list(CRAFTED))
@@ -339,8 +474,17 @@ def test_crafted_xlsx_sheets_are_read_to_the_end_within_a_memory_limit(fuzz_db, 
 
 @settings(max_examples=120, deadline=None)
 @given(
-    part=st.sampled_from(["[Content_Types].xml", "_rels/.rels", "xl/workbook.xml", "xl/_rels/workbook.xml.rels",
-                          "xl/styles.xml", SHEET_PART, "docProps/app.xml"]),
+    part=st.sampled_from(
+        [
+            "[Content_Types].xml",
+            "_rels/.rels",
+            "xl/workbook.xml",
+            "xl/_rels/workbook.xml.rels",
+            "xl/styles.xml",
+            SHEET_PART,
+            "docProps/app.xml",
+        ]
+    ),
     damage=st.sampled_from(["truncate", "drop", "garble", "empty"]),
     at=st.floats(0, 1),
     junk=st.binary(min_size=1, max_size=20),
@@ -352,7 +496,12 @@ def test_xlsx_with_a_damaged_part_exits_2_or_imports_and_never_tracebacks(fuzz_d
         if name != part:
             return content
         cut = int(len(content) * at)
-        return {"truncate": content[:cut], "drop": None, "garble": content[:cut] + junk + content[cut + len(junk):], "empty": b""}[damage]
+        return {
+            "truncate": content[:cut],
+            "drop": None,
+            "garble": content[:cut] + junk + content[cut + len(junk) :],
+            "empty": b"",
+        }[damage]
 
     path = folder / f"damaged{next(_counter)}.xlsx"
     path.write_bytes(repackaged(valid_xlsx(), change))
@@ -368,10 +517,14 @@ def test_shared_strings_are_read_as_openpyxl_reads_them(framework, tmp_path):
     """Plain and formatted runs joined, phonetic runs left out (our streaming shared-strings reader)."""
     from audit.sheets.case_sheet import parse_sheet
 
-    strings = ("<si><t>case_ref</t></si><si><t>team</t></si><si><t>B100001</t></si>"
-               "<si><r><rPr><b/></rPr><t>Équipe </t></r><r><t>Sud</t></r><rPh sb=\"0\" eb=\"1\"><t>x</t></rPh></si>")
-    sheet = (f'<worksheet xmlns="{_MAIN_NS}"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
-             '<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" t="s"><v>3</v></c></row></sheetData></worksheet>').encode()
+    strings = (
+        "<si><t>case_ref</t></si><si><t>team</t></si><si><t>B100001</t></si>"
+        '<si><r><rPr><b/></rPr><t>Équipe </t></r><r><t>Sud</t></r><rPh sb="0" eb="1"><t>x</t></rPh></si>'
+    )
+    sheet = (
+        f'<worksheet xmlns="{_MAIN_NS}"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+        '<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" t="s"><v>3</v></c></row></sheetData></worksheet>'
+    ).encode()
     data = repackaged(with_shared_strings(strings), lambda n, c: sheet if n == SHEET_PART else c)
     path = tmp_path / "shared.xlsx"
     path.write_bytes(data)

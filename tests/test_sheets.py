@@ -69,7 +69,10 @@ def test_bad_cell_in_last_row_changes_nothing(cli, tmp_path):
         ("case_ref,2.2.1,2.2.1\nA100001,Yes,No\n", "row 1, column C (2.2.1): duplicate column (also column B)"),
         ("case_ref,2.2.1\nA100001,Yes\na100001,No\n", "row 3, column A (case_ref): duplicate case A100001 (first on row 2)"),
         ("case_ref,2.2.1\nJohn Smith,Yes\n", "row 2, column A (case_ref): case reference 'John Smith' does not match"),
-        ("case_ref,rosh_level\nA100001,Extreme\n", "row 2, column B (rosh_level): 'Extreme' is not one of: Low, Medium, High, Very high"),
+        (
+            "case_ref,rosh_level\nA100001,Extreme\n",
+            "row 2, column B (rosh_level): 'Extreme' is not one of: Low, Medium, High, Very high",
+        ),
         ("case_ref,start_date\nA100001,yesterday\n", "row 2, column B (start_date): 'yesterday' is not a date"),
         ("sentence_type,case_ref\nLicence,A100001\n", "row 1, column A (sentence_type): the first column must be case_ref"),
         ("", "the file is empty"),
@@ -101,7 +104,9 @@ def test_bom_and_cp1252(framework, tmp_path):
 
 
 def test_case_list_without_answers_is_valid(cli, tmp_path):
-    sheet = write(tmp_path / "list.csv", "case_ref,sentence_type,practitioner\nA100001,Licence,PP1\nA100002,Community order,PP2\n")
+    sheet = write(
+        tmp_path / "list.csv", "case_ref,sentence_type,practitioner\nA100001,Licence,PP1\nA100002,Community order,PP2\n"
+    )
     db = tmp_path / "a.db"
     assert cli("--db", db, "import", sheet, "--round", "R1").code == 0
     assert "0%" in cli("--db", db, "rounds").out
@@ -152,7 +157,11 @@ def test_import_never_erases_answers(cli, tmp_path):
     assert summary["standards"][5]["key_questions"][0]["yes"] == 1
 
 
-_DEMO_SHEET = (__import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "demo" / "newham-2022.csv").read_text(encoding="utf-8").splitlines()
+_DEMO_SHEET = (
+    (__import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "demo" / "newham-2022.csv")
+    .read_text(encoding="utf-8")
+    .splitlines()
+)
 
 
 def _summary_of(folder, lines):

@@ -93,7 +93,10 @@ def test_cap_needs_a_reason(store, round_row):
     assert store.domain_ratings(round_row) == {}
     row = store.rate_standard(round_row, "1.1", Rating.GOOD, case_ratings=inadequate, override_reason="Strong leadership")
     assert row["override_reason"] == "Strong leadership"
-    assert store.rate_standard(round_row, "1.1", Rating.INADEQUATE, case_ratings=inadequate, override_reason="x")["override_reason"] is None
+    assert (
+        store.rate_standard(round_row, "1.1", Rating.INADEQUATE, case_ratings=inadequate, override_reason="x")["override_reason"]
+        is None
+    )
 
 
 def test_files_are_owner_only_whatever_the_umask(tmp_path):
@@ -181,8 +184,14 @@ def test_writes_survive_other_connections_opening_and_closing(db_path):
     subprocess.run([sys.executable, "-c", code], check=True)  # another auditor's process
     writer.record_answer(round_row, "A123456", "2.2.1", "Yes")
     check = subprocess.run(
-        [sys.executable, "-c", f"import sqlite3; print(sqlite3.connect({str(db_path)!r}).execute('select count(*) from answers').fetchone()[0])"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            f"import sqlite3; print(sqlite3.connect({str(db_path)!r}).execute('select count(*) from answers').fetchone()[0])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     writer.close()
     assert check.stdout.strip() == "1"

@@ -77,7 +77,11 @@ async def test_walk_a_complete_case_with_keys_only(one_case_db, framework):
         assert "77/77" in str(app.screen.query_one("#case-heading").render())
     stored = answers(one_case_db)
     assert set(stored) == set(framework.question_ids)
-    assert all(stored[q]["value"] == "Not applicable" and stored[q]["reason"] == "no psr" for q in framework.question_ids if q.startswith("2.1"))
+    assert all(
+        stored[q]["value"] == "Not applicable" and stored[q]["reason"] == "no psr"
+        for q in framework.question_ids
+        if q.startswith("2.1")
+    )
     assert stored["2.2.3.da"]["reason"] == "nr"
     questions = len(framework.question_ids)
     # one key per question, plus the reasons, plus a handful of extra keys
@@ -304,9 +308,17 @@ async def test_summary_breakdown_and_saving_the_report(demo_db, tmp_path, monkey
         shown = screen_text(app)
         assert "Licence / post-release" in shown and "Community" in shown
         # the breakdown agrees with a filtered summary: 2.2.2 for licence cases is 0 of 10 in the demo round
-        licence = next(g for b in screen.report.breakdowns if b.grouping.key == "resettlement" for g in b.groups if g.label.startswith("Licence"))
+        licence = next(
+            g
+            for b in screen.report.breakdowns
+            if b.grouping.key == "resettlement"
+            for g in b.groups
+            if g.label.startswith("Licence")
+        )
         with AuditStore.open(demo_db) as store:
-            filtered = summarise(store, "Newham 2022", where="c.sentence_type IN ('Licence', 'Post-sentence supervision', 'Pre-release')")
+            filtered = summarise(
+                store, "Newham 2022", where="c.sentence_type IN ('Licence', 'Post-sentence supervision', 'Pre-release')"
+            )
         assert licence.counts["2.2.2"].yes == filtered.key_question("2.2.2").counts.yes
         await pilot.press("w")
         await pilot.pause()

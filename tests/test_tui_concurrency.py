@@ -45,8 +45,10 @@ def other_auditor(path, question_id, value, *, who="spo.b", case_ref=CASE, reaso
     with AuditStore.open(path) as store:
         round_row = store.round(ROUND)
         store.record_answer(round_row, case_ref, question_id, value, reason=reason, note=note, auditor=who)
-        return store._one("SELECT event_id FROM answers WHERE case_id = ? AND question_id = ?",
-                          [store.case(round_row, case_ref)["id"], question_id])["event_id"]
+        return store._one(
+            "SELECT event_id FROM answers WHERE case_id = ? AND question_id = ?",
+            [store.case(round_row, case_ref)["id"], question_id],
+        )["event_id"]
 
 
 def stored(path, question_id, case_ref=CASE) -> dict | None:
@@ -124,7 +126,10 @@ async def test_a_stale_screen_never_overwrites_a_newer_answer(db, action):
         assert app.screen is screen
     row = stored(db, "2.2.1a")
     assert row["value"] == "No" and row["auditor"] == "spo.b" and row["event_id"] == theirs and row["note"] is None
-    assert [(h["old_value"], h["new_value"], h["auditor"]) for h in history(db, "2.2.1a")] == [(None, "Yes", "spo.a"), ("Yes", "No", "spo.b")]
+    assert [(h["old_value"], h["new_value"], h["auditor"]) for h in history(db, "2.2.1a")] == [
+        (None, "Yes", "spo.a"),
+        ("Yes", "No", "spo.b"),
+    ]
 
 
 async def test_a_note_on_a_stale_screen_keeps_the_other_auditors_answer(db):
@@ -160,7 +165,9 @@ async def test_confirming_after_a_stale_answer_writes_over_theirs(db):
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)
         question = str(app.screen.query_one("#question").render())
-        assert question.startswith("spo.b set 2.2.1a to No at ") and question.endswith("(since this screen showed Yes). Replace it with Yes?")
+        assert question.startswith("spo.b set 2.2.1a to No at ") and question.endswith(
+            "(since this screen showed Yes). Replace it with Yes?"
+        )
         await pilot.press("y")
         await pilot.pause()
         assert app.screen is screen and cell(screen, "2.2.1a").startswith("Yes")
@@ -255,13 +262,18 @@ async def test_a_stale_domain_one_rating_asks_before_replacing(demo_db, monkeypa
             round_row = store.round("Newham 2022")
             ratings = case_supervision_ratings(summarise(store, "Newham 2022"))
             assert store.domain_ratings(round_row)["1.1"]["rating"] == "Requires improvement"  # as the demo round has it
-            theirs = store.rate_standard(round_row, "1.1", Rating.GOOD, case_ratings=ratings,
-                                         override_reason="partnerships improving", rater="spo.b")["event_id"]
+            theirs = store.rate_standard(
+                round_row, "1.1", Rating.GOOD, case_ratings=ratings, override_reason="partnerships improving", rater="spo.b"
+            )["event_id"]
         await pilot.press("i")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)
         question = str(app.screen.query_one("#question").render())
-        assert "spo.b rated 1.1 'Good' at " in question and "(since this screen showed 'Requires improvement')" in question and question.endswith("Replace it with 'Inadequate'?")
+        assert (
+            "spo.b rated 1.1 'Good' at " in question
+            and "(since this screen showed 'Requires improvement')" in question
+            and question.endswith("Replace it with 'Inadequate'?")
+        )
         await pilot.press("y")
         await pilot.pause()
     with AuditStore.open(demo_db) as store:
@@ -420,10 +432,17 @@ async def test_auditor_flag_records_every_tui_change_under_that_name(db, monkeyp
     with AuditStore.open(db) as store:
         round_row = store.round(ROUND + " renamed")
         tui = [h for h in store.answer_history(round_row) if h["source"] == "tui"]
-        assert [(h["question_id"], h["new_value"], h["new_note"]) for h in tui] == [("2.1.1a", "Yes", None), ("2.1.1a", "Yes", "checked")]
+        assert [(h["question_id"], h["new_value"], h["new_note"]) for h in tui] == [
+            ("2.1.1a", "Yes", None),
+            ("2.1.1a", "Yes", "checked"),
+        ]
         assert {h["auditor"] for h in tui} == {"alice"}
-        added = list(store.db.query("SELECT DISTINCT changed_by FROM attribute_history h JOIN cases c ON c.id = h.case_id "
-                                    "WHERE c.case_ref = 'X123456'"))
+        added = list(
+            store.db.query(
+                "SELECT DISTINCT changed_by FROM attribute_history h JOIN cases c ON c.id = h.case_id "
+                "WHERE c.case_ref = 'X123456'"
+            )
+        )
         store.case(round_row, "X123456")
         assert added in ([], [{"changed_by": "alice"}])  # a case added without attributes has no attribute events
         assert store.domain_ratings(round_row)["1.1"]["rater"] == "alice"
@@ -443,8 +462,12 @@ async def test_case_added_with_attributes_is_recorded_under_the_auditor(db, monk
         await app.workers.wait_for_complete()
         await pilot.pause()
     with AuditStore.open(db) as store:
-        rows = list(store.db.query("SELECT attribute, new_value, changed_by, source FROM attribute_history h "
-                                   "JOIN cases c ON c.id = h.case_id WHERE c.case_ref = 'X123456'"))
+        rows = list(
+            store.db.query(
+                "SELECT attribute, new_value, changed_by, source FROM attribute_history h "
+                "JOIN cases c ON c.id = h.case_id WHERE c.case_ref = 'X123456'"
+            )
+        )
     assert rows == [{"attribute": "team", "new_value": "North", "changed_by": "alice", "source": "tui"}]
 
 
@@ -650,12 +673,16 @@ async def test_resolving_a_conflict_that_changed_meanwhile_asks_and_records_the_
         table = screen.query_one("#conflicts")
         assert str(table.get_row_at(0)[3]).startswith("Yes (spo.a)")
         with AuditStore.open(path) as store:  # another auditor changes our side
-            store.record_answer(store.round("Newham 2022"), ref, "2.4.1", "Not applicable", reason="no risk work due", auditor="spo.c")
+            store.record_answer(
+                store.round("Newham 2022"), ref, "2.4.1", "Not applicable", reason="no risk work due", auditor="spo.c"
+            )
         await pilot.press("o")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)
         assert str(table.get_row_at(0)[3]).startswith("N/A: no risk work due (spo.c)")  # now shown
-        assert "ours is now N/A: no risk work due (spo.c) (this screen showed Yes (spo.a))" in str(app.screen.query_one("#question").render())
+        assert "ours is now N/A: no risk work due (spo.c) (this screen showed Yes (spo.a))" in str(
+            app.screen.query_one("#question").render()
+        )
         await pilot.press("n")
         await pilot.pause()
         assert open_conflicts(path)[0]["resolved_at"] is None  # nothing settled on a value the screen did not show

@@ -46,7 +46,11 @@ def test_sigkill_loses_no_answer_shown_as_saved(tmp_path):
     if pid == 0:  # child: the real command line, as an SPO would start it
         os.chdir(ROOT)
         env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
-        os.execvpe(sys.executable, [sys.executable, "-m", "audit.cli", "--db", str(db), "open", "--round", "Kill test", "--case", "K100001"], env)
+        os.execvpe(
+            sys.executable,
+            [sys.executable, "-m", "audit.cli", "--db", str(db), "open", "--round", "Kill test", "--case", "K100001"],
+            env,
+        )
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     buffer = bytearray()
     shown_saved: list[str] = []

@@ -61,8 +61,12 @@ def hostile_db(tmp_path, monkeypatch):
     path = tmp_path / "hostile.db"
     with AuditStore.open(path) as store:
         round_row = store.create_round(ROUND, UNIT, "hmip-probation-pdu-2021", created_by=AUDITOR)
-        store.upsert_case(round_row, CASE, {"sentence_type": "Licence", "rosh_level": "High", "practitioner": PRACTITIONER,
-                                            "team": TEAM}, changed_by=AUDITOR)
+        store.upsert_case(
+            round_row,
+            CASE,
+            {"sentence_type": "Licence", "rosh_level": "High", "practitioner": PRACTITIONER, "team": TEAM},
+            changed_by=AUDITOR,
+        )
         store.record_answer(round_row, CASE, "2.2.1a", "Yes", note=NOTE, auditor=AUDITOR)
         store.record_answer(round_row, CASE, "2.2.1b", "Not applicable", reason=REASON, auditor=AUDITOR)
     return path
@@ -256,7 +260,7 @@ async def test_history_view_shows_stored_text_as_words_not_markdown(hostile_db):
         for content in cells:
             for span in content.spans:
                 meta = getattr(span.style, "meta", None) or {}
-                assert "@click" not in meta, (span, content.plain[span.start:span.end])
+                assert "@click" not in meta, (span, content.plain[span.start : span.end])
 
 
 async def test_summary_screen_shows_unit_and_team_names_as_typed(hostile_db):
@@ -278,8 +282,9 @@ async def test_domain_one_screen_shows_evidence_and_override_reason_as_typed(hos
     with AuditStore.open(hostile_db) as store:
         round_row = store.round(ROUND)
         capped = {s.id: Rating.INADEQUATE for s in store.framework_for(round_row).standards}  # so an override is kept
-        store.rate_standard(round_row, "1.1", Rating.OUTSTANDING, case_ratings=capped, evidence=EVIDENCE, override_reason=OVERRIDE,
-                            rater=AUDITOR)
+        store.rate_standard(
+            round_row, "1.1", Rating.OUTSTANDING, case_ratings=capped, evidence=EVIDENCE, override_reason=OVERRIDE, rater=AUDITOR
+        )
     app = CaseAuditApp(hostile_db, round_name=ROUND, auditor=APP_AUDITOR)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
@@ -337,8 +342,14 @@ def test_tui_markdown_escape_leaves_words_only():
     from markdown_it import MarkdownIt
 
     parser = MarkdownIt("gfm-like")  # what Textual's Markdown widget parses with
-    for value in (NOTE, REASON, "see https://evil.example/x www.evil.example a@b.example", "# h\n- item\n1. one",
-                  "<script>x</script> &amp; | a | b |", "*e* _u_ `c` ~~s~~ \\"):
+    for value in (
+        NOTE,
+        REASON,
+        "see https://evil.example/x www.evil.example a@b.example",
+        "# h\n- item\n1. one",
+        "<script>x</script> &amp; | a | b |",
+        "*e* _u_ `c` ~~s~~ \\",
+    ):
         tokens = parser.parseInline(for_tui_markdown(value))[0].children
         assert [t.type for t in tokens] == ["text"], tokens
         assert tokens[0].content == for_terminal(" ".join(value.split("\n")).strip())

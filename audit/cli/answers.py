@@ -74,13 +74,28 @@ def cmd_history(args) -> int:
     for h in changes:
         old = _change_text(h["old_value"], h["old_reason"], h["old_note"])
         new = _change_text(h["new_value"], h["new_reason"], h["new_note"])
-        lines.append((h["changed_at"], f"{h['changed_at'][:19].replace('T', ' ')}  {h['auditor']:<14} {h['case_ref']} {h['question_id']:<10} {old} -> {new}  ({h['source']})"))
+        lines.append(
+            (
+                h["changed_at"],
+                f"{h['changed_at'][:19].replace('T', ' ')}  {h['auditor']:<14} {h['case_ref']} {h['question_id']:<10} {old} -> {new}  ({h['source']})",
+            )
+        )
     for h in attributes:
-        lines.append((h["changed_at"], f"{h['changed_at'][:19].replace('T', ' ')}  {h['changed_by']:<14} {h['case_ref']} {h['attribute']:<10} "
-                                       f"{h['old_value'] or '(blank)'} -> {h['new_value'] or '(blank)'}  ({h['source']})"))
+        lines.append(
+            (
+                h["changed_at"],
+                f"{h['changed_at'][:19].replace('T', ' ')}  {h['changed_by']:<14} {h['case_ref']} {h['attribute']:<10} "
+                f"{h['old_value'] or '(blank)'} -> {h['new_value'] or '(blank)'}  ({h['source']})",
+            )
+        )
     for r in ratings:
         extra = f"; override: {r['override_reason']}" if r["override_reason"] else ""
-        lines.append((r["changed_at"], f"{r['changed_at'][:19].replace('T', ' ')}  {r['rater']:<14} domain 1 {r['standard_id']:<9} {r['old_rating'] or '(none)'} -> {r['new_rating']}{extra}"))
+        lines.append(
+            (
+                r["changed_at"],
+                f"{r['changed_at'][:19].replace('T', ' ')}  {r['rater']:<14} domain 1 {r['standard_id']:<9} {r['old_rating'] or '(none)'} -> {r['new_rating']}{extra}",
+            )
+        )
     for e in events:
         why = f": {e['reason']}" if e["reason"] else ""
         lines.append((e["done_at"], f"{e['done_at'][:19].replace('T', ' ')}  {e['done_by']:<14} round {e['event']}{why}"))
@@ -100,11 +115,23 @@ def cmd_conflicts(args) -> int:
         return 0
     for k in conflicts:
         subject = f"domain 1 {k['subject']}" if k["kind"] == "rating" else f"{k['case_ref']} {k['subject']}"
-        ours = _change_text(k["our_value"], k["our_reason"], k["our_note"]) if k["kind"] == "answer" else (k["our_value"] or "(none)")
-        theirs = _change_text(k["their_value"], k["their_reason"], k["their_note"]) if k["kind"] == "answer" else (k["their_value"] or "(none)")
+        ours = (
+            _change_text(k["our_value"], k["our_reason"], k["our_note"])
+            if k["kind"] == "answer"
+            else (k["our_value"] or "(none)")
+        )
+        theirs = (
+            _change_text(k["their_value"], k["their_reason"], k["their_note"])
+            if k["kind"] == "answer"
+            else (k["their_value"] or "(none)")
+        )
         state = f"  resolved: kept {k['kept']} ({k['resolved_by']})" if k["resolved_at"] else ""
         our_by = f" ({k['our_by']})" if k["our_by"] else ""
-        print(for_terminal(f"#{k['id']:<4} {subject:<20} ours: {ours}{our_by}  theirs: {theirs} ({k['their_by']}, {k['from_file']}){state}"))
+        print(
+            for_terminal(
+                f"#{k['id']:<4} {subject:<20} ours: {ours}{our_by}  theirs: {theirs} ({k['their_by']}, {k['from_file']}){state}"
+            )
+        )
     if not args.all:
         say("Settle each with: caseaudit resolve --round NAME ID ours|theirs")
     return 0

@@ -21,8 +21,10 @@ def _in_a_terminal() -> bool:
 def cmd_tui(args) -> int:
     if not _launched_by_serve() and not _in_a_terminal():
         # without a terminal Textual would spin reading a closed or piped input
-        raise CaseauditError("the terminal UI needs a terminal; run it in a terminal window, or use a command "
-                             "(see 'caseaudit --help') or 'caseaudit serve' for the browser")
+        raise CaseauditError(
+            "the terminal UI needs a terminal; run it in a terminal window, or use a command "
+            "(see 'caseaudit --help') or 'caseaudit serve' for the browser"
+        )
     try:
         from audit.tui.app import run_app
     except ImportError as error:  # the TUI arrives with its own issue
@@ -50,7 +52,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser("serve", help="run the terminal UI in a browser, on 127.0.0.1 only")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free port; the real one is printed)")
-    p.add_argument("--auditor-header", metavar="HEADER",
-                   help="behind your single-sign-on proxy only: take each session's auditor from this trusted request "
-                        "header (connections without it are refused); without it each session asks who is auditing")
+    p.add_argument(
+        "--auditor-header",
+        metavar="HEADER",
+        help="behind your single-sign-on proxy only: take each session's auditor from this trusted request "
+        "header (connections without it are refused); without it each session asks who is auditing",
+    )
     p.set_defaults(handler=cmd_serve)

@@ -24,6 +24,7 @@ def say_json(text: str) -> None:
 
     print(json_for_terminal(text))
 
+
 FORMATS = ("table", "json")
 
 
@@ -115,8 +116,7 @@ def cmd_frameworks_list(args) -> int:
 
     found = catalogue()
     rows = [
-        {"id": f.id, "version": f.version, "title": f.title, "origin": f.origin.value, "path": f.source}
-        for f in found.frameworks
+        {"id": f.id, "version": f.version, "title": f.title, "origin": f.origin.value, "path": f.source} for f in found.frameworks
     ]
     if args.format == "json":
         say_json(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -203,7 +203,9 @@ def _show_table(framework) -> str:
     from framework.rules import score_ranges
 
     lines = [f"{framework.id} version {framework.version}: {framework.title}"]
-    lines.append(f"From: {'shipped with caseaudit' if framework.where_from == 'shipped' else 'added by you'} ({framework.source})")
+    lines.append(
+        f"From: {'shipped with caseaudit' if framework.where_from == 'shipped' else 'added by you'} ({framework.source})"
+    )
     standards, key_questions, prompts = _counts(framework)
     lines.append(f"{standards} standards, {key_questions} key questions, {prompts} prompts")
     bands = []
@@ -215,16 +217,21 @@ def _show_table(framework) -> str:
     ranges = ", ".join(f"{r.rating} {r.lowest}-{r.highest}" for r in score_ranges(framework))
     lines.append(f"Overall rating, score out of {framework.max_score} (every scored standard rated): {ranges}")
     for rule in framework.limiting_rules:
-        lines.append(f"Limiting rule {rule.id}: {rule.standard_id} capped at '{rule.cap}' when "
-                     f"{', '.join(rule.when_all_of)} {'is' if len(rule.when_all_of) == 1 else 'are all'} '{rule.when_rating}'")
+        lines.append(
+            f"Limiting rule {rule.id}: {rule.standard_id} capped at '{rule.cap}' when "
+            f"{', '.join(rule.when_all_of)} {'is' if len(rule.when_all_of) == 1 else 'are all'} '{rule.when_rating}'"
+        )
     for domain in framework.domains:
         lines.append("")
         lines.append(f"Domain {domain.id}: {domain.name}")
         for s in framework.standards:
             if s.domain_id != domain.id:
                 continue
-            how = {RatingMethod.RULE: "rated from case answers", RatingMethod.JUDGEMENT: "rated by judgement",
-                   RatingMethod.UNRATED: "not rated (for information)"}[s.method]
+            how = {
+                RatingMethod.RULE: "rated from case answers",
+                RatingMethod.JUDGEMENT: "rated by judgement",
+                RatingMethod.UNRATED: "not rated (for information)",
+            }[s.method]
             if s.rated and not s.scored:
                 how += ", not scored"
             lines.append(f"  {s.id} {s.name} ({how})")
@@ -314,7 +321,9 @@ def cmd_frameworks_new(args) -> int:
     try:  # the copy must be what it says: valid, under the new id
         copied = parse_definition(tomllib.loads(text), str(output))
     except (tomllib.TOMLDecodeError, DefinitionError) as error:
-        raise CaseauditError(f"{source.source}: the copy would not be a valid definition ({str(error).splitlines()[0]})") from None
+        raise CaseauditError(
+            f"{source.source}: the copy would not be a valid definition ({str(error).splitlines()[0]})"
+        ) from None
     assert copied.id == new_id and copied.version == "1"
     try:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -371,8 +380,10 @@ def cmd_frameworks_check(args) -> int:
         if same or equivalent:
             say(f"Note: {framework.id} version {framework.version} {where} with this same definition.")
         else:
-            say(f"Note: {framework.id} version {framework.version} {where} with different content: "
-                  "'frameworks add' would refuse this file; give it a new version (or a new id).")
+            say(
+                f"Note: {framework.id} version {framework.version} {where} with different content: "
+                "'frameworks add' would refuse this file; give it a new version (or a new id)."
+            )
     return 0
 
 

@@ -84,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _say_waiting(seconds: float) -> None:
-    say(f"caseaudit: the database is busy with another auditor's or program's work; waiting up to {seconds:.0f} seconds...",
-          file=sys.stderr, flush=True)
+    say(
+        f"caseaudit: the database is busy with another auditor's or program's work; waiting up to {seconds:.0f} seconds...",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _stdout_to_devnull() -> None:

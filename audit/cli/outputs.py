@@ -33,14 +33,18 @@ def cmd_report(args) -> int:
     fmt = args.format or report_format_from_path(args.output)
     if not fmt:
         raise InvalidValue(f"{args.output}: say --format html, xlsx or markdown (or end the file name in .html, .xlsx or .md)")
-    check_target(args.output.expanduser(), force=args.force, what="report")  # before the work: refuse a link, a folder or an existing file
+    check_target(
+        args.output.expanduser(), force=args.force, what="report"
+    )  # before the work: refuse a link, a folder or an existing file
     with _store(args, readonly=True, verify=True) as store:
         report = build_report(store, args.round, compare_with=args.compare, case_level=(fmt == "xlsx" and not args.no_cases))
     progress = None
     if sys.stderr.isatty() and report.case_answers is not None and len(report.case_answers) > 2000:
+
         def progress(done: int, total: int) -> None:
             end = "\n" if done == total else ""
             print(f"\rWriting case-level answers: {done:,} of {total:,} cases", end=end, file=sys.stderr, flush=True)
+
     write_output(args.output.expanduser(), render_report(report, fmt, progress), force=args.force, what="report")
     flags = sum(len(b.flags) for b in report.breakdowns)
     say(
@@ -114,14 +118,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=list(SUMMARY_FORMATS), default="table")
     p.set_defaults(handler=cmd_summary)
 
-    p = commands.add_parser("report", help="the QA report (HTML, XLSX or Markdown): ratings, tables, breakdowns, precision, trend")
+    p = commands.add_parser(
+        "report", help="the QA report (HTML, XLSX or Markdown): ratings, tables, breakdowns, precision, trend"
+    )
     p.add_argument("--round", required=True)
     p.add_argument("--format", choices=list(REPORT_FORMATS), help="default: from the file name")
     p.add_argument("-o", "--output", type=Path, required=True, help="the report file to write")
     p.add_argument("--force", action="store_true", help="replace the file if it exists")
     p.add_argument("--compare", metavar="EARLIER_ROUND", help="show the change since an earlier round")
-    p.add_argument("--no-cases", action="store_true",
-                   help="XLSX: leave out the case-level answers sheet (no case references in a report you share)")
+    p.add_argument(
+        "--no-cases",
+        action="store_true",
+        help="XLSX: leave out the case-level answers sheet (no case references in a report you share)",
+    )
     p.set_defaults(handler=cmd_report)
 
     p = commands.add_parser("export", help="write a round's case sheet (CSV or XLSX)")
@@ -130,7 +139,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace the file if it exists")
     p.set_defaults(handler=cmd_export)
 
-    p.add_argument("--deidentify", action="store_true", help="salted hashes for case references; no notes, reasons, dates, ages or names")
+    p.add_argument(
+        "--deidentify", action="store_true", help="salted hashes for case references; no notes, reasons, dates, ages or names"
+    )
 
     p = commands.add_parser("samplesize", help="how many cases give a margin of error at 95%% confidence")
     p.add_argument("--margin", type=float, required=True, help="percentage points either side, e.g. 10")

@@ -46,7 +46,7 @@ def cmd_demo(args) -> int:
     with _store(args) as store:
         for line in load_demo(store):
             say(line)
-    say(f"Try: caseaudit summary --round \"Newham 2022\"   (database: {args.db})")
+    say(f'Try: caseaudit summary --round "Newham 2022"   (database: {args.db})')
     return 0
 
 
@@ -72,7 +72,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("sheet", type=Path)
     p.add_argument("--round", required=True, help="round name (created if new)")
     p.add_argument("--unit", help="the PDU's name as reports print it (new rounds; default: the round name)")
-    p.add_argument("--framework", help="framework id for a new round (default: the shipped PDU framework; see 'caseaudit frameworks list')")
+    p.add_argument(
+        "--framework", help="framework id for a new round (default: the shipped PDU framework; see 'caseaudit frameworks list')"
+    )
     p.set_defaults(handler=cmd_import)
 
     p = commands.add_parser("demo", help="load the demo rounds 'Lewisham and Bromley 2022' and 'Newham 2022'")

@@ -8,9 +8,9 @@ disproportionality gap and minimum cases) come from the framework definition's
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from fractions import Fraction
 from statistics import NormalDist
-from typing import Iterable
 
 import attrs
 
@@ -133,12 +133,30 @@ NOT_BROKEN_DOWN = ("start_date", "age", "practitioner")
 def groupings() -> tuple[Grouping, ...]:
     """The breakdowns a report shows: the inspectorate's cohorts first, then every other attribute."""
     result = [
-        Grouping(key="resettlement", label="Sentence: community or licence / post-release", column="sentence_type",
-                 groups=("Community", "Licence / post-release (resettlement)")),
-        Grouping(key="ethnicity_group", label="Ethnicity: white or ethnic minority", column="ethnicity",
-                 groups=("White", "Ethnic minority")),
+        Grouping(
+            key="resettlement",
+            label="Sentence: community or licence / post-release",
+            column="sentence_type",
+            groups=("Community", "Licence / post-release (resettlement)"),
+        ),
+        Grouping(
+            key="ethnicity_group",
+            label="Ethnicity: white or ethnic minority",
+            column="ethnicity",
+            groups=("White", "Ethnic minority"),
+        ),
     ]
-    for column in ("rosh_level", "gender", "young_adult", "sentence_type", "ethnicity", "mappa_level", "iom", "practitioner_grade", "team"):
+    for column in (
+        "rosh_level",
+        "gender",
+        "young_adult",
+        "sentence_type",
+        "ethnicity",
+        "mappa_level",
+        "iom",
+        "practitioner_grade",
+        "team",
+    ):
         attribute = ATTRIBUTES_BY_COLUMN[column]
         result.append(Grouping(key=column, label=attribute.label, column=column, groups=tuple(attribute.options)))
     known = {g.column for g in result} | set(NOT_BROKEN_DOWN)
@@ -198,13 +216,21 @@ class Breakdown:
 
 
 def _add(a: AnswerCounts, b: AnswerCounts) -> AnswerCounts:
-    return AnswerCounts(yes=a.yes + b.yes, no=a.no + b.no, not_applicable=a.not_applicable + b.not_applicable,
-                        unanswered=a.unanswered + b.unanswered)
+    return AnswerCounts(
+        yes=a.yes + b.yes,
+        no=a.no + b.no,
+        not_applicable=a.not_applicable + b.not_applicable,
+        unanswered=a.unanswered + b.unanswered,
+    )
 
 
 def _minus(a: AnswerCounts, b: AnswerCounts) -> AnswerCounts:
-    return AnswerCounts(yes=a.yes - b.yes, no=a.no - b.no, not_applicable=a.not_applicable - b.not_applicable,
-                        unanswered=a.unanswered - b.unanswered)
+    return AnswerCounts(
+        yes=a.yes - b.yes,
+        no=a.no - b.no,
+        not_applicable=a.not_applicable - b.not_applicable,
+        unanswered=a.unanswered - b.unanswered,
+    )
 
 
 def build_breakdown(
@@ -233,7 +259,9 @@ def build_breakdown(
         by_question = answered.setdefault(label, {})
         counts = AnswerCounts(yes=int(row["yes"]), no=int(row["no"]), not_applicable=int(row["not_applicable"]))
         by_question[row["question_id"]] = _add(by_question.get(row["question_id"], AnswerCounts()), counts)
-    order = [g for g in grouping.groups if g in cases] + sorted(g for g in cases if g not in grouping.groups and g != NOT_RECORDED)
+    order = [g for g in grouping.groups if g in cases] + sorted(
+        g for g in cases if g not in grouping.groups and g != NOT_RECORDED
+    )
     if NOT_RECORDED in cases:
         order.append(NOT_RECORDED)
     groups = []
@@ -260,8 +288,16 @@ def build_breakdown(
             group_percent = percent_yes(mine.yes, mine.no).printed
             rest_percent = percent_yes(rest.yes, rest.no).printed
             if abs(group_percent - rest_percent) >= conventions.disproportion_points:
-                flags.append(Disproportion(group=g.label, key_question_id=kq, group_percent=group_percent, rest_percent=rest_percent,
-                                           group_relevant=mine.relevant, rest_relevant=rest.relevant))
+                flags.append(
+                    Disproportion(
+                        group=g.label,
+                        key_question_id=kq,
+                        group_percent=group_percent,
+                        rest_percent=rest_percent,
+                        group_relevant=mine.relevant,
+                        rest_relevant=rest.relevant,
+                    )
+                )
     return Breakdown(grouping=grouping, groups=tuple(groups), flags=tuple(flags))
 
 

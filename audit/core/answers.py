@@ -50,5 +50,3 @@ def parse_rating(text: str) -> Rating:
     close = difflib.get_close_matches(text.strip(), words, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise InvalidValue(f"{text!r} is not a rating; use one of: {', '.join(words)}.{hint}")
-
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import attrs
 
@@ -112,20 +112,44 @@ class Attribute:
 
 
 ATTRIBUTES: tuple[Attribute, ...] = (
-    Attribute(column="sentence_type", label="Sentence type", parse=_choice(SENTENCE_TYPES, {
-        "co": "Community order", "community": "Community order", "sso": "Suspended sentence order",
-        "pss": "Post-sentence supervision", "licence": "Licence", "license": "Licence",
-    }), options=SENTENCE_TYPES),
+    Attribute(
+        column="sentence_type",
+        label="Sentence type",
+        parse=_choice(
+            SENTENCE_TYPES,
+            {
+                "co": "Community order",
+                "community": "Community order",
+                "sso": "Suspended sentence order",
+                "pss": "Post-sentence supervision",
+                "licence": "Licence",
+                "license": "Licence",
+            },
+        ),
+        options=SENTENCE_TYPES,
+    ),
     Attribute(column="start_date", label="Start date", parse=_date),
     Attribute(column="rosh_level", label="RoSH level", parse=_choice(ROSH_LEVELS), options=ROSH_LEVELS),
     Attribute(column="gender", label="Gender", parse=_choice(GENDERS, {"m": "Male", "f": "Female"}), options=GENDERS),
     Attribute(column="ethnicity", label="Ethnicity", parse=_choice(ETHNIC_GROUPS), options=ETHNIC_GROUPS),
     Attribute(column="age", label="Age", parse=_age),
-    Attribute(column="young_adult", label="Young adult (18-25)", parse=_choice(YES_NO, {"y": "Yes", "n": "No", "true": "Yes", "false": "No"}), options=YES_NO),
-    Attribute(column="mappa_level", label="MAPPA level", parse=_choice(MAPPA_LEVELS, {"0": "None", "n/a": "None", "na": "None"}), options=MAPPA_LEVELS),
+    Attribute(
+        column="young_adult",
+        label="Young adult (18-25)",
+        parse=_choice(YES_NO, {"y": "Yes", "n": "No", "true": "Yes", "false": "No"}),
+        options=YES_NO,
+    ),
+    Attribute(
+        column="mappa_level",
+        label="MAPPA level",
+        parse=_choice(MAPPA_LEVELS, {"0": "None", "n/a": "None", "na": "None"}),
+        options=MAPPA_LEVELS,
+    ),
     Attribute(column="iom", label="IOM", parse=_choice(YES_NO, {"y": "Yes", "n": "No"}), options=YES_NO),
     Attribute(column="practitioner", label="Practitioner", parse=_free_text),
-    Attribute(column="practitioner_grade", label="Practitioner grade", parse=_choice(PRACTITIONER_GRADES), options=PRACTITIONER_GRADES),
+    Attribute(
+        column="practitioner_grade", label="Practitioner grade", parse=_choice(PRACTITIONER_GRADES), options=PRACTITIONER_GRADES
+    ),
     Attribute(column="team", label="Team", parse=_free_text),
 )
 ATTRIBUTE_COLUMNS = tuple(a.column for a in ATTRIBUTES)

@@ -21,7 +21,8 @@ open conflicts, whatever the order in which they were merged.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
 

@@ -308,7 +308,11 @@ def to_json(summary: Summary) -> dict:
     return {
         "round": summary.round,
         "unit": summary.unit,
-        "framework": {"id": summary.framework.id, "version": summary.framework.version, "band_basis": summary.framework.band_basis.value},
+        "framework": {
+            "id": summary.framework.id,
+            "version": summary.framework.version,
+            "band_basis": summary.framework.band_basis.value,
+        },
         "cases": summary.cases,
         "incomplete_cases": summary.incomplete_cases,
         "standards": standards,

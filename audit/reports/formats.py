@@ -8,8 +8,9 @@ nothing (the command line builds its parser from these names on every run).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import attrs
 
@@ -35,11 +36,19 @@ class OutputFormat:
 REPORT_FORMATS: dict[str, OutputFormat] = {
     f.name: f
     for f in (
-        OutputFormat(name="html", label="HTML web page (print it to PDF from a browser)", suffixes=(".html", ".htm"),
-                     renderer="audit.reports.html:render_html_bytes"),
+        OutputFormat(
+            name="html",
+            label="HTML web page (print it to PDF from a browser)",
+            suffixes=(".html", ".htm"),
+            renderer="audit.reports.html:render_html_bytes",
+        ),
         OutputFormat(name="xlsx", label="Excel workbook", suffixes=(".xlsx",), renderer="audit.reports.xlsx:render_xlsx"),
-        OutputFormat(name="markdown", label="Markdown text", suffixes=(".md", ".markdown"),
-                     renderer="audit.reports.markdown:render_markdown_bytes"),
+        OutputFormat(
+            name="markdown",
+            label="Markdown text",
+            suffixes=(".md", ".markdown"),
+            renderer="audit.reports.markdown:render_markdown_bytes",
+        ),
     )
 }
 
@@ -47,7 +56,9 @@ SUMMARY_FORMATS: dict[str, OutputFormat] = {
     f.name: f
     for f in (
         OutputFormat(name="table", label="plain-text table", renderer="audit.reports.summary_formats:render_table"),
-        OutputFormat(name="markdown", label="Markdown", suffixes=(".md",), renderer="audit.reports.summary_formats:render_markdown"),
+        OutputFormat(
+            name="markdown", label="Markdown", suffixes=(".md",), renderer="audit.reports.summary_formats:render_markdown"
+        ),
         OutputFormat(name="csv", label="CSV", suffixes=(".csv",), renderer="audit.reports.summary_formats:render_csv"),
         OutputFormat(name="json", label="JSON", suffixes=(".json",), renderer="audit.reports.summary_formats:render_json"),
     )

@@ -63,8 +63,10 @@ def key_question_chart(report: Report) -> str:
     left, width, row_h, top = 70, 560, 24, 30
     height = top + row_h * len(rows) + 20
     x = lambda p: left + width * p / 100  # noqa: E731
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {left + width + 60} {height}" role="img" '
-             f'aria-label="Key-question percentages against the rating bands" class="kq-chart">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {left + width + 60} {height}" role="img" '
+        f'aria-label="Key-question percentages against the rating bands" class="kq-chart">'
+    ]
     parts += _band_lines(report, x, top=top - 8, bottom=height - 16, label_y=top - 12, font_size=11, stroke="#555")
     for i, (s, kq) in enumerate(rows):
         y = top + i * row_h
@@ -78,7 +80,9 @@ def key_question_chart(report: Report) -> str:
         parts.append(f'<rect x="{left}" y="{y + 4}" width="{width * kq.percent / 100:.1f}" height="14" fill="{colour}" rx="2"/>')
         interval = report.interval(kq)
         if interval:
-            parts.append(f'<line x1="{x(interval.low):.1f}" y1="{y + 11}" x2="{x(interval.high):.1f}" y2="{y + 11}" stroke="#222" stroke-width="1.2"/>')
+            parts.append(
+                f'<line x1="{x(interval.low):.1f}" y1="{y + 11}" x2="{x(interval.high):.1f}" y2="{y + 11}" stroke="#222" stroke-width="1.2"/>'
+            )
         parts.append(f'<text x="{x(100) + 6}" y="{y + 15}" font-size="12">{kq.percent}%</text>')
     parts.append(f'<line x1="{left}" y1="{height - 16}" x2="{x(100)}" y2="{height - 16}" stroke="#999"/>')
     parts.append("</svg>")
@@ -91,8 +95,10 @@ def breakdown_chart(report: Report, breakdown: Breakdown) -> str:
     left, width, row_h, top = 70, 560, 20, 20
     height = top + row_h * len(kq_ids) + 10
     x = lambda p: left + width * p / 100  # noqa: E731
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {left + width + 20} {height}" role="img" '
-             f'aria-label="{_e(breakdown.label)}: key-question percentages by group">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {left + width + 20} {height}" role="img" '
+        f'aria-label="{_e(breakdown.label)}: key-question percentages by group">'
+    ]
     parts += _band_lines(report, x, top=top - 6, bottom=height - 6, label_y=top - 9, font_size=10, stroke="#999")
     for i, kq in enumerate(kq_ids):
         y = top + i * row_h + 10
@@ -104,7 +110,9 @@ def breakdown_chart(report: Report, breakdown: Breakdown) -> str:
                 continue
             colour = GROUP_COLOURS[g_index % len(GROUP_COLOURS)]
             ring = ' stroke="#b00020" stroke-width="2"' if breakdown.flagged(group.label, kq) else ""
-            parts.append(f'<circle cx="{x(p.printed):.1f}" cy="{y}" r="5" fill="{colour}"{ring}><title>{_e(group.label)}: {p.printed}%</title></circle>')
+            parts.append(
+                f'<circle cx="{x(p.printed):.1f}" cy="{y}" r="5" fill="{colour}"{ring}><title>{_e(group.label)}: {p.printed}%</title></circle>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -120,21 +128,29 @@ def render_html(report: Report) -> str:
         f"<title>{_e(summary.unit)}: {_e(summary.round)} case audit report</title>",
         f"<style>{CSS}</style></head><body>",
         f'<h1>{_e(summary.unit)}</h1><p class="muted">Case audit report: round <strong>{_e(summary.round)}</strong>, '
-        f'{summary.cases} cases. Framework {_e(summary.framework.id)} version {_e(summary.framework.version)}. Generated {_e(report.generated_at)}.</p>',
+        f"{summary.cases} cases. Framework {_e(summary.framework.id)} version {_e(summary.framework.version)}. Generated {_e(report.generated_at)}.</p>",
     ]
     if provisional_text(summary):
         out.append(f'<p class="provisional">{_e(provisional_text(summary))}</p>')
 
     # ratings page
-    out.append('<h2 class="first" id="ratings">Ratings</h2><table class="ratings"><thead><tr><th>Standard</th><th>Rating</th></tr></thead><tbody>')
+    out.append(
+        '<h2 class="first" id="ratings">Ratings</h2><table class="ratings"><thead><tr><th>Standard</th><th>Rating</th></tr></thead><tbody>'
+    )
     for s in summary.standards:
         rating = _pill(s.rating, rating_word(s)) if s.rated else f'<span class="muted">{_e(rating_word(s))}</span>'
-        out.append(f'<tr data-standard="{_e(s.id)}" data-rating="{_e(s.rating.value if s.rating else "")}"><td>{_e(s.id)} {_e(s.name)}</td><td>{rating}</td></tr>')
+        out.append(
+            f'<tr data-standard="{_e(s.id)}" data-rating="{_e(s.rating.value if s.rating else "")}"><td>{_e(s.id)} {_e(s.name)}</td><td>{rating}</td></tr>'
+        )
     out.append("</tbody></table>")
-    out.append(f'<p class="score" data-score="{summary.score}" data-max-score="{summary.max_score}">Score <strong>{summary.score}/{summary.max_score}</strong>. '
-               f'Overall rating: <span data-overall="{_e(summary.overall_rating.value if summary.overall_rating else "")}">{_pill(summary.overall_rating)}</span></p>')
+    out.append(
+        f'<p class="score" data-score="{summary.score}" data-max-score="{summary.max_score}">Score <strong>{summary.score}/{summary.max_score}</strong>. '
+        f'Overall rating: <span data-overall="{_e(summary.overall_rating.value if summary.overall_rating else "")}">{_pill(summary.overall_rating)}</span></p>'
+    )
     out.append("<h3>Key questions against the rating bands</h3>")
-    out.append(f'<p class="note">Bars: percentage "Yes"; black lines: the {level} interval; dashed lines: the band boundaries.</p>')
+    out.append(
+        f'<p class="note">Bars: percentage "Yes"; black lines: the {level} interval; dashed lines: the band boundaries.</p>'
+    )
     out.append(f'<div class="keep">{key_question_chart(report)}</div>')
 
     for heading, judged, case_standards in report.sections():
@@ -152,9 +168,11 @@ def render_html(report: Report) -> str:
             out += _case_standard_html(report, s, level)
     # breakdowns
     out.append('<h2 id="breakdowns">Breakdowns</h2>')
-    out.append(f'<p class="note">Percentage "Yes" per key question for each group (relevant cases in brackets). '
-               f'<span class="flag">!</span> marks a group {conventions.disproportion_points} or more points from the rest of the cases, '
-               f'with at least {conventions.disproportion_min_cases} relevant cases on each side.</p>')
+    out.append(
+        f'<p class="note">Percentage "Yes" per key question for each group (relevant cases in brackets). '
+        f'<span class="flag">!</span> marks a group {conventions.disproportion_points} or more points from the rest of the cases, '
+        f"with at least {conventions.disproportion_min_cases} relevant cases on each side.</p>"
+    )
     kq_ids = [kq.id for s in report.case_standards for kq in s.key_questions]
     for breakdown in report.breakdowns:
         out.append(f'<h3 data-breakdown="{_e(breakdown.grouping.key)}">{_e(breakdown.label)}</h3>')
@@ -163,38 +181,60 @@ def render_html(report: Report) -> str:
             for i, g in enumerate(breakdown.groups)
         )
         out.append(f'<p class="legend">{legend}</p><div class="keep">{breakdown_chart(report, breakdown)}</div>')
-        out.append("<table class=\"breakdown\"><thead><tr><th>Key question</th>" + "".join(f'<th class="num">{_e(g.label)}</th>' for g in breakdown.groups) + "</tr></thead><tbody>")
+        out.append(
+            '<table class="breakdown"><thead><tr><th>Key question</th>'
+            + "".join(f'<th class="num">{_e(g.label)}</th>' for g in breakdown.groups)
+            + "</tr></thead><tbody>"
+        )
         for kq in kq_ids:
             cells = []
             for g in breakdown.groups:
                 p = g.percentage(kq)
                 mark = ' <span class="flag">!</span>' if breakdown.flagged(g.label, kq) else ""
-                cells.append(f'<td class="num" data-group="{_e(g.label)}" data-kq="{_e(kq)}" data-percent="{p.printed if p else ""}">'
-                             f'{f"{p.printed}% ({p.relevant})" if p else "n/a"}{mark}</td>')
+                cells.append(
+                    f'<td class="num" data-group="{_e(g.label)}" data-kq="{_e(kq)}" data-percent="{p.printed if p else ""}">'
+                    f"{f'{p.printed}% ({p.relevant})' if p else 'n/a'}{mark}</td>"
+                )
             out.append(f"<tr><td>{_e(kq)}</td>{''.join(cells)}</tr>")
         out.append("</tbody></table>")
         if breakdown.flags:
-            out.append("<ul>" + "".join(f'<li class="flag-line">{_e(f.sentence(breakdown.label))}</li>' for f in breakdown.flags) + "</ul>")
+            out.append(
+                "<ul>"
+                + "".join(f'<li class="flag-line">{_e(f.sentence(breakdown.label))}</li>' for f in breakdown.flags)
+                + "</ul>"
+            )
 
     # trend
     if report.comparison:
         c = report.comparison
         out.append(f'<h2 id="trend">Change since {_e(c.earlier_round)}</h2>')
-        out.append('<table class="trend"><thead><tr><th>Key question</th><th class="num">Before</th><th class="num">Now</th>'
-                   '<th class="num">Change (points)</th><th>Band</th></tr></thead><tbody>')
+        out.append(
+            '<table class="trend"><thead><tr><th>Key question</th><th class="num">Before</th><th class="num">Now</th>'
+            '<th class="num">Change (points)</th><th>Band</th></tr></thead><tbody>'
+        )
         for k in c.key_questions:
-            band = f"{k.band_before or 'n/a'} \u2192 {k.band_now or 'n/a'}" if k.band_before != k.band_now else (k.band_now or "n/a")
-            out.append(f'<tr data-kq="{_e(k.id)}" data-change="{"" if k.points is None else k.points}"><td>{_e(k.id)}</td>'
-                       f'<td class="num">{"n/a" if k.before is None else f"{k.before}%"}</td><td class="num">{"n/a" if k.now is None else f"{k.now}%"}</td>'
-                       f'<td class="num">{k.points_text()}</td><td>{_e(band)}</td></tr>')
+            band = (
+                f"{k.band_before or 'n/a'} \u2192 {k.band_now or 'n/a'}" if k.band_before != k.band_now else (k.band_now or "n/a")
+            )
+            out.append(
+                f'<tr data-kq="{_e(k.id)}" data-change="{"" if k.points is None else k.points}"><td>{_e(k.id)}</td>'
+                f'<td class="num">{"n/a" if k.before is None else f"{k.before}%"}</td><td class="num">{"n/a" if k.now is None else f"{k.now}%"}</td>'
+                f'<td class="num">{k.points_text()}</td><td>{_e(band)}</td></tr>'
+            )
         out.append("</tbody></table><table><thead><tr><th>Standard</th><th>Before</th><th>Now</th></tr></thead><tbody>")
         changed_mark = ' <span class="flag">changed</span>'
         for s in c.standards:
-            out.append(f"<tr><td>{_e(s.id)} {_e(s.name)}</td><td>{_e(s.before or 'n/a')}</td><td>{_e(s.now or 'n/a')}"
-                       f"{changed_mark if s.changed else ''}</td></tr>")
-        out.append(f"</tbody></table><p>Score {c.score_before[0]}/{c.score_before[1]} \u2192 {c.score_now[0]}/{c.score_now[1]}; "
-                   f"overall rating {_e(c.overall_before or 'n/a')} \u2192 {_e(c.overall_now or 'n/a')}.</p>")
-    out.append(f'<p class="note">Produced by caseaudit from the round\'s stored answers. Intervals are Wilson score intervals at {level}.</p>')
+            out.append(
+                f"<tr><td>{_e(s.id)} {_e(s.name)}</td><td>{_e(s.before or 'n/a')}</td><td>{_e(s.now or 'n/a')}"
+                f"{changed_mark if s.changed else ''}</td></tr>"
+            )
+        out.append(
+            f"</tbody></table><p>Score {c.score_before[0]}/{c.score_before[1]} \u2192 {c.score_now[0]}/{c.score_now[1]}; "
+            f"overall rating {_e(c.overall_before or 'n/a')} \u2192 {_e(c.overall_now or 'n/a')}.</p>"
+        )
+    out.append(
+        f'<p class="note">Produced by caseaudit from the round\'s stored answers. Intervals are Wilson score intervals at {level}.</p>'
+    )
     out.append("</body></html>")
     return "\n".join(out)
 
@@ -202,13 +242,21 @@ def render_html(report: Report) -> str:
 def _case_standard_html(report: Report, s, level: str) -> list[str]:
     """One standard rated from case answers: its key-question table, sentence and prompt figures."""
     out: list[str] = []
-    out.append(f'<h2 id="standard-{_e(s.id)}">{_e(s.id)} {_e(s.name)}: {_pill(s.rating, rating_word(s)) if s.rated else _e(rating_word(s))}</h2>')
+    out.append(
+        f'<h2 id="standard-{_e(s.id)}">{_e(s.id)} {_e(s.name)}: {_pill(s.rating, rating_word(s)) if s.rated else _e(rating_word(s))}</h2>'
+    )
     out.append(f'<p class="muted">{_e(s.headline)}</p>')
-    out.append(f'<table class="key-questions"><thead><tr><th>Key question</th><th class="num">Percentage \u2018Yes\u2019</th>'
-               f'<th class="num">Yes / relevant</th><th class="num">{level} interval</th><th>Band</th></tr></thead><tbody>')
+    out.append(
+        f'<table class="key-questions"><thead><tr><th>Key question</th><th class="num">Percentage \u2018Yes\u2019</th>'
+        f'<th class="num">Yes / relevant</th><th class="num">{level} interval</th><th>Band</th></tr></thead><tbody>'
+    )
     for kq in s.key_questions:
         interval = report.interval(kq)
-        flag = ' <span class="flag" title="The interval crosses a band boundary">rating not settled by this sample</span>' if kq.id in report.unsettled else ""
+        flag = (
+            ' <span class="flag" title="The interval crosses a band boundary">rating not settled by this sample</span>'
+            if kq.id in report.unsettled
+            else ""
+        )
         band = _pill(kq.banding.rating) if kq.banding and s.rated else (_e(kq.banding.rating.value) if kq.banding else "n/a")
         out.append(
             f'<tr data-kq="{_e(kq.id)}" data-percent="{"" if kq.percent is None else kq.percent}" data-yes="{kq.counts.yes}" '
@@ -224,8 +272,10 @@ def _case_standard_html(report: Report, s, level: str) -> list[str]:
     for kq in s.key_questions:
         for q in (*kq.prompts, *kq.data_items):
             figure = prompt_figure(q)
-            out.append(f'<li data-question="{_e(q.id)}" data-yes="{q.counts.yes}" data-relevant="{q.counts.relevant}">'
-                       f"<strong>{_e(q.id)}</strong> {_e(q.text)}: {_e(figure)}</li>")
+            out.append(
+                f'<li data-question="{_e(q.id)}" data-yes="{q.counts.yes}" data-relevant="{q.counts.relevant}">'
+                f"<strong>{_e(q.id)}</strong> {_e(q.text)}: {_e(figure)}</li>"
+            )
     out.append("</ul>")
     return out
 

@@ -13,14 +13,20 @@ def render_markdown_report(report: Report) -> str:
     level = f"{float(summary.framework.reporting.confidence_level) * 100:.0f}%"
     md = for_markdown  # every text from the round, the framework or people goes through it
     out = [f"# {md(summary.unit)}: {md(summary.round)}", ""]
-    out.append(f"Case audit report, {summary.cases} cases, generated {report.generated_at}. "
-               f"Framework {summary.framework.id} version {summary.framework.version}.")
+    out.append(
+        f"Case audit report, {summary.cases} cases, generated {report.generated_at}. "
+        f"Framework {summary.framework.id} version {summary.framework.version}."
+    )
     if provisional_text(summary):
         out += ["", f"**{md(provisional_text(summary))}**"]
     out += ["", "## Ratings", "", "| Standard | Rating |", "|---|---|"]
     for s in summary.standards:
         out.append(f"| {s.id} {md(s.name)} | {rating_word(s)} |")
-    out += ["", f"**Score {summary.score}/{summary.max_score}**. Overall rating: **{summary.overall_rating or 'Not yet rated'}**.", ""]
+    out += [
+        "",
+        f"**Score {summary.score}/{summary.max_score}**. Overall rating: **{summary.overall_rating or 'Not yet rated'}**.",
+        "",
+    ]
     for heading, judged, case_standards in report.sections():
         out += [f"## {md(heading)}", ""]
         for s in judged:
@@ -59,8 +65,13 @@ def _markdown_case_standard(report: Report, s: StandardSummary, level: str) -> l
 
 def _markdown_breakdowns(report: Report) -> list[str]:
     summary, md = report.summary, for_markdown
-    out = ["## Breakdowns", "", f"Flagged (**!**): a group {summary.framework.reporting.disproportion_points} or more points from the rest, "
-            f"with at least {summary.framework.reporting.disproportion_min_cases} relevant cases on each side.", ""]
+    out = [
+        "## Breakdowns",
+        "",
+        f"Flagged (**!**): a group {summary.framework.reporting.disproportion_points} or more points from the rest, "
+        f"with at least {summary.framework.reporting.disproportion_min_cases} relevant cases on each side.",
+        "",
+    ]
     kq_ids = [kq.id for s in report.case_standards for kq in s.key_questions]
     for breakdown in report.breakdowns:
         out += [f"### {md(breakdown.label)}", ""]
@@ -80,7 +91,12 @@ def _markdown_breakdowns(report: Report) -> list[str]:
             out.append("")
     if report.comparison:
         c = report.comparison
-        out += [f"## Change since {md(c.earlier_round)}", "", "| Key question | Before | Now | Change (points) | Band |", "|---|---:|---:|---:|---|"]
+        out += [
+            f"## Change since {md(c.earlier_round)}",
+            "",
+            "| Key question | Before | Now | Change (points) | Band |",
+            "|---|---:|---:|---:|---|",
+        ]
         for k in c.key_questions:
             band = f"{k.band_before or 'n/a'} -> {k.band_now or 'n/a'}" if k.band_before != k.band_now else (k.band_now or "n/a")
             before = f"{k.before}%" if k.before is not None else "n/a"
@@ -90,8 +106,12 @@ def _markdown_breakdowns(report: Report) -> list[str]:
         for s in c.standards:
             mark = " (changed)" if s.changed else ""
             out.append(f"| {s.id} {md(s.name)} | {s.before or 'n/a'} | {s.now or 'n/a'}{mark} |")
-        out += ["", f"Score {c.score_before[0]}/{c.score_before[1]} -> {c.score_now[0]}/{c.score_now[1]}; "
-                f"overall {c.overall_before or 'n/a'} -> {c.overall_now or 'n/a'}.", ""]
+        out += [
+            "",
+            f"Score {c.score_before[0]}/{c.score_before[1]} -> {c.score_now[0]}/{c.score_now[1]}; "
+            f"overall {c.overall_before or 'n/a'} -> {c.overall_now or 'n/a'}.",
+            "",
+        ]
     return out
 
 

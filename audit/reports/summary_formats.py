@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import textwrap
-from typing import Callable
+from collections.abc import Callable
 
 from audit.core.safe_text import for_csv_cell, for_markdown, for_terminal, json_for_terminal
 from audit.core.summary import QuestionFigures, StandardSummary, Summary, percent_text, rating_word, to_json
@@ -82,7 +82,11 @@ def render_markdown(summary: Summary) -> str:
     out += ["", "## Ratings", "", "| Standard | Rating |", "|---|---|"]
     for s in summary.standards:
         out.append(f"| {s.id} {for_markdown(s.name)} | {_rating_word(s)} |")
-    out += ["", f"**Score {summary.score}/{summary.max_score}**, overall rating: **{summary.overall_rating or 'Not yet rated'}**", ""]
+    out += [
+        "",
+        f"**Score {summary.score}/{summary.max_score}**, overall rating: **{summary.overall_rating or 'Not yet rated'}**",
+        "",
+    ]
     for s in summary.standards:
         if s.method is RatingMethod.JUDGEMENT:
             cap = _cap_line(s)
@@ -99,7 +103,9 @@ def render_markdown(summary: Summary) -> str:
         out += ["| Key question | Yes | No | N/A | Unanswered | Percentage 'Yes' |", "|---|---:|---:|---:|---:|---:|"]
         for kq in s.key_questions:
             c = kq.counts
-            out.append(f"| {kq.id} {for_markdown(kq.text)} | {c.yes} | {c.no} | {c.not_applicable} | {c.unanswered} | {_pct(kq)} |")
+            out.append(
+                f"| {kq.id} {for_markdown(kq.text)} | {c.yes} | {c.no} | {c.not_applicable} | {c.unanswered} | {_pct(kq)} |"
+            )
         out.append("")
         if s.sentence:
             out += [for_markdown(s.sentence), ""]
@@ -119,7 +125,19 @@ def markdown_prompt_rows(s: StandardSummary, figure: Callable[[QuestionFigures],
     return out
 
 
-CSV_COLUMNS = ["standard", "standard_rating", "question_id", "kind", "text", "yes", "no", "not_applicable", "unanswered", "percent", "band"]
+CSV_COLUMNS = [
+    "standard",
+    "standard_rating",
+    "question_id",
+    "kind",
+    "text",
+    "yes",
+    "no",
+    "not_applicable",
+    "unanswered",
+    "percent",
+    "band",
+]
 
 
 def render_csv(summary: Summary) -> str:
@@ -131,11 +149,43 @@ def render_csv(summary: Summary) -> str:
         if not s.key_questions:
             writer.writerow([s.id, rating, "", "standard", s.name, "", "", "", "", "", ""])
         for kq in s.key_questions:
-            for q, kind in [*((p, "prompt") for p in kq.prompts), *((d, "data item") for d in kq.data_items), (kq, "key question")]:
+            for q, kind in [
+                *((p, "prompt") for p in kq.prompts),
+                *((d, "data item") for d in kq.data_items),
+                (kq, "key question"),
+            ]:
                 c = q.counts
                 band = q.banding.rating.value if q.banding else ""
-                writer.writerow([s.id, rating, q.id, kind, q.text, c.yes, c.no, c.not_applicable, c.unanswered, q.percent if q.percent is not None else "", band])
-    writer.writerow(["score", summary.overall_rating.value if summary.overall_rating else "", "", "score", f"{summary.score}/{summary.max_score}", "", "", "", "", "", ""])
+                writer.writerow(
+                    [
+                        s.id,
+                        rating,
+                        q.id,
+                        kind,
+                        q.text,
+                        c.yes,
+                        c.no,
+                        c.not_applicable,
+                        c.unanswered,
+                        q.percent if q.percent is not None else "",
+                        band,
+                    ]
+                )
+    writer.writerow(
+        [
+            "score",
+            summary.overall_rating.value if summary.overall_rating else "",
+            "",
+            "score",
+            f"{summary.score}/{summary.max_score}",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+    )
     return buffer.getvalue()
 
 
@@ -151,4 +201,3 @@ class _SafeCsvWriter:
 
 def render_json(summary: Summary) -> str:
     return json_for_terminal(json.dumps(to_json(summary), indent=2, ensure_ascii=False)) + "\n"
-

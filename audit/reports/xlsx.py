@@ -12,8 +12,8 @@ import io
 import re
 import zipfile
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape as xml_escape
 
@@ -46,7 +46,9 @@ def text_cell(ws, text: str, **style) -> WriteOnlyCell:
 class _Sheet:
     """A streaming sheet: bold header, frozen header row, filter over the data, column widths."""
 
-    def __init__(self, workbook: Workbook, title: str, header: list[str], widths: list[int] | None = None, freeze_panes: str = "A2"):
+    def __init__(
+        self, workbook: Workbook, title: str, header: list[str], widths: list[int] | None = None, freeze_panes: str = "A2"
+    ):
         self.ws = workbook.create_sheet(title)
         self.header = header
         self.rows = 0
@@ -88,14 +90,37 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
     ratings = _Sheet(workbook, "Ratings", ["Standard", "Name", "Rating", "Evidence", "Override or cap"], [10, 34, 26, 60, 60])
     for s in summary.standards:
         ratings.append([s.id, s.name, rating_word(s), s.evidence or "", cap_sentence(s)])
-    ratings.append(["Score", f"{summary.score}/{summary.max_score}", summary.overall_rating.value if summary.overall_rating else "Not yet rated", "", ""])
+    ratings.append(
+        [
+            "Score",
+            f"{summary.score}/{summary.max_score}",
+            summary.overall_rating.value if summary.overall_rating else "Not yet rated",
+            "",
+            "",
+        ]
+    )
     ratings.finish()
 
     level = f"{float(summary.framework.reporting.confidence_level) * 100:.0f}%"
     key_questions = _Sheet(
-        workbook, "Key questions",
-        ["Standard", "Standard rating", "Key question", "Text", "Yes", "No", "Not applicable", "Unanswered", "Percentage 'Yes'",
-         f"{level} interval low", f"{level} interval high", "Band", "Rating not settled by this sample", "Lowest key question sentence"],
+        workbook,
+        "Key questions",
+        [
+            "Standard",
+            "Standard rating",
+            "Key question",
+            "Text",
+            "Yes",
+            "No",
+            "Not applicable",
+            "Unanswered",
+            "Percentage 'Yes'",
+            f"{level} interval low",
+            f"{level} interval high",
+            "Band",
+            "Rating not settled by this sample",
+            "Lowest key question sentence",
+        ],
         [9, 22, 11, 60, 6, 6, 8, 8, 11, 11, 11, 20, 12, 60],
     )
     for s in report.case_standards:
@@ -103,46 +128,107 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
             c = kq.counts
             interval = report.interval(kq)
             key_questions.append(
-                [s.id, rating_word(s), kq.id, kq.text, c.yes, c.no, c.not_applicable, c.unanswered,
-                 kq.percent / 100 if kq.percent is not None else None,
-                 interval.low / 100 if interval else None, interval.high / 100 if interval else None,
-                 kq.banding.rating.value if kq.banding else "", "Yes" if kq.id in report.unsettled else "",
-                 s.sentence if kq.id in s.lowest else ""],
+                [
+                    s.id,
+                    rating_word(s),
+                    kq.id,
+                    kq.text,
+                    c.yes,
+                    c.no,
+                    c.not_applicable,
+                    c.unanswered,
+                    kq.percent / 100 if kq.percent is not None else None,
+                    interval.low / 100 if interval else None,
+                    interval.high / 100 if interval else None,
+                    kq.banding.rating.value if kq.banding else "",
+                    "Yes" if kq.id in report.unsettled else "",
+                    s.sentence if kq.id in s.lowest else "",
+                ],
                 percent_columns=(8, 9, 10),
             )
     key_questions.finish()
 
-    prompts = _Sheet(workbook, "Prompts",
-                     ["Standard", "Key question", "Question", "Kind", "Text", "Yes", "Relevant cases", "Percentage 'Yes'", "In the reports' words"],
-                     [9, 11, 11, 10, 70, 6, 9, 11, 40])
+    prompts = _Sheet(
+        workbook,
+        "Prompts",
+        [
+            "Standard",
+            "Key question",
+            "Question",
+            "Kind",
+            "Text",
+            "Yes",
+            "Relevant cases",
+            "Percentage 'Yes'",
+            "In the reports' words",
+        ],
+        [9, 11, 11, 10, 70, 6, 9, 11, 40],
+    )
     for s in report.case_standards:
         for kq in s.key_questions:
             for kind, items in (("prompt", kq.prompts), ("data item", kq.data_items)):
                 for q in items:
-                    prompts.append([s.id, kq.id, q.id, kind, q.text, q.counts.yes, q.counts.relevant,
-                                    q.percent / 100 if q.percent is not None else None, prompt_sentence(q)], percent_columns=(7,))
+                    prompts.append(
+                        [
+                            s.id,
+                            kq.id,
+                            q.id,
+                            kind,
+                            q.text,
+                            q.counts.yes,
+                            q.counts.relevant,
+                            q.percent / 100 if q.percent is not None else None,
+                            prompt_sentence(q),
+                        ],
+                        percent_columns=(7,),
+                    )
     prompts.finish()
 
-    breakdowns = _Sheet(workbook, "Breakdowns",
-                        ["Breakdown", "Group", "Cases", "Key question", "Yes", "Relevant cases", "Percentage 'Yes'", "Differs from the rest"],
-                        [40, 34, 8, 11, 6, 9, 11, 60])
+    breakdowns = _Sheet(
+        workbook,
+        "Breakdowns",
+        ["Breakdown", "Group", "Cases", "Key question", "Yes", "Relevant cases", "Percentage 'Yes'", "Differs from the rest"],
+        [40, 34, 8, 11, 6, 9, 11, 60],
+    )
     for breakdown in report.breakdowns:
         for group in breakdown.groups:
             for kq_id, counts in group.counts.items():
                 flag = breakdown.flagged(group.label, kq_id)
-                breakdowns.append([breakdown.label, group.label, group.cases, kq_id, counts.yes, counts.relevant,
-                                   _fraction(counts.yes, counts.relevant) if counts.relevant else None,
-                                   flag.sentence(breakdown.label) if flag else ""], percent_columns=(6,))
+                breakdowns.append(
+                    [
+                        breakdown.label,
+                        group.label,
+                        group.cases,
+                        kq_id,
+                        counts.yes,
+                        counts.relevant,
+                        _fraction(counts.yes, counts.relevant) if counts.relevant else None,
+                        flag.sentence(breakdown.label) if flag else "",
+                    ],
+                    percent_columns=(6,),
+                )
     breakdowns.finish()
 
     if report.comparison:
         c = report.comparison
-        trend = _Sheet(workbook, "Trend", ["Key question", f"{c.earlier_round}", "Now", "Change (points)", "Band before", "Band now"],
-                       [11, 14, 10, 10, 22, 22])
+        trend = _Sheet(
+            workbook,
+            "Trend",
+            ["Key question", f"{c.earlier_round}", "Now", "Change (points)", "Band before", "Band now"],
+            [11, 14, 10, 10, 22, 22],
+        )
         for k in c.key_questions:
-            trend.append([k.id, k.before / 100 if k.before is not None else None, k.now / 100 if k.now is not None else None,
-                          k.points, k.band_before.value if k.band_before else "", k.band_now.value if k.band_now else ""],
-                         percent_columns=(1, 2))
+            trend.append(
+                [
+                    k.id,
+                    k.before / 100 if k.before is not None else None,
+                    k.now / 100 if k.now is not None else None,
+                    k.points,
+                    k.band_before.value if k.band_before else "",
+                    k.band_now.value if k.band_now else "",
+                ],
+                percent_columns=(1, 2),
+            )
         trend.finish()
 
     if report.case_answers is None:
@@ -158,8 +244,9 @@ def case_sheet_workbook(table: CaseAnswerTable, progress: Callable[[int, int], N
     return _with_case_sheet(Workbook(write_only=True), table, progress, freeze_panes="B2")
 
 
-def _with_case_sheet(workbook: Workbook, table: CaseAnswerTable, progress: Callable[[int, int], None] | None,
-                     freeze_panes: str = "A2") -> bytes:
+def _with_case_sheet(
+    workbook: Workbook, table: CaseAnswerTable, progress: Callable[[int, int], None] | None, freeze_panes: str = "A2"
+) -> bytes:
     """The workbook's bytes with the case sheet added last. Only its header goes through openpyxl
     (styles, widths, frozen panes, filter); the rows are spliced in by _with_case_rows."""
     cases = _Sheet(workbook, CASES_SHEET, list(table.header), [10], freeze_panes=freeze_panes)
@@ -221,11 +308,12 @@ class SharedStrings(dict):
 
     def part(self) -> bytes:
         items = "".join(f"<si>{_xml_text(t)}</si>" for t in self.texts)
-        return (f'<sst xmlns="{_MAIN[1:-1]}" uniqueCount="{len(self.texts)}">{items}</sst>').encode("utf-8")
+        return (f'<sst xmlns="{_MAIN[1:-1]}" uniqueCount="{len(self.texts)}">{items}</sst>').encode()
 
 
-def case_row_chunks(table: CaseAnswerTable, strings: SharedStrings,
-                    progress: Callable[[int, int], None] | None = None) -> Iterator[str]:
+def case_row_chunks(
+    table: CaseAnswerTable, strings: SharedStrings, progress: Callable[[int, int], None] | None = None
+) -> Iterator[str]:
     """The sheet rows after the header as XML, ROWS_PER_CHUNK rows at a time."""
     attribute_cell = strings.__getitem__
     answer_cell = {code: strings[word] for code, word in table.words.items()}.__getitem__
@@ -233,9 +321,11 @@ def case_row_chunks(table: CaseAnswerTable, strings: SharedStrings,
     row_number = 2
     for start in range(0, total, ROWS_PER_CHUNK):
         parts = []
-        for case_ref, attributes, codes in table.cases[start: start + ROWS_PER_CHUNK]:
-            parts.append(f'<row r="{row_number}">{inline_cell(case_ref)}{"".join(map(attribute_cell, attributes))}'
-                         f'{"".join(map(answer_cell, codes))}</row>')
+        for case_ref, attributes, codes in table.cases[start : start + ROWS_PER_CHUNK]:
+            parts.append(
+                f'<row r="{row_number}">{inline_cell(case_ref)}{"".join(map(attribute_cell, attributes))}'
+                f"{''.join(map(answer_cell, codes))}</row>"
+            )
             row_number += 1
         yield "".join(parts)
         if progress is not None:
@@ -247,8 +337,11 @@ def _sheet_part(package: zipfile.ZipFile, title: str) -> str:
     workbook = ElementTree.fromstring(package.read("xl/workbook.xml"))
     sheet = next(s for s in workbook.iter(f"{_MAIN}sheet") if s.get("name") == title)
     relationships = ElementTree.fromstring(package.read("xl/_rels/workbook.xml.rels"))
-    target = next(r.get("Target") for r in relationships.iter(f"{_PACKAGE_RELATIONSHIPS}Relationship")
-                  if r.get("Id") == sheet.get(_RELATIONSHIP_ID))
+    target = next(
+        r.get("Target")
+        for r in relationships.iter(f"{_PACKAGE_RELATIONSHIPS}Relationship")
+        if r.get("Id") == sheet.get(_RELATIONSHIP_ID)
+    )
     return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
 
 
@@ -260,8 +353,10 @@ def _insert_before(xml: bytes, closing_tag: bytes, addition: str) -> bytes:
 def _with_case_rows(package_bytes: bytes, table: CaseAnswerTable, progress: Callable[[int, int], None] | None) -> bytes:
     """The workbook with the case rows written into its (header-only) Cases sheet."""
     if len(table) >= SHEET_ROWS:
-        raise InvalidValue(f"{len(table):,} cases do not fit an Excel sheet ({SHEET_ROWS - 1:,} at most): export the "
-                           "round as CSV instead (in a report, --no-cases leaves the case-level sheet out)")
+        raise InvalidValue(
+            f"{len(table):,} cases do not fit an Excel sheet ({SHEET_ROWS - 1:,} at most): export the "
+            "round as CSV instead (in a report, --no-cases leaves the case-level sheet out)"
+        )
     source = zipfile.ZipFile(io.BytesIO(package_bytes))
     if SHARED_STRINGS_PART in source.namelist():
         raise AssertionError("openpyxl's write-only mode wrote a shared-strings part; the case sheet writer needs updating")
@@ -295,9 +390,14 @@ def _with_case_rows(package_bytes: bytes, table: CaseAnswerTable, progress: Call
                 continue
             data = source.read(info)
             if info.filename == "[Content_Types].xml":
-                data = _insert_before(data, b"</Types>", f'<Override PartName="/{SHARED_STRINGS_PART}" ContentType="{_SHARED_STRINGS_TYPE}"/>')
+                data = _insert_before(
+                    data, b"</Types>", f'<Override PartName="/{SHARED_STRINGS_PART}" ContentType="{_SHARED_STRINGS_TYPE}"/>'
+                )
             elif info.filename == "xl/_rels/workbook.xml.rels":
-                data = _insert_before(data, b"</Relationships>",
-                                      f'<Relationship Id="rIdCaseauditStrings" Type="{_SHARED_STRINGS_RELATIONSHIP}" Target="sharedStrings.xml"/>')
+                data = _insert_before(
+                    data,
+                    b"</Relationships>",
+                    f'<Relationship Id="rIdCaseauditStrings" Type="{_SHARED_STRINGS_RELATIONSHIP}" Target="sharedStrings.xml"/>',
+                )
             package.writestr(info, data)
     return buffer.getvalue()

@@ -107,7 +107,7 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
     for row_number, cells in enumerate(rows, start=2):
         if not any(cell.strip() for cell in cells):
             continue
-        if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns):]):
+        if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
             problems.add(f"row {row_number}, column {column_letter(len(columns))}: a value beyond the last header column")
         attributes: dict[str, str] = {}
         answers: dict[str, tuple[Answer, str | None]] = {}
@@ -128,7 +128,9 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
                 problems.add(f"{where}: {error}")
         if case_ref:
             if case_ref in first_row_of:
-                problems.add(f"row {row_number}, column A (case_ref): duplicate case {case_ref} (first on row {first_row_of[case_ref]})")
+                problems.add(
+                    f"row {row_number}, column A (case_ref): duplicate case {case_ref} (first on row {first_row_of[case_ref]})"
+                )
                 continue
             first_row_of[case_ref] = row_number
             cases.append(CaseRow(row=row_number, case_ref=case_ref, attributes=attributes, answers=answers))
@@ -204,7 +206,9 @@ def import_sheet(
             changed += store.write_answers_in_bulk(case_id, case.answers, auditor, source)
             if progress is not None:
                 progress(n, len(sheet.cases))
-    return ImportResult(round=round_row["name"], created_round=created, cases_added=added, cases_updated=updated, answers_changed=changed)
+    return ImportResult(
+        round=round_row["name"], created_round=created, cases_added=added, cases_updated=updated, answers_changed=changed
+    )
 
 
 # ------------------------------------------------------------------ writing
@@ -217,8 +221,10 @@ def _check_fits_xlsx(table, path: Path) -> None:
     for text in texts:
         if not fits_xlsx(text):
             what = f"{len(text):,} characters" if len(text) > 32_767 else "characters a spreadsheet cannot hold"
-            raise InvalidValue(f"{path}: a value in this round ({text[:40]!r}...) has {what}; an XLSX cell would change it. "
-                               "Export as .csv instead")
+            raise InvalidValue(
+                f"{path}: a value in this round ({text[:40]!r}...) has {what}; an XLSX cell would change it. "
+                "Export as .csv instead"
+            )
 
 
 def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deidentify: bool = False, force: bool = False) -> int:

@@ -7,13 +7,14 @@ import csv
 import datetime as _dt
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from audit.core.safe_text import from_csv_cell
 from audit.errors import SheetError
 
 MAX_PROBLEMS_KEPT = 20
+
 
 def column_letter(index: int) -> str:
     """0 -> A, 25 -> Z, 26 -> AA."""
@@ -86,8 +87,9 @@ def _read_csv(path: Path) -> Iterator[list[str]]:
     try:
         size = path.stat().st_size
         if size > CSV_BYTES:
-            raise UnreadableSheet(str(path), f"the file is {size:,} bytes, more than {CSV_BYTES:,}: this is not a case "
-                                             "sheet (none of it was read)")
+            raise UnreadableSheet(
+                str(path), f"the file is {size:,} bytes, more than {CSV_BYTES:,}: this is not a case sheet (none of it was read)"
+            )
         data = path.read_bytes()
     except OSError as error:
         raise SheetError(str(path), [f"cannot read the file: {error.strerror}"]) from None
@@ -104,8 +106,11 @@ def _read_csv(path: Path) -> Iterator[list[str]]:
             yield [from_csv_cell(cell) for cell in row]
     except csv.Error as error:
         if "field limit" in str(error):  # the csv module's own words for a field beyond field_size_limit
-            raise UnreadableSheet(str(path), f"row {rows_read + 1}: a value longer than {CELL_CHARACTERS:,} characters, "
-                                             "which no case sheet holds (nothing after it was read)") from None
+            raise UnreadableSheet(
+                str(path),
+                f"row {rows_read + 1}: a value longer than {CELL_CHARACTERS:,} characters, "
+                "which no case sheet holds (nothing after it was read)",
+            ) from None
         raise SheetError(str(path), [f"not a readable CSV: {error}"]) from None
 
 
@@ -119,8 +124,13 @@ def _decode_csv(path: Path, data: bytes) -> str:
         if not _UTF8_MULTIBYTE.search(data):
             return data.decode("cp1252", errors="replace")  # no UTF-8 character anywhere: Windows-1252
         before = data[: error.start].decode("utf-8-sig", errors="replace")
-        raise SheetError(str(path), [f"{_place_of(before)}: byte 0x{data[error.start]:02X} is not UTF-8, though the rest of the "
-                                     "file is; save the sheet again as CSV UTF-8"]) from None
+        raise SheetError(
+            str(path),
+            [
+                f"{_place_of(before)}: byte 0x{data[error.start]:02X} is not UTF-8, though the rest of the "
+                "file is; save the sheet again as CSV UTF-8"
+            ],
+        ) from None
 
 
 def _place_of(text_before: str) -> str:
@@ -218,8 +228,7 @@ class _SharedStrings(list):
 
     def __getitem__(self, index):
         if isinstance(index, int) and not 0 <= index < len(self):
-            raise _Malformed(f"a cell names shared string {index}, which is not in the workbook's table of "
-                             f"{len(self):,} strings")
+            raise _Malformed(f"a cell names shared string {index}, which is not in the workbook's table of {len(self):,} strings")
         return list.__getitem__(self, index)
 
 
@@ -237,9 +246,12 @@ class _MeteredPart:
         data = self.handle.read(max(size, XLSX_READ_BYTES) if size >= 0 else size)
         self.unreported += len(data)
         if self.unreported > XLSX_BYTES_IN_ONE_PIECE:
-            raise UnreadableSheet(self.source, f"{self.where()}: one value or tag of more than {XLSX_BYTES_IN_ONE_PIECE:,} "
-                                               f"bytes (a cell holds at most {CELL_CHARACTERS:,} characters); this is not a "
-                                               "case sheet")
+            raise UnreadableSheet(
+                self.source,
+                f"{self.where()}: one value or tag of more than {XLSX_BYTES_IN_ONE_PIECE:,} "
+                f"bytes (a cell holds at most {CELL_CHARACTERS:,} characters); this is not a "
+                "case sheet",
+            )
         return data
 
     def reported(self) -> None:
@@ -248,8 +260,9 @@ class _MeteredPart:
 
 
 def _too_deep(source: str, where: str) -> UnreadableSheet:
-    return UnreadableSheet(source, f"{where}: XML elements nested more than {XLSX_DEPTH} deep, which no spreadsheet "
-                                   "writes; this is not a case sheet")
+    return UnreadableSheet(
+        source, f"{where}: XML elements nested more than {XLSX_DEPTH} deep, which no spreadsheet writes; this is not a case sheet"
+    )
 
 
 def _open_xlsx(path: Path):
@@ -269,8 +282,11 @@ def _open_xlsx(path: Path):
             for info in package.infolist():
                 limit = XLSX_SHEET_BYTES if info.filename.startswith("xl/worksheets/") else XLSX_OTHER_PART_BYTES
                 if info.file_size > limit:
-                    raise UnreadableSheet(str(path), f"the part {info.filename} inflates to {info.file_size:,} bytes, more than "
-                                                     f"{limit:,}: this is not a case sheet")
+                    raise UnreadableSheet(
+                        str(path),
+                        f"the part {info.filename} inflates to {info.file_size:,} bytes, more than "
+                        f"{limit:,}: this is not a case sheet",
+                    )
             for info in package.infolist():
                 if _built_whole_by_openpyxl(info.filename):
                     _check_small_part(str(path), package, info.filename)
@@ -282,8 +298,11 @@ def _open_xlsx(path: Path):
                 reader.shared_strings = _shared_strings(str(path), reader)
                 reader.read_workbook()
                 apply_stylesheet(reader.archive, reader.wb)
-                sheets = [rel.target for _, rel in reader.parser.find_sheets()
-                          if rel.target in reader.valid_files and "chartsheet" not in rel.Type]
+                sheets = [
+                    rel.target
+                    for _, rel in reader.parser.find_sheets()
+                    if rel.target in reader.valid_files and "chartsheet" not in rel.Type
+                ]
             except BaseException:
                 reader.archive.close()
                 raise
@@ -319,8 +338,11 @@ def _check_small_part(source: str, package, name: str) -> None:
         if depth > XLSX_DEPTH:
             raise _too_deep(source, name)
         if elements > XLSX_ELEMENTS_IN_A_SMALL_PART:
-            raise UnreadableSheet(source, f"{name}: more than {XLSX_ELEMENTS_IN_A_SMALL_PART:,} XML elements, far more than "
-                                          "a spreadsheet writes there; this is not a case sheet")
+            raise UnreadableSheet(
+                source,
+                f"{name}: more than {XLSX_ELEMENTS_IN_A_SMALL_PART:,} XML elements, far more than "
+                "a spreadsheet writes there; this is not a case sheet",
+            )
 
     def end(_tag):
         nonlocal depth
@@ -334,8 +356,9 @@ def _check_small_part(source: str, package, name: str) -> None:
                 parser.Parse(chunk, False)
             parser.Parse(b"", True)
     except expat.ExpatError as error:
-        raise UnreadableSheet(source, f"not a readable XLSX workbook: {name.rsplit('/', 1)[-1]} is not well-formed XML at "
-                                      f"line {error.lineno:,}") from None
+        raise UnreadableSheet(
+            source, f"not a readable XLSX workbook: {name.rsplit('/', 1)[-1]} is not well-formed XML at line {error.lineno:,}"
+        ) from None
 
 
 def _xlsx_rows(source: str, reader, sheet_part: str) -> Iterator[list[str]]:
@@ -347,8 +370,14 @@ def _xlsx_rows(source: str, reader, sheet_part: str) -> Iterator[list[str]]:
     next_row = 1
     try:
         handle = reader.archive.open(sheet_part)
-        parser = WorkSheetParser(handle, reader.shared_strings, data_only=False, epoch=reader.wb.epoch,
-                                 date_formats=reader.wb._date_formats, timedelta_formats=reader.wb._timedelta_formats)
+        parser = WorkSheetParser(
+            handle,
+            reader.shared_strings,
+            data_only=False,
+            epoch=reader.wb.epoch,
+            date_formats=reader.wb._date_formats,
+            timedelta_formats=reader.wb._timedelta_formats,
+        )
         rows = _sheet_rows(source, handle, parser, merged)
     except Exception as error:  # noqa: BLE001 - a damaged sheet part
         raise _damaged(source, error) from None
@@ -363,8 +392,9 @@ def _xlsx_rows(source: str, reader, sheet_part: str) -> Iterator[list[str]]:
             except Exception as error:  # noqa: BLE001 - damaged XML or a truncated part, found while reading
                 raise _damaged(source, error, f" (after row {next_row - 1})", sheet_part.rsplit("/", 1)[-1]) from None
             if number > XLSX_ROWS:  # checked before filling in the rows left out: r="99999999999" cannot make us try
-                raise UnreadableSheet(source, f"row {number:,}: more than {XLSX_ROWS:,} rows, which no spreadsheet has; "
-                                              "this is not a case sheet")
+                raise UnreadableSheet(
+                    source, f"row {number:,}: more than {XLSX_ROWS:,} rows, which no spreadsheet has; this is not a case sheet"
+                )
             while next_row < number:  # rows the file leaves out are empty
                 yield []
                 next_row += 1
@@ -430,13 +460,19 @@ def _shared_strings(source: str, reader) -> list[str]:
 def _add_shared_string(source: str, strings: list[str], element, where) -> None:
     """One <si>'s text onto the table, within the limits on the table and on a cell's text."""
     if len(strings) >= XLSX_SHARED_STRINGS:
-        raise UnreadableSheet(source, f"{where()}: more than {XLSX_SHARED_STRINGS:,} shared strings, far more than a "
-                                      "case sheet holds; this is not a case sheet")
+        raise UnreadableSheet(
+            source,
+            f"{where()}: more than {XLSX_SHARED_STRINGS:,} shared strings, far more than a "
+            "case sheet holds; this is not a case sheet",
+        )
     texts = [element.findtext(_TEXT) or ""] + [run.findtext(_TEXT) or "" for run in element.iterfind(_RUN)]
     text = "".join(texts).replace("x005F_", "")
     if len(text) > CELL_CHARACTERS:
-        raise UnreadableSheet(source, f"{where()}: a value of {len(text):,} characters, more than the "
-                                      f"{CELL_CHARACTERS:,} a cell may hold; this is not a case sheet")
+        raise UnreadableSheet(
+            source,
+            f"{where()}: a value of {len(text):,} characters, more than the "
+            f"{CELL_CHARACTERS:,} a cell may hold; this is not a case sheet",
+        )
     strings.append(text)
 
 
@@ -465,15 +501,21 @@ def _sheet_rows(source: str, handle, parser, merged: list[str]) -> Iterator[tupl
             if cell_depth:
                 parts_in_cell += 1
                 if parts_in_cell > XLSX_PARTS_IN_A_CELL:
-                    raise UnreadableSheet(source, f"row {parser.row_counter}: a cell made of more than {XLSX_PARTS_IN_A_CELL:,} "
-                                                  "XML elements; this is not a case sheet")
+                    raise UnreadableSheet(
+                        source,
+                        f"row {parser.row_counter}: a cell made of more than {XLSX_PARTS_IN_A_CELL:,} "
+                        "XML elements; this is not a case sheet",
+                    )
             elif tag == _CELL:
                 cell_depth, parts_in_cell, cell_ref = len(open_elements), 0, element.get("r")
                 cells_read += 1
                 if cells_read > XLSX_CELLS_IN_A_ROW:
                     where = f"row {parser.row_counter}" if parser.row_counter else "outside any row"
-                    raise UnreadableSheet(source, f"{where}: more than {XLSX_CELLS_IN_A_ROW:,} cells, more "
-                                                  "than a spreadsheet row holds; this is not a case sheet")
+                    raise UnreadableSheet(
+                        source,
+                        f"{where}: more than {XLSX_CELLS_IN_A_ROW:,} cells, more "
+                        "than a spreadsheet row holds; this is not a case sheet",
+                    )
             elif tag == _ROW:
                 cells, cells_read = {}, 0
                 parser.row_counter = _row_number(element.get("r"), parser.row_counter)
@@ -518,12 +560,18 @@ def _keep_cell(source: str, parser, element, cells: dict[int, dict]) -> None:
     if cell["value"] is None or cell["value"] == "":
         return  # empty cells, however many, are not kept
     if isinstance(cell["value"], str) and len(cell["value"]) > CELL_CHARACTERS:
-        raise UnreadableSheet(source, f"row {cell['row']}, column {column_letter(cell['column'] - 1)}: a value of "
-                              f"{len(cell['value']):,} characters, more than the {CELL_CHARACTERS:,} a cell may hold; "
-                              "this is not a case sheet")
+        raise UnreadableSheet(
+            source,
+            f"row {cell['row']}, column {column_letter(cell['column'] - 1)}: a value of "
+            f"{len(cell['value']):,} characters, more than the {CELL_CHARACTERS:,} a cell may hold; "
+            "this is not a case sheet",
+        )
     if cell["column"] > XLSX_COLUMNS:
-        raise UnreadableSheet(source, f"row {cell['row']}, column {column_letter(cell['column'] - 1)}: a value beyond "
-                                      f"column {column_letter(XLSX_COLUMNS - 1)} ({XLSX_COLUMNS:,} columns); this is not a case sheet")
+        raise UnreadableSheet(
+            source,
+            f"row {cell['row']}, column {column_letter(cell['column'] - 1)}: a value beyond "
+            f"column {column_letter(XLSX_COLUMNS - 1)} ({XLSX_COLUMNS:,} columns); this is not a case sheet",
+        )
     cells[cell["column"]] = cell
 
 
@@ -549,5 +597,3 @@ def _xlsx_row_text(number: int, cells: list[dict], problems: _Problems) -> list[
     for column, text in values.items():
         row[column - 1] = text
     return row
-
-

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import sqlite_utils
 
@@ -55,7 +56,7 @@ class AuditStore:
         self._frameworks: dict[tuple[str, str], Framework] = {}
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = True, readonly: bool = False) -> "AuditStore":
+    def open(cls, path: str | Path, *, create: bool = True, readonly: bool = False) -> AuditStore:
         """``readonly``: SQLite mode=ro, nothing created or changed (a missing database is refused)."""
         path = Path(path).expanduser()
         return cls(open_database(path, create=create, readonly=readonly), path)
@@ -63,7 +64,7 @@ class AuditStore:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "AuditStore":
+    def __enter__(self) -> AuditStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -88,7 +89,9 @@ class AuditStore:
 
     round_framework = framework_for  # the name the screens use when opening a round
 
-    def create_round(self, name: str, unit: str, framework_id: str, version: str | None = None, *, created_by: str | None = None) -> dict:
+    def create_round(
+        self, name: str, unit: str, framework_id: str, version: str | None = None, *, created_by: str | None = None
+    ) -> dict:
         name, unit = name.strip(), unit.strip()
         if not name:
             raise InvalidValue("a round needs a name")
@@ -179,8 +182,16 @@ class AuditStore:
             raise UnknownCase(f"no case {case_ref!r} in round {round_row['name']!r}")
         return row
 
-    def upsert_case(self, round_row: dict, case_ref: str, attributes: dict[str, str | None], *,
-                    changed_by: str | None = None, source: str = "cli", must_be_new: bool = False) -> int:
+    def upsert_case(
+        self,
+        round_row: dict,
+        case_ref: str,
+        attributes: dict[str, str | None],
+        *,
+        changed_by: str | None = None,
+        source: str = "cli",
+        must_be_new: bool = False,
+    ) -> int:
         """Add a case or update the attributes given (others are kept). Returns the case id.
 
         Each attribute set or changed is an event in ``attribute_history``, like an answer.
@@ -197,13 +208,22 @@ class AuditStore:
             existing = self._one("SELECT * FROM cases WHERE round_id = ? AND case_ref = ?", [round_row["id"], ref])
             values = {k: v for k, v in attributes.items() if v not in (None, "")}
             if existing is not None and must_be_new:
-                raise DuplicateCase(f"case {ref} is already in round {current_round['name']!r} (added {existing['created_at'][:16]})")
+                raise DuplicateCase(
+                    f"case {ref} is already in round {current_round['name']!r} (added {existing['created_at'][:16]})"
+                )
             if existing is None:
                 merged = {c: values.get(c) for c in ATTRIBUTE_COLUMNS}
                 merged["young_adult"] = derived_young_adult(merged.get("age"), merged.get("young_adult"))
-                record = {"round_id": round_row["id"], "case_ref": ref, **{c: None for c in ATTRIBUTE_COLUMNS}, "created_at": now()}
+                record = {
+                    "round_id": round_row["id"],
+                    "case_ref": ref,
+                    **{c: None for c in ATTRIBUTE_COLUMNS},
+                    "created_at": now(),
+                }
                 case_id = self.db["cases"].insert(record).last_pk
-                self._write_attributes(case_id, {c: v for c, v in merged.items() if v not in (None, "")}, by, source, new_case=True)
+                self._write_attributes(
+                    case_id, {c: v for c, v in merged.items() if v not in (None, "")}, by, source, new_case=True
+                )
                 return case_id
             if values:
                 merged = {**{c: existing[c] for c in ATTRIBUTE_COLUMNS}, **values}
@@ -212,11 +232,15 @@ class AuditStore:
                     merged["young_adult"] = derived_young_adult(merged.get("age"), None)
                 # a changed age re-derives the young-adult flag as an event even when the flag stays the same:
                 # merged with another copy's age change, the flag then follows the age shown (or is a conflict)
-                changes = {c: merged[c] for c in ATTRIBUTE_COLUMNS if merged[c] != existing[c] or (rederived and c == "young_adult")}
+                changes = {
+                    c: merged[c] for c in ATTRIBUTE_COLUMNS if merged[c] != existing[c] or (rederived and c == "young_adult")
+                }
                 self._write_attributes(existing["id"], changes, by, source)
             return existing["id"]
 
-    def _write_attributes(self, case_id: int, changes: dict[str, str | None], by: str, source: str, *, new_case: bool = False) -> None:
+    def _write_attributes(
+        self, case_id: int, changes: dict[str, str | None], by: str, source: str, *, new_case: bool = False
+    ) -> None:
         """Within a write: set case attributes, each change an event based on the value shown."""
         from audit.core.events import format_based_on, heads, next_generation
 
@@ -231,11 +255,20 @@ class AuditStore:
             agreeing = [h for h in head_events if h.state == (old,)]
             if len(agreeing) < len(head_events):
                 unsettled.append(attribute)
-            rows.append({
-                "event_id": uuid.uuid4().hex, "case_id": case_id, "attribute": attribute, "old_value": old, "new_value": value,
-                "based_on": format_based_on(h.event_id for h in agreeing), "generation": next_generation(agreeing),
-                "changed_by": by, "source": source, "changed_at": now(),
-            })
+            rows.append(
+                {
+                    "event_id": uuid.uuid4().hex,
+                    "case_id": case_id,
+                    "attribute": attribute,
+                    "old_value": old,
+                    "new_value": value,
+                    "based_on": format_based_on(h.event_id for h in agreeing),
+                    "generation": next_generation(agreeing),
+                    "changed_by": by,
+                    "source": source,
+                    "changed_at": now(),
+                }
+            )
         self.db["attribute_history"].insert_all(rows)
         self.db["cases"].update(case_id, changes)
         for attribute in unsettled:  # an open conflict on this attribute: the new value may now agree with the other side
@@ -311,11 +344,21 @@ class AuditStore:
             current_round = self.round_by_id(round_row["id"])
             self.check_writable(current_round)
             case = self.case(current_round, case_ref)
-            return self._write_answer(case["id"], question_id, value, reason, note, keep_note, auditor or current_user(), source,
-                                      based_on=based_on)
+            return self._write_answer(
+                case["id"], question_id, value, reason, note, keep_note, auditor or current_user(), source, based_on=based_on
+            )
 
-    def record_note(self, round_row: dict, case_ref: str, question_id: str, note: str | None, *, auditor: str | None = None,
-                    source: str = "cli", based_on: object = ANY_STATE) -> bool:
+    def record_note(
+        self,
+        round_row: dict,
+        case_ref: str,
+        question_id: str,
+        note: str | None,
+        *,
+        auditor: str | None = None,
+        source: str = "cli",
+        based_on: object = ANY_STATE,
+    ) -> bool:
         """Change only the note on an answer: the answer itself is left exactly as it is stored."""
         _check_text_length(note, "note")
         framework = self.framework_for(round_row)
@@ -327,8 +370,17 @@ class AuditStore:
             case = self.case(current_round, case_ref)
             current = self._one("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [case["id"], question_id]) or {}
             value = Answer(current["value"]) if current.get("value") else None
-            return self._write_answer(case["id"], question_id, value, current.get("reason"), (note or "").strip() or "", False,
-                                      auditor or current_user(), source, based_on=based_on)
+            return self._write_answer(
+                case["id"],
+                question_id,
+                value,
+                current.get("reason"),
+                (note or "").strip() or "",
+                False,
+                auditor or current_user(),
+                source,
+                based_on=based_on,
+            )
 
     def _check_based_on(self, current: dict | None, based_on: object, what: str) -> None:
         if based_on is ANY_STATE:
@@ -340,7 +392,9 @@ class AuditStore:
                 f"{what} was changed by {who or 'someone else'} since this screen showed it; nothing was saved", current
             )
 
-    def _parents_of(self, current: dict | None, history: str, state_columns: tuple[str, ...], shown_state: tuple) -> tuple[tuple[str, ...], int, list[str]]:
+    def _parents_of(
+        self, current: dict | None, history: str, state_columns: tuple[str, ...], shown_state: tuple
+    ) -> tuple[tuple[str, ...], int, list[str]]:
         """What a new event on this slot is based on: the shown answer and every head agreeing with it.
 
         Returns (based_on, generation, the other heads, which stay open conflicts)."""
@@ -350,15 +404,30 @@ class AuditStore:
             return (current["event_id"],), (current.get("generation") or 1) + 1, []
         ids = current["heads"].split()
         marks = ", ".join("?" for _ in ids)
-        rows = list(self.db.query(f"SELECT event_id, generation, {', '.join(state_columns)} FROM {history} WHERE event_id IN ({marks})", ids))
+        rows = list(
+            self.db.query(
+                f"SELECT event_id, generation, {', '.join(state_columns)} FROM {history} WHERE event_id IN ({marks})", ids
+            )
+        )
         agree = [r for r in rows if tuple(r[c] for c in state_columns) == shown_state]
         others = [r["event_id"] for r in rows if r not in agree]
         if not agree:
             agree = [{"event_id": current["event_id"], "generation": current.get("generation") or 1}]
         return tuple(sorted(r["event_id"] for r in agree)), 1 + max(r["generation"] or 1 for r in agree), others
 
-    def _write_answer(self, case_id: int, question_id: str, value, reason, note, keep_note, auditor: str, source: str,
-                      *, based_on: object = ANY_STATE) -> bool:
+    def _write_answer(
+        self,
+        case_id: int,
+        question_id: str,
+        value,
+        reason,
+        note,
+        keep_note,
+        auditor: str,
+        source: str,
+        *,
+        based_on: object = ANY_STATE,
+    ) -> bool:
         from audit.core.events import format_based_on
 
         current = self._one("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [case_id, question_id])
@@ -413,7 +482,9 @@ class AuditStore:
             self.settle_slot("answer", (case_id, question_id))
         return True
 
-    def write_answers_in_bulk(self, case_id: int, answers: dict[str, tuple[Answer, str | None]], auditor: str, source: str) -> int:
+    def write_answers_in_bulk(
+        self, case_id: int, answers: dict[str, tuple[Answer, str | None]], auditor: str, source: str
+    ) -> int:
         """Within an open write_lock: set several answers of one case. Returns how many changed."""
         return sum(
             self._write_answer(case_id, qid, value, reason, None, True, auditor, source)
@@ -457,7 +528,9 @@ class AuditStore:
                 " GROUP BY question_id, value",
                 [round_row["id"]],
             ):
-                entry = counts.setdefault(row["question_id"], {"question_id": row["question_id"], "yes": 0, "no": 0, "not_applicable": 0})
+                entry = counts.setdefault(
+                    row["question_id"], {"question_id": row["question_id"], "yes": 0, "no": 0, "not_applicable": 0}
+                )
                 entry[{"Yes": "yes", "No": "no", "Not applicable": "not_applicable"}[row["value"]]] = row["n"]
             return counts
         return {row["question_id"]: row for row in self.db.query(sql, [round_row["id"], *params])}
@@ -485,7 +558,9 @@ class AuditStore:
 
     # -- domain-1 ratings --------------------------------------------------
     def domain_ratings(self, round_row: dict) -> dict[str, dict]:
-        return {row["standard_id"]: row for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row["id"]])}
+        return {
+            row["standard_id"]: row for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row["id"]])
+        }
 
     def rate_standard(
         self,
@@ -534,7 +609,9 @@ class AuditStore:
             old = self._one("SELECT * FROM domain_ratings WHERE round_id = ? AND standard_id = ?", [round_row["id"], standard_id])
             self._check_based_on(old, based_on, f"the rating of {standard_id}")
             parents, generation, other_heads = self._parents_of(
-                old, "rating_history", ("new_rating", "override_reason", "evidence"),
+                old,
+                "rating_history",
+                ("new_rating", "override_reason", "evidence"),
                 (old["rating"], old["override_reason"], old["evidence"]) if old else (None, None, None),
             )
             row["generation"] = generation
@@ -621,10 +698,13 @@ class AuditStore:
         where, params = "c.round_id = ?", [round_row["id"]]
         if case_ref is not None:
             where, params = "h.case_id = ?", [self.case(round_row, case_ref)["id"]]
-        return list(self.db.query(
-            f"SELECT h.*, c.case_ref FROM attribute_history h JOIN cases c ON c.id = h.case_id WHERE {where}"
-            " ORDER BY h.changed_at, h.id", params,
-        ))
+        return list(
+            self.db.query(
+                f"SELECT h.*, c.case_ref FROM attribute_history h JOIN cases c ON c.id = h.case_id WHERE {where}"
+                " ORDER BY h.changed_at, h.id",
+                params,
+            )
+        )
 
     def rating_history(self, round_row: dict) -> list[dict]:
         return list(self.db.query("SELECT * FROM rating_history WHERE round_id = ? ORDER BY changed_at, id", [round_row["id"]]))
@@ -650,7 +730,7 @@ class AuditStore:
                 LEFT JOIN cases c ON c.id = k.case_id
                 LEFT JOIN answers a ON k.kind = 'answer' AND a.case_id = k.case_id AND a.question_id = k.subject
                 LEFT JOIN domain_ratings d ON k.kind = 'rating' AND d.round_id = k.round_id AND d.standard_id = k.subject
-                WHERE {' AND '.join(filters)}
+                WHERE {" AND ".join(filters)}
                 ORDER BY c.case_ref, k.subject, k.id
                 """,
                 params,
@@ -702,7 +782,7 @@ class AuditStore:
                 kind.by: by,
                 "changed_at": now(),
             }
-            row.update(zip(kind.state, chosen))
+            row.update(zip(kind.state, chosen, strict=False))
             if conflict["kind"] == "answer":
                 row.update({"old_value": top.state[0], "old_reason": top.state[1], "old_note": top.state[2], "source": source})
             elif conflict["kind"] == "rating":
@@ -766,7 +846,9 @@ class AuditStore:
         except sqlite3.DatabaseError as error:
             if not is_damage(error):
                 raise
-            problems.append(f"damage: the remaining checks could not read the file ({error}); restore a backup or merge a sound copy")
+            problems.append(
+                f"damage: the remaining checks could not read the file ({error}); restore a backup or merge a sound copy"
+            )
         return problems
 
     def _check_contents(self) -> list[str]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
-from typing import Callable, Iterable, Iterator
 
 import attrs
 
@@ -34,8 +34,10 @@ _FIRST_TEXT_CODE, _LAST_TEXT_CODE = 0x10000, 0x10FFFF
 _REASON_START, _REASON_END = "\x1e", "\x1f"
 
 # the words for an answer, formatted by SQLite (the same words as format_answer_text)
-_PRINTED = ("CASE WHEN a.value = 'Not applicable' AND a.reason <> '' THEN 'N/A: ' || a.reason"
-            " WHEN a.value = 'Not applicable' THEN 'N/A' ELSE a.value END")
+_PRINTED = (
+    "CASE WHEN a.value = 'Not applicable' AND a.reason <> '' THEN 'N/A: ' || a.reason"
+    " WHEN a.value = 'Not applicable' THEN 'N/A' ELSE a.value END"
+)
 _PRINTED_DEIDENTIFIED = "CASE WHEN a.value = 'Not applicable' THEN 'N/A' ELSE a.value END"
 
 # a round this size or larger is read as two halves on two connections at once
@@ -95,7 +97,7 @@ class CaseAnswerTable:
             for value, members in groups.items():
                 value = value or None
                 case_rows.append({"column_name": column, "value": value, "cases": len(members)})
-                for question_id, counts in _counts_by_question(self.question_ids, members, wanted).items():
+                for _question_id, counts in _counts_by_question(self.question_ids, members, wanted).items():
                     answer_rows.append({"column_name": column, "value": value, **counts})
         return answer_rows, case_rows
 
@@ -107,7 +109,7 @@ def _counts_by_question(question_ids: tuple[str, ...], rows: list[str], wanted: 
     joined = "".join(rows)
     counts = {}
     for question_id in wanted:
-        answers = joined[question_ids.index(question_id)::width]
+        answers = joined[question_ids.index(question_id) :: width]
         yes, no = answers.count(YES), answers.count(NO)
         not_applicable = len(answers) - yes - no - answers.count(UNANSWERED)
         if yes or no or not_applicable:
@@ -179,7 +181,7 @@ def read_case_answer_table(store: AuditStore, round_name: str, *, deidentify: bo
         FROM answers a WHERE a.case_id = c.id AND a.value IS NOT NULL ORDER BY a.question_id
     """
     select = f"""
-        SELECT c.id, c.case_ref, {''.join(f"coalesce(c.{c}, ''), " for c in columns)}(
+        SELECT c.id, c.case_ref, {"".join(f"coalesce(c.{c}, ''), " for c in columns)}(
             SELECT group_concat(code, '') FROM ({answers_of_case})
         ) FROM cases c WHERE c.round_id = ? {{range}} ORDER BY c.case_ref
     """
@@ -276,7 +278,7 @@ def _read_incomplete(
         if codes is None or len(codes) != len(ids):
             unreadable[case_id] = place
             continue
-        given = dict(zip(ids, codes))
+        given = dict(zip(ids, codes, strict=False))
         ref, attributes, _ = cases[place]
         cases[place] = (ref, attributes, "".join(map(given.get, questions, itertools.repeat(UNANSWERED))))
     return unreadable

@@ -10,8 +10,9 @@ import os
 import sqlite3
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import sqlite_utils
 
@@ -28,7 +29,6 @@ from audit.errors import (
 from audit.store.schema import APPLICATION_ID, SCHEMA_VERSION, migrations
 
 ANY_STATE = object()  # a write that states its value outright, whatever is stored (the command line)
-
 
 
 MAX_AUDITOR_NAME = 100
@@ -102,7 +102,9 @@ def _make_owner_only(path: Path) -> None:
             try:
                 os.chmod(file, 0o600)
             except OSError as error:
-                raise DatabaseProblem(f"{file}: cannot make it readable by its owner only ({error.strerror}); nothing was written") from None
+                raise DatabaseProblem(
+                    f"{file}: cannot make it readable by its owner only ({error.strerror}); nothing was written"
+                ) from None
 
 
 # -- faults from SQLite and the file system, each one line naming its cause
@@ -123,7 +125,9 @@ def database_error(error: BaseException, path: str | Path | None) -> CaseauditEr
     if "full" in text:
         return DiskFull(f"the disk is full{where}; nothing acknowledged was lost, free some space and try again")
     if "readonly" in text or "read-only" in text or "read only" in text:
-        return DatabaseReadOnly(f"the database cannot be written{where}: the file or its folder is read-only; nothing was changed")
+        return DatabaseReadOnly(
+            f"the database cannot be written{where}: the file or its folder is read-only; nothing was changed"
+        )
     if "locked" in text or "busy" in text:
         return DatabaseBusy(
             f"the database is locked by another program or auditor{where}; nothing was changed, try again when it is free"
@@ -133,7 +137,9 @@ def database_error(error: BaseException, path: str | Path | None) -> CaseauditEr
     if "disk i/o" in text and _out_of_space(path):
         return DiskFull(f"the disk is full{where} (or the file-size limit is reached); nothing acknowledged was lost")
     if "disk i/o" in text:
-        return DatabaseProblem(f"a disk error occurred reading or writing the database{where} (is the disk full, removed or failing?)")
+        return DatabaseProblem(
+            f"a disk error occurred reading or writing the database{where} (is the disk full, removed or failing?)"
+        )
     if "unable to open" in text:
         return DatabaseProblem(f"cannot open the database{where} (missing folder, permissions or a read-only folder)")
     return DatabaseProblem(f"the database cannot be used{where}: {error}")
@@ -258,9 +264,12 @@ def _inspect_existing(path: Path, *, verify: bool = False) -> int:
         conn = connect_readonly(path)
     except sqlite3.DatabaseError as error:
         if "not a database" in str(error):
-            raise DatabaseProblem(f"{path}: not a caseaudit database (not an SQLite file, or its header is damaged); it was left unchanged") from None
+            raise DatabaseProblem(
+                f"{path}: not a caseaudit database (not an SQLite file, or its header is damaged); it was left unchanged"
+            ) from None
         raise database_error(error, path) from None
     try:
+
         def read():
             return (
                 conn.execute("PRAGMA application_id").fetchone()[0],
@@ -273,7 +282,9 @@ def _inspect_existing(path: Path, *, verify: bool = False) -> int:
             raise DatabaseDamaged(f"the database is damaged ({path}): run caseaudit check on it; it was left unchanged")
     except sqlite3.DatabaseError as error:
         if "not a database" in str(error):
-            raise DatabaseProblem(f"{path}: not a caseaudit database (not an SQLite file, or its header is damaged); it was left unchanged") from None
+            raise DatabaseProblem(
+                f"{path}: not a caseaudit database (not an SQLite file, or its header is damaged); it was left unchanged"
+            ) from None
         if is_damage(error):
             raise DatabaseDamaged(f"the database is damaged ({path}): run caseaudit check; it was left unchanged") from None
         raise database_error(error, path) from None
@@ -441,5 +452,3 @@ def _check_text_length(text: str | None, what: str) -> None:
     """A note or reason longer than a case sheet can carry would export but never import back."""
     if text is not None and len(text) > MAX_TEXT:
         raise InvalidValue(f"a {what} holds at most {MAX_TEXT:,} characters (this one has {len(text):,})")
-
-

@@ -132,21 +132,31 @@ def _add_events_for_values_written_outside_caseaudit(copy: dict) -> None:
     def slots(table: str, key: tuple[str, str]) -> dict[tuple, list[SlotEvent]]:
         grouped: dict[tuple, list[SlotEvent]] = {}
         for h in copy[table]:
-            grouped.setdefault((h[key[0]], h[key[1]]), []).append(SlotEvent(
-                event_id=h["event_id"], based_on=parse_based_on(h["based_on"]), generation=h["generation"] or 1,
-                changed_at=h["changed_at"] or "", state=(h.get("new_value", h.get("new_rating")),)))
+            grouped.setdefault((h[key[0]], h[key[1]]), []).append(
+                SlotEvent(
+                    event_id=h["event_id"],
+                    based_on=parse_based_on(h["based_on"]),
+                    generation=h["generation"] or 1,
+                    changed_at=h["changed_at"] or "",
+                    state=(h.get("new_value", h.get("new_rating")),),
+                )
+            )
         return grouped
 
     def add(table: str, key: tuple[str, str], slot: tuple, slot_heads: list, stable_parts: tuple, fields: dict) -> None:
         event_id = _stable_event_id("outside", *stable_parts)
         if any(h["event_id"] == event_id for h in copy[table]):
             return
-        copy[table].append({
-            "event_id": event_id, key[0]: slot[0], key[1]: slot[1],
-            "based_on": " ".join(sorted(h.event_id for h in slot_heads)) or None,
-            "generation": 1 + max((h.generation for h in slot_heads), default=0),
-            **fields,
-        })
+        copy[table].append(
+            {
+                "event_id": event_id,
+                key[0]: slot[0],
+                key[1]: slot[1],
+                "based_on": " ".join(sorted(h.event_id for h in slot_heads)) or None,
+                "generation": 1 + max((h.generation for h in slot_heads), default=0),
+                **fields,
+            }
+        )
 
     refs = {c["id"]: c for c in copy["cases"]}
     key = ("case_id", "question_id")
@@ -155,21 +165,50 @@ def _add_events_for_values_written_outside_caseaudit(copy: dict) -> None:
         if a["event_id"] in known or (a["value"] is None and a["note"] is None):
             continue
         slot = (a["case_id"], a["question_id"])
-        add("answer_history", key, slot, heads(grouped.get(slot, ())),
-            (a["round_id"], *slot, refs.get(a["case_id"], {}).get("case_ref"), a["value"], a["reason"], a["note"], a["auditor"],
-             a["answered_at"]),
-            {"new_value": a["value"], "new_reason": a["reason"], "new_note": a["note"], "source": "written outside caseaudit",
-             "auditor": a["auditor"] or "unknown", "changed_at": a["answered_at"] or ""})
+        add(
+            "answer_history",
+            key,
+            slot,
+            heads(grouped.get(slot, ())),
+            (
+                a["round_id"],
+                *slot,
+                refs.get(a["case_id"], {}).get("case_ref"),
+                a["value"],
+                a["reason"],
+                a["note"],
+                a["auditor"],
+                a["answered_at"],
+            ),
+            {
+                "new_value": a["value"],
+                "new_reason": a["reason"],
+                "new_note": a["note"],
+                "source": "written outside caseaudit",
+                "auditor": a["auditor"] or "unknown",
+                "changed_at": a["answered_at"] or "",
+            },
+        )
     key = ("round_id", "standard_id")
     known, grouped = {h["event_id"] for h in copy["rating_history"]}, slots("rating_history", key)
     for d in copy["domain_ratings"]:
         if d["event_id"] in known:
             continue
         slot = (d["round_id"], d["standard_id"])
-        add("rating_history", key, slot, heads(grouped.get(slot, ())),
+        add(
+            "rating_history",
+            key,
+            slot,
+            heads(grouped.get(slot, ())),
             (d["round_id"], *slot, d["rating"], d["evidence"], d["rater"], d["rated_at"]),
-            {"new_rating": d["rating"], "evidence": d["evidence"], "override_reason": d["override_reason"],
-             "rater": d["rater"] or "unknown", "changed_at": d["rated_at"] or ""})
+            {
+                "new_rating": d["rating"],
+                "evidence": d["evidence"],
+                "override_reason": d["override_reason"],
+                "rater": d["rater"] or "unknown",
+                "changed_at": d["rated_at"] or "",
+            },
+        )
     key = ("case_id", "attribute")
     grouped = slots("attribute_history", key)
     for case in copy["cases"]:
@@ -179,10 +218,19 @@ def _add_events_for_values_written_outside_caseaudit(copy: dict) -> None:
             shown = slot_heads[0].state[0] if slot_heads else None
             if (case[attribute] or None) == (shown or None):
                 continue
-            add("attribute_history", key, slot, slot_heads,
+            add(
+                "attribute_history",
+                key,
+                slot,
+                slot_heads,
                 (case["round_id"], *slot, case["case_ref"], case[attribute]),
-                {"new_value": case[attribute], "source": "written outside caseaudit", "changed_by": "unknown",
-                 "changed_at": case["created_at"] or ""})
+                {
+                    "new_value": case[attribute],
+                    "source": "written outside caseaudit",
+                    "changed_by": "unknown",
+                    "changed_at": case["created_at"] or "",
+                },
+            )
 
 
 EVENT_ID = re.compile(r"[0-9A-Za-z_.:-]{1,64}")
@@ -201,6 +249,7 @@ REQUIRED = {
 def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None:
     """A copy whose records point nowhere, lack what every record has, reuse an event id for something
     else, or hold events based on later or missing ones, is not merged: one line, nothing changed."""
+
     def refuse(problem: str) -> None:
         raise InvalidValue(f"{source}: {problem}; nothing was merged")
 
@@ -215,8 +264,10 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
     for r in theirs["rounds"]:
         mine = ours_by_id.get(r["id"])
         if mine and (mine["framework_id"], mine["framework_version"]) != (r["framework_id"], r["framework_version"]):
-            refuse(f"round {r['name']!r} is pinned to {r['framework_id']} version {r['framework_version']} there but to "
-                   f"{mine['framework_id']} version {mine['framework_version']} here")
+            refuse(
+                f"round {r['name']!r} is pinned to {r['framework_id']} version {r['framework_version']} there but to "
+                f"{mine['framework_id']} version {mine['framework_version']} here"
+            )
     seen_refs = set()
     for c in theirs["cases"]:
         if c["round_id"] not in rounds:
@@ -239,8 +290,11 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
             refuse(f"round event id {event['event_id']!r} is malformed")
     for h in theirs["attribute_history"]:
         _check_attribute_value(h["attribute"], h["new_value"], refuse, f"event {h['event_id']}")
-    for table, owner, owners in (("answer_history", "case_id", cases), ("attribute_history", "case_id", cases),
-                                 ("rating_history", "round_id", rounds)):
+    for table, owner, owners in (
+        ("answer_history", "case_id", cases),
+        ("attribute_history", "case_id", cases),
+        ("rating_history", "round_id", rounds),
+    ):
         generation = {h["event_id"]: h["generation"] for h in theirs[table]}
         generation.update(
             (row[0], row[1]) for row in store.db.execute(f"SELECT event_id, generation FROM {table}") if row[0] not in generation
@@ -249,8 +303,11 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
         for h in theirs[table]:
             if h[owner] not in owners:
                 refuse(f"a {what} event belongs to no {owner[:-3]}")
-            if not isinstance(h["generation"], int) or not 1 <= h["generation"] <= MAX_GENERATION \
-                    or not EVENT_ID.fullmatch(str(h["event_id"])):
+            if (
+                not isinstance(h["generation"], int)
+                or not 1 <= h["generation"] <= MAX_GENERATION
+                or not EVENT_ID.fullmatch(str(h["event_id"]))
+            ):
                 refuse(f"{what} event {h['event_id']!r} is malformed")
             for parent in (h["based_on"] or "").split():
                 if parent not in generation:
@@ -274,15 +331,21 @@ def _check_attribute_value(attribute: str, value, refuse, where: str) -> None:
 
 
 FINGERPRINTS = {
-    "answer_history": ("SELECT h.event_id, c.round_id, c.case_ref, h.question_id, h.new_value, h.new_reason, h.new_note,"
-                       " h.auditor FROM answer_history h JOIN cases c ON c.id = h.case_id",
-                       ("question_id", "new_value", "new_reason", "new_note", "auditor")),
-    "attribute_history": ("SELECT h.event_id, c.round_id, c.case_ref, h.attribute, h.new_value, h.changed_by"
-                          " FROM attribute_history h JOIN cases c ON c.id = h.case_id",
-                          ("attribute", "new_value", "changed_by")),
-    "rating_history": ("SELECT h.event_id, h.round_id, '' AS case_ref, h.standard_id, h.new_rating, h.evidence,"
-                       " h.override_reason, h.rater FROM rating_history h",
-                       ("standard_id", "new_rating", "evidence", "override_reason", "rater")),
+    "answer_history": (
+        "SELECT h.event_id, c.round_id, c.case_ref, h.question_id, h.new_value, h.new_reason, h.new_note,"
+        " h.auditor FROM answer_history h JOIN cases c ON c.id = h.case_id",
+        ("question_id", "new_value", "new_reason", "new_note", "auditor"),
+    ),
+    "attribute_history": (
+        "SELECT h.event_id, c.round_id, c.case_ref, h.attribute, h.new_value, h.changed_by"
+        " FROM attribute_history h JOIN cases c ON c.id = h.case_id",
+        ("attribute", "new_value", "changed_by"),
+    ),
+    "rating_history": (
+        "SELECT h.event_id, h.round_id, '' AS case_ref, h.standard_id, h.new_rating, h.evidence,"
+        " h.override_reason, h.rater FROM rating_history h",
+        ("standard_id", "new_rating", "evidence", "override_reason", "rater"),
+    ),
 }
 
 
@@ -294,11 +357,15 @@ def _refuse_reused_event_ids(store: AuditStore, theirs: dict, table: str, refuse
     cases = {c["id"]: c for c in theirs["cases"]}
     incoming = {}
     for h in theirs[table]:
-        owner = (h["round_id"], "") if table == "rating_history" else (cases[h["case_id"]]["round_id"], cases[h["case_id"]]["case_ref"])
+        owner = (
+            (h["round_id"], "")
+            if table == "rating_history"
+            else (cases[h["case_id"]]["round_id"], cases[h["case_id"]]["case_ref"])
+        )
         incoming[h["event_id"]] = (*owner, *(h.get(c) for c in columns))
     ids = list(incoming)
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         marks = ", ".join("?" for _ in chunk)
         for row in store.db.conn.execute(f"SELECT * FROM ({sql}) WHERE event_id IN ({marks})", chunk):
             if tuple(row[1:]) != incoming[row[0]]:
@@ -336,8 +403,10 @@ def _refuse_what_this_build_cannot_check(store: AuditStore, theirs: dict, source
                     f" version {framework.version}; nothing was merged"
                 )
             if a[value_column] not in answer_values:
-                raise InvalidValue(f"{where(a['case_id'])}, question {a['question_id']}: {a[value_column]!r} is not an answer;"
-                                   " nothing was merged")
+                raise InvalidValue(
+                    f"{where(a['case_id'])}, question {a['question_id']}: {a[value_column]!r} is not an answer;"
+                    " nothing was merged"
+                )
     for h in theirs["attribute_history"]:
         if h["attribute"] not in ATTRIBUTE_COLUMNS:
             raise InvalidValue(f"{where(h['case_id'])}: {h['attribute']!r} is not a case attribute; nothing was merged")
@@ -355,9 +424,11 @@ def _refuse_what_this_build_cannot_check(store: AuditStore, theirs: dict, source
                 )
 
 
-HISTORIES = (("answer_history", "answer", "case_id", "question_id"),
-             ("attribute_history", "attribute", "case_id", "attribute"),
-             ("rating_history", "rating", "round_id", "standard_id"))
+HISTORIES = (
+    ("answer_history", "answer", "case_id", "question_id"),
+    ("attribute_history", "attribute", "case_id", "attribute"),
+    ("rating_history", "rating", "round_id", "standard_id"),
+)
 
 
 def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) -> MergeReport:
@@ -394,8 +465,10 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
         for round_id, events in their_events.items():
             every = {e["event_id"]: e for e in db.query("SELECT * FROM round_events WHERE round_id = ?", [round_id])}
             every.update({e["event_id"]: e for e in events})
-            locks = sorted((e for e in every.values() if e["event"] in ("finalised", "reopened")),
-                           key=lambda e: (e["done_at"], e["event_id"]))
+            locks = sorted(
+                (e for e in every.values() if e["event"] in ("finalised", "reopened")),
+                key=lambda e: (e["done_at"], e["event_id"]),
+            )
             lock_state[round_id] = locks[-1] if locks else None
 
         def refuse_if_finalised(round_id: str) -> None:
@@ -412,8 +485,10 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                 )
 
         for event in theirs["round_events"]:
-            inserted = db.execute("INSERT OR IGNORE INTO round_events VALUES (?, ?, ?, ?, ?, ?)",
-                                  [event["event_id"], event["round_id"], event["event"], event["reason"], event["done_by"], event["done_at"]]).rowcount
+            inserted = db.execute(
+                "INSERT OR IGNORE INTO round_events VALUES (?, ?, ?, ?, ?, ?)",
+                [event["event_id"], event["round_id"], event["event"], event["reason"], event["done_by"], event["done_at"]],
+            ).rowcount
             report.round_events_added += inserted
 
         # cases: matched by round and case reference; their attributes arrive as events below
@@ -424,8 +499,12 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
             mine = our_cases.get((c["round_id"], c["case_ref"]))
             if mine is None:
                 refuse_if_finalised(c["round_id"])
-                record = {"round_id": c["round_id"], "case_ref": c["case_ref"], **{k: None for k in ATTRIBUTE_COLUMNS},
-                          "created_at": c["created_at"]}
+                record = {
+                    "round_id": c["round_id"],
+                    "case_ref": c["case_ref"],
+                    **{k: None for k in ATTRIBUTE_COLUMNS},
+                    "created_at": c["created_at"],
+                }
                 case_map[c["id"]] = db["cases"].insert(record).last_pk
                 report.cases_added += 1
             else:
@@ -447,9 +526,7 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                 ours.add(h["event_id"])
                 key = (row[columns.index(key_column)], row[columns.index(subject_column)])
                 touched.setdefault(kind, {})[key] = round_id
-            db.conn.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows
-            )
+            db.conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows)
             report.history_added += len(rows)
         for kind, slots in touched.items():
             outcome = store.settle_slots(kind, slots, from_file=source)
@@ -467,8 +544,9 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
     return report
 
 
-def _apply_round_events(store: AuditStore, touched_rounds: dict, lock_state: dict, their_events: dict,
-                        report: MergeReport, source: str) -> None:
+def _apply_round_events(
+    store: AuditStore, touched_rounds: dict, lock_state: dict, their_events: dict, report: MergeReport, source: str
+) -> None:
     """Make each round's finalised state and name what every copy's round events say."""
     db = store.db
     for round_id, latest in lock_state.items():
@@ -476,8 +554,13 @@ def _apply_round_events(store: AuditStore, touched_rounds: dict, lock_state: dic
         if latest is None or row["name"] in report.rounds_added:
             continue
         if latest["event"] == "finalised" and not row.get("finalised_at"):
-            db.execute("UPDATE rounds SET finalised_at = ?, finalised_by = ? WHERE id = ?", [latest["done_at"], latest["done_by"], round_id])
-            report.notes.append(f"Round {row['name']!r} was finalised in {source} by {latest['done_by']}: it is finalised here too.")
+            db.execute(
+                "UPDATE rounds SET finalised_at = ?, finalised_by = ? WHERE id = ?",
+                [latest["done_at"], latest["done_by"], round_id],
+            )
+            report.notes.append(
+                f"Round {row['name']!r} was finalised in {source} by {latest['done_by']}: it is finalised here too."
+            )
         elif latest["event"] == "reopened" and row.get("finalised_at"):
             db.execute("UPDATE rounds SET finalised_at = NULL, finalised_by = NULL WHERE id = ?", [round_id])
             report.notes.append(f"Round {row['name']!r} was reopened in {source} by {latest['done_by']}: it is open here too.")
@@ -485,8 +568,10 @@ def _apply_round_events(store: AuditStore, touched_rounds: dict, lock_state: dic
         row = touched_rounds[round_id]
         if row["name"] in report.rounds_added:
             continue
-        renames = sorted((e for e in db.query("SELECT * FROM round_events WHERE round_id = ? AND event = 'renamed'", [round_id])),
-                         key=lambda e: (e["done_at"], e["event_id"]))
+        renames = sorted(
+            (e for e in db.query("SELECT * FROM round_events WHERE round_id = ? AND event = 'renamed'", [round_id])),
+            key=lambda e: (e["done_at"], e["event_id"]),
+        )
         if not renames or renames[-1]["event_id"] not in {e["event_id"] for e in events}:
             continue  # the latest rename is one this copy already had
         new_name = (renames[-1]["reason"] or "").rpartition(" -> ")[2].strip()
@@ -494,8 +579,10 @@ def _apply_round_events(store: AuditStore, touched_rounds: dict, lock_state: dic
         if not new_name or new_name == current:
             continue
         if db.execute("SELECT 1 FROM rounds WHERE name = ? AND id != ?", [new_name, round_id]).fetchone():
-            report.notes.append(f"Round {current!r} was renamed {new_name!r} in {source}, but another round here has that name; "
-                                "it keeps its name here.")
+            report.notes.append(
+                f"Round {current!r} was renamed {new_name!r} in {source}, but another round here has that name; "
+                "it keeps its name here."
+            )
             continue
         db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, round_id])
         report.notes.append(f"Round {current!r} was renamed {new_name!r} in {source}: it is renamed here too.")

@@ -135,10 +135,12 @@ def m002_events_finalising_and_merging(db: sqlite_utils.Database) -> None:
     for table in ("answer_history", "rating_history"):
         db.execute(f"DROP TRIGGER {table}_no_update")
         db.execute(f"ALTER TABLE {table} ADD COLUMN event_id TEXT")
-    for row in list(db.query(
-        "SELECT h.id, c.round_id, c.case_ref, h.question_id, h.old_value, h.new_value, h.old_reason, h.new_reason,"
-        " h.old_note, h.new_note, h.auditor, h.changed_at FROM answer_history h JOIN cases c ON c.id = h.case_id"
-    )):
+    for row in list(
+        db.query(
+            "SELECT h.id, c.round_id, c.case_ref, h.question_id, h.old_value, h.new_value, h.old_reason, h.new_reason,"
+            " h.old_note, h.new_note, h.auditor, h.changed_at FROM answer_history h JOIN cases c ON c.id = h.case_id"
+        )
+    ):
         event_id = _stable_event_id(*[row[k] for k in row if k != "id"])
         db.execute("UPDATE answer_history SET event_id = ? WHERE id = ?", [event_id, row["id"]])
     for row in list(db.query("SELECT * FROM rating_history")):
@@ -147,8 +149,7 @@ def m002_events_finalising_and_merging(db: sqlite_utils.Database) -> None:
     for table in ("answer_history", "rating_history"):
         db.execute(f"CREATE UNIQUE INDEX {table}_event ON {table}(event_id)")
         db.execute(
-            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
-            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
         )
     # the event that produced each current answer / rating: how merge tells "newer" from "conflicting"
     db.execute("ALTER TABLE answers ADD COLUMN event_id TEXT")
@@ -233,7 +234,6 @@ def m003_answers_clustered_by_case(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX answers_round_question ON answers(round_id, question_id, value)")
 
 
-
 def _derive_event_graph(db: sqlite_utils.Database, table: str, slot: str, old: tuple[str, ...], new: tuple[str, ...]) -> dict:
     """Fill ``based_on`` and ``generation`` of an older history table from its old and new values.
 
@@ -252,7 +252,7 @@ def _derive_event_graph(db: sqlite_utils.Database, table: str, slot: str, old: t
     for key, rows in slots.items():
         parents = legacy_parents([(r["event_id"], tuple(r[k] for k in old), tuple(r[k] for k in new)) for r in rows])
         based = {}
-        for r, p in zip(rows, parents):
+        for r, p in zip(rows, parents, strict=False):
             extra = ()
             source = r.get("source") or ""
             if source.startswith("conflict ") and " resolved" in source:
@@ -290,8 +290,11 @@ def m004_replication(db: sqlite_utils.Database) -> None:
         db.execute(f"ALTER TABLE {table} ADD COLUMN heads TEXT")
         db.execute(f"ALTER TABLE {table} ADD COLUMN generation INTEGER NOT NULL DEFAULT 1")
     answer_graph = _derive_event_graph(
-        db, "answer_history", "case_id,question_id",
-        ("old_value", "old_reason", "old_note"), ("new_value", "new_reason", "new_note"),
+        db,
+        "answer_history",
+        "case_id,question_id",
+        ("old_value", "old_reason", "old_note"),
+        ("new_value", "new_reason", "new_note"),
     )
     updates = []
     for (case_id, question_id), entries in answer_graph.items():
@@ -303,7 +306,11 @@ def m004_replication(db: sqlite_utils.Database) -> None:
         " WHERE h.event_id = answers.event_id), 1)"
     )
     rating_graph = _derive_event_graph(
-        db, "rating_history", "round_id,standard_id", ("old_rating",), ("new_rating",),
+        db,
+        "rating_history",
+        "round_id,standard_id",
+        ("old_rating",),
+        ("new_rating",),
     )
     updates = [(_heads_text(entries)[0], round_id, standard_id) for (round_id, standard_id), entries in rating_graph.items()]
     db.conn.executemany("UPDATE domain_ratings SET heads = ? WHERE round_id = ? AND standard_id = ?", updates)
@@ -313,8 +320,7 @@ def m004_replication(db: sqlite_utils.Database) -> None:
     )
     for table in ("answer_history", "rating_history"):
         db.execute(
-            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
-            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
         )
     db.execute(
         """
@@ -343,10 +349,16 @@ def m004_replication(db: sqlite_utils.Database) -> None:
     for case in db.query("SELECT c.*, r.created_by FROM cases c JOIN rounds r ON r.id = c.round_id"):
         for attribute in ATTRIBUTE_COLUMNS:
             if case[attribute] not in (None, ""):
-                rows.append((
-                    _stable_event_id("attribute", case["round_id"], case["case_ref"], attribute, case[attribute]),
-                    case["id"], attribute, case[attribute], case["created_by"], case["created_at"],
-                ))
+                rows.append(
+                    (
+                        _stable_event_id("attribute", case["round_id"], case["case_ref"], attribute, case[attribute]),
+                        case["id"],
+                        attribute,
+                        case[attribute],
+                        case["created_by"],
+                        case["created_at"],
+                    )
+                )
     db.conn.executemany(
         "INSERT OR IGNORE INTO attribute_history (event_id, case_id, attribute, old_value, new_value, based_on, generation,"
         " changed_by, source, changed_at) VALUES (?, ?, ?, NULL, ?, NULL, 1, ?, 'recorded before schema 4', ?)",
@@ -409,4 +421,3 @@ def m004_replication(db: sqlite_utils.Database) -> None:
 
 
 SCHEMA_VERSION = len(migrations._migrations)
-

@@ -5,7 +5,8 @@ only what moved."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 import sqlite_utils
@@ -42,26 +43,32 @@ class SettleOutcome:
     settled: int = 0  # conflicts settled (by an event from another copy, or here)
 
 
-
-
 def slot_events(db: sqlite_utils.Database, kind_name: str, key: tuple) -> list:
     """Every event of one answer / rating / attribute, as the convergence rules see them."""
     from audit.core.events import SlotEvent, parse_based_on
 
     kind = SLOT_KINDS[kind_name]
     return [
-        SlotEvent(event_id=r["event_id"], based_on=parse_based_on(r["based_on"]), generation=r["generation"] or 1,
-                  changed_at=r["changed_at"], state=tuple(r[c] for c in kind.state), by=r[kind.by])
-        for r in db.query(
-            f"SELECT * FROM {kind.history} WHERE {kind.key[0]} = ? AND {kind.key[1]} = ?", list(key)
+        SlotEvent(
+            event_id=r["event_id"],
+            based_on=parse_based_on(r["based_on"]),
+            generation=r["generation"] or 1,
+            changed_at=r["changed_at"],
+            state=tuple(r[c] for c in kind.state),
+            by=r[kind.by],
         )
+        for r in db.query(f"SELECT * FROM {kind.history} WHERE {kind.key[0]} = ? AND {kind.key[1]} = ?", list(key))
     ]
+
 
 def settle_slot(db: sqlite_utils.Database, kind_name: str, key: tuple, *, from_file: str = "this database") -> SettleOutcome:
     """Within a write: make the current value and the open conflicts of one slot what its events say."""
     return settle_slots(db, kind_name, [key], from_file=from_file)
 
-def settle_slots(db: sqlite_utils.Database, kind_name: str, keys: Iterable[tuple], *, from_file: str = "this database") -> SettleOutcome:
+
+def settle_slots(
+    db: sqlite_utils.Database, kind_name: str, keys: Iterable[tuple], *, from_file: str = "this database"
+) -> SettleOutcome:
     """Within a write: make the current values and open conflicts of these slots what their events say.
 
     Reads each kind of row once per 500 cases (or rounds), works every slot out in Python by the
@@ -73,7 +80,7 @@ def settle_slots(db: sqlite_utils.Database, kind_name: str, keys: Iterable[tuple
     if not keys:
         return SettleOutcome()
     owners = sorted({k[0] for k in keys}, key=str)
-    chunks = [owners[i:i + 500] for i in range(0, len(owners), 500)]
+    chunks = [owners[i : i + 500] for i in range(0, len(owners), 500)]
     events: dict[tuple, list[SlotEvent]] = {}
     current: dict[tuple, tuple] = {}
     round_of: dict[Any, str] = {}
@@ -84,18 +91,27 @@ def settle_slots(db: sqlite_utils.Database, kind_name: str, keys: Iterable[tuple
         for r in db.conn.execute(f"SELECT {columns} FROM {kind.history} WHERE {kind.key[0]} IN ({marks})", chunk):
             slot = (r[-2], r[-1])
             if slot in keys:
-                events.setdefault(slot, []).append(SlotEvent(
-                    event_id=r[0], based_on=parse_based_on(r[1]), generation=r[2] or 1, changed_at=r[3], by=r[4],
-                    state=tuple(r[5:5 + len(kind.state)])))
+                events.setdefault(slot, []).append(
+                    SlotEvent(
+                        event_id=r[0],
+                        based_on=parse_based_on(r[1]),
+                        generation=r[2] or 1,
+                        changed_at=r[3],
+                        by=r[4],
+                        state=tuple(r[5 : 5 + len(kind.state)]),
+                    )
+                )
         if kind_name == "answer":
             for r in db.conn.execute(
-                f"SELECT case_id, question_id, value, reason, note, event_id, heads, generation FROM answers WHERE case_id IN ({marks})", chunk
+                f"SELECT case_id, question_id, value, reason, note, event_id, heads, generation FROM answers WHERE case_id IN ({marks})",
+                chunk,
             ):
                 current[(r[0], r[1])] = (tuple(r[2:5]), r[5], r[6], r[7])
         elif kind_name == "rating":
             for r in db.conn.execute(
                 "SELECT round_id, standard_id, rating, override_reason, evidence, event_id, heads, generation"
-                f" FROM domain_ratings WHERE round_id IN ({marks})", chunk
+                f" FROM domain_ratings WHERE round_id IN ({marks})",
+                chunk,
             ):
                 current[(r[0], r[1])] = (tuple(r[2:5]), r[5], r[6], r[7])
         else:
@@ -129,7 +145,8 @@ def settle_slots(db: sqlite_utils.Database, kind_name: str, keys: Iterable[tuple
             changed += before is None or before[0] != top.state
             row = (*slot, *top.state, top.by, top.changed_at, top.event_id, heads_text, top.generation)
             (answer_writes if kind_name == "answer" else rating_writes).append(
-                (slot[0], slot[1], round_of[slot[0]], *row[2:]) if kind_name == "answer" else row)
+                (slot[0], slot[1], round_of[slot[0]], *row[2:]) if kind_name == "answer" else row
+            )
         rows = conflict_rows.get(slot, [])
         if len(head_events) == 1 and not any(r["resolved_at"] is None for r in rows):
             continue
@@ -166,14 +183,20 @@ def settle_slots(db: sqlite_utils.Database, kind_name: str, keys: Iterable[tuple
             settler = superseded_by(row["their_event_id"], events.get(slot, ()))
             db.execute(
                 "UPDATE conflicts SET resolved_at = ?, resolved_by = ?, kept = ? WHERE id = ?",
-                [settler.changed_at if settler else now(), settler.by if settler else "merge",
-                 "theirs" if settler and settler.state == their_state else "ours", row["id"]],
+                [
+                    settler.changed_at if settler else now(),
+                    settler.by if settler else "merge",
+                    "theirs" if settler and settler.state == their_state else "ours",
+                    row["id"],
+                ],
             )
         for event_id, head in wanted.items():
             existing = by_event.get(event_id)
             if existing is not None:
                 if existing["resolved_at"]:
-                    db.execute("UPDATE conflicts SET resolved_at = NULL, resolved_by = NULL, kept = NULL WHERE id = ?", [existing["id"]])
+                    db.execute(
+                        "UPDATE conflicts SET resolved_at = NULL, resolved_by = NULL, kept = NULL WHERE id = ?", [existing["id"]]
+                    )
                     opened += 1
                 continue
             opened += 1
@@ -184,8 +207,18 @@ def settle_slots(db: sqlite_utils.Database, kind_name: str, keys: Iterable[tuple
                     their_by, their_at, from_file, found_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-                [round_of[slot[0]], kind_name, None if kind_name == "rating" else slot[0], slot[1], event_id, *state,
-                 head.by, head.changed_at, from_file, now()],
+                [
+                    round_of[slot[0]],
+                    kind_name,
+                    None if kind_name == "rating" else slot[0],
+                    slot[1],
+                    event_id,
+                    *state,
+                    head.by,
+                    head.changed_at,
+                    from_file,
+                    now(),
+                ],
             )
     if answer_writes:
         db.conn.executemany(
@@ -214,4 +247,3 @@ def settle_slots(db: sqlite_utils.Database, kind_name: str, keys: Iterable[tuple
     for attribute, writes in attribute_writes.items():
         db.conn.executemany(f"UPDATE cases SET {attribute} = ? WHERE id = ?", writes)
     return SettleOutcome(changed=changed, opened=opened, settled=settled)
-

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -26,8 +26,15 @@ class CaseAuditApp(App):
     TITLE = "caseaudit"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="app.quit", show=False)]
 
-    def __init__(self, db_path: str | Path, *, round_name: str | None = None, case_ref: str | None = None,
-                 auditor: str | None = None, ask_auditor: bool | None = None):
+    def __init__(
+        self,
+        db_path: str | Path,
+        *,
+        round_name: str | None = None,
+        case_ref: str | None = None,
+        auditor: str | None = None,
+        ask_auditor: bool | None = None,
+    ):
         super().__init__()
         self.db_path = Path(db_path)
         self.start_round = round_name
@@ -126,7 +133,9 @@ class CaseAuditApp(App):
             yield SystemCommand("Cases", "The cases of this round", self.action_cases)
             yield SystemCommand("Summary", "The inspectorate's tables for this round", self.action_summary)
             yield SystemCommand("Domain 1 ratings", "Organisational ratings with advisory caps", self.action_domain_one)
-            yield SystemCommand("Merge conflicts", "Answers a merged copy disagrees on: keep ours or take theirs", self.action_conflicts)
+            yield SystemCommand(
+                "Merge conflicts", "Answers a merged copy disagrees on: keep ours or take theirs", self.action_conflicts
+            )
 
     def action_rounds(self) -> None:
         while len(self.screen_stack) > 2:
@@ -155,8 +164,9 @@ class CaseAuditApp(App):
         self.push_screen(ConflictsScreen(self.store, self.current_round()))
 
 
-def build_app(db_path: str | Path, *, round_name: str | None = None, case_ref: str | None = None,
-              auditor: str | None = None) -> CaseAuditApp:
+def build_app(
+    db_path: str | Path, *, round_name: str | None = None, case_ref: str | None = None, auditor: str | None = None
+) -> CaseAuditApp:
     """The app `caseaudit` and `caseaudit open` run, after checking the database and the starting point."""
     with AuditStore.open(db_path) as store:
         if round_name:
@@ -167,7 +177,9 @@ def build_app(db_path: str | Path, *, round_name: str | None = None, case_ref: s
     return CaseAuditApp(db_path, round_name=round_name, case_ref=case_ref, auditor=auditor)
 
 
-def run_app(db_path: str | Path, *, round_name: str | None = None, case_ref: str | None = None, auditor: str | None = None) -> int:
+def run_app(
+    db_path: str | Path, *, round_name: str | None = None, case_ref: str | None = None, auditor: str | None = None
+) -> int:
     # Check the database and the starting point before taking over the terminal.
     build_app(db_path, round_name=round_name, case_ref=case_ref, auditor=auditor).run()
     return 0

@@ -40,7 +40,9 @@ class TextDialog(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
 
-    def __init__(self, title: str, *, value: str = "", placeholder: str = "", required: bool = True, suggestions: list[str] | None = None):
+    def __init__(
+        self, title: str, *, value: str = "", placeholder: str = "", required: bool = True, suggestions: list[str] | None = None
+    ):
         super().__init__()
         self.title_text = title
         self.value = value

@@ -67,7 +67,9 @@ def bind_socket(port: int) -> socket.socket:
     except OSError as error:
         sock.close()
         if error.errno == errno.EADDRINUSE:
-            raise CaseauditError(f"port {port} on 127.0.0.1 is already in use; choose another with --port (0: any free port)") from None
+            raise CaseauditError(
+                f"port {port} on 127.0.0.1 is already in use; choose another with --port (0: any free port)"
+            ) from None
         if error.errno == errno.EACCES:
             raise CaseauditError(f"port {port} needs special privileges; choose one above 1023 with --port") from None
         raise CaseauditError(f"cannot listen on 127.0.0.1:{port} ({error.strerror})") from None
@@ -171,14 +173,16 @@ def make_server(db: Path, sock: socket.socket, *, auditor_header: str | None = N
         async def _make_app(self):
             app = web.Application(middlewares=[self.guard])
             aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(templates))
-            app.add_routes([  # everything under the secret prefix; the guard refuses every other path
-                web.get(prefix, self.handle_slash),
-                web.get(f"{prefix}/", self.handle_index, name="index"),
-                web.get(f"{prefix}/ws", self.handle_websocket, name="websocket"),
-                web.get(f"{prefix}/download/{{key}}", self.handle_download, name="download"),
-                web.get(f"{prefix}/static/js/textual.js", self.handle_script, name="script"),
-                web.static(f"{prefix}/static", self.statics_path, show_index=False, name="static"),
-            ])
+            app.add_routes(
+                [  # everything under the secret prefix; the guard refuses every other path
+                    web.get(prefix, self.handle_slash),
+                    web.get(f"{prefix}/", self.handle_index, name="index"),
+                    web.get(f"{prefix}/ws", self.handle_websocket, name="websocket"),
+                    web.get(f"{prefix}/download/{{key}}", self.handle_download, name="download"),
+                    web.get(f"{prefix}/static/js/textual.js", self.handle_script, name="script"),
+                    web.static(f"{prefix}/static", self.statics_path, show_index=False, name="static"),
+                ]
+            )
             app.on_startup.append(self.on_startup)
             app.on_shutdown.append(self.on_shutdown)
             return app
@@ -272,8 +276,11 @@ def serve(db: Path, port: int, *, auditor_header: str | None = None) -> int:
         try:
             site = web.SockSite(runner, sock)
             await site.start()
-            who = (f"the auditor's name comes from the {auditor_header} header"
-                   if auditor_header else "each session asks who is auditing")
+            who = (
+                f"the auditor's name comes from the {auditor_header} header"
+                if auditor_header
+                else "each session asks who is auditing"
+            )
             print(f"Serving caseaudit on http://127.0.0.1:{real_port} (this computer only; {who}).", flush=True)
             print(f"Open this address (it holds this launch's secret token; do not share it):\n    {url}", flush=True)
             print("Press Ctrl+C to stop.", flush=True)

@@ -100,5 +100,3 @@ class RoundScreen(AuditScreen):
 
     def action_back(self) -> None:
         self.dismiss()
-
-

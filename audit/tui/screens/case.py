@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rich.text import Text
 from textual import on, work
@@ -52,7 +52,9 @@ class CaseScreen(AuditScreen):
         Binding("x", "not_applicable", "N/A", id="case.na", tooltip="Not applicable: asks for a reason"),
         Binding("backspace,delete", "clear", "Clear", id="case.clear"),
         Binding("e", "edit_note", "Note", id="case.note"),
-        Binding("m", "standard_not_applicable", "Std N/A", id="case.standard_na", tooltip="Mark the whole standard Not applicable"),
+        Binding(
+            "m", "standard_not_applicable", "Std N/A", id="case.standard_na", tooltip="Mark the whole standard Not applicable"
+        ),
         Binding("question_mark", "guidance", "Guidance", id="case.guidance"),
         Binding("k", "move(-1)", "Up", show=False, id="case.up"),
         Binding("j", "move(1)", "Down", show=False, id="case.down"),
@@ -91,9 +93,13 @@ class CaseScreen(AuditScreen):
         table = self.table
         self._labels = {q.id: self._question_label(q) for q in self.questions}
         table.set_rows([(q.id, (q.id, self._answer_cell(q.id), self._labels[q.id])) for q in self.questions])
-        totals = next(iter(self.store.db.query(
-            "SELECT count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL",
-            [self.round_row["id"]])))
+        totals = next(
+            iter(
+                self.store.db.query(
+                    "SELECT count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL", [self.round_row["id"]]
+                )
+            )
+        )
         cases = next(iter(self.store.db.query("SELECT count(*) AS n FROM cases WHERE round_id = ?", [self.round_row["id"]])))
         self.round_answered = totals["n"]
         self.round_expected = cases["n"] * len(self.questions)
@@ -160,9 +166,10 @@ class CaseScreen(AuditScreen):
         answered = self.answered_count()
         round_pct = (self.round_answered / self.round_expected * 100) if self.round_expected else 0
         case = self.case
-        self.query_one("#case-heading", Static).update(layout=False, content=
-            f"{for_terminal(case['case_ref'])} {for_terminal(case['sentence_type'] or '')}, RoSH {for_terminal(case['rosh_level'] or '-')} | "
-            f"case {answered}/{len(self.questions)} | round {round_pct:.0f}%"
+        self.query_one("#case-heading", Static).update(
+            layout=False,
+            content=f"{for_terminal(case['case_ref'])} {for_terminal(case['sentence_type'] or '')}, RoSH {for_terminal(case['rosh_level'] or '-')} | "
+            f"case {answered}/{len(self.questions)} | round {round_pct:.0f}%",
         )
         self.show_detail()
 
@@ -211,8 +218,13 @@ class CaseScreen(AuditScreen):
     @work(thread=True, exclusive=True, group="round-progress", exit_on_error=False)
     def count_round_progress(self, writes: int) -> None:
         with AuditStore.open(self.store.path) as store:
-            answered = next(iter(store.db.query(
-                "SELECT count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL", [self.round_row["id"]])))["n"]
+            answered = next(
+                iter(
+                    store.db.query(
+                        "SELECT count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL", [self.round_row["id"]]
+                    )
+                )
+            )["n"]
             cases = next(iter(store.db.query("SELECT count(*) AS n FROM cases WHERE round_id = ?", [self.round_row["id"]])))["n"]
         self.post_message(RoundProgress(answered, cases, writes))
 
@@ -243,9 +255,16 @@ class CaseScreen(AuditScreen):
         return next(iter(rows), None)
 
     # -- writing ---------------------------------------------------------
-    def write(self, question_id: str, save: Callable[[str | None], object], *, ask: str | None,
-              retry: Callable[[dict | None], object], seen: dict | None | object = SHOWN,
-              wanted: Callable[[dict | None], bool] = lambda row: False) -> str:
+    def write(
+        self,
+        question_id: str,
+        save: Callable[[str | None], object],
+        *,
+        ask: str | None,
+        retry: Callable[[dict | None], object],
+        seen: dict | None | object = SHOWN,
+        wanted: Callable[[dict | None], bool] = lambda row: False,
+    ) -> str:
         """Run one store write based on the answers row the person saw (compare-and-set): by default the
         row shown now; a dialog's write passes the row shown when the dialog opened.
 
@@ -267,12 +286,16 @@ class CaseScreen(AuditScreen):
             if wanted(theirs):
                 self.notify(f"{for_terminal(change)}: already as you wanted", timeout=4, markup=False)
             elif ask:
+
                 def decided(replace: bool | None) -> None:
                     if replace:
                         retry(theirs)
                     else:
-                        self.notify(f"Kept {for_terminal((theirs or {}).get('auditor') or 'their')} answer to {question_id}", timeout=4,
-                                    markup=False)
+                        self.notify(
+                            f"Kept {for_terminal((theirs or {}).get('auditor') or 'their')} answer to {question_id}",
+                            timeout=4,
+                            markup=False,
+                        )
 
                 self.app.push_screen(ConfirmDialog(f"{change}. {ask}"), decided)
             return STALE
@@ -283,21 +306,42 @@ class CaseScreen(AuditScreen):
         self.show_stored(question_id, self.stored_row(question_id))
         return SAVED
 
-    def commit(self, question_id: str, value: Answer | None, *, reason: str | None = None, advance: bool = True,
-               ask: bool = True, seen: dict | None | object = SHOWN) -> str:
+    def commit(
+        self,
+        question_id: str,
+        value: Answer | None,
+        *,
+        reason: str | None = None,
+        advance: bool = True,
+        ask: bool = True,
+        seen: dict | None | object = SHOWN,
+    ) -> str:
         """The same store call `caseaudit answer` makes, based on the answer shown; the row changes only
         after COMMIT returns. Returns SAVED, STALE (someone else changed it: nothing written) or FAILED."""
 
         def save(based_on: str | None) -> None:
-            self.store.record_answer(self.round_row, self.case["case_ref"], question_id, value, reason=reason,
-                                     auditor=self.app.auditor, source="tui", based_on=based_on)
+            self.store.record_answer(
+                self.round_row,
+                self.case["case_ref"],
+                question_id,
+                value,
+                reason=reason,
+                auditor=self.app.auditor,
+                source="tui",
+                based_on=based_on,
+            )
 
         wanted = format_answer_text(value, reason) if value is not None else None
         question = (f"Replace it with {wanted}?" if wanted else "Clear it?") if ask else None
         reason_kept = (reason or "").strip() or None if value is Answer.NOT_APPLICABLE else None
-        outcome = self.write(question_id, save, ask=question, seen=seen,
-                             retry=lambda theirs: self.commit(question_id, value, reason=reason, advance=advance, seen=theirs),
-                             wanted=lambda row: ((row or {}).get("value"), (row or {}).get("reason")) == (value and value.value, reason_kept))
+        outcome = self.write(
+            question_id,
+            save,
+            ask=question,
+            seen=seen,
+            retry=lambda theirs: self.commit(question_id, value, reason=reason, advance=advance, seen=theirs),
+            wanted=lambda row: ((row or {}).get("value"), (row or {}).get("reason")) == (value and value.value, reason_kept),
+        )
         if outcome != SAVED:
             return outcome
         after = self.answers.get(question_id)
@@ -312,15 +356,28 @@ class CaseScreen(AuditScreen):
         """Change only the note: the answer stays exactly as stored, whoever gave it."""
 
         def save(based_on: str | None) -> None:
-            self.store.record_note(self.round_row, self.case["case_ref"], question_id, note,
-                                   auditor=self.app.auditor, source="tui", based_on=based_on)
+            self.store.record_note(
+                self.round_row,
+                self.case["case_ref"],
+                question_id,
+                note,
+                auditor=self.app.auditor,
+                source="tui",
+                based_on=based_on,
+            )
 
-        outcome = self.write(question_id, save, ask="Save your note on it?" if note else "Remove the note anyway?", seen=seen,
-                             retry=lambda theirs: self.save_note(question_id, note, seen=theirs),
-                             wanted=lambda row: ((row or {}).get("note") or "") == (note or "").strip())
+        outcome = self.write(
+            question_id,
+            save,
+            ask="Save your note on it?" if note else "Remove the note anyway?",
+            seen=seen,
+            retry=lambda theirs: self.save_note(question_id, note, seen=theirs),
+            wanted=lambda row: ((row or {}).get("note") or "") == (note or "").strip(),
+        )
         if outcome == SAVED:
-            self.query_one("#saved", Static).update(f"Saved the note on {question_id}" if note else f"Removed the note on {question_id}",
-                                                    layout=False)
+            self.query_one("#saved", Static).update(
+                f"Saved the note on {question_id}" if note else f"Removed the note on {question_id}", layout=False
+            )
             self.refresh_status()
         return outcome
 
@@ -342,7 +399,9 @@ class CaseScreen(AuditScreen):
                 self.commit(question.id, Answer.NOT_APPLICABLE, reason=reason, seen=seen)
 
         self.app.push_screen(
-            TextDialog(f"Why is {question.id} not applicable?", placeholder="Reason", suggestions=self.store.na_reasons(self.round_row)),
+            TextDialog(
+                f"Why is {question.id} not applicable?", placeholder="Reason", suggestions=self.store.na_reasons(self.round_row)
+            ),
             done,
         )
 
@@ -356,8 +415,9 @@ class CaseScreen(AuditScreen):
                 return
             changed: list[tuple[str, str, dict | None]] = []  # answered by someone else since this screen showed them
             for question_id in ids:
-                outcome = self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False, ask=False,
-                                      seen=shown[question_id])
+                outcome = self.commit(
+                    question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False, ask=False, seen=shown[question_id]
+                )
                 if outcome == FAILED:
                     return
                 if outcome == STALE:
@@ -370,8 +430,11 @@ class CaseScreen(AuditScreen):
                 self.confirm_standard_over_changes(changed, reason)
 
         self.app.push_screen(
-            TextDialog(f"Mark all of {standard.id} {standard.name} Not applicable. Why?", placeholder="e.g. No pre-sentence report prepared",
-                       suggestions=self.store.na_reasons(self.round_row)),
+            TextDialog(
+                f"Mark all of {standard.id} {standard.name} Not applicable. Why?",
+                placeholder="e.g. No pre-sentence report prepared",
+                suggestions=self.store.na_reasons(self.round_row),
+            ),
             done,
         )
 
@@ -387,7 +450,9 @@ class CaseScreen(AuditScreen):
                 if self.commit(question_id, Answer.NOT_APPLICABLE, reason=reason, advance=False, ask=False, seen=theirs) == STALE:
                     self.notify(f"{question_id} changed again; it was left as it is", severity="warning", timeout=8, markup=False)
 
-        self.app.push_screen(ConfirmDialog(f"{listed}. Mark {'it' if len(changed) == 1 else 'them'} Not applicable too?"), decided)
+        self.app.push_screen(
+            ConfirmDialog(f"{listed}. Mark {'it' if len(changed) == 1 else 'them'} Not applicable too?"), decided
+        )
 
     def action_edit_note(self) -> None:
         question = self.focused_question
@@ -415,20 +480,39 @@ class CaseScreen(AuditScreen):
         parts = [f"# {question.id}", question.text, ""]
         if question.guidance:
             parts += [question.guidance, ""]
-        parts += [f"## Key question {key_question.id}", key_question.text, "", key_question.guidance or "", "",
-                  f"## Standard {standard.id} {standard.name}", standard.headline, "",
-                  "Yes / No / Not applicable (with a reason). Only Yes and No count in the percentage."]
+        parts += [
+            f"## Key question {key_question.id}",
+            key_question.text,
+            "",
+            key_question.guidance or "",
+            "",
+            f"## Standard {standard.id} {standard.name}",
+            standard.headline,
+            "",
+            "Yes / No / Not applicable (with a reason). Only Yes and No count in the percentage.",
+        ]
         self.app.push_screen(GuidanceDialog("\n".join(parts)))
 
     def action_history(self) -> None:
-        rows = list(self.store.db.query(
-            "SELECT question_id, old_value, new_value, new_reason, new_note, auditor, source, changed_at FROM answer_history "
-            "WHERE case_id = ? ORDER BY id DESC LIMIT 200", [self.case["id"]]))
+        rows = list(
+            self.store.db.query(
+                "SELECT question_id, old_value, new_value, new_reason, new_note, auditor, source, changed_at FROM answer_history "
+                "WHERE case_id = ? ORDER BY id DESC LIMIT 200",
+                [self.case["id"]],
+            )
+        )
         md = for_tui_markdown  # stored text (merged from other copies too) is words in the table, never Markdown
-        lines = [f"# History of case {md(self.case['case_ref'])}", "", "| When | Who | Question | Old | New |", "|---|---|---|---|---|"]
+        lines = [
+            f"# History of case {md(self.case['case_ref'])}",
+            "",
+            "| When | Who | Question | Old | New |",
+            "|---|---|---|---|---|",
+        ]
         for r in rows:
-            lines.append(f"| {md(r['changed_at'][:19])} | {md(r['auditor'])} ({md(r['source'])}) | {md(r['question_id'])} | "
-                         f"{md(r['old_value'] or '-')} | {md(format_answer_text(r['new_value'], r['new_reason']) or '-')} |")
+            lines.append(
+                f"| {md(r['changed_at'][:19])} | {md(r['auditor'])} ({md(r['source'])}) | {md(r['question_id'])} | "
+                f"{md(r['old_value'] or '-')} | {md(format_answer_text(r['new_value'], r['new_reason']) or '-')} |"
+            )
         self.app.push_screen(GuidanceDialog("\n".join(lines)))
 
     def action_back(self) -> None:

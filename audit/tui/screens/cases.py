@@ -55,8 +55,17 @@ class CasesScreen(RoundScreen):
             yield Input(placeholder="Filter: case reference, sentence type, practitioner, team", id="filter")
             yield Select(self.STATUSES, value="all", allow_blank=False, id="status")
         yield Static("Loading cases...", id="cases-count")
-        yield LineTable([Column("Case", 8), Column("Sentence type", 25), Column("RoSH", 9), Column("Practitioner", 12),
-                         Column("Progress", 8), Column("Status", None)], id="cases")
+        yield LineTable(
+            [
+                Column("Case", 8),
+                Column("Sentence type", 25),
+                Column("RoSH", 9),
+                Column("Practitioner", 12),
+                Column("Progress", 8),
+                Column("Status", None),
+            ],
+            id="cases",
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -103,17 +112,29 @@ class CasesScreen(RoundScreen):
             row_status = status_of(row["answered"], row["questions"])
             if status != "all" and row_status != status:
                 continue
-            haystack = " ".join(str(row.get(k) or "") for k in ("case_ref", "sentence_type", "practitioner", "team", "rosh_level")).lower()
+            haystack = " ".join(
+                str(row.get(k) or "") for k in ("case_ref", "sentence_type", "practitioner", "team", "rosh_level")
+            ).lower()
             if text and text not in haystack:
                 continue
-            shown.append((row["case_ref"], row["sentence_type"] or "", row["rosh_level"] or "", row["practitioner"] or "",
-                          f"{row['answered']}/{row['questions']}", row_status))
+            shown.append(
+                (
+                    row["case_ref"],
+                    row["sentence_type"] or "",
+                    row["rosh_level"] or "",
+                    row["practitioner"] or "",
+                    f"{row['answered']}/{row['questions']}",
+                    row_status,
+                )
+            )
         table.set_rows([(values[0], values) for values in shown])
         if current is not None and table.has_row(current):
             table.move_cursor(table.get_row_index(current))
         complete = sum(1 for r in self.rows if status_of(r["answered"], r["questions"]) == "complete")
         warning = f"; {self.open_conflicts} merge conflict(s) to settle (press c)" if self.open_conflicts else ""
-        self.query_one("#cases-count", Static).update(f"{len(shown)} of {len(self.rows)} cases shown; {complete} complete{warning}")
+        self.query_one("#cases-count", Static).update(
+            f"{len(shown)} of {len(self.rows)} cases shown; {complete} complete{warning}"
+        )
 
     def selected_case(self) -> str | None:
         return self.query_one("#cases", LineTable).cursor_key
@@ -131,8 +152,14 @@ class CasesScreen(RoundScreen):
             if values:
                 try:
                     # must be new: a case another auditor added meanwhile is not silently updated
-                    self.store.upsert_case(self.round_row, values["case_ref"], values["attributes"], changed_by=self.auditor,
-                                           source="tui", must_be_new=True)
+                    self.store.upsert_case(
+                        self.round_row,
+                        values["case_ref"],
+                        values["attributes"],
+                        changed_by=self.auditor,
+                        source="tui",
+                        must_be_new=True,
+                    )
                     self.notify(f"Case {for_terminal(values['case_ref'])} saved", markup=False)
                 except CaseauditError as error:  # already added, or the round was finalised meanwhile
                     self.notify(lines_for_terminal(str(error)), title="Case not added", severity="error", timeout=8, markup=False)
@@ -157,5 +184,3 @@ class CasesScreen(RoundScreen):
             self.query_one("#cases", LineTable).focus()
             return
         self.dismiss()
-
-

@@ -36,8 +36,14 @@ class ConflictsScreen(RoundScreen):
     def on_mount(self) -> None:
         self.title = f"{for_terminal(self.round_row['name'])}: merge conflicts"
         table = self.query_one("#conflicts", DataTable)
-        for label, key, width in (("#", "id", 4), ("Case", "case", 10), ("Question", "subject", 9),
-                                  ("Ours", "ours", 18), ("Theirs", "theirs", 18), ("From", "from", 12)):
+        for label, key, width in (
+            ("#", "id", 4),
+            ("Case", "case", 10),
+            ("Question", "subject", 9),
+            ("Ours", "ours", 18),
+            ("Theirs", "theirs", 18),
+            ("From", "from", 12),
+        ):
             table.add_column(label, key=key, width=width)
         self.reload()
         table.focus()
@@ -59,13 +65,21 @@ class ConflictsScreen(RoundScreen):
                 theirs = format_answer_text(k["their_value"], k["their_reason"]) or "(blank)"
             else:
                 ours, theirs = k["our_value"] or "(none)", k["their_value"] or "(none)"
-            table.add_row(str(k["id"]), PlainCell(k["case_ref"] or "domain 1"), PlainCell(k["subject"]), PlainCell(f"{ours} ({k['our_by']})"),
-                          PlainCell(f"{theirs} ({k['their_by']})"), PlainCell(k["from_file"]), key=str(k["id"]))
+            table.add_row(
+                str(k["id"]),
+                PlainCell(k["case_ref"] or "domain 1"),
+                PlainCell(k["subject"]),
+                PlainCell(f"{ours} ({k['our_by']})"),
+                PlainCell(f"{theirs} ({k['their_by']})"),
+                PlainCell(k["from_file"]),
+                key=str(k["id"]),
+            )
         if current is not None and current in self.shown:
             table.move_cursor(row=list(self.shown).index(current), animate=False)
         self.query_one("#conflicts-count", Static).update(
             f"{len(conflicts)} open conflict(s). o keeps this database's answer, t takes the merged copy's; the choice is recorded."
-            if conflicts else "No open conflicts in this round."
+            if conflicts
+            else "No open conflicts in this round."
         )
 
     @staticmethod
@@ -88,8 +102,10 @@ class ConflictsScreen(RoundScreen):
     @staticmethod
     def state_of(conflict: dict) -> tuple:
         """What the screen shows of a conflict: both sides and who gave them."""
-        return tuple(conflict.get(k) for k in ("our_value", "our_reason", "our_note", "our_by", "their_value", "their_reason",
-                                                "their_by", "resolved_at"))
+        return tuple(
+            conflict.get(k)
+            for k in ("our_value", "our_reason", "our_note", "our_by", "their_value", "their_reason", "their_by", "resolved_at")
+        )
 
     def action_keep(self, keep: str) -> None:
         key = cursor_key(self.query_one("#conflicts", DataTable))
@@ -113,8 +129,14 @@ class ConflictsScreen(RoundScreen):
         if moved_on:
             self.reload()
             if now["resolved_at"]:
-                self.notify(f"Conflict #{key} was resolved by {for_terminal(now['resolved_by'])} (kept {for_terminal(now['kept'])}) "
-                            "since this screen showed it", title="Not resolved", severity="warning", timeout=8, markup=False)
+                self.notify(
+                    f"Conflict #{key} was resolved by {for_terminal(now['resolved_by'])} (kept {for_terminal(now['kept'])}) "
+                    "since this screen showed it",
+                    title="Not resolved",
+                    severity="warning",
+                    timeout=8,
+                    markup=False,
+                )
                 return
 
             def decided(go_on: bool | None) -> None:
@@ -125,4 +147,3 @@ class ConflictsScreen(RoundScreen):
             return
         self.notify(f"Conflict #{key}: kept {keep}", markup=False)
         self.reload()
-

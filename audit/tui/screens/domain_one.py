@@ -23,6 +23,7 @@ from framework.rules import advisory_cap, exceeds_cap
 # ------------------------------------------------------------------ domain 1
 KEEP = object()  # a rating's evidence or override reason kept as the rating it is based on has it
 
+
 class DomainOneScreen(RoundScreen):
     """Organisational ratings by judgement, with the advisory cap shown."""
 
@@ -80,8 +81,13 @@ class DomainOneScreen(RoundScreen):
         for standard in self.standards:
             row = self.stored.get(standard.id)
             cap = advisory_cap(self.framework, standard.id, self.cached_case_ratings)
-            table.add_row(PlainCell(f"{standard.id} {standard.name}"), PlainCell(row["rating"] if row else "-"),
-                          PlainCell(cap.cap.value if cap else "none"), PlainCell((row or {}).get("evidence") or ""), key=standard.id)
+            table.add_row(
+                PlainCell(f"{standard.id} {standard.name}"),
+                PlainCell(row["rating"] if row else "-"),
+                PlainCell(cap.cap.value if cap else "none"),
+                PlainCell((row or {}).get("evidence") or ""),
+                key=standard.id,
+            )
         table.move_cursor(row=row_index, animate=False)
         self.show_detail()
 
@@ -103,8 +109,9 @@ class DomainOneScreen(RoundScreen):
     def focused_standard(self):
         return self.standards[self.query_one("#domain1", DataTable).cursor_row]
 
-    def save(self, standard_id: str, seen: dict | None, *, rating: Rating | None = None, evidence: object = KEEP,
-             reason: object = KEEP) -> None:
+    def save(
+        self, standard_id: str, seen: dict | None, *, rating: Rating | None = None, evidence: object = KEEP, reason: object = KEEP
+    ) -> None:
         """Rate, based on the rating the person saw (``seen``); what is not given is kept from it.
 
         If someone else rated the standard meanwhile nothing is written: the screen shows their rating
@@ -115,8 +122,16 @@ class DomainOneScreen(RoundScreen):
         new_evidence = base.get("evidence") if evidence is KEEP else evidence
         new_reason = base.get("override_reason") if reason is KEEP else reason
         try:
-            self.store.rate_standard(self.round_row, standard_id, new_rating, case_ratings=self.case_ratings(), evidence=new_evidence,
-                                     override_reason=new_reason, rater=self.auditor, based_on=base.get("event_id"))
+            self.store.rate_standard(
+                self.round_row,
+                standard_id,
+                new_rating,
+                case_ratings=self.case_ratings(),
+                evidence=new_evidence,
+                override_reason=new_reason,
+                rater=self.auditor,
+                based_on=base.get("event_id"),
+            )
             self.notify(f"{standard_id} rated '{new_rating}'", markup=False)
         except StaleAnswer as stale:
             theirs = stale.current
@@ -140,12 +155,16 @@ class DomainOneScreen(RoundScreen):
         seen = self.stored.get(standard.id)  # what the person saw when they chose
         cap = advisory_cap(self.framework, standard.id, self.cached_case_ratings)
         if exceeds_cap(self.framework, rating, cap):
+
             def with_reason(reason: str | None) -> None:
                 if reason:
                     self.save(standard.id, seen, rating=rating, reason=reason)
 
             self.app.push_screen(
-                TextDialog(f"'{rating}' is above the advisory cap '{cap.cap}': {cap.rule.guidance} Why override it?", placeholder="Override reason"),
+                TextDialog(
+                    f"'{rating}' is above the advisory cap '{cap.cap}': {cap.rule.guidance} Why override it?",
+                    placeholder="Override reason",
+                ),
                 with_reason,
             )
         else:
@@ -162,6 +181,6 @@ class DomainOneScreen(RoundScreen):
             if evidence is not None:
                 self.save(standard.id, seen, evidence=evidence)
 
-        self.app.push_screen(TextDialog(f"Evidence for {standard.id} {standard.name}", value=seen.get("evidence") or "", required=False), done)
-
-
+        self.app.push_screen(
+            TextDialog(f"Evidence for {standard.id} {standard.name}", value=seen.get("evidence") or "", required=False), done
+        )

@@ -40,7 +40,13 @@ class RoundsScreen(AuditScreen):
     def on_mount(self) -> None:
         self.title = "caseaudit: audit rounds"
         table = self.query_one("#rounds", DataTable)
-        for label, key in (("Round", "name"), ("Unit", "unit"), ("Framework", "framework"), ("Cases", "cases"), ("Complete", "progress")):
+        for label, key in (
+            ("Round", "name"),
+            ("Unit", "unit"),
+            ("Framework", "framework"),
+            ("Cases", "cases"),
+            ("Complete", "progress"),
+        ):
             table.add_column(label, key=key)
 
     def on_screen_resume(self) -> None:
@@ -59,14 +65,20 @@ class RoundsScreen(AuditScreen):
             if r.get("framework_missing"):
                 framework += " (not available)"
             progress = "-" if r.get("progress") is None else f"{r['progress'] * 100:.0f}%"
-            table.add_row(PlainCell(r["name"] + state), PlainCell(r["unit"]), PlainCell(framework), str(r["cases"]), progress, key=r["id"])
+            table.add_row(
+                PlainCell(r["name"] + state), PlainCell(r["unit"]), PlainCell(framework), str(r["cases"]), progress, key=r["id"]
+            )
         if current is not None:
             for index, r in enumerate(rounds):
                 if r["id"] == current:
                     table.move_cursor(row=index, animate=False)
         empty = self.query_one("#rounds-empty", Static)
-        empty.update("No rounds yet. Press [b]d[/b] to load the demo rounds (the 2022 Newham and Lewisham and Bromley reports) "
-                     "or [b]n[/b] to create a round." if not rounds else "Enter opens a round.")
+        empty.update(
+            "No rounds yet. Press [b]d[/b] to load the demo rounds (the 2022 Newham and Lewisham and Bromley reports) "
+            "or [b]n[/b] to create a round."
+            if not rounds
+            else "Enter opens a round."
+        )
 
     def selected_round(self) -> dict | None:
         """The round under the cursor, as stored now (None if there is none or it has gone)."""
@@ -88,7 +100,9 @@ class RoundsScreen(AuditScreen):
         try:
             self.store.round_framework(round_row)  # a round pinned to a framework this build lacks: one clear message
         except CaseauditError as error:
-            self.notify(lines_for_terminal(str(error)), title="Cannot open this round", severity="error", timeout=10, markup=False)
+            self.notify(
+                lines_for_terminal(str(error)), title="Cannot open this round", severity="error", timeout=10, markup=False
+            )
             return
         self.app.push_screen(CasesScreen(self.store, round_row))
 
@@ -101,8 +115,9 @@ class RoundsScreen(AuditScreen):
         def done(values: dict | None) -> None:
             if values:
                 try:
-                    self.store.create_round(values["name"], values["unit"], values["framework_id"], values["version"] or None,
-                                            created_by=self.auditor)
+                    self.store.create_round(
+                        values["name"], values["unit"], values["framework_id"], values["version"] or None, created_by=self.auditor
+                    )
                 except CaseauditError as error:
                     self.notify(lines_for_terminal(str(error)), severity="error", markup=False)
                 self.reload()
@@ -135,5 +150,3 @@ class RoundsScreen(AuditScreen):
         except CaseauditError as error:
             self.notify(lines_for_terminal(str(error)), severity="error", markup=False)
         self.reload()
-
-

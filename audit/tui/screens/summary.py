@@ -68,7 +68,9 @@ REPORT_DIR_ENV = "CASEAUDIT_REPORT_DIR"
 
 class SummaryScreen(RoundScreen):
     BINDINGS = [
-        Binding("b", "breakdown", "Breakdown", id="summary.breakdown", tooltip="Key questions by sentence type, RoSH, ethnicity..."),
+        Binding(
+            "b", "breakdown", "Breakdown", id="summary.breakdown", tooltip="Key questions by sentence type, RoSH, ethnicity..."
+        ),
         Binding("w", "save_report", "Save report", id="summary.save", tooltip="HTML, Excel or Markdown report of this round"),
         Binding("o", "domain_one", "Domain 1", id="summary.domain1"),
         Binding("r", "refresh", "Refresh", id="summary.refresh"),
@@ -118,7 +120,9 @@ class SummaryScreen(RoundScreen):
     @staticmethod
     def render_summary(summary: Summary) -> Table:
         outer = Table.grid(padding=(0, 1))
-        heading = Text(f"{for_terminal(summary.unit)}: {summary.cases} cases, {summary.incomplete_cases} incomplete", style="bold")
+        heading = Text(
+            f"{for_terminal(summary.unit)}: {summary.cases} cases, {summary.incomplete_cases} incomplete", style="bold"
+        )
         outer.add_row(heading)
         ratings = Table(title="Ratings", expand=False)
         ratings.add_column("Standard")
@@ -131,7 +135,12 @@ class SummaryScreen(RoundScreen):
                 cap = f"{s.cap.cap} ({s.cap.rule.id})" + (" - overridden" if s.above_cap else "")
             ratings.add_row(plain(f"{s.id} {s.name}"), Text(word, style=BAND_STYLE.get(s.rating, "")), plain(cap))
         outer.add_row(ratings)
-        outer.add_row(Text(f"Score {summary.score}/{summary.max_score}   Overall rating: {summary.overall_rating or 'Not yet rated'}", style="bold"))
+        outer.add_row(
+            Text(
+                f"Score {summary.score}/{summary.max_score}   Overall rating: {summary.overall_rating or 'Not yet rated'}",
+                style="bold",
+            )
+        )
         kq_table = Table(title="Key questions: percentage 'Yes' (| marks 50, 65, 80)", expand=False)
         kq_table.add_column("Key question")
         kq_table.add_column("Yes/relevant", justify="right")
@@ -209,12 +218,19 @@ class SummaryScreen(RoundScreen):
                         cells.append(Text("n/a", style="dim"))
                         continue
                     flagged = breakdown.flagged(g.label, kq.id)
-                    cells.append(Text(f"{p.printed}% ({p.relevant})" + (" !" if flagged else ""), style="bold red" if flagged else ""))
+                    cells.append(
+                        Text(f"{p.printed}% ({p.relevant})" + (" !" if flagged else ""), style="bold red" if flagged else "")
+                    )
                 table.add_row(kq.id, *cells)
         grid = Table.grid()
         grid.add_row(table)
-        grid.add_row(Text(f"! a group {conventions.disproportion_points} or more points from the rest, with at least "
-                          f"{conventions.disproportion_min_cases} relevant cases on each side ({len(breakdown.flags)} flagged).", style="italic"))
+        grid.add_row(
+            Text(
+                f"! a group {conventions.disproportion_points} or more points from the rest, with at least "
+                f"{conventions.disproportion_min_cases} relevant cases on each side ({len(breakdown.flags)} flagged).",
+                style="italic",
+            )
+        )
         return grid
 
     # -- saving the report --------------------------------------------------
@@ -268,6 +284,6 @@ class SummaryScreen(RoundScreen):
         elif self.app.is_web:
             self.notify("The report is downloading in your browser.", title="Report saved")
         else:
-            self.notify(f"Saved to {for_terminal(message.path)} (readable by you only)", title="Report saved", timeout=8, markup=False)
-
-
+            self.notify(
+                f"Saved to {for_terminal(message.path)} (readable by you only)", title="Report saved", timeout=8, markup=False
+            )

@@ -9,7 +9,7 @@ only, moving the cursor repaints two lines, and only visible rows are ever drawn
 
 from __future__ import annotations
 
-from typing import Hashable, Sequence
+from collections.abc import Hashable, Sequence
 
 import attrs
 from rich.segment import Segment
@@ -54,12 +54,12 @@ class LineTable(ScrollView, can_focus=True):
     ]
 
     class Highlighted(Message):
-        def __init__(self, table: "LineTable", index: int, key: Hashable | None):
+        def __init__(self, table: LineTable, index: int, key: Hashable | None):
             super().__init__()
             self.table, self.index, self.key = table, index, key
 
         @property
-        def control(self) -> "LineTable":
+        def control(self) -> LineTable:
             return self.table
 
     class Selected(Highlighted):
@@ -185,7 +185,7 @@ class LineTable(ScrollView, can_focus=True):
 
     def _line(self, cells: Sequence[Cell], width: int, style: Style) -> Strip:
         text = Text(no_wrap=True, overflow="ellipsis", end="")
-        for n, (cell, cell_width) in enumerate(zip(cells, self._widths(width))):
+        for n, (cell, cell_width) in enumerate(zip(cells, self._widths(width), strict=False)):
             piece = self._shown(cell)
             piece.truncate(cell_width, overflow="ellipsis", pad=True)
             if n:
