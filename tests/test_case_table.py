@@ -1,4 +1,4 @@
-"""The compact case table (audit/case_table.py) against plain reference implementations.
+"""The compact case table (audit/store/case_table.py) against plain reference implementations.
 
 The report's counts, case totals, breakdowns and case-level sheet, and the case-sheet export,
 all come from the case table, read by string tricks for speed. Each is checked here against

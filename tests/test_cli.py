@@ -93,7 +93,7 @@ def test_demo_is_idempotent(cli, demo_db):
 def test_database_from_environment(tmp_path):
     env = {**os.environ, "CASEAUDIT_DB": str(tmp_path / "env.db")}
     root = Path(__file__).resolve().parents[1]
-    # a read-only command never creates a database (issue 11): it names the one $CASEAUDIT_DB points at
+    # a read-only command never creates a database: it names the one $CASEAUDIT_DB points at
     result = subprocess.run([sys.executable, "-m", "audit.cli", "rounds"], cwd=root, env=env, capture_output=True, text=True)
     assert result.returncode == 2 and str(tmp_path / "env.db") in result.stderr, result.stderr
     assert not (tmp_path / "env.db").exists()

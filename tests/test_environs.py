@@ -1,4 +1,4 @@
-"""Hostile environments (issue 11, items 5-12 and 18; issue 10, item 8): serve's access control,
+"""Hostile environments: serve's access control,
 owner-only database files, atomic outputs, read-only opens, disk full, read-only and locked files,
 damage, a busy database, no terminal, and several processes migrating one older file at once."""
 
@@ -826,7 +826,7 @@ def test_the_tui_without_a_terminal_says_so_instead_of_spinning(demo_db, args):
     assert len(err.strip().splitlines()) == 1
 
 
-# ------------------------------------------------------------------ issue 10, 8. one process migrates
+# ------------------------------------------------------------------ one process migrates
 OPEN_AT_ONCE = """
 import sys, time
 import audit.store.database

@@ -1,6 +1,6 @@
 """Nothing smuggled out: user text in every output (XLSX, CSV, Markdown, HTML, terminal) goes
-through one escaping rule for its format (audit/safe_text.py), and the readers and the command
-line fail with one clear line (issue 11, items 1-4, 14-17)."""
+through one escaping rule for its format (audit/core/safe_text.py), and the readers and the command
+line fail with one clear line."""
 
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ any_text = st.builds(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(teams=st.lists(any_text, min_size=1, max_size=4), reason=any_text)
 def test_xlsx_export_then_import_gives_exactly_what_was_stored_or_is_refused(tmp_path_factory, teams, reason):
-    """Hypothesis (issue 11): every value the XLSX export accepts imports back exactly (a carriage
+    """Hypothesis: every value the XLSX export accepts imports back exactly (a carriage
     return came back as a line feed); one it cannot hold makes the export say 'Export as .csv'."""
     from audit.errors import InvalidValue
     from audit.sheets.case_sheet import export_sheet, import_sheet

@@ -317,7 +317,7 @@ CRAFTED = {
         lambda: repackaged(valid_xlsx(), lambda n, c: c + b" " * (65 << 20) if n == "xl/styles.xml" else c),
         "inflates to",
     ),
-    # issue 11: one crafted value, nesting or table must be refused as soon as it is seen, in plain words
+    # one crafted value, nesting or table must be refused as soon as it is seen, in plain words
     "one text of 250 MB": (
         lambda: with_sheet('<row r="2"><c r="A2" t="inlineStr"><is><t>' + "a" * (250 << 20) + "</t></is></c></row>"),
         "row 2, column A: one value or tag of more than 16,777,216 bytes",
@@ -534,7 +534,7 @@ def test_shared_strings_are_read_as_openpyxl_reads_them(framework, tmp_path):
     assert _openpyxl.load_workbook(path).active["B2"].value == "Équipe Sud"
 
 
-# ------------------------------------------------------------------ issue 11: CSV files and values beyond the limits
+# ------------------------------------------------------------------ CSV files and values beyond the limits
 def _csv_with_one_long_reason(path, characters: int) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("case_ref,2.2.1a\nB100001,N/A: ")

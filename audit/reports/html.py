@@ -39,7 +39,7 @@ th { background: var(--band); font-weight: 600; } td.num, th.num { text-align: r
 """
 
 
-_e = for_html  # every text written into the page goes through it (audit/safe_text.py)
+_e = for_html  # every text written into the page goes through it (audit/core/safe_text.py)
 
 
 def _pill(rating: Rating | None, text: str | None = None) -> str:

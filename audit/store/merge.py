@@ -3,7 +3,7 @@
 A merge is replication: every event of the other copy that this one lacks (answers,
 case attributes, domain-1 ratings, round events) is added, matched by its event id,
 and then each answer, attribute and rating the new events touch is worked out again
-from all its events by the rules in ``audit.events``:
+from all its events by the rules in ``audit.core.events``:
 
 - one line of work (one copy moved on from what the other had): the latest value;
 - independent changes to the same value: an open conflict, listed by ``caseaudit
@@ -126,7 +126,7 @@ def _add_events_for_values_written_outside_caseaudit(copy: dict) -> None:
     """A current value that no event of the copy explains (another tool wrote it) gets an event,
     with an id derived from the value, so that merging the same file again changes nothing.
 
-    Each history is grouped by slot once; the new event is based on the slot's heads (audit.events)."""
+    Each history is grouped by slot once; the new event is based on the slot's heads (audit.core.events)."""
     from audit.core.events import SlotEvent, heads, parse_based_on
 
     def slots(table: str, key: tuple[str, str]) -> dict[tuple, list[SlotEvent]]:

@@ -410,7 +410,7 @@ def m004_replication(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE conflicts_new RENAME TO conflicts")
     db.execute("CREATE INDEX conflicts_subject ON conflicts(kind, case_id, subject)")
     # A conflict left open by an older caseaudit showed "ours" in one copy and "theirs" in the other.
-    # From now on every copy shows the same value while a conflict is open (the rule in audit.events),
+    # From now on every copy shows the same value while a conflict is open (the rule in audit.core.events),
     # so such a slot is worked out once by that rule: both values stay listed until someone settles it.
     for (case_id, question_id), entries in answer_graph.items():
         if _heads_text(entries)[0]:

@@ -72,7 +72,7 @@ def settle_slots(
     """Within a write: make the current values and open conflicts of these slots what their events say.
 
     Reads each kind of row once per 500 cases (or rounds), works every slot out in Python by the
-    rules in ``audit.events`` and writes back only the slots whose current value moved."""
+    rules in ``audit.core.events`` and writes back only the slots whose current value moved."""
     from audit.core.events import SlotEvent, format_based_on, heads, open_conflicts, parse_based_on, superseded_by
 
     kind = SLOT_KINDS[kind_name]
