@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,3 +119,26 @@ def layering_violations() -> list[str]:
 def test_layering():
     violations = layering_violations()
     assert violations == [], "layering broken:\n" + "\n".join(violations)
+
+
+# Quality gates: ruff (lint and format) and mypy, with the settings in pyproject.toml, fail the suite with their output.
+
+
+def gate(*args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+
+
+RUFF_PATHS = ("audit", "framework", "tests", "benchmarks")
+
+
+def test_ruff_check():
+    gate("ruff", "check", "--no-cache", *RUFF_PATHS)
+
+
+def test_ruff_format():
+    gate("ruff", "format", "--check", "--no-cache", *RUFF_PATHS)
+
+
+def test_mypy():
+    gate("mypy")  # pyproject.toml's [tool.mypy] names the packages: audit and framework
