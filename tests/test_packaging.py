@@ -23,9 +23,12 @@ from tests.published import NEWHAM
 
 REPO = Path(__file__).resolve().parents[1]
 DEPENDENCIES = ["textual", "sqlite_utils", "attrs", "platformdirs", "openpyxl", "textual_serve"]
+# No subprocess sees the checkout through PYTHONPATH (pip would take a caseaudit.egg-info there for an install)
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME", "CASEAUDIT_DEMO_DIR"}}
 
 
 def run(args: list, *, cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = CLEAN_ENV if env is None else env
     result = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{' '.join(map(str, args))} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
@@ -66,14 +69,32 @@ def installed(tmp_path_factory) -> dict:
     venv = tmp / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp)
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index", wheel], cwd=tmp)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--ignore-installed",
+            wheel,
+        ],
+        cwd=tmp,
+    )
     purelib = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp).stdout.strip()
     Path(purelib, "caseaudit-test-dependencies.pth").write_text("\n".join(dependency_dirs()) + "\n", encoding="utf-8")
 
     elsewhere = tmp / "elsewhere"
     elsewhere.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME", "CASEAUDIT_DEMO_DIR"}}
-    env |= {"HOME": str(elsewhere), "XDG_DATA_HOME": str(elsewhere / "data"), "XDG_CONFIG_HOME": str(elsewhere / "config")}
+    env = CLEAN_ENV | {
+        "HOME": str(elsewhere),
+        "XDG_DATA_HOME": str(elsewhere / "data"),
+        "XDG_CONFIG_HOME": str(elsewhere / "config"),
+    }
     script = venv / ("Scripts/caseaudit.exe" if os.name == "nt" else "bin/caseaudit")
     return {"wheel": wheel, "venv": venv, "python": python, "script": script, "cwd": elsewhere, "env": env}
 
