@@ -18,9 +18,14 @@ DEMO_DIR_ENV = "CASEAUDIT_DEMO_DIR"
 
 
 def demo_dir() -> Path:
+    """CASEAUDIT_DEMO_DIR if set; else the copy a wheel installs as audit/demo_data; else the checkout's data/demo."""
     if os.environ.get(DEMO_DIR_ENV):
         return Path(os.environ[DEMO_DIR_ENV])
-    return Path(__file__).resolve().parents[1] / "data" / "demo"
+    here = Path(__file__).resolve().parent
+    installed = here / "demo_data"  # pyproject.toml maps data/demo to the package audit.demo_data
+    if (installed / "figures.toml").is_file():
+        return installed
+    return here.parent / "data" / "demo"
 
 
 def demo_spec() -> dict:

@@ -140,14 +140,15 @@ def atomic_output(
     when the block succeeds; see the module's rules."""
     with atomic_path(path, force=force, what=what) as temporary:
         with open(temporary, "wb") as raw:
-            handle: IO = io.TextIOWrapper(raw, encoding=encoding, newline=newline) if text else raw
+            wrapper = io.TextIOWrapper(raw, encoding=encoding, newline=newline) if text else None
+            handle: IO = raw if wrapper is None else wrapper
             try:
                 yield handle
                 handle.flush()
                 os.fsync(raw.fileno())
             finally:
-                if text:
-                    handle.detach()
+                if wrapper is not None:
+                    wrapper.detach()
 
 
 def write_output(path: str | Path, data: bytes, *, force: bool = False, what: str = "file") -> None:

@@ -258,6 +258,8 @@ def parse_definition(document: dict, source: str, *, origin: Origin = Origin.SHI
 
     if r.problems:
         raise DefinitionError.of(r.problems)
+    # each of these is None only after its problem was reported
+    assert basis is not None and sentences is not None and reporting is not None
     return Framework(
         id=framework_id,
         version=version,
@@ -296,11 +298,13 @@ def _rating_bands(r: _Reader, document: dict) -> tuple[BandBasis | None, list[Ra
         rating = r.rating(band.get("rating"), where)
         if rating is not None and rating in seen:
             r.report(where, f"{rating.value!r} already has a band (one band per rating)")
-        seen.add(rating)
+        if rating is not None:
+            seen.add(rating)
         lower = r.fraction(band.get("from"), where, "from")
         upper = r.fraction(band["below"], where, "below") if "below" in band else None
         if rating is None or lower is None or ("below" in band and upper is None):
-            complete = False
+            complete = False  # its problem is reported; no band is built from it
+            continue
         bands.append(RatingBand(rating=rating, lower=lower, upper=upper))
     if complete and bands:
         _check_bands_cover(r, bands)
@@ -355,6 +359,7 @@ def _score_bands(r: _Reader, document: dict) -> list[ScoreBand]:
     """Overall-rating bands as fractions of the maximum score: rising, from 0 up to 1, each rating once."""
     score_bands = []
     previous: Fraction | None = None
+    last_up_to: Fraction | None = None  # the last band's, as written
     seen: set[Rating] = set()
     for n, band in enumerate(r.table_list(document, "score_bands", "score_bands", required=True), 1):
         where = f"score_bands band {n}"
@@ -362,16 +367,19 @@ def _score_bands(r: _Reader, document: dict) -> list[ScoreBand]:
         rating = r.rating(band.get("rating"), where, not_applicable="'Not applicable' is not an overall rating")
         if rating is not None and rating in seen:
             r.report(where, f"{rating.value!r} already has a score band (one band per rating)")
-        seen.add(rating)
+        if rating is not None:
+            seen.add(rating)
         up_to = r.fraction(band.get("up_to"), where, "up_to")
+        last_up_to = up_to
         if up_to is not None:
             if not 0 <= up_to <= 1:
                 r.report(where, "up_to is a fraction of the maximum score, between 0 and 1")
             elif previous is not None and up_to <= previous:
                 r.report(where, "score bands must rise: up_to overlaps the band before")
             previous = up_to if previous is None else max(previous, up_to)
-        score_bands.append(ScoreBand(rating=rating, up_to=up_to))
-    if score_bands and score_bands[-1].up_to is not None and score_bands[-1].up_to != 1:
+        if rating is not None and up_to is not None:  # else its problem is reported; no band is built from it
+            score_bands.append(ScoreBand(rating=rating, up_to=up_to))
+    if last_up_to is not None and last_up_to != 1:
         r.report("score_bands", "the last band must run up to 1 (the maximum score): gap at the top")
     return score_bands
 
@@ -410,11 +418,11 @@ def _reporting(r: _Reader, document: dict) -> ReportingConventions | None:
     level = r.fraction(table.get("confidence_level"), "reporting confidence_level", "confidence_level")
     if level is not None and not 0 < level < 1:
         r.report("reporting confidence_level", 'a fraction between 0 and 1, e.g. "95/100"')
-    return ReportingConventions(
-        confidence_level=level,
-        disproportion_points=r.whole_number(table, "disproportion_points", "reporting disproportion_points", minimum=1),
-        disproportion_min_cases=r.whole_number(table, "disproportion_min_cases", "reporting disproportion_min_cases", minimum=1),
-    )
+    points = r.whole_number(table, "disproportion_points", "reporting disproportion_points", minimum=1)
+    min_cases = r.whole_number(table, "disproportion_min_cases", "reporting disproportion_min_cases", minimum=1)
+    if level is None or points is None or min_cases is None:
+        return None  # the problem is reported
+    return ReportingConventions(confidence_level=level, disproportion_points=points, disproportion_min_cases=min_cases)
 
 
 def _limiting_rules(r: _Reader, document: dict, standards: dict[str, Standard]) -> list[LimitingRule]:
@@ -441,15 +449,21 @@ def _limiting_rules(r: _Reader, document: dict, standards: dict[str, Standard]) 
                     f"when_all_of names {standard_id!r}, which is not rated from case answers "
                     "(limiting rules look at the ratings of standards rated by rule)",
                 )
+        when_rating = r.rating(table.get("when_rating"), where)
+        cap = r.rating(table.get("cap"), where)
+        guidance = r.text(table, "guidance", where)
+        override = r.text(table, "override", where)
+        if when_rating is None or cap is None:
+            continue  # the problem is reported; no rule is built from it
         rules.append(
             LimitingRule(
                 id=rule_id,
                 standard_id=target,
                 when_all_of=when,
-                when_rating=r.rating(table.get("when_rating"), where),
-                cap=r.rating(table.get("cap"), where),
-                guidance=r.text(table, "guidance", where),
-                override=r.text(table, "override", where),
+                when_rating=when_rating,
+                cap=cap,
+                guidance=guidance,
+                override=override,
             )
         )
     return rules
@@ -486,7 +500,9 @@ def _parse_standard(r: _Reader, table: dict, n: int, domain_ids: set[str]) -> St
         domain_id=domain_id,
         name=name,
         headline=r.text(table, "headline", where),
-        method=method,
+        # None only after its problem is reported: the standard is kept (other checks look its id up) and
+        # parse_definition raises before a Framework is built from it
+        method=method,  # type: ignore[arg-type]
         sentence_name=r.text(table, "sentence_name", where, required=False) or name.lower(),
         key_questions=key_questions,
         scored=scored,

@@ -235,8 +235,7 @@ class Framework:
         question = self.question(question_id)
         if isinstance(question, KeyQuestion):
             return self.standard(question.standard_id)
-        key_question = self.question(question.key_question_id)
-        return self.standard(key_question.standard_id)
+        return self.standard(self.key_question(question.key_question_id).standard_id)
 
     def key_question(self, key_question_id: str) -> KeyQuestion:
         question = self.question(key_question_id)

@@ -138,7 +138,11 @@ def standard_result(
         percentage = percent_yes(c.yes, c.no)
         if percentage is not None:
             scored.append((key_question.id, percentage))
-    fields = {"unit": unit, "standard": standard.sentence_name, "count": _number_word(len(standard.key_questions))}
+    fields: dict[str, object] = {
+        "unit": unit,
+        "standard": standard.sentence_name,
+        "count": _number_word(len(standard.key_questions)),
+    }
     if not scored:
         rating = Rating.NOT_APPLICABLE if standard.rated else None
         return StandardResult(

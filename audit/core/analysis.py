@@ -266,11 +266,11 @@ def build_breakdown(
         order.append(NOT_RECORDED)
     groups = []
     for label in order:
-        counts = {}
+        group_counts = {}
         for kq in kq_ids:
             c = answered.get(label, {}).get(kq, AnswerCounts())
-            counts[kq] = attrs.evolve(c, unanswered=max(cases[label] - c.yes - c.no - c.not_applicable, 0))
-        groups.append(GroupFigures(label=label, cases=cases[label], counts=counts))
+            group_counts[kq] = attrs.evolve(c, unanswered=max(cases[label] - c.yes - c.no - c.not_applicable, 0))
+        groups.append(GroupFigures(label=label, cases=cases[label], counts=group_counts))
     totals = {kq: AnswerCounts() for kq in kq_ids}
     for g in groups:
         for kq in kq_ids:
@@ -285,8 +285,10 @@ def build_breakdown(
             rest = _minus(totals[kq], mine)
             if min(mine.relevant, rest.relevant) < conventions.disproportion_min_cases:
                 continue
-            group_percent = percent_yes(mine.yes, mine.no).printed
-            rest_percent = percent_yes(rest.yes, rest.no).printed
+            group_percentage, rest_percentage = percent_yes(mine.yes, mine.no), percent_yes(rest.yes, rest.no)
+            if group_percentage is None or rest_percentage is None:  # neither is: both have relevant cases
+                continue
+            group_percent, rest_percent = group_percentage.printed, rest_percentage.printed
             if abs(group_percent - rest_percent) >= conventions.disproportion_points:
                 flags.append(
                     Disproportion(

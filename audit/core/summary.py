@@ -212,8 +212,8 @@ def _case_standard(framework: Framework, standard: Standard, counts: dict[str, d
     result = standard_result(framework, standard, kq_counts, unit)
     basis_note = ""
     banding = result.banding
-    if banding is not None and banding.basis_matters and standard.rated:
-        p = result.lowest_percentage
+    p = result.lowest_percentage
+    if banding is not None and p is not None and banding.basis_matters and standard.rated:
         basis_note = (
             f"The lowest key question is {float(p.exact):.1f}% exactly ({p.yes}/{p.relevant}), printed as {p.printed}%: "
             f"'{banding.exact_rating}' on the exact value, '{banding.printed_rating}' on the printed one; "

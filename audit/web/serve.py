@@ -112,15 +112,15 @@ def make_server(db: Path, sock: socket.socket, *, auditor_header: str | None = N
     from textual_serve.server import Server
 
     port = sock.getsockname()[1]
-    token = token or secrets.token_urlsafe(32)
-    prefix = f"/{token}"
+    secret = token or secrets.token_urlsafe(32)
+    prefix = f"/{secret}"
     hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
     templates = Path(__file__).with_name("templates")
 
     class GuardedServer(Server):
         def __init__(self) -> None:
             super().__init__(app_command(db), host="127.0.0.1", port=port, title="caseaudit")
-            self.token = token
+            self.token: str = secret
             self.sessions: set[Any] = set()
 
         def initialize_logging(self) -> None:  # no banner, no tracebacks: one line per problem
