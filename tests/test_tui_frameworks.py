@@ -194,3 +194,34 @@ async def test_a_youth_round_in_the_tui(youth_db):
         stored = store.answers_for_case(store.case(round_row, "Y000001")["id"])
         assert {q: stored[q]["value"] for q in answered} == dict.fromkeys(answered, "Yes")
         assert store.domain_ratings(round_row)["1.1"]["rating"] == "Good"
+
+
+def test_a_youth_sheet_with_youth_disposals_is_imported_and_grouped_by_its_cohorts(cli, tmp_path, db_path):
+    from audit.core.analysis import groupings
+
+    youth = load_framework(YOUTH)
+    sheet = tmp_path / "youth.csv"
+    kq = youth.key_questions[0].id
+    rows = [
+        ("Y000001", "Referral order"),
+        ("Y000002", "YRO"),
+        ("Y000003", "Detention and training order"),
+        ("Y000004", "Youth caution"),
+        ("Y000005", "Community resolution"),
+    ]
+    sheet.write_text(
+        f"case_ref,sentence_type,{kq}\n" + "".join(f"{ref},{sentence},Yes\n" for ref, sentence in rows), encoding="utf-8"
+    )
+    imported = cli("--db", db_path, "import", sheet, "--round", "YJS", "--framework", YOUTH)
+    assert imported.code == 0, imported
+    with AuditStore.open(db_path) as store:
+        stored = {c["case_ref"]: c["sentence_type"] for c in store.db.query("SELECT * FROM cases")}
+    assert stored["Y000002"] == "Youth rehabilitation order"
+    cohort = next(g for g in groupings() if g.key == "resettlement")
+    assert [cohort.group_of(stored[ref]) for ref, _ in rows] == [
+        "Community",
+        "Community",
+        "Licence / post-release (resettlement)",
+        "Out-of-court disposal",
+        "Out-of-court disposal",
+    ]
