@@ -225,3 +225,29 @@ def test_a_youth_sheet_with_youth_disposals_is_imported_and_grouped_by_its_cohor
         "Out-of-court disposal",
         "Out-of-court disposal",
     ]
+
+
+async def test_a_framework_without_judgement_rated_standards_says_so(tmp_path, monkeypatch):
+    import attrs
+
+    from audit.core.summary import judgement_label
+    from framework.model import RatingMethod
+
+    pdu = load_framework(PDU)
+    none = attrs.evolve(pdu, standards=[s for s in pdu.standards if s.method is not RatingMethod.JUDGEMENT], limiting_rules=())
+    assert judgement_label(none) == "Judgement"
+    monkeypatch.setattr(AuditStore, "framework_for", lambda self, round_row: none)
+    path = tmp_path / "none.db"
+    with AuditStore.open(path) as store:
+        store.upsert_case(store.create_round("R", "Unit", PDU), "X000001", {})
+    app = CaseAuditApp(path, round_name="R", auditor="tester")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("o")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DomainOneScreen) and screen.title == "Judgement ratings: R"
+        assert "has no judgement-rated standards" in str(screen.query_one("#domain1-detail").render())
+        await pilot.press("g", "e")  # nothing to rate: a warning, not a crash
+        await pilot.pause()
+        assert app.screen is screen

@@ -281,13 +281,13 @@ def judgement_label(framework: Framework) -> str:
     """What the judgement-rated standards are called: their domain, by the framework's own number and name.
 
     'Domain 1 Organisational delivery'; 'Domains 1, 3, 4 (judgement-rated)' when they span domains;
-    'Judgement ratings' when the framework has none."""
+    'Judgement' when the framework has none."""
     ids: list[str] = []
     for standard in judgement_standards(framework):
         if standard.domain_id not in ids:
             ids.append(standard.domain_id)
     if not ids:
-        return "Judgement ratings"
+        return "Judgement"
     if len(ids) == 1:
         try:
             return f"Domain {ids[0]} {framework.domain(ids[0]).name}"
