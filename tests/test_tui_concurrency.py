@@ -610,7 +610,10 @@ async def test_summary_survives_its_round_renamed_elsewhere(db):
         assert screen.title == "Summary: Spring dip sample"
         await pilot.press("o")  # domain 1 too finds the round by its id
         await pilot.pause()
-        assert isinstance(app.screen, DomainOneScreen) and app.screen.title == "Domain 1 ratings: Spring dip sample"
+        assert (
+            isinstance(app.screen, DomainOneScreen)
+            and app.screen.title == "Domain 1 Organisational delivery ratings: Spring dip sample"
+        )
 
 
 async def test_a_failing_worker_is_a_message_not_the_end_of_the_app(db, monkeypatch):

@@ -93,7 +93,7 @@ def cmd_history(args) -> int:
         lines.append(
             (
                 r["changed_at"],
-                f"{r['changed_at'][:19].replace('T', ' ')}  {r['rater']:<14} domain 1 {r['standard_id']:<9} {r['old_rating'] or '(none)'} -> {r['new_rating']}{extra}",
+                f"{r['changed_at'][:19].replace('T', ' ')}  {r['rater']:<14} judgement {r['standard_id']:<9} {r['old_rating'] or '(none)'} -> {r['new_rating']}{extra}",
             )
         )
     for e in events:
@@ -114,7 +114,7 @@ def cmd_conflicts(args) -> int:
         say(f"No {'' if args.all else 'open '}conflicts in {args.round!r}.")
         return 0
     for k in conflicts:
-        subject = f"domain 1 {k['subject']}" if k["kind"] == "rating" else f"{k['case_ref']} {k['subject']}"
+        subject = f"judgement {k['subject']}" if k["kind"] == "rating" else f"{k['case_ref']} {k['subject']}"
         ours = (
             _change_text(k["our_value"], k["our_reason"], k["our_note"])
             if k["kind"] == "answer"

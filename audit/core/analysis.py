@@ -14,7 +14,7 @@ from statistics import NormalDist
 
 import attrs
 
-from audit.core.attributes import ATTRIBUTES_BY_COLUMN, RESETTLEMENT_SENTENCE_TYPES
+from audit.core.attributes import ATTRIBUTES_BY_COLUMN, OUT_OF_COURT_DISPOSALS, RESETTLEMENT_SENTENCE_TYPES
 from audit.core.summary import Summary
 from framework import Framework, Rating
 from framework.rules import AnswerCounts, Percentage, band, percent_yes
@@ -118,7 +118,10 @@ class Grouping:
         if self.key == "resettlement":
             if not value:
                 return NOT_RECORDED
-            return "Licence / post-release (resettlement)" if value in RESETTLEMENT_SENTENCE_TYPES else "Community"
+            if value in RESETTLEMENT_SENTENCE_TYPES:
+                return "Licence / post-release (resettlement)"
+            # a youth out-of-court disposal is neither a community sentence nor resettlement
+            return "Out-of-court disposal" if value in OUT_OF_COURT_DISPOSALS else "Community"
         if self.key == "ethnicity_group":
             if not value or value == "Not stated":
                 return NOT_RECORDED
@@ -137,7 +140,7 @@ def groupings() -> tuple[Grouping, ...]:
             key="resettlement",
             label="Sentence: community or licence / post-release",
             column="sentence_type",
-            groups=("Community", "Licence / post-release (resettlement)"),
+            groups=("Community", "Licence / post-release (resettlement)", "Out-of-court disposal"),
         ),
         Grouping(
             key="ethnicity_group",

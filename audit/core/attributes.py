@@ -17,8 +17,14 @@ import attrs
 DEFAULT_CASE_REF_PATTERN = r"[A-Z][0-9]{6}"  # the probation case reference number (CRN)
 CASE_REF_PATTERN_ENV = "CASEAUDIT_CASE_REF_PATTERN"
 
-SENTENCE_TYPES = ("Community order", "Suspended sentence order", "Licence", "Post-sentence supervision", "Pre-release")
-RESETTLEMENT_SENTENCE_TYPES = frozenset({"Licence", "Post-sentence supervision", "Pre-release"})
+ADULT_SENTENCE_TYPES = ("Community order", "Suspended sentence order", "Licence", "Post-sentence supervision", "Pre-release")
+# The frameworks' data carry no sentence vocabulary, so the youth framework's cases (court disposals,
+# out-of-court disposals, custody) are named here too: a youth case sheet is not refused or mislabelled.
+YOUTH_COURT_DISPOSALS = ("Referral order", "Youth rehabilitation order", "Detention and training order")
+OUT_OF_COURT_DISPOSALS = ("Youth caution", "Youth conditional caution", "Community resolution")
+SENTENCE_TYPES = ADULT_SENTENCE_TYPES + YOUTH_COURT_DISPOSALS + OUT_OF_COURT_DISPOSALS
+# the resettlement cohort: custody and what follows release (a detention and training order for children)
+RESETTLEMENT_SENTENCE_TYPES = frozenset({"Licence", "Post-sentence supervision", "Pre-release", "Detention and training order"})
 ROSH_LEVELS = ("Low", "Medium", "High", "Very high")
 GENDERS = ("Male", "Female", "Non-binary", "Not stated")
 ETHNIC_GROUPS = ("White", "Black", "Asian", "Mixed", "Other", "Not stated")
@@ -124,6 +130,9 @@ ATTRIBUTES: tuple[Attribute, ...] = (
                 "pss": "Post-sentence supervision",
                 "licence": "Licence",
                 "license": "Licence",
+                "yro": "Youth rehabilitation order",
+                "dto": "Detention and training order",
+                "ycc": "Youth conditional caution",
             },
         ),
         options=SENTENCE_TYPES,

@@ -6,6 +6,7 @@ value, so they can never disagree with one another.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import attrs
@@ -249,6 +250,50 @@ def rating_word(s: StandardSummary) -> str:
     word = "Not yet rated" if s.rating is None else s.rating.value
     # rated and shown but outside the score (the youth framework's resettlement standard)
     return word if s.scored else f"{word} (not counted in the score)"
+
+
+def bound_text(value: Fraction) -> str:
+    """A band bound as printed: 50, 62.5."""
+    return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
+
+
+def band_lines(framework: Framework) -> tuple[Fraction, ...]:
+    """Where the framework's rating bands meet: each band's lower bound above 0, lowest first."""
+    return tuple(sorted({b.lower for b in framework.rating_bands if b.lower > 0}))
+
+
+def band_lines_text(framework: Framework) -> str:
+    """The band lines as a list for titles: '50, 65, 80'."""
+    return ", ".join(bound_text(line) for line in band_lines(framework))
+
+
+def judgement_standards(framework: Framework) -> tuple[Standard, ...]:
+    """The standards a rater rates by judgement (the PDU framework's domain 1)."""
+    return tuple(s for s in framework.standards if s.method is RatingMethod.JUDGEMENT)
+
+
+def case_standards(framework: Framework) -> tuple[Standard, ...]:
+    """The standards answered case by case (those with key questions), in the framework's order."""
+    return tuple(s for s in framework.standards if s.key_questions)
+
+
+def judgement_label(framework: Framework) -> str:
+    """What the judgement-rated standards are called: their domain, by the framework's own number and name.
+
+    'Domain 1 Organisational delivery'; 'Domains 1, 3, 4 (judgement-rated)' when they span domains;
+    'Judgement' when the framework has none."""
+    ids: list[str] = []
+    for standard in judgement_standards(framework):
+        if standard.domain_id not in ids:
+            ids.append(standard.domain_id)
+    if not ids:
+        return "Judgement"
+    if len(ids) == 1:
+        try:
+            return f"Domain {ids[0]} {framework.domain(ids[0]).name}"
+        except KeyError:
+            return f"Domain {ids[0]}"
+    return f"Domains {', '.join(ids)} (judgement-rated)"
 
 
 def percent_text(q: QuestionFigures) -> str:

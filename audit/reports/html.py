@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from audit.core.analysis import Breakdown
 from audit.core.safe_text import for_html
-from audit.core.summary import percent_text, rating_word
+from audit.core.summary import band_lines, bound_text, percent_text, rating_word
 from audit.reports.model import Report, cap_sentence, prompt_figure, provisional_text
 from framework import Rating
 
@@ -49,11 +49,14 @@ def _pill(rating: Rating | None, text: str | None = None) -> str:
 
 
 def _band_lines(report: Report, x, *, top: int, bottom: int, label_y: int, font_size: int, stroke: str) -> list[str]:
-    """Dashed vertical lines at the framework's band boundaries (50, 65, 80), each labelled above."""
+    """Dashed vertical lines at the framework's own band boundaries (exactly: 62.5 draws at 62.5), each labelled above."""
     parts = []
-    for line in (int(b.lower) for b in report.summary.framework.rating_bands if b.lower > 0):
-        parts.append(f'<line x1="{x(line)}" y1="{top}" x2="{x(line)}" y2="{bottom}" stroke="{stroke}" stroke-dasharray="4 3"/>')
-        parts.append(f'<text x="{x(line)}" y="{label_y}" font-size="{font_size}" text-anchor="middle" fill="#555">{line}%</text>')
+    for line in band_lines(report.summary.framework):
+        at = float(x(line))
+        parts.append(f'<line x1="{at}" y1="{top}" x2="{at}" y2="{bottom}" stroke="{stroke}" stroke-dasharray="4 3"/>')
+        parts.append(
+            f'<text x="{at}" y="{label_y}" font-size="{font_size}" text-anchor="middle" fill="#555">{bound_text(line)}%</text>'
+        )
     return parts
 
 

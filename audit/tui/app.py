@@ -1,4 +1,4 @@
-"""The caseaudit Textual app: rounds -> cases -> case, with summary and domain-1 screens."""
+"""The caseaudit Textual app: rounds -> cases -> case, with summary and judgement-ratings screens."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 
 from audit.core.safe_text import for_terminal, lines_for_terminal
+from audit.core.summary import judgement_label
 from audit.errors import CaseauditError
 from audit.store import AuditStore, auditor_name, current_user
 from audit.tui.messages import DatabaseChanged
@@ -129,10 +130,15 @@ class CaseAuditApp(App):
         if self.auditor is None:
             return
         yield SystemCommand("Rounds", "Go to the list of audit rounds", self.action_rounds)
-        if self.current_round():
+        round_row = self.current_round()
+        if round_row:
             yield SystemCommand("Cases", "The cases of this round", self.action_cases)
             yield SystemCommand("Summary", "The inspectorate's tables for this round", self.action_summary)
-            yield SystemCommand("Domain 1 ratings", "Organisational ratings with advisory caps", self.action_domain_one)
+            try:
+                label = judgement_label(self.store.framework_for(round_row))
+            except CaseauditError:
+                label = "Judgement"
+            yield SystemCommand(f"{label} ratings", "Judgement-rated standards with advisory caps", self.action_domain_one)
             yield SystemCommand(
                 "Merge conflicts", "Answers a merged copy disagrees on: keep ours or take theirs", self.action_conflicts
             )

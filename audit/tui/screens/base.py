@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from rich.text import Text
 from textual import on
 from textual.screen import Screen
@@ -20,6 +22,12 @@ BAND_STYLE = {
     Rating.INADEQUATE: "bold red",
     Rating.NOT_APPLICABLE: "dim",
 }
+
+
+def relabel_binding(node, key: str, description: str) -> None:
+    """Give this screen's binding of ``key`` a description taken from the round's framework."""
+    bindings = node._bindings.key_to_bindings
+    bindings[key] = [dataclasses.replace(b, description=description) for b in bindings.get(key, [])]
 
 
 def cursor_key(table: DataTable) -> str | None:

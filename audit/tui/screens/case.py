@@ -14,6 +14,7 @@ from textual.widgets import Footer, Header, Static
 
 from audit.core.answers import format_answer_text
 from audit.core.safe_text import for_terminal, for_tui_markdown, lines_for_terminal
+from audit.core.summary import case_standards
 from audit.errors import CaseauditError, StaleAnswer
 from audit.store import AuditStore
 from audit.tui.dialogs import ConfirmDialog, GuidanceDialog, TextDialog
@@ -44,7 +45,9 @@ class RoundProgress(Message):
 
 
 class CaseScreen(AuditScreen):
-    """Standards 2.1 to 2.6; under each key question its prompts first, the judgement last."""
+    """The round's case-rated standards; under each key question its prompts first, the judgement last.
+
+    Keys 1 to 9 jump to the framework's own case-rated standards, in its order (bound per screen)."""
 
     BINDINGS = [
         Binding("y", "answer('Yes')", "Yes", id="case.yes", tooltip="Answer Yes and move to the next unanswered question"),
@@ -58,7 +61,6 @@ class CaseScreen(AuditScreen):
         Binding("question_mark", "guidance", "Guidance", id="case.guidance"),
         Binding("k", "move(-1)", "Up", show=False, id="case.up"),
         Binding("j", "move(1)", "Down", show=False, id="case.down"),
-        *[Binding(str(n), f"jump('2.{n}')", f"2.{n}", show=False, id=f"case.jump{n}") for n in range(1, 7)],
         Binding("h", "history", "History", id="case.history"),
         Binding("escape", "back", "Back", id="case.back"),
     ]
@@ -70,6 +72,10 @@ class CaseScreen(AuditScreen):
         self.framework = store.framework_for(round_row)
         self.case = store.case(round_row, case_ref)
         self.questions = list(self.framework.iter_questions())
+        # the nth case-rated standard of this framework gets key n (up to 9), shown in the footer
+        self.jump_standards = case_standards(self.framework)[:9]
+        for n, standard in enumerate(self.jump_standards, 1):
+            self._bindings.key_to_bindings[str(n)] = [Binding(str(n), f"jump_to({n})", standard.id, id=f"case.jump{n}")]
         # every answers row as this screen last read it (cleared rows too): what each write is based on
         self.answers = answer_rows(store, self.case["id"])
         self.round_answered = 0
@@ -466,6 +472,11 @@ class CaseScreen(AuditScreen):
 
     def action_move(self, step: int) -> None:
         self.move_to(max(0, min(len(self.questions) - 1, self.table.cursor_row + step)))
+
+    def action_jump_to(self, n: int) -> None:
+        """Jump to the framework's nth case-rated standard."""
+        if 1 <= n <= len(self.jump_standards):
+            self.action_jump(self.jump_standards[n - 1].id)
 
     def action_jump(self, standard_id: str) -> None:
         for index, question in enumerate(self.questions):

@@ -10,11 +10,12 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Input, Select, Static
 
 from audit.core.safe_text import for_terminal, lines_for_terminal
+from audit.core.summary import judgement_label
 from audit.errors import CaseauditError
 from audit.store import AuditStore
 from audit.tui.dialogs import AddCaseDialog
 from audit.tui.messages import DatabaseChanged
-from audit.tui.screens.base import RoundScreen, status_of
+from audit.tui.screens.base import RoundScreen, relabel_binding, status_of
 from audit.tui.screens.conflicts import ConflictsScreen
 from audit.tui.screens.domain_one import DomainOneScreen
 from audit.tui.screens.summary import SummaryScreen
@@ -36,7 +37,7 @@ class CasesScreen(RoundScreen):
         Binding("a", "add_case", "Add case", id="cases.add"),
         Binding("slash", "focus_filter", "Filter", id="cases.filter"),
         Binding("s", "summary", "Summary", id="cases.summary"),
-        Binding("o", "domain_one", "Domain 1", id="cases.domain1"),
+        Binding("o", "domain_one", "Judgement ratings", id="cases.domain1"),
         Binding("c", "conflicts", "Conflicts", id="cases.conflicts"),
         Binding("escape", "back", "Back", id="cases.back"),
     ]
@@ -70,6 +71,8 @@ class CasesScreen(RoundScreen):
 
     def on_mount(self) -> None:
         self.title = f"{for_terminal(self.round_row['name'])}: {for_terminal(self.round_row['unit'])}"
+        relabel_binding(self, "o", judgement_label(self.store.framework_for(self.round_row)))
+        self.refresh_bindings()
         self.query_one("#cases", LineTable).focus()
 
     def on_screen_resume(self) -> None:

@@ -67,7 +67,7 @@ class ConflictsScreen(RoundScreen):
                 ours, theirs = k["our_value"] or "(none)", k["their_value"] or "(none)"
             table.add_row(
                 str(k["id"]),
-                PlainCell(k["case_ref"] or "domain 1"),
+                PlainCell(k["case_ref"] or "judgement"),
                 PlainCell(k["subject"]),
                 PlainCell(f"{ours} ({k['our_by']})"),
                 PlainCell(f"{theirs} ({k['their_by']})"),

@@ -1,4 +1,5 @@
-"""The domain-1 screen: rating the judgement-rated standards, with the advisory cap and evidence."""
+"""The judgement-ratings screen: rating the framework's judgement-rated standards (the PDU framework's
+domain 1), with the advisory cap and evidence. Its title names them as the round's framework does."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from audit.core.safe_text import for_terminal, lines_for_terminal
-from audit.core.summary import case_supervision_ratings
+from audit.core.summary import case_supervision_ratings, judgement_label, judgement_standards
 from audit.errors import CaseauditError, StaleAnswer
 from audit.store import AuditStore
 from audit.store.figures import summarise
@@ -17,15 +18,14 @@ from audit.tui.messages import DatabaseChanged
 from audit.tui.screens.base import PlainCell, RoundScreen
 from audit.tui.stale import rating_change
 from framework import Rating
-from framework.model import RatingMethod
 from framework.rules import advisory_cap, exceeds_cap
 
-# ------------------------------------------------------------------ domain 1
+# ------------------------------------------------------------------ judgement ratings
 KEEP = object()  # a rating's evidence or override reason kept as the rating it is based on has it
 
 
 class DomainOneScreen(RoundScreen):
-    """Organisational ratings by judgement, with the advisory cap shown."""
+    """Ratings by judgement, with the advisory cap shown."""
 
     BINDINGS = [
         Binding("o", "rate('Outstanding')", "Outstanding", id="domain1.outstanding"),
@@ -39,7 +39,8 @@ class DomainOneScreen(RoundScreen):
     def __init__(self, store: AuditStore, round_row: dict):
         super().__init__(store, round_row)
         self.framework = store.framework_for(round_row)
-        self.standards = [s for s in self.framework.standards if s.method is RatingMethod.JUDGEMENT]
+        self.standards = list(judgement_standards(self.framework))
+        self.label = judgement_label(self.framework)
         # read once per reload; cursor moves only display them
         self.stored: dict[str, dict] = {}
         self.cached_case_ratings: dict = {}
@@ -51,7 +52,7 @@ class DomainOneScreen(RoundScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"Domain 1 ratings: {for_terminal(self.round_row['name'])}"
+        self.title = f"{self.label} ratings: {for_terminal(self.round_row['name'])}"
         table = self.query_one("#domain1", DataTable)
         table.add_column("Standard", key="standard")
         table.add_column("Rating", key="rating")
@@ -76,7 +77,7 @@ class DomainOneScreen(RoundScreen):
         row_index = table.cursor_row if table.row_count else 0
         table.clear()
         self.cached_case_ratings = self.case_ratings()  # reads the round again, by its id
-        self.title = f"Domain 1 ratings: {for_terminal(self.round_row['name'])}"
+        self.title = f"{self.label} ratings: {for_terminal(self.round_row['name'])}"
         self.stored = self.store.domain_ratings(self.round_row)
         for standard in self.standards:
             row = self.stored.get(standard.id)
@@ -95,6 +96,10 @@ class DomainOneScreen(RoundScreen):
     def show_detail(self) -> None:
         table = self.query_one("#domain1", DataTable)
         if not table.row_count:
+            if not self.standards:
+                self.query_one("#domain1-detail", Static).update(
+                    f"{self.framework.title} has no judgement-rated standards: nothing to rate here."
+                )
             return
         standard = self.standards[table.cursor_row]
         cap = advisory_cap(self.framework, standard.id, self.cached_case_ratings)
@@ -107,6 +112,9 @@ class DomainOneScreen(RoundScreen):
         self.query_one("#domain1-detail", Static).update("\n".join(lines))
 
     def focused_standard(self):
+        if not self.standards:
+            self.notify(f"{self.framework.title} has no judgement-rated standards", severity="warning", markup=False)
+            return None
         return self.standards[self.query_one("#domain1", DataTable).cursor_row]
 
     def save(
@@ -151,6 +159,8 @@ class DomainOneScreen(RoundScreen):
 
     def action_rate(self, word: str) -> None:
         standard = self.focused_standard()
+        if standard is None:
+            return
         rating = Rating(word)
         seen = self.stored.get(standard.id)  # what the person saw when they chose
         cap = advisory_cap(self.framework, standard.id, self.cached_case_ratings)
@@ -172,6 +182,8 @@ class DomainOneScreen(RoundScreen):
 
     def action_evidence(self) -> None:
         standard = self.focused_standard()
+        if standard is None:
+            return
         seen = self.stored.get(standard.id)
         if not seen:
             self.notify("Choose a rating first (o, g, r or i)", severity="warning")

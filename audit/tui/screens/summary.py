@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -12,12 +14,12 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Select, Static
 
 from audit.core.safe_text import for_terminal, lines_for_terminal
-from audit.core.summary import Summary
+from audit.core.summary import Summary, band_lines, band_lines_text, judgement_label, rating_word
 from audit.errors import CaseauditError
 from audit.store import AuditStore
 from audit.store.figures import summarise
 from audit.tui.messages import DatabaseChanged
-from audit.tui.screens.base import BAND_STYLE, RoundScreen, plain
+from audit.tui.screens.base import BAND_STYLE, RoundScreen, plain, relabel_binding
 from audit.tui.screens.domain_one import DomainOneScreen
 
 
@@ -35,11 +37,11 @@ class SummaryReady(Message):
         self.round_row = round_row
 
 
-def bar(percent: int | None, width: int = 40) -> Text:
-    """A text bar 0-100% with the 50/65/80 band lines marked."""
+def bar(percent: int | None, lines: tuple[Fraction, ...], width: int = 40) -> Text:
+    """A text bar 0-100% with the framework's band lines (``lines``, percentages) marked."""
     text = Text()
     filled = 0 if percent is None else round(percent * width / 100)
-    marks = {round(50 * width / 100), round(65 * width / 100), round(80 * width / 100)}
+    marks = {round(line * width / 100) for line in lines}
     for i in range(width):
         if i in marks:
             text.append("|", style="bold white")
@@ -72,7 +74,7 @@ class SummaryScreen(RoundScreen):
             "b", "breakdown", "Breakdown", id="summary.breakdown", tooltip="Key questions by sentence type, RoSH, ethnicity..."
         ),
         Binding("w", "save_report", "Save report", id="summary.save", tooltip="HTML, Excel or Markdown report of this round"),
-        Binding("o", "domain_one", "Domain 1", id="summary.domain1"),
+        Binding("o", "domain_one", "Judgement ratings", id="summary.domain1"),
         Binding("r", "refresh", "Refresh", id="summary.refresh"),
         Binding("escape", "back", "Back", id="summary.back"),
     ]
@@ -95,6 +97,9 @@ class SummaryScreen(RoundScreen):
 
     def on_mount(self) -> None:
         self.title = f"Summary: {for_terminal(self.round_row['name'])}"
+        # the framework's own name for its judgement-rated standards, in the footer
+        relabel_binding(self, "o", judgement_label(self.store.framework_for(self.round_row)))
+        self.refresh_bindings()
 
     def on_screen_resume(self) -> None:
         self.compute()
@@ -129,7 +134,7 @@ class SummaryScreen(RoundScreen):
         ratings.add_column("Rating")
         ratings.add_column("Advisory cap")
         for s in summary.standards:
-            word = s.rating.value if s.rating else ("Not rated (information)" if not s.rated else "Not yet rated")
+            word = rating_word(s)
             cap = ""
             if s.cap:
                 cap = f"{s.cap.cap} ({s.cap.rule.id})" + (" - overridden" if s.above_cap else "")
@@ -141,7 +146,8 @@ class SummaryScreen(RoundScreen):
                 style="bold",
             )
         )
-        kq_table = Table(title="Key questions: percentage 'Yes' (| marks 50, 65, 80)", expand=False)
+        lines = band_lines(summary.framework)
+        kq_table = Table(title=f"Key questions: percentage 'Yes' (| marks {band_lines_text(summary.framework)})", expand=False)
         kq_table.add_column("Key question")
         kq_table.add_column("Yes/relevant", justify="right")
         kq_table.add_column("%", justify="right")
@@ -150,7 +156,7 @@ class SummaryScreen(RoundScreen):
             for kq in s.key_questions:
                 style = BAND_STYLE.get(kq.banding.rating, "") if kq.banding else "dim"
                 pct = Text(f"{kq.percent}%" if kq.percent is not None else "n/a", style=style)
-                kq_table.add_row(kq.id, f"{kq.counts.yes}/{kq.counts.relevant}", pct, bar(kq.percent))
+                kq_table.add_row(kq.id, f"{kq.counts.yes}/{kq.counts.relevant}", pct, bar(kq.percent, lines))
         outer.add_row(kq_table)
         for s in summary.standards:
             if s.sentence and s.rated:
