@@ -11,7 +11,7 @@ from textual.widgets import Footer, Header, Input, Select, Static
 
 from audit.core.safe_text import for_terminal, lines_for_terminal
 from audit.errors import CaseauditError
-from audit.store import AuditStore
+from audit.store import AuditStore, Round
 from audit.tui.dialogs import AddCaseDialog
 from audit.tui.messages import DatabaseChanged
 from audit.tui.screens.base import RoundScreen, status_of
@@ -23,7 +23,7 @@ from audit.tui.widgets.line_table import Column, LineTable
 
 # ------------------------------------------------------------------ cases
 class CasesLoaded(Message):
-    def __init__(self, rows: list[dict], open_conflicts: int, round_row: dict):
+    def __init__(self, rows: list[dict], open_conflicts: int, round_row: Round):
         super().__init__()
         self.rows = rows
         self.open_conflicts = open_conflicts
@@ -43,7 +43,7 @@ class CasesScreen(RoundScreen):
 
     STATUSES = [("All cases", "all"), ("Not started", "not started"), ("In progress", "in progress"), ("Complete", "complete")]
 
-    def __init__(self, store: AuditStore, round_row: dict):
+    def __init__(self, store: AuditStore, round_row: Round):
         super().__init__(store, round_row)
         self.rows: list[dict] = []
         self.open_conflicts = 0  # counted with each load, not on every filter keystroke
@@ -69,7 +69,7 @@ class CasesScreen(RoundScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"{for_terminal(self.round_row['name'])}: {for_terminal(self.round_row['unit'])}"
+        self.title = f"{for_terminal(self.round_row.name)}: {for_terminal(self.round_row.unit)}"
         self.query_one("#cases", LineTable).focus()
 
     def on_screen_resume(self) -> None:
@@ -83,7 +83,7 @@ class CasesScreen(RoundScreen):
     @work(thread=True, exclusive=True, group="cases", exit_on_error=False)
     def load_cases(self) -> None:
         """Read cases on a worker thread with its own connection; post them back."""
-        with AuditStore.open(self.store.path) as store:
+        with self.store.reopen() as store:
             round_row = self.current_round_row(store)
             rows = store.cases(round_row)
             open_conflicts = len(store.conflicts(round_row))
@@ -92,7 +92,7 @@ class CasesScreen(RoundScreen):
     @on(CasesLoaded)
     def cases_loaded(self, message: CasesLoaded) -> None:
         self.round_row = message.round_row
-        self.title = f"{for_terminal(self.round_row['name'])}: {for_terminal(self.round_row['unit'])}"
+        self.title = f"{for_terminal(self.round_row.name)}: {for_terminal(self.round_row.unit)}"
         if self.loaded and message.rows == self.rows and message.open_conflicts == self.open_conflicts:
             return  # nothing changed for this round: nothing to redraw
         self.loaded = True
@@ -137,7 +137,8 @@ class CasesScreen(RoundScreen):
         )
 
     def selected_case(self) -> str | None:
-        return self.query_one("#cases", LineTable).cursor_key
+        key = self.query_one("#cases", LineTable).cursor_key
+        return None if key is None else str(key)  # the rows are keyed by case reference
 
     @on(LineTable.Selected, "#cases")
     def action_open_case(self) -> None:
