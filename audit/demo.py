@@ -48,8 +48,8 @@ def load_demo(store: AuditStore) -> Iterator[str]:
             pass
         with write_lock(store.db):
             result = import_sheet(store, demo_dir() / spec["sheet"], name, unit=spec["unit"], auditor="demo")
-            summary = summarise(store, name)
-            round_row = store.round(name)
+            round_row = store.round_by_id(result.round_id)
+            summary = summarise(store, round_row)
             for rating in spec.get("rating", []):
                 store.rate_standard(
                     round_row,

@@ -60,7 +60,7 @@ def make_round(path: Path, cases: int, seed: int = 7, partly_answered: float = 0
             store.db["cases"].insert_all(
                 (
                     {
-                        "round_id": round_row["id"],
+                        "round_id": round_row.id,
                         "case_ref": f"B{n:06d}",
                         "created_at": stamp,
                         "team": f"Team {n % 6 + 1}",
@@ -70,7 +70,7 @@ def make_round(path: Path, cases: int, seed: int = 7, partly_answered: float = 0
                 ),
                 batch_size=2000,
             )
-            ids = [r[0] for r in store.db.execute("SELECT id FROM cases WHERE round_id = ?", [round_row["id"]])]
+            ids = [r[0] for r in store.db.execute("SELECT id FROM cases WHERE round_id = ?", [round_row.id])]
 
             def answers():
                 for case_id in ids:
@@ -80,7 +80,7 @@ def make_round(path: Path, cases: int, seed: int = 7, partly_answered: float = 0
                     for q in answered:
                         value = rng.choices(("Yes", "No", "Not applicable"), (6, 3, 1))[0]
                         reason = rng.choice(REASONS) if value == "Not applicable" and rng.random() < 0.5 else None
-                        yield case_id, q, round_row["id"], value, reason, stamp
+                        yield case_id, q, round_row.id, value, reason, stamp
 
             store.db.conn.executemany(
                 "INSERT INTO answers (case_id, question_id, round_id, value, reason, auditor, answered_at) VALUES (?, ?, ?, ?, ?, 'bench', ?)",

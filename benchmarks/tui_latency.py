@@ -40,7 +40,7 @@ def make_round(path: Path, cases: int) -> None:
             store.db["cases"].insert_all(
                 (
                     {
-                        "round_id": round_row["id"],
+                        "round_id": round_row.id,
                         "case_ref": f"B{i:06d}",
                         "sentence_type": "Licence",
                         "rosh_level": "High",

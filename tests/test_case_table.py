@@ -80,7 +80,7 @@ def expected_rows(store: AuditStore, deidentify: bool) -> list[list[str]]:
     columns = [c for c in ATTRIBUTE_COLUMNS if not (deidentify and c in DEIDENTIFY_DROPS)]
     salt = store.deidentify_salt() if deidentify else ""
     rows = []
-    for case in store.db.query("SELECT * FROM cases WHERE round_id = ? ORDER BY case_ref", [round_row["id"]]):
+    for case in store.db.query("SELECT * FROM cases WHERE round_id = ? ORDER BY case_ref", [round_row.id]):
         given = {
             a["question_id"]: a
             for a in store.db.query("SELECT * FROM answers WHERE case_id = ? AND value IS NOT NULL", [case["id"]])
@@ -99,7 +99,7 @@ def expected_rows(store: AuditStore, deidentify: bool) -> list[list[str]]:
 def expected_breakdowns(store: AuditStore, columns: list[str]) -> Counter:
     round_row = store.round("R")
     counts: Counter = Counter()
-    for case in store.db.query("SELECT * FROM cases WHERE round_id = ?", [round_row["id"]]):
+    for case in store.db.query("SELECT * FROM cases WHERE round_id = ?", [round_row.id]):
         for column in columns:
             counts[(column, case[column], "cases")] += 1
         for a in store.db.query("SELECT * FROM answers WHERE case_id = ? AND value IS NOT NULL", [case["id"]]):
@@ -133,11 +133,11 @@ def test_case_table_equals_reading_answer_by_answer(cases, read_in_halves):
             with AuditStore.open(path) as store:
                 round_row = store.round("R")
                 for deidentify in (False, True):
-                    sheet = read_case_answer_table(store, "R", deidentify=deidentify)
+                    sheet = read_case_answer_table(store, store.round("R"), deidentify=deidentify)
                     header, rows = list(sheet.header), list(sheet.rows())
                     assert rows == expected_rows(store, deidentify)
                     assert header[-len(QUESTIONS) :] == QUESTIONS
-                table = read_case_answer_table(store, "R")
+                table = read_case_answer_table(store, store.round("R"))
                 assert table.case_totals() == store.case_totals(round_row)
                 assert table.answer_counts() == store.answer_counts(round_row)
                 columns = ["sentence_type", "gender", "team"]
@@ -157,7 +157,7 @@ def test_xlsx_case_sheet_reads_back_as_the_case_table(cases):
         path = Path(tmp) / "audit.db"
         make_round(path, cases)
         with AuditStore.open(path) as store:
-            report = build_report(store, "R")
+            report = build_report(store, store.round("R"))
             data = render_report(report, "xlsx")
             expected = [list(report.case_answers.header)] + [[xml_safe(v) for v in row] for row in report.case_answers.rows()]
     with warnings.catch_warnings():
@@ -181,7 +181,7 @@ def test_a_reason_holding_the_marker_characters_is_read_answer_by_answer(tmp_pat
     awkward = "a\x1fY\x1eb"
     make_round(tmp_path / "audit.db", [{"attributes": {}, "answers": {q: (Answer.NOT_APPLICABLE, awkward) for q in QUESTIONS}}])
     with AuditStore.open(tmp_path / "audit.db") as store:
-        table = read_case_answer_table(store, "R")
+        table = read_case_answer_table(store, store.round("R"))
         assert list(table.rows())[0][-len(QUESTIONS) :] == [f"N/A: {awkward}"] * len(QUESTIONS)
         assert table.answer_counts()[QUESTIONS[0]]["not_applicable"] == 1
         assert table.case_totals() == (1, 0)
@@ -194,7 +194,7 @@ def test_a_text_too_long_for_an_excel_cell_is_cut_short(tmp_path):
         [{"attributes": {"team": "t" * 40_000}, "answers": {QUESTIONS[0]: (Answer.NOT_APPLICABLE, long_reason)}}],
     )
     with AuditStore.open(tmp_path / "audit.db") as store:
-        data = render_report(build_report(store, "R"), "xlsx")
+        data = render_report(build_report(store, store.round("R")), "xlsx")
     workbook = openpyxl.load_workbook(io.BytesIO(data))
     header, row = list(workbook["Cases"].iter_rows(values_only=True))
     for column in ("team", QUESTIONS[0]):

@@ -35,9 +35,9 @@ def test_figure(demo_db, figure):
     with AuditStore.open(demo_db) as store:
         if "cohort" in figure:
             where, params = COHORT_SQL[figure["cohort"]]
-            summary = summarise(store, figure["round"], where=where, params=params)
+            summary = summarise(store, store.round(figure["round"]), where=where, params=params)
         else:
-            summary = summarise(store, figure["round"])
+            summary = summarise(store, store.round(figure["round"]))
     counts = summary.question(figure["question"]).counts
     assert (counts.yes, counts.no) == (figure["yes"], figure["no"]), figure["quote"]
     assert counts.not_applicable == figure.get("not_applicable", 0), figure["quote"]
@@ -57,9 +57,9 @@ def test_newham_resettlement_cases_fare_worse(demo_db):
     """'work undertaken with people being released from prison was undertaken less well'."""
     with AuditStore.open(demo_db) as store:
         where, params = COHORT_SQL["resettlement"]
-        licence = summarise(store, "Newham 2022", where=where, params=params)
+        licence = summarise(store, store.round("Newham 2022"), where=where, params=params)
         where, params = COHORT_SQL["community"]
-        community = summarise(store, "Newham 2022", where=where, params=params)
+        community = summarise(store, store.round("Newham 2022"), where=where, params=params)
     worse = [
         kq
         for kq in ("2.2.2", "2.2.3", "2.3.3", "2.4.2", "2.4.3")
@@ -71,7 +71,7 @@ def test_newham_resettlement_cases_fare_worse(demo_db):
 def test_lewisham_white_people_better_served_on_assessment(demo_db):
     """'Assessments for white people on probation were more likely to have a sufficient focus on the factors linked to offending'."""
     with AuditStore.open(demo_db) as store:
-        white = summarise(store, "Lewisham and Bromley 2022", where="c.ethnicity = ?", params=("White",))
-        minority = summarise(store, "Lewisham and Bromley 2022", where="c.ethnicity NOT IN ('White', 'Not stated')")
+        white = summarise(store, store.round("Lewisham and Bromley 2022"), where="c.ethnicity = ?", params=("White",))
+        minority = summarise(store, store.round("Lewisham and Bromley 2022"), where="c.ethnicity NOT IN ('White', 'Not stated')")
     assert white.key_question("2.2.2").percentage.exact > minority.key_question("2.2.2").percentage.exact
     assert white.key_question("2.4.1").percentage.exact > minority.key_question("2.4.1").percentage.exact

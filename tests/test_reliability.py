@@ -209,7 +209,7 @@ def test_keeping_ours_is_recorded_and_a_later_edit_on_their_side_is_taken(cli, t
 def test_rounds_are_matched_by_identifier_not_name(cli, two_copies, tmp_path):
     ours, theirs = two_copies
     with AuditStore.open(theirs) as store:
-        store.rename_round(NEWHAM, "Newham (laptop B)")
+        store.rename_round(store.round(NEWHAM), "Newham (laptop B)")
         ref = first_case(store, "Newham (laptop B)")
         store.record_answer(store.round("Newham (laptop B)"), ref, "2.5.1", Answer.NOT_APPLICABLE, reason="in custody")
     result = cli("--db", ours, "merge", theirs)

@@ -178,7 +178,7 @@ def test_a_round_finalised_while_a_sheet_is_read_takes_nothing(cli, demo_db, mon
     def parse_then_finalise(*args, **kwargs):
         sheet = parse(*args, **kwargs)
         with AuditStore.open(demo_db) as other:  # another auditor finalises meanwhile
-            other.finalise_round(NEWHAM, by="qa.lead")
+            other.finalise_round(other.round(NEWHAM), by="qa.lead")
         return sheet
 
     monkeypatch.setattr(audit.sheets.case_sheet, "parse_sheet", parse_then_finalise)
@@ -201,7 +201,7 @@ def answer_count(db: Path) -> int:
 def test_a_case_added_from_a_screen_drawn_before_finalising_is_refused(demo_db):
     with AuditStore.open(demo_db) as screen, AuditStore.open(demo_db) as lead:
         round_row = screen.round(NEWHAM)  # what the add-case screen holds
-        lead.finalise_round(NEWHAM, by="qa.lead")
+        lead.finalise_round(lead.round(NEWHAM), by="qa.lead")
         with pytest.raises(RoundFinalised):
             screen.upsert_case(round_row, "Z100001", {"team": "North"}, must_be_new=True)
         assert not list(screen.db.query("SELECT 1 FROM cases WHERE case_ref = 'Z100001'"))
@@ -220,9 +220,9 @@ def test_a_finalised_round_keeps_its_name_and_renames_are_recorded(cli, demo_db)
     assert cli("--db", demo_db, "finalise", "--round", NEWHAM).code == 0
     with AuditStore.open(demo_db) as store:
         with pytest.raises(RoundFinalised):
-            store.rename_round(NEWHAM, "Renamed")
-        store.reopen_round(NEWHAM, "rename it", by="qa.lead")
-        store.rename_round(NEWHAM, "Newham self-assessment", by="qa.lead")
+            store.rename_round(store.round(NEWHAM), "Renamed")
+        store.reopen_round(store.round(NEWHAM), "rename it", by="qa.lead")
+        store.rename_round(store.round(NEWHAM), "Newham self-assessment", by="qa.lead")
     history = cli("--db", demo_db, "history", "--round", "Newham self-assessment").out
     assert re.search(r"qa\.lead\s+round renamed: Newham 2022 -> Newham self-assessment", history), history
 
@@ -248,14 +248,14 @@ def test_finalising_and_answering_at_once_never_writes_into_a_finalised_round(de
     thread = threading.Thread(target=answer_many)
     thread.start()
     with AuditStore.open(demo_db) as lead:
-        finalised = lead.finalise_round(NEWHAM, by="qa.lead")
+        finalised = lead.finalise_round(lead.round(NEWHAM), by="qa.lead")
     thread.join()
     assert errors == []
     with AuditStore.open(demo_db) as store:
         late = list(
             store.db.query(
                 "SELECT 1 FROM answer_history h JOIN cases c ON c.id = h.case_id WHERE c.case_ref = ? AND h.changed_at > ?",
-                [ref, finalised["finalised_at"]],
+                [ref, finalised.finalised_at],
             )
         )
     assert late == []
@@ -501,22 +501,22 @@ def test_a_conflict_settled_by_answering_is_kept_as_settled_and_numbers_are_neve
 def test_finalising_reopening_and_renaming_travel_with_a_merge(cli, two_copies):
     ours, theirs = two_copies
     with AuditStore.open(theirs) as store:
-        store.rename_round(NEWHAM, "Newham self-assessment", by="qa.lead")
-        store.finalise_round("Newham self-assessment", by="qa.lead")
+        store.rename_round(store.round(NEWHAM), "Newham self-assessment", by="qa.lead")
+        store.finalise_round(store.round("Newham self-assessment"), by="qa.lead")
     result = cli("--db", ours, "merge", theirs)
     assert result.code == 0 and "finalised here too" in result.out and "renamed here too" in result.out, result
     with AuditStore.open(ours) as store:
         round_row = store.round("Newham self-assessment")
-        assert round_row["finalised_by"] == "qa.lead"
+        assert round_row.finalised_by == "qa.lead"
     refused = cli("--db", ours, "answer", "--round", "Newham self-assessment", "X", "2.1.1", "Yes")
     assert refused.code == 2
     with AuditStore.open(theirs) as store:
-        store.reopen_round("Newham self-assessment", "late evidence", by="qa.lead")
+        store.reopen_round(store.round("Newham self-assessment"), "late evidence", by="qa.lead")
         store.record_answer(store.round("Newham self-assessment"), first_case(store, "Newham self-assessment"), "2.6.1", "Yes")
     reopened = cli("--db", ours, "merge", theirs)
     assert reopened.code == 0 and "open here too" in reopened.out, reopened
     with AuditStore.open(ours) as store:
-        assert store.round("Newham self-assessment")["finalised_at"] is None
+        assert store.round("Newham self-assessment").finalised_at is None
     check_passes(cli, ours, theirs)
 
 

@@ -178,12 +178,12 @@ class Copies(RuleBasedStateMachine):
             for row in store.db.query(
                 "SELECT c.case_ref, a.* FROM answers a JOIN cases c ON c.id = a.case_id WHERE c.round_id = ?"
                 " AND (a.value IS NOT NULL OR a.note IS NOT NULL)",
-                [round_row["id"]],
+                [round_row.id],
             )
         }
         attributes = {
             row["case_ref"]: tuple(row[a] for a in sorted(ATTRIBUTES))
-            for row in store.db.query("SELECT * FROM cases WHERE round_id = ?", [round_row["id"]])
+            for row in store.db.query("SELECT * FROM cases WHERE round_id = ?", [round_row.id])
         }
         conflicts = sorted(
             (k["kind"], k["case_ref"] or "", k["subject"], k["their_value"] or "", k["their_reason"] or "", k["their_note"] or "")

@@ -135,7 +135,7 @@ def test_csv_export_then_import_gives_exactly_the_same_values(tmp_path_factory, 
         for n, team in enumerate(teams):
             store.upsert_case(round_row, f"A{100000 + n}", {"team": team, "practitioner": teams[-1 - n]})
             store.record_answer(round_row, f"A{100000 + n}", "2.2.1a", Answer.NOT_APPLICABLE, reason=reason, auditor="t")
-        export_sheet(store, "R", folder / "out.csv")
+        export_sheet(store, store.round("R"), folder / "out.csv")
         before = export_values(store)
     raw = [c for row in csv.reader(io.StringIO((folder / "out.csv").read_text(encoding="utf-8-sig"))) for c in row]
     assert not [c for c in raw if c.startswith(FORMULA_STARTS)]
@@ -169,7 +169,7 @@ def test_xlsx_export_then_import_gives_exactly_what_was_stored_or_is_refused(tmp
             store.record_answer(round_row, f"A{100000 + n}", "2.2.1a", Answer.NOT_APPLICABLE, reason=reason, auditor="t")
         before = export_values(store)
         try:
-            export_sheet(store, "R", folder / "out.xlsx")
+            export_sheet(store, store.round("R"), folder / "out.xlsx")
         except InvalidValue as refused:
             assert "Export as .csv" in str(refused) and not (folder / "out.xlsx").exists()
             return

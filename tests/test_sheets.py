@@ -172,7 +172,7 @@ def _summary_of(folder, lines):
     sheet = write(folder / "sheet.csv", "\n".join(lines) + "\n")
     with AuditStore.open(folder / "a.db") as store:
         import_sheet(store, sheet, "Newham 2022", unit="Newham PDU")
-        return to_json(summarise(store, "Newham 2022"))
+        return to_json(summarise(store, store.round("Newham 2022")))
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -6,6 +6,7 @@ import hashlib
 import os
 import sqlite3
 
+import attrs
 import pytest
 
 from audit.core.answers import parse_answer_text, parse_rating
@@ -64,6 +65,28 @@ def test_unknown_question_case_round(store, round_row):
     with pytest.raises(UnknownRound, match="rounds: 'Spring 2026'"):
         store.round("Autumn")
     assert store.db["answer_history"].count == 0
+
+
+def test_a_round_is_held_by_its_id_through_a_rename_in_another_process(store, round_row, db_path):
+    with AuditStore.open(db_path) as other:
+        renamed = other.rename_round(other.round("Spring 2026"), "Spring 2026 (renamed)", by="lead")
+    assert renamed.id == round_row.id and renamed.name == "Spring 2026 (renamed)"
+    assert round_row.name == "Spring 2026"  # a Round is the row as read: frozen
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        round_row.name = "changed"  # type: ignore[misc]  # the point: assigning to a frozen Round fails
+    assert store.record_answer(round_row, "A123456", "2.2.1", Answer.YES)  # by id: the old name does not matter
+    finalised = store.finalise_round(round_row, by="lead")
+    assert (finalised.id, finalised.name, finalised.finalised, finalised.finalised_by) == (
+        round_row.id,
+        "Spring 2026 (renamed)",
+        True,
+        "lead",
+    )
+    assert store.round("Spring 2026 (renamed)") == finalised
+    with pytest.raises(UnknownRound):
+        store.round("Spring 2026")
+    reopened = store.reopen_round(round_row.id, "late evidence", by="lead")
+    assert not reopened.finalised and store.round_by_id(round_row.id) == reopened
 
 
 def test_young_adult_is_derived_from_age(store, round_row):

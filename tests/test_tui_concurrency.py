@@ -260,7 +260,7 @@ async def test_a_stale_domain_one_rating_asks_before_replacing(demo_db, monkeypa
         app.follow_timer.pause()
         with AuditStore.open(demo_db) as store:
             round_row = store.round("Newham 2022")
-            ratings = case_supervision_ratings(summarise(store, "Newham 2022"))
+            ratings = case_supervision_ratings(summarise(store, store.round("Newham 2022")))
             assert store.domain_ratings(round_row)["1.1"]["rating"] == "Requires improvement"  # as the demo round has it
             theirs = store.rate_standard(
                 round_row, "1.1", Rating.GOOD, case_ratings=ratings, override_reason="partnerships improving", rater="spo.b"
@@ -293,7 +293,7 @@ async def test_evidence_on_a_stale_domain_one_screen_keeps_the_other_raters_rati
         app.follow_timer.pause()
         with AuditStore.open(demo_db) as store:
             round_row = store.round("Newham 2022")
-            ratings = case_supervision_ratings(summarise(store, "Newham 2022"))
+            ratings = case_supervision_ratings(summarise(store, store.round("Newham 2022")))
             store.rate_standard(round_row, "1.1", Rating.INADEQUATE, case_ratings=ratings, rater="spo.b")
         await pilot.press("e")
         await pilot.pause()
@@ -383,7 +383,7 @@ async def test_summary_and_domain_one_screens_follow_other_auditors(demo_db, mon
         assert isinstance(domain, DomainOneScreen)
         with AuditStore.open(demo_db) as store:
             round_row = store.round("Newham 2022")
-            ratings = case_supervision_ratings(summarise(store, "Newham 2022"))
+            ratings = case_supervision_ratings(summarise(store, store.round("Newham 2022")))
             store.rate_standard(round_row, "1.3", Rating.INADEQUATE, case_ratings=ratings, rater="spo.b", evidence="no premises")
         table = domain.query_one("#domain1")
         assert await until(pilot, lambda: table.get_row("1.3")[1] == "Inadequate" and table.get_row("1.3")[3] == "no premises")
@@ -531,7 +531,7 @@ async def test_asked_auditor_confirms_a_name_given_on_the_command_line(db, monke
 # ------------------------------------------------------------------ finalised and missing rounds
 async def test_renaming_a_finalised_round_shows_the_refusal(db, monkeypatch):
     with AuditStore.open(db) as store:
-        store.finalise_round(ROUND, by="lead")
+        store.finalise_round(store.round(ROUND), by="lead")
     app = CaseAuditApp(db, auditor="alice")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -542,7 +542,7 @@ async def test_renaming_a_finalised_round_shows_the_refusal(db, monkeypatch):
         assert app.is_running and isinstance(app.screen, RoundsScreen)
         assert "finalised" in notices(app)
     with AuditStore.open(db) as store:
-        assert store.round(ROUND)["name"] == ROUND
+        assert store.round(ROUND).name == ROUND
 
 
 async def test_adding_a_case_to_a_round_finalised_meanwhile_is_refused(db):
@@ -552,7 +552,7 @@ async def test_adding_a_case_to_a_round_finalised_meanwhile_is_refused(db):
         await pilot.press("a")
         await pilot.pause()
         with AuditStore.open(db) as store:
-            store.finalise_round(ROUND, by="lead")
+            store.finalise_round(store.round(ROUND), by="lead")
         await type_text(pilot, "X123456")
         await pilot.press("enter")
         await app.workers.wait_for_complete()
@@ -602,7 +602,7 @@ async def test_summary_survives_its_round_renamed_elsewhere(db):
         assert isinstance(screen, SummaryScreen)
         app.follow_timer.pause()  # only `r` refreshes
         with AuditStore.open(db) as store:
-            store.rename_round(ROUND, "Spring dip sample", by="lead")
+            store.rename_round(store.round(ROUND), "Spring dip sample", by="lead")
         await pilot.press("r")
         await app.workers.wait_for_complete()
         await pilot.pause()

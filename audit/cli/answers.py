@@ -41,9 +41,10 @@ def cmd_rate(args) -> int:
 
     rating = parse_rating(args.rating)
     with _store(args) as store:
-        summary = summarise(store, args.round)
+        round_row = store.round(args.round)
+        summary = summarise(store, round_row)
         row = store.rate_standard(
-            store.round(args.round),
+            round_row,
             args.standard,
             rating,
             case_ratings=case_supervision_ratings(summary),

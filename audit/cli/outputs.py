@@ -17,7 +17,7 @@ def cmd_summary(args) -> int:
     from audit.store.figures import summarise
 
     with _store(args, readonly=True, verify=True) as store:
-        summary = summarise(store, args.round)
+        summary = summarise(store, store.round(args.round))
     text = render_summary(summary, args.format)
     # table and Markdown hold framework and round text: shown safely; CSV and JSON escape their own
     sys.stdout.write(lines_for_terminal(text) if args.format in ("table", "markdown") else text)
@@ -37,7 +37,10 @@ def cmd_report(args) -> int:
         args.output.expanduser(), force=args.force, what="report"
     )  # before the work: refuse a link, a folder or an existing file
     with _store(args, readonly=True, verify=True) as store:
-        report = build_report(store, args.round, compare_with=args.compare, case_level=(fmt == "xlsx" and not args.no_cases))
+        earlier = store.round(args.compare) if args.compare else None
+        report = build_report(
+            store, store.round(args.round), compare_with=earlier, case_level=(fmt == "xlsx" and not args.no_cases)
+        )
     progress = None
     if sys.stderr.isatty() and report.case_answers is not None and len(report.case_answers) > 2000:
 
@@ -60,7 +63,7 @@ def cmd_export(args) -> int:
 
     # --deidentify may write this database's secret salt the first time; otherwise read-only
     with _store(args, readonly=not args.deidentify, verify=True) as store:
-        count = export_sheet(store, args.round, args.sheet, deidentify=args.deidentify, force=args.force)
+        count = export_sheet(store, store.round(args.round), args.sheet, deidentify=args.deidentify, force=args.force)
     kind = " de-identified" if args.deidentify else ""
     say(f"Exported {count}{kind} case(s) of {args.round!r} to {args.sheet} (readable by you only).")
     return 0

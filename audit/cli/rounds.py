@@ -28,10 +28,15 @@ def cmd_rounds(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from audit.errors import UnknownRound
     from audit.sheets.case_sheet import import_sheet
 
     with _store(args) as store:
-        result = import_sheet(store, args.sheet, args.round, unit=args.unit, framework_id=args.framework, auditor=args.auditor)
+        try:
+            target = store.round(args.round)
+        except UnknownRound:
+            target = args.round  # a new round, created by the import
+        result = import_sheet(store, args.sheet, target, unit=args.unit, framework_id=args.framework, auditor=args.auditor)
     verb = "created" if result.created_round else "updated"
     say(
         f"Round {result.round!r} {verb}: {result.cases_added} case(s) added, {result.cases_updated} updated, "
@@ -52,14 +57,14 @@ def cmd_demo(args) -> int:
 
 def cmd_finalise(args) -> int:
     with _store(args) as store:
-        row = store.finalise_round(args.round, by=args.auditor)
-    say(f"Round {args.round!r} finalised by {row['finalised_by']}; changes are refused until it is reopened with a reason.")
+        finalised = store.finalise_round(store.round(args.round), by=args.auditor)
+    say(f"Round {args.round!r} finalised by {finalised.finalised_by}; changes are refused until it is reopened with a reason.")
     return 0
 
 
 def cmd_reopen(args) -> int:
     with _store(args) as store:
-        store.reopen_round(args.round, args.reason, by=args.auditor)
+        store.reopen_round(store.round(args.round), args.reason, by=args.auditor)
     say(f"Round {args.round!r} reopened; the reason is recorded in its history.")
     return 0
 

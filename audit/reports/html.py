@@ -80,7 +80,9 @@ def key_question_chart(report: Report) -> str:
         colour = BAND_COLOUR.get(kq.banding.rating, "#888") if kq.banding else "#888"
         if not s.rated:
             colour = "#9aa0a6"
-        parts.append(f'<rect x="{left}" y="{y + 4}" width="{width * kq.percent / 100:.1f}" height="14" fill="{colour}" rx="2"/>')
+        parts.append(
+            f'<rect x="{left}" y="{y + 4}" width="{width * kq.percentage.printed / 100:.1f}" height="14" fill="{colour}" rx="2"/>'
+        )
         interval = report.interval(kq)
         if interval:
             parts.append(
@@ -226,10 +228,10 @@ def render_html(report: Report) -> str:
             )
         out.append("</tbody></table><table><thead><tr><th>Standard</th><th>Before</th><th>Now</th></tr></thead><tbody>")
         changed_mark = ' <span class="flag">changed</span>'
-        for s in c.standards:
+        for change in c.standards:
             out.append(
-                f"<tr><td>{_e(s.id)} {_e(s.name)}</td><td>{_e(s.before or 'n/a')}</td><td>{_e(s.now or 'n/a')}"
-                f"{changed_mark if s.changed else ''}</td></tr>"
+                f"<tr><td>{_e(change.id)} {_e(change.name)}</td><td>{_e(change.before or 'n/a')}</td><td>{_e(change.now or 'n/a')}"
+                f"{changed_mark if change.changed else ''}</td></tr>"
             )
         out.append(
             f"</tbody></table><p>Score {c.score_before[0]}/{c.score_before[1]} \u2192 {c.score_now[0]}/{c.score_now[1]}; "

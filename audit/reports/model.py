@@ -23,7 +23,7 @@ from audit.core.analysis import (
 )
 from audit.core.summary import QuestionFigures, StandardSummary, Summary, percent_text
 from audit.errors import InvalidValue
-from audit.store import AuditStore
+from audit.store import AuditStore, Round
 from audit.store.case_table import CaseAnswerTable, read_case_answer_table
 from audit.store.figures import summarise, summary_from_counts
 from framework.model import RatingMethod
@@ -73,13 +73,12 @@ def domain_heading(domain) -> str:
     return f"Domain {number}: {name}"
 
 
-def build_report(store: AuditStore, round_name: str, *, compare_with: str | None = None, case_level: bool = True) -> Report:
+def build_report(store: AuditStore, round_row: Round, *, compare_with: Round | None = None, case_level: bool = True) -> Report:
     """Everything the report shows, from one read of the round's cases and answers: the summary's
     counts, the case totals and every breakdown are counted from the same case table (so they
     agree with each other), which the XLSX report also writes out as its case-level sheet."""
-    round_row = store.round(round_name)
     framework = store.framework_for(round_row)
-    table = read_case_answer_table(store, round_name)
+    table = read_case_answer_table(store, round_row)
     total, incomplete = table.case_totals()
     summary = summary_from_counts(store, round_row, table.answer_counts(), total, incomplete)
     all_groupings = groupings()
@@ -103,7 +102,7 @@ def build_report(store: AuditStore, round_name: str, *, compare_with: str | None
             breakdowns.append(breakdown)
     comparison = None
     if compare_with:
-        if compare_with == round_name:
+        if compare_with.id == round_row.id:
             raise InvalidValue("compare with an earlier round, not the same one")
         comparison = compare(summary, summarise(store, compare_with))
     return Report(

@@ -210,14 +210,14 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
     breakdowns.finish()
 
     if report.comparison:
-        c = report.comparison
+        comparison = report.comparison
         trend = _Sheet(
             workbook,
             "Trend",
-            ["Key question", f"{c.earlier_round}", "Now", "Change (points)", "Band before", "Band now"],
+            ["Key question", f"{comparison.earlier_round}", "Now", "Change (points)", "Band before", "Band now"],
             [11, 14, 10, 10, 22, 22],
         )
-        for k in c.key_questions:
+        for k in comparison.key_questions:
             trend.append(
                 [
                     k.id,
@@ -342,6 +342,7 @@ def _sheet_part(package: zipfile.ZipFile, title: str) -> str:
         for r in relationships.iter(f"{_PACKAGE_RELATIONSHIPS}Relationship")
         if r.get("Id") == sheet.get(_RELATIONSHIP_ID)
     )
+    assert target is not None  # the workbook openpyxl has just written: every relationship has its target
     return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
 
 

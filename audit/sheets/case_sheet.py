@@ -25,10 +25,10 @@ from audit.core.attributes import (
     normalise_header,
 )
 from audit.core.safe_text import fits_xlsx, for_csv_cell
-from audit.errors import InvalidValue, SheetError, UnknownRound
+from audit.errors import InvalidValue, SheetError
 from audit.output_file import atomic_output, check_target, write_output
 from audit.sheets.rows import _Problems, column_letter, read_rows
-from audit.store import AuditStore, current_user, write_lock
+from audit.store import AuditStore, Round, current_user, write_lock
 from audit.store.case_table import CASE_REF_COLUMN, read_case_answer_table
 from framework import Answer, Framework, load_framework
 from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
@@ -145,7 +145,8 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
 
 @attrs.frozen(kw_only=True)
 class ImportResult:
-    round: str
+    round: str  # its name, as the import wrote it
+    round_id: str
     created_round: bool
     cases_added: int
     cases_updated: int
@@ -155,7 +156,7 @@ class ImportResult:
 def import_sheet(
     store: AuditStore,
     path: str | Path,
-    round_name: str,
+    round_row: Round | str,
     *,
     unit: str | None = None,
     framework_id: str | None = None,
@@ -164,16 +165,14 @@ def import_sheet(
 ) -> ImportResult:
     """Validate the whole sheet, then write it in one transaction (all or nothing).
 
+    ``round_row``: a ``Round`` to import into (by its id, whatever it is called by then), or the
+    name of a round to create (DuplicateRound if that name is taken by the time it is written).
     Blank answer cells leave stored answers as they are: an import never erases work.
     """
-    try:
-        round_row = store.round(round_name)
-    except UnknownRound:
-        round_row = None
-    if round_row is not None:
-        if framework_id and framework_id != round_row["framework_id"]:
+    if isinstance(round_row, Round):
+        if framework_id and framework_id != round_row.framework_id:
             raise InvalidValue(
-                f"round {round_name!r} uses framework {round_row['framework_id']}; it cannot import against {framework_id}"
+                f"round {round_row.name!r} uses framework {round_row.framework_id}; it cannot import against {framework_id}"
             )
         framework = store.framework_for(round_row)
         store.check_writable(round_row)
@@ -187,15 +186,14 @@ def import_sheet(
     added = updated = changed = 0
     created = False
     with write_lock(store.db):
-        if round_row is None:
-            round_row = store.create_round(round_name, unit or round_name, framework.id, framework.version, created_by=auditor)
+        if isinstance(round_row, str):
+            round_row = store.create_round(round_row, unit or round_row, framework.id, framework.version, created_by=auditor)
             created = True
         else:
-            # asked again inside the write: a round finalised (or renamed away) while the sheet was
-            # being read takes nothing
-            round_row = store.round_by_id(round_row["id"])
+            # asked again inside the write: a round finalised while the sheet was being read takes nothing
+            round_row = store.round_by_id(round_row.id)
             store.check_writable(round_row)
-        existing = {r["case_ref"] for r in store.db.query("SELECT case_ref FROM cases WHERE round_id = ?", [round_row["id"]])}
+        existing = {r["case_ref"] for r in store.db.query("SELECT case_ref FROM cases WHERE round_id = ?", [round_row.id])}
         for n, case in enumerate(sheet.cases, 1):
             if case.case_ref in existing:
                 updated += 1
@@ -207,7 +205,12 @@ def import_sheet(
             if progress is not None:
                 progress(n, len(sheet.cases))
     return ImportResult(
-        round=round_row["name"], created_round=created, cases_added=added, cases_updated=updated, answers_changed=changed
+        round=round_row.name,
+        round_id=round_row.id,
+        created_round=created,
+        cases_added=added,
+        cases_updated=updated,
+        answers_changed=changed,
     )
 
 
@@ -227,14 +230,14 @@ def _check_fits_xlsx(table, path: Path) -> None:
             )
 
 
-def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deidentify: bool = False, force: bool = False) -> int:
+def export_sheet(store: AuditStore, round_row: Round, path: str | Path, *, deidentify: bool = False, force: bool = False) -> int:
     """Write the round's case sheet (CSV or XLSX by extension), owner-only. Returns the case count."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise InvalidValue(f"{path}: export to .csv or .xlsx")
     check_target(path, force=force)  # a link, a folder or an existing file: refused before any work, untouched
-    table = read_case_answer_table(store, round_name, deidentify=deidentify)
+    table = read_case_answer_table(store, round_row, deidentify=deidentify)
     workbook = None
     if suffix == ".xlsx":  # made before the file is touched: a round too big for Excel leaves no file behind
         from audit.reports.xlsx import case_sheet_workbook
@@ -250,5 +253,6 @@ def export_sheet(store: AuditStore, round_name: str, path: str | Path, *, deiden
             for case_ref, attributes, codes in table.cases:
                 writer.writerow([for_csv_cell(case_ref), *map(for_csv_cell, attributes), *map(answer_cell, codes)])
     else:
+        assert workbook is not None  # made above for an .xlsx target
         write_output(path, workbook, force=force)
     return len(table)

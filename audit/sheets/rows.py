@@ -449,6 +449,7 @@ def _shared_strings(source: str, reader) -> list[str]:
                 depth -= 1
                 if element.tag == _STRING:
                     _add_shared_string(source, strings, element, where)
+                    assert table is not None  # the root element, set by the first start event
                     del table[:]  # read: dropped with any later <si> begun in the same chunk (linear, unlike remove)
         except SheetError:
             raise
@@ -510,10 +511,10 @@ def _sheet_rows(source: str, handle, parser, merged: list[str]) -> Iterator[tupl
                 cell_depth, parts_in_cell, cell_ref = len(open_elements), 0, element.get("r")
                 cells_read += 1
                 if cells_read > XLSX_CELLS_IN_A_ROW:
-                    where = f"row {parser.row_counter}" if parser.row_counter else "outside any row"
+                    place = f"row {parser.row_counter}" if parser.row_counter else "outside any row"
                     raise UnreadableSheet(
                         source,
-                        f"{where}: more than {XLSX_CELLS_IN_A_ROW:,} cells, more "
+                        f"{place}: more than {XLSX_CELLS_IN_A_ROW:,} cells, more "
                         "than a spreadsheet row holds; this is not a case sheet",
                     )
             elif tag == _ROW:

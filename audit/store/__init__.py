@@ -2,6 +2,7 @@
 
 - ``database``: opening safely (checks before any write, owner-only files, bounded waits, one-line errors);
 - ``schema``: the migrations, in order;
+- ``rounds``: ``Round``, a round as read, keyed by its id;
 - ``audit_store``: rounds, cases, answers, ratings, history and conflicts (``AuditStore``);
 - ``slots``: the value shown for an answer, rating or attribute, worked out from its events;
 - ``merge``: bringing another copy in; ``case_table``: a round read once, compactly.
@@ -18,11 +19,13 @@ from audit.store.database import (
     open_database,
     write_lock,
 )
+from audit.store.rounds import Round
 from audit.store.schema import SCHEMA_VERSION
 
 __all__ = [
     "SCHEMA_VERSION",
     "AuditStore",
+    "Round",
     "auditor_name",
     "backup_database",
     "check_database",

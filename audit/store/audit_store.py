@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import sqlite_utils
 
 from audit.core.attributes import ATTRIBUTE_COLUMNS, derived_young_adult
@@ -37,6 +38,7 @@ from audit.errors import (
 from audit.store import slots
 from audit.store.clock import now
 from audit.store.database import ANY_STATE, _check_text_length, current_user, is_damage, open_database, write_lock
+from audit.store.rounds import Round
 from audit.store.slots import SLOT_KINDS, SettleOutcome
 from framework import Answer, Framework, Rating, UnknownFramework, load_framework
 from framework.model import RatingMethod
@@ -61,6 +63,12 @@ class AuditStore:
         path = Path(path).expanduser()
         return cls(open_database(path, create=create, readonly=readonly), path)
 
+    def reopen(self) -> AuditStore:
+        """Another connection to the same database file, for another thread (a screen's worker)."""
+        if self.path is None:
+            raise InvalidValue("this store has no database file to open again")
+        return AuditStore.open(self.path)
+
     def close(self) -> None:
         self.db.close()
 
@@ -74,15 +82,15 @@ class AuditStore:
         return next(iter(self.db.query(sql, list(params))), None)
 
     # -- rounds ----------------------------------------------------------
-    def framework_for(self, round_row: dict) -> Framework:
+    def framework_for(self, round_row: Round) -> Framework:
         """The round's pinned framework version; FrameworkUnavailable (one clear line) if this build lacks it."""
-        key = (round_row["framework_id"], round_row["framework_version"])
+        key = round_row.framework_key
         if key not in self._frameworks:
             try:
                 self._frameworks[key] = load_framework(*key)
             except UnknownFramework:
                 raise FrameworkUnavailable(
-                    f"round {round_row['name']!r} is pinned to framework {key[0]} version {key[1]}, which this caseaudit "
+                    f"round {round_row.name!r} is pinned to framework {key[0]} version {key[1]}, which this caseaudit "
                     "does not have; add its definition with 'caseaudit frameworks add FILE.toml' (or use the caseaudit that wrote it)"
                 ) from None
         return self._frameworks[key]
@@ -91,61 +99,67 @@ class AuditStore:
 
     def create_round(
         self, name: str, unit: str, framework_id: str, version: str | None = None, *, created_by: str | None = None
-    ) -> dict:
+    ) -> Round:
         name, unit = name.strip(), unit.strip()
         if not name:
             raise InvalidValue("a round needs a name")
         if not unit:
             raise InvalidValue("a round needs a unit (the PDU's name, as reports print it)")
         framework = load_framework(framework_id, version)
-        row = {
-            "id": uuid.uuid4().hex,
-            "name": name,
-            "unit": unit,
-            "framework_id": framework.id,
-            "framework_version": framework.version,
-            "created_at": now(),
-            "created_by": created_by or current_user(),
-            "finalised_at": None,
-            "finalised_by": None,
-        }
+        new_round = Round(
+            id=uuid.uuid4().hex,
+            name=name,
+            unit=unit,
+            framework_id=framework.id,
+            framework_version=framework.version,
+            created_at=now(),
+            created_by=created_by or current_user(),
+        )
         with write_lock(self.db):
             if self._one("SELECT id FROM rounds WHERE name = ?", [name]):
                 raise DuplicateRound(f"a round called {name!r} already exists")
-            self.db["rounds"].insert(row)
-        return row
+            self.db.table("rounds").insert(new_round.as_row())
+        return new_round
 
-    def round(self, name: str) -> dict:
+    def round(self, name: str) -> Round:
+        """The round called ``name`` now: for names given at the edge (a command's argument); work after
+        that goes by the round's id, which a rename does not change."""
         row = self._one("SELECT * FROM rounds WHERE name = ?", [name])
         if row is None:
             names = [r["name"] for r in self.db.query("SELECT name FROM rounds ORDER BY created_at")]
             known = ", ".join(repr(n) for n in names) if names else "none yet (try 'caseaudit demo' or 'caseaudit import')"
             raise UnknownRound(f"no round called {name!r}; rounds: {known}")
-        return row
+        return Round.from_row(row)
 
-    def round_by_id(self, round_id: str) -> dict:
+    def round_by_id(self, round_id: str) -> Round:
+        """The round with this id as it is now (its current name and finalised state)."""
         row = self._one("SELECT * FROM rounds WHERE id = ?", [round_id])
         if row is None:
             raise UnknownRound(f"no round with id {round_id!r}")
-        return row
+        return Round.from_row(row)
 
-    def rename_round(self, name: str, new_name: str, *, by: str | None = None) -> None:
-        """Rename a round (recorded as a round event); a finalised round keeps its name."""
+    def _current(self, round_or_id: Round | str) -> Round:
+        return self.round_by_id(round_or_id if isinstance(round_or_id, str) else round_or_id.id)
+
+    def rename_round(self, round_or_id: Round | str, new_name: str, *, by: str | None = None) -> Round:
+        """Rename a round (recorded as a round event); a finalised round keeps its name. Returns it renamed."""
         new_name = new_name.strip()
         if not new_name:
             raise InvalidValue("a round needs a name")
         with write_lock(self.db):
-            row = self.round(name)
-            self.check_writable(row)
-            if new_name == row["name"]:
-                return
+            current = self._current(round_or_id)
+            self.check_writable(current)
+            if new_name == current.name:
+                return current
             if self._one("SELECT id FROM rounds WHERE name = ?", [new_name]):
                 raise DuplicateRound(f"a round called {new_name!r} already exists")
-            self.db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, row["id"]])
-            self._round_event(row, "renamed", f"{row['name']} -> {new_name}", by)
+            self.db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, current.id])
+            self._round_event(current.id, "renamed", f"{current.name} -> {new_name}", by)
+        return attrs.evolve(current, name=new_name)
 
     def rounds(self) -> list[dict]:
-        """Every round with its case count and progress (answered / expected answers)."""
+        """Every round's ``rounds`` row with its case count and progress (answered / expected answers):
+        a listing to show (or print as JSON); act on a round through ``round_by_id(row["id"])``."""
         result = []
         for row in self.db.query(
             """
@@ -156,7 +170,7 @@ class AuditStore:
             """
         ):
             try:
-                framework = self.framework_for(row)
+                framework = self.framework_for(Round.from_row(row))
             except FrameworkUnavailable:  # pinned to a definition this build lacks: listed, not opened
                 row["questions"], row["progress"], row["framework_missing"] = None, None, True
                 result.append(row)
@@ -168,23 +182,23 @@ class AuditStore:
             result.append(row)
         return result
 
-    def check_writable(self, round_row: dict) -> None:
-        if round_row.get("finalised_at"):
+    def check_writable(self, round_row: Round) -> None:
+        if round_row.finalised_at:
             raise RoundFinalised(
-                f"round {round_row['name']!r} was finalised on {round_row['finalised_at'][:10]} by "
-                f"{round_row['finalised_by']}; reopen it with a reason before changing it"
+                f"round {round_row.name!r} was finalised on {round_row.finalised_at[:10]} by "
+                f"{round_row.finalised_by}; reopen it with a reason before changing it"
             )
 
     # -- cases -----------------------------------------------------------
-    def case(self, round_row: dict, case_ref: str) -> dict:
-        row = self._one("SELECT * FROM cases WHERE round_id = ? AND case_ref = ?", [round_row["id"], case_ref.strip().upper()])
+    def case(self, round_row: Round, case_ref: str) -> dict:
+        row = self._one("SELECT * FROM cases WHERE round_id = ? AND case_ref = ?", [round_row.id, case_ref.strip().upper()])
         if row is None:
-            raise UnknownCase(f"no case {case_ref!r} in round {round_row['name']!r}")
+            raise UnknownCase(f"no case {case_ref!r} in round {round_row.name!r}")
         return row
 
     def upsert_case(
         self,
-        round_row: dict,
+        round_row: Round,
         case_ref: str,
         attributes: dict[str, str | None],
         *,
@@ -203,24 +217,25 @@ class AuditStore:
         ref = case_ref.strip().upper()
         by = changed_by or current_user()
         with write_lock(self.db):
-            current_round = self.round_by_id(round_row["id"])  # asked inside the write: finalising cannot slip between
+            current_round = self.round_by_id(round_row.id)  # asked inside the write: finalising cannot slip between
             self.check_writable(current_round)
-            existing = self._one("SELECT * FROM cases WHERE round_id = ? AND case_ref = ?", [round_row["id"], ref])
+            existing = self._one("SELECT * FROM cases WHERE round_id = ? AND case_ref = ?", [round_row.id, ref])
             values = {k: v for k, v in attributes.items() if v not in (None, "")}
             if existing is not None and must_be_new:
                 raise DuplicateCase(
-                    f"case {ref} is already in round {current_round['name']!r} (added {existing['created_at'][:16]})"
+                    f"case {ref} is already in round {current_round.name!r} (added {existing['created_at'][:16]})"
                 )
             if existing is None:
                 merged = {c: values.get(c) for c in ATTRIBUTE_COLUMNS}
                 merged["young_adult"] = derived_young_adult(merged.get("age"), merged.get("young_adult"))
                 record = {
-                    "round_id": round_row["id"],
+                    "round_id": round_row.id,
                     "case_ref": ref,
                     **{c: None for c in ATTRIBUTE_COLUMNS},
                     "created_at": now(),
                 }
-                case_id = self.db["cases"].insert(record).last_pk
+                case_id = self.db.table("cases").insert(record).last_pk
+                assert isinstance(case_id, int)  # the INTEGER PRIMARY KEY of the row just inserted
                 self._write_attributes(
                     case_id, {c: v for c, v in merged.items() if v not in (None, "")}, by, source, new_case=True
                 )
@@ -247,6 +262,7 @@ class AuditStore:
         if not changes:
             return
         current = self._one("SELECT * FROM cases WHERE id = ?", [case_id])
+        assert current is not None  # within the write that added or found the case
         rows, unsettled = [], []
         for attribute, value in changes.items():
             old = current[attribute]
@@ -269,12 +285,12 @@ class AuditStore:
                     "changed_at": now(),
                 }
             )
-        self.db["attribute_history"].insert_all(rows)
-        self.db["cases"].update(case_id, changes)
+        self.db.table("attribute_history").insert_all(rows)
+        self.db.table("cases").update(case_id, changes)
         for attribute in unsettled:  # an open conflict on this attribute: the new value may now agree with the other side
             self.settle_slot("attribute", (case_id, attribute))
 
-    def cases(self, round_row: dict) -> list[dict]:
+    def cases(self, round_row: Round) -> list[dict]:
         """Cases of a round with their answered-question count, in case-reference order."""
         framework = self.framework_for(round_row)
         return list(
@@ -284,7 +300,7 @@ class AuditStore:
                 FROM cases c LEFT JOIN answers a ON a.case_id = c.id AND a.value IS NOT NULL
                 WHERE c.round_id = ? GROUP BY c.id ORDER BY c.case_ref
                 """,
-                [len(framework.question_ids), round_row["id"]],
+                [len(framework.question_ids), round_row.id],
             )
         )
 
@@ -307,7 +323,7 @@ class AuditStore:
 
     def record_answer(
         self,
-        round_row: dict,
+        round_row: Round,
         case_ref: str,
         question_id: str,
         value: Answer | str | None,
@@ -341,7 +357,7 @@ class AuditStore:
         _check_text_length(reason, "reason")
         _check_text_length(note, "note")
         with write_lock(self.db):
-            current_round = self.round_by_id(round_row["id"])
+            current_round = self.round_by_id(round_row.id)
             self.check_writable(current_round)
             case = self.case(current_round, case_ref)
             return self._write_answer(
@@ -350,7 +366,7 @@ class AuditStore:
 
     def record_note(
         self,
-        round_row: dict,
+        round_row: Round,
         case_ref: str,
         question_id: str,
         note: str | None,
@@ -365,7 +381,7 @@ class AuditStore:
         if not framework.has_question(question_id):
             raise UnknownQuestion(f"{question_id!r} is not a question of {framework.id} version {framework.version}")
         with write_lock(self.db):
-            current_round = self.round_by_id(round_row["id"])
+            current_round = self.round_by_id(round_row.id)
             self.check_writable(current_round)
             case = self.case(current_round, case_ref)
             current = self._one("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [case["id"], question_id]) or {}
@@ -446,7 +462,7 @@ class AuditStore:
         )
         stamp = now()
         event_id = uuid.uuid4().hex
-        self.db["answer_history"].insert(
+        self.db.table("answer_history").insert(
             {
                 "event_id": event_id,
                 "case_id": case_id,
@@ -491,7 +507,7 @@ class AuditStore:
             for qid, (value, reason) in answers.items()
         )
 
-    def na_reasons(self, round_row: dict, limit: int = 20) -> list[str]:
+    def na_reasons(self, round_row: Round, limit: int = 20) -> list[str]:
         """Not-applicable reasons used before in this round, most used first."""
         return [
             row["reason"]
@@ -501,12 +517,12 @@ class AuditStore:
                 WHERE a.round_id = ? AND a.value = 'Not applicable' AND a.reason IS NOT NULL
                 GROUP BY a.reason ORDER BY n DESC, a.reason LIMIT ?
                 """,
-                [round_row["id"], limit],
+                [round_row.id, limit],
             )
         ]
 
     # -- aggregation -----------------------------------------------------
-    def answer_counts(self, round_row: dict, where: str = "", params: Iterable[Any] = ()) -> dict[str, dict]:
+    def answer_counts(self, round_row: Round, where: str = "", params: Iterable[Any] = ()) -> dict[str, dict]:
         """Grouped counts per question: {question_id: {yes, no, not_applicable}} (SQL, not Python loops).
 
         A whole round is counted from the (round, question, value) index alone; a cohort
@@ -526,16 +542,16 @@ class AuditStore:
             for row in self.db.query(
                 "SELECT question_id, value, count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL"
                 " GROUP BY question_id, value",
-                [round_row["id"]],
+                [round_row.id],
             ):
                 entry = counts.setdefault(
                     row["question_id"], {"question_id": row["question_id"], "yes": 0, "no": 0, "not_applicable": 0}
                 )
                 entry[{"Yes": "yes", "No": "no", "Not applicable": "not_applicable"}[row["value"]]] = row["n"]
             return counts
-        return {row["question_id"]: row for row in self.db.query(sql, [round_row["id"], *params])}
+        return {row["question_id"]: row for row in self.db.query(sql, [round_row.id, *params])}
 
-    def case_totals(self, round_row: dict, where: str = "", params: Iterable[Any] = ()) -> tuple[int, int]:
+    def case_totals(self, round_row: Round, where: str = "", params: Iterable[Any] = ()) -> tuple[int, int]:
         """(cases, incomplete cases), optionally of the cases matching a SQL filter on ``c``.
 
         A case is incomplete until every question of its framework has an answer.
@@ -552,19 +568,20 @@ class AuditStore:
             ) < ?), 0) AS incomplete
             FROM cases c WHERE c.round_id = ? {filter_sql}
             """,
-            [len(framework.question_ids), round_row["id"], *params],
+            [len(framework.question_ids), round_row.id, *params],
         )
+        assert row is not None  # an aggregate query always returns its one row
         return row["cases"], row["incomplete"]
 
     # -- domain-1 ratings --------------------------------------------------
-    def domain_ratings(self, round_row: dict) -> dict[str, dict]:
+    def domain_ratings(self, round_row: Round) -> dict[str, dict]:
         return {
-            row["standard_id"]: row for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row["id"]])
+            row["standard_id"]: row for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row.id])
         }
 
     def rate_standard(
         self,
-        round_row: dict,
+        round_row: Round,
         standard_id: str,
         rating: Rating,
         *,
@@ -587,13 +604,13 @@ class AuditStore:
             raise InvalidValue(f"standard {standard_id} ({standard.name}) is rated from case answers, not by judgement")
         override_reason = (override_reason or "").strip() or None
         cap = advisory_cap(framework, standard_id, case_ratings)
-        if exceeds_cap(framework, rating, cap) and not override_reason:
+        if cap is not None and exceeds_cap(framework, rating, cap) and not override_reason:
             raise CapExceeded(
                 f"{standard_id} {standard.name}: '{rating}' is above the advisory cap '{cap.cap}' "
                 f"(rule {cap.rule.id}: {cap.rule.guidance}); give the override reason with --reason"
             )
-        row = {
-            "round_id": round_row["id"],
+        row: dict[str, Any] = {
+            "round_id": round_row.id,
             "standard_id": standard_id,
             "rating": rating.value,
             "evidence": (evidence or "").strip() or None,
@@ -605,8 +622,8 @@ class AuditStore:
         from audit.core.events import format_based_on
 
         with write_lock(self.db):
-            self.check_writable(self.round_by_id(round_row["id"]))
-            old = self._one("SELECT * FROM domain_ratings WHERE round_id = ? AND standard_id = ?", [round_row["id"], standard_id])
+            self.check_writable(self.round_by_id(round_row.id))
+            old = self._one("SELECT * FROM domain_ratings WHERE round_id = ? AND standard_id = ?", [round_row.id, standard_id])
             self._check_based_on(old, based_on, f"the rating of {standard_id}")
             parents, generation, other_heads = self._parents_of(
                 old,
@@ -616,10 +633,10 @@ class AuditStore:
             )
             row["generation"] = generation
             row["heads"] = format_based_on([row["event_id"], *other_heads]) if other_heads else None
-            self.db["domain_ratings"].upsert(row, pk=("round_id", "standard_id"))
-            self.db["rating_history"].insert(
+            self.db.table("domain_ratings").upsert(row, pk=("round_id", "standard_id"))
+            self.db.table("rating_history").insert(
                 {
-                    "round_id": round_row["id"],
+                    "round_id": round_row.id,
                     "standard_id": standard_id,
                     "old_rating": old["rating"] if old else None,
                     "new_rating": rating.value,
@@ -633,53 +650,53 @@ class AuditStore:
                 }
             )
             if other_heads:  # an open conflict on this rating: the new value may now agree with the other side
-                self.settle_slot("rating", (round_row["id"], standard_id))
+                self.settle_slot("rating", (round_row.id, standard_id))
         return row
 
     # -- finalising ----------------------------------------------------------
-    def _round_event(self, round_row: dict, event: str, reason: str | None, by: str | None) -> dict:
+    def _round_event(self, round_id: str, event: str, reason: str | None, by: str | None) -> dict:
         row = {
             "event_id": uuid.uuid4().hex,
-            "round_id": round_row["id"],
+            "round_id": round_id,
             "event": event,
             "reason": reason,
             "done_by": by or current_user(),
             "done_at": now(),
         }
-        self.db["round_events"].insert(row)
+        self.db.table("round_events").insert(row)
         return row
 
-    def finalise_round(self, name: str, *, by: str | None = None) -> dict:
-        """Lock a round: every later change is refused until it is reopened with a reason."""
+    def finalise_round(self, round_or_id: Round | str, *, by: str | None = None) -> Round:
+        """Lock a round: every later change is refused until it is reopened with a reason. Returns it finalised."""
         with write_lock(self.db):
-            round_row = self.round(name)
+            round_row = self._current(round_or_id)
             self.check_writable(round_row)
-            event = self._round_event(round_row, "finalised", None, by)
+            event = self._round_event(round_row.id, "finalised", None, by)
             self.db.execute(
                 "UPDATE rounds SET finalised_at = ?, finalised_by = ? WHERE id = ?",
-                [event["done_at"], event["done_by"], round_row["id"]],
+                [event["done_at"], event["done_by"], round_row.id],
             )
-        return self.round(name)
+        return attrs.evolve(round_row, finalised_at=event["done_at"], finalised_by=event["done_by"])
 
-    def reopen_round(self, name: str, reason: str, *, by: str | None = None) -> dict:
+    def reopen_round(self, round_or_id: Round | str, reason: str, *, by: str | None = None) -> Round:
         reason = (reason or "").strip()
         if not reason:
             raise InvalidValue("reopening a finalised round needs a reason (--reason), which is recorded")
         with write_lock(self.db):
-            round_row = self.round(name)
-            if not round_row["finalised_at"]:
-                raise InvalidValue(f"round {name!r} is not finalised; there is nothing to reopen")
-            self._round_event(round_row, "reopened", reason, by)
-            self.db.execute("UPDATE rounds SET finalised_at = NULL, finalised_by = NULL WHERE id = ?", [round_row["id"]])
-        return self.round(name)
+            round_row = self._current(round_or_id)
+            if not round_row.finalised_at:
+                raise InvalidValue(f"round {round_row.name!r} is not finalised; there is nothing to reopen")
+            self._round_event(round_row.id, "reopened", reason, by)
+            self.db.execute("UPDATE rounds SET finalised_at = NULL, finalised_by = NULL WHERE id = ?", [round_row.id])
+        return attrs.evolve(round_row, finalised_at=None, finalised_by=None)
 
-    def round_events(self, round_row: dict) -> list[dict]:
-        return list(self.db.query("SELECT * FROM round_events WHERE round_id = ? ORDER BY done_at, event_id", [round_row["id"]]))
+    def round_events(self, round_row: Round) -> list[dict]:
+        return list(self.db.query("SELECT * FROM round_events WHERE round_id = ? ORDER BY done_at, event_id", [round_row.id]))
 
     # -- history -------------------------------------------------------------
-    def answer_history(self, round_row: dict, case_ref: str | None = None) -> list[dict]:
+    def answer_history(self, round_row: Round, case_ref: str | None = None) -> list[dict]:
         """Who changed which answer when, old -> new, oldest first."""
-        where, params = "c.round_id = ?", [round_row["id"]]
+        where, params = "c.round_id = ?", [round_row.id]
         if case_ref is not None:
             case = self.case(round_row, case_ref)
             where, params = "h.case_id = ?", [case["id"]]
@@ -693,9 +710,9 @@ class AuditStore:
             )
         )
 
-    def attribute_history(self, round_row: dict, case_ref: str | None = None) -> list[dict]:
+    def attribute_history(self, round_row: Round, case_ref: str | None = None) -> list[dict]:
         """Who changed which case attribute when, old -> new, oldest first."""
-        where, params = "c.round_id = ?", [round_row["id"]]
+        where, params = "c.round_id = ?", [round_row.id]
         if case_ref is not None:
             where, params = "h.case_id = ?", [self.case(round_row, case_ref)["id"]]
         return list(
@@ -706,14 +723,14 @@ class AuditStore:
             )
         )
 
-    def rating_history(self, round_row: dict) -> list[dict]:
-        return list(self.db.query("SELECT * FROM rating_history WHERE round_id = ? ORDER BY changed_at, id", [round_row["id"]]))
+    def rating_history(self, round_row: Round) -> list[dict]:
+        return list(self.db.query("SELECT * FROM rating_history WHERE round_id = ? ORDER BY changed_at, id", [round_row.id]))
 
     # -- merge conflicts ---------------------------------------------------------
-    def conflicts(self, round_row: dict, *, open_only: bool = True, case_id: int | None = None) -> list[dict]:
+    def conflicts(self, round_row: Round, *, open_only: bool = True, case_id: int | None = None) -> list[dict]:
         """Answers, case attributes and domain-1 ratings on which merged copies disagree, with the value shown here."""
         filters = ["k.round_id = ?"]
-        params: list[Any] = [round_row["id"]]
+        params: list[Any] = [round_row.id]
         if open_only:
             filters.append("k.resolved_at IS NULL")
         if case_id is not None:
@@ -742,7 +759,7 @@ class AuditStore:
                 row["our_value"] = case.get("value")
         return rows
 
-    def resolve_conflict(self, round_row: dict, conflict_id: int, keep: str, *, by: str | None = None) -> dict:
+    def resolve_conflict(self, round_row: Round, conflict_id: int, keep: str, *, by: str | None = None) -> dict:
         """Settle a merge conflict by keeping our value or taking theirs.
 
         The decision is an event based on every competing value, so it travels to other
@@ -751,10 +768,10 @@ class AuditStore:
             raise InvalidValue(f"{keep!r}: keep 'ours' (the value in this database) or 'theirs' (the merged copy's)")
         by = by or current_user()
         with write_lock(self.db):
-            self.check_writable(self.round_by_id(round_row["id"]))
-            conflict = self._one("SELECT * FROM conflicts WHERE id = ? AND round_id = ?", [conflict_id, round_row["id"]])
+            self.check_writable(self.round_by_id(round_row.id))
+            conflict = self._one("SELECT * FROM conflicts WHERE id = ? AND round_id = ?", [conflict_id, round_row.id])
             if conflict is None:
-                raise InvalidValue(f"no conflict {conflict_id} in round {round_row['name']!r} (see 'caseaudit conflicts')")
+                raise InvalidValue(f"no conflict {conflict_id} in round {round_row.name!r} (see 'caseaudit conflicts')")
             if conflict["resolved_at"]:
                 raise InvalidValue(
                     f"conflict {conflict_id} was already resolved by {conflict['resolved_by']} (kept {conflict['kept']})"
@@ -789,9 +806,11 @@ class AuditStore:
                 row["old_rating"] = top.state[0]
             else:
                 row.update({"old_value": top.state[0], "source": source})
-            self.db[kind.history].insert(row)
+            self.db.table(kind.history).insert(row)
             self.settle_slot(conflict["kind"], key, from_file=conflict["from_file"])
-            return self._one("SELECT * FROM conflicts WHERE id = ?", [conflict_id])
+            resolved = self._one("SELECT * FROM conflicts WHERE id = ?", [conflict_id])
+            assert resolved is not None  # read within the write that settled it
+            return resolved
 
     # -- converging copies (audit.store.slots) -------------------------------------
     def slot_events(self, kind_name: str, key: tuple) -> list:
@@ -813,7 +832,9 @@ class AuditStore:
 
         with write_lock(self.db):
             self.db.execute("INSERT OR IGNORE INTO settings (key, value) VALUES ('deidentify_salt', ?)", [secrets.token_hex(16)])
-        return self._one("SELECT value FROM settings WHERE key = 'deidentify_salt'")["value"]
+        row = self._one("SELECT value FROM settings WHERE key = 'deidentify_salt'")
+        assert row is not None  # inserted just now, or by whoever got there first
+        return row["value"]
 
     # -- integrity -------------------------------------------------------------
     def verify_intact(self) -> None:
@@ -878,11 +899,12 @@ class AuditStore:
             for verb in ("update", "delete"):
                 if f"{table}_no_{verb}" not in triggers:
                     problems.append(f"audit trail: the trigger that keeps {table} append-only ({verb}) is missing")
-        for round_row in self.db.query("SELECT * FROM rounds ORDER BY name"):
+        for stored in self.db.query("SELECT * FROM rounds ORDER BY name"):
+            round_row = Round.from_row(stored)
             try:
                 framework = self.framework_for(round_row)
             except Exception as error:  # a definition this version does not ship
-                problems.append(f"round {round_row['name']!r}: its framework cannot be loaded ({error})")
+                problems.append(f"round {round_row.name!r}: its framework cannot be loaded ({error})")
                 continue
             known = set(framework.question_ids)
             for row in self.db.query(
@@ -890,9 +912,9 @@ class AuditStore:
                 SELECT c.case_ref, a.question_id, a.value, a.reason FROM answers a JOIN cases c ON c.id = a.case_id
                 WHERE c.round_id = ? ORDER BY c.case_ref, a.question_id
                 """,
-                [round_row["id"]],
+                [round_row.id],
             ):
-                where = f"round {round_row['name']!r}, case {row['case_ref']}, question {row['question_id']}"
+                where = f"round {round_row.name!r}, case {row['case_ref']}, question {row['question_id']}"
                 if row["question_id"] not in known:
                     problems.append(f"{where}: not a question of {framework.id} version {framework.version}")
                 if row["value"] is not None and row["value"] not in {a.value for a in Answer}:
@@ -900,8 +922,8 @@ class AuditStore:
                 if row["reason"] is not None and row["value"] != Answer.NOT_APPLICABLE:
                     problems.append(f"{where}: has a not-applicable reason but the answer is {row['value']!r}")
             judged = {s.id for s in framework.standards if s.method is RatingMethod.JUDGEMENT}
-            for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row["id"]]):
-                where = f"round {round_row['name']!r}, standard {row['standard_id']}"
+            for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row.id]):
+                where = f"round {round_row.name!r}, standard {row['standard_id']}"
                 if row["standard_id"] not in judged:
                     problems.append(f"{where}: not a standard rated by judgement in {framework.id} {framework.version}")
                 if row["rating"] not in {r.value for r in Rating}:

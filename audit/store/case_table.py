@@ -20,7 +20,7 @@ import attrs
 
 from audit.core.attributes import ATTRIBUTE_COLUMNS
 from audit.errors import InvalidValue
-from audit.store import AuditStore
+from audit.store import AuditStore, Round
 
 CASE_REF_COLUMN = "case_ref"
 # dropped from de-identified tables: dates, exact ages (the young-adult flag stays) and staff names
@@ -95,10 +95,10 @@ class CaseAnswerTable:
             for _, attributes, codes in self.cases:
                 groups.setdefault(attributes[place], []).append(codes)
             for value, members in groups.items():
-                value = value or None
-                case_rows.append({"column_name": column, "value": value, "cases": len(members)})
+                shown = value or None  # a blank attribute is counted as not recorded
+                case_rows.append({"column_name": column, "value": shown, "cases": len(members)})
                 for _question_id, counts in _counts_by_question(self.question_ids, members, wanted).items():
-                    answer_rows.append({"column_name": column, "value": value, **counts})
+                    answer_rows.append({"column_name": column, "value": shown, **counts})
         return answer_rows, case_rows
 
 
@@ -158,7 +158,7 @@ class _AnswerCodes:
         return {code: text for text, code in self.code_of_text.items()}
 
 
-def read_case_answer_table(store: AuditStore, round_name: str, *, deidentify: bool = False) -> CaseAnswerTable:
+def read_case_answer_table(store: AuditStore, round_row: Round, *, deidentify: bool = False) -> CaseAnswerTable:
     """The case sheet of a round, in case-reference order. De-identified: case references become
     salted hashes (and the rows are sorted by them); notes, not-applicable reasons, dates, ages
     and practitioners' names are left out.
@@ -170,7 +170,6 @@ def read_case_answer_table(store: AuditStore, round_name: str, *, deidentify: bo
     Stored question ids are always the framework's (checked on every write and by ``caseaudit
     check``), so a case with as many answers as questions is complete.
     """
-    round_row = store.round(round_name)
     framework = store.framework_for(round_row)
     questions = tuple(framework.question_ids)
     columns = tuple(c for c in ATTRIBUTE_COLUMNS if not (deidentify and c in DEIDENTIFY_DROPS))
@@ -198,7 +197,7 @@ def read_case_answer_table(store: AuditStore, round_name: str, *, deidentify: bo
         """The cases of a range of references (all of them when ``range_sql`` is empty)."""
         cases: list = []
         incomplete: dict[int, int] = {}  # case id -> place in ``cases``
-        for row in reader.db.conn.execute(select.format(range=range_sql), [round_row["id"], *params]).fetchall():
+        for row in reader.db.conn.execute(select.format(range=range_sql), [round_row.id, *params]).fetchall():
             codes = row[-1]
             if codes is None:
                 answers = blank
@@ -216,7 +215,7 @@ def read_case_answer_table(store: AuditStore, round_name: str, *, deidentify: bo
             _read_answer_by_answer(reader, unreadable, cases, questions, answer_codes, printed)
         return cases
 
-    cases = _read_in_halves(store, round_row["id"], read_part)
+    cases = _read_in_halves(store, round_row.id, read_part)
     if deidentify:
         cases.sort(key=lambda case: case[0])  # case-reference order would hint at the real references
     return CaseAnswerTable(
@@ -233,14 +232,15 @@ def _read_in_halves(store: AuditStore, round_id: str, read_part: Callable[[Audit
     half of the case references is read on a second connection at the same time (SQLite
     releases the GIL while it works). Each case is in exactly one half."""
     total = store.db.conn.execute("SELECT count(*) FROM cases WHERE round_id = ?", [round_id]).fetchone()[0]
-    if store.path is None or total < PARALLEL_READ_FROM:
+    path = store.path
+    if path is None or total < PARALLEL_READ_FROM:
         return read_part(store, "", [])
     middle = store.db.conn.execute(
         "SELECT case_ref FROM cases WHERE round_id = ? ORDER BY case_ref LIMIT 1 OFFSET ?", [round_id, total // 2]
     ).fetchone()[0]
 
     def second_half() -> list:
-        with AuditStore.open(store.path, create=False) as reader:
+        with AuditStore.open(path, create=False) as reader:
             return read_part(reader, "AND c.case_ref >= ?", [middle])
 
     with ThreadPoolExecutor(max_workers=1) as pool:

@@ -207,9 +207,8 @@ def _retrying(action, path: Path | sqlite3.Connection | None = None):
                 raise
             left = deadline - time.monotonic()
             if left <= 0:
-                if isinstance(path, sqlite3.Connection):
-                    path = _connection_path(path)
-                where = f" ({path})" if path is not None else ""
+                named = _connection_path(path) if isinstance(path, sqlite3.Connection) else path
+                where = f" ({named})" if named is not None else ""
                 raise DatabaseBusy(
                     f"the database stayed busy or locked by another auditor or program for {busy_deadline():.0f} seconds{where};"
                     " nothing was changed, try again"

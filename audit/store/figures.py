@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from audit.core.summary import Summary, build_summary
 from audit.store.audit_store import AuditStore
+from audit.store.rounds import Round
 
 
-def summarise(store: AuditStore, round_name: str, *, where: str = "", params: tuple = ()) -> Summary:
-    """The Summary of a stored round (optionally of the cases matching a SQL filter on ``c``)."""
-    round_row = store.round(round_name)
+def summarise(store: AuditStore, round_row: Round, *, where: str = "", params: tuple = ()) -> Summary:
+    """The Summary of a stored round (optionally of the cases matching a SQL filter on ``c``).
+
+    Counted by the round's id; named as ``round_row`` was read (read it again by id for a later name)."""
     counts = store.answer_counts(round_row, where, params)
     cases, incomplete = store.case_totals(round_row, where, params)
     return summary_from_counts(store, round_row, counts, cases, incomplete)
 
 
-def summary_from_counts(store: AuditStore, round_row: dict, counts: dict[str, dict], cases: int, incomplete: int) -> Summary:
+def summary_from_counts(store: AuditStore, round_row: Round, counts: dict[str, dict], cases: int, incomplete: int) -> Summary:
     """The Summary of a stored round from counts already made (the report counts its case table)."""
     return build_summary(
         store.framework_for(round_row),
-        round_name=round_row["name"],
-        round_id=round_row["id"],
-        unit=round_row["unit"],
+        round_name=round_row.name,
+        round_id=round_row.id,
+        unit=round_row.unit,
         counts=counts,
         cases=cases,
         incomplete_cases=incomplete,

@@ -32,10 +32,10 @@ import attrs
 
 from audit.core.attributes import ATTRIBUTE_COLUMNS, ATTRIBUTES_BY_COLUMN, InvalidAttribute, check_case_ref
 from audit.errors import DatabaseProblem, FrameworkUnavailable, InvalidValue, RoundFinalised
-from audit.store import AuditStore, backup_database, open_database, write_lock
+from audit.store import AuditStore, Round, backup_database, open_database, write_lock
 from audit.store.database import _inspect_existing
 from audit.store.schema import _stable_event_id
-from framework import Answer, Rating, RatingMethod
+from framework import Answer, Framework, Rating, RatingMethod
 
 
 @attrs.define
@@ -375,10 +375,10 @@ def _refuse_reused_event_ids(store: AuditStore, theirs: dict, table: str, refuse
 def _refuse_what_this_build_cannot_check(store: AuditStore, theirs: dict, source: str) -> None:
     """Everything incoming must be defined by its round's pinned framework version; else nothing is merged."""
     rounds = {r["id"]: r for r in theirs["rounds"]}
-    frameworks = {}
+    frameworks: dict[str, Framework] = {}
     for r in theirs["rounds"]:
         try:
-            frameworks[r["id"]] = store.framework_for(r)
+            frameworks[r["id"]] = store.framework_for(Round.from_row(r))
         except FrameworkUnavailable:
             raise FrameworkUnavailable(
                 f"{source}: round {r['name']!r} is pinned to framework {r['framework_id']} version {r['framework_version']},"
@@ -413,14 +413,14 @@ def _refuse_what_this_build_cannot_check(store: AuditStore, theirs: dict, source
     ratings = {r.value for r in Rating}
     for table, value_column in (("domain_ratings", "rating"), ("rating_history", "new_rating")):
         for d in theirs[table]:
-            framework = frameworks.get(d["round_id"])
-            if framework is None:
+            rated_in = frameworks.get(d["round_id"])
+            if rated_in is None:
                 raise InvalidValue(f"{source}: a domain-1 rating belongs to no round; nothing was merged")
-            judged = {s.id for s in framework.standards if s.method is RatingMethod.JUDGEMENT}
+            judged = {s.id for s in rated_in.standards if s.method is RatingMethod.JUDGEMENT}
             if d["standard_id"] not in judged or d[value_column] not in ratings:
                 raise InvalidValue(
                     f"{source}: round {rounds[d['round_id']]['name']!r}, standard {d['standard_id']}: {d[value_column]!r}"
-                    f" is not a domain-1 rating of {framework.id} version {framework.version}; nothing was merged"
+                    f" is not a domain-1 rating of {rated_in.id} version {rated_in.version}; nothing was merged"
                 )
 
 
@@ -450,7 +450,7 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                     new_name, n = f"{r['name']} (merged from {source}, {n})", n + 1
                 report.rounds_renamed.append((r["name"], new_name))
                 row["name"] = new_name
-            db["rounds"].insert(row)
+            db.table("rounds").insert(row)
             our_names.add(row["name"])
             report.rounds_added.append(row["name"])
             touched_rounds[r["id"]] = row
@@ -458,7 +458,7 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
         changed_rounds: set[str] = set()
         # finalising and reopening travel: after the merge a round is finalised if its latest finalise or
         # reopen event (in every copy's events together) is a finalise
-        their_events = {}
+        their_events: dict[str, list[dict]] = {}
         for event in theirs["round_events"]:
             their_events.setdefault(event["round_id"], []).append(event)
         lock_state = {}
@@ -505,7 +505,9 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                     **{k: None for k in ATTRIBUTE_COLUMNS},
                     "created_at": c["created_at"],
                 }
-                case_map[c["id"]] = db["cases"].insert(record).last_pk
+                case_id = db.table("cases").insert(record).last_pk
+                assert isinstance(case_id, int)  # the INTEGER PRIMARY KEY of the row just inserted
+                case_map[c["id"]] = case_id
                 report.cases_added += 1
             else:
                 case_map[c["id"]] = mine["id"]
@@ -521,10 +523,10 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                     continue
                 round_id = h["round_id"] if kind == "rating" else their_case[h["case_id"]]["round_id"]
                 refuse_if_finalised(round_id)
-                row = [case_map[h["case_id"]] if c == "case_id" else h.get(c) for c in columns]
-                rows.append(row)
+                values = [case_map[h["case_id"]] if c == "case_id" else h.get(c) for c in columns]
+                rows.append(values)
                 ours.add(h["event_id"])
-                key = (row[columns.index(key_column)], row[columns.index(subject_column)])
+                key = (values[columns.index(key_column)], values[columns.index(subject_column)])
                 touched.setdefault(kind, {})[key] = round_id
             db.conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows)
             report.history_added += len(rows)
@@ -539,7 +541,7 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
 
         for round_id in sorted(changed_rounds):
             if touched_rounds[round_id]["name"] not in report.rounds_added:
-                store._round_event(touched_rounds[round_id], "merged", f"merged from {source}", by)
+                store._round_event(round_id, "merged", f"merged from {source}", by)
         _apply_round_events(store, touched_rounds, lock_state, their_events, report, source)
     return report
 

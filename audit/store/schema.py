@@ -248,12 +248,13 @@ def _derive_event_graph(db: sqlite_utils.Database, table: str, slot: str, old: t
     slots: dict[tuple, list[dict]] = {}
     for row in db.query(f"SELECT * FROM {table} ORDER BY id"):
         slots.setdefault(tuple(row[k] for k in slot.split(",")), []).append(row)
-    updates, graph = [], {}
+    updates: list[tuple] = []
+    graph: dict[tuple, list[tuple]] = {}
     for key, rows in slots.items():
         parents = legacy_parents([(r["event_id"], tuple(r[k] for k in old), tuple(r[k] for k in new)) for r in rows])
         based = {}
         for r, p in zip(rows, parents, strict=False):
-            extra = ()
+            extra: tuple[str, ...] = ()
             source = r.get("source") or ""
             if source.startswith("conflict ") and " resolved" in source:
                 number = source.split()[1]

@@ -127,7 +127,9 @@ def settle_slots(
             conflict_rows.setdefault((row[owner_column], row["subject"]), []).append(row)
 
     changed = opened = settled = 0
-    answer_writes, rating_writes, attribute_writes = [], [], {}
+    answer_writes: list[tuple] = []
+    rating_writes: list[tuple] = []
+    attribute_writes: dict[str, list[tuple]] = {}  # attribute -> (value, case id)
     for slot in keys:
         head_events = heads(events.get(slot, ()))
         if not head_events:
@@ -143,9 +145,9 @@ def settle_slots(
                 changed += 1
         elif before != (top.state, top.event_id, heads_text, top.generation):
             changed += before is None or before[0] != top.state
-            row = (*slot, *top.state, top.by, top.changed_at, top.event_id, heads_text, top.generation)
+            shown = (*slot, *top.state, top.by, top.changed_at, top.event_id, heads_text, top.generation)
             (answer_writes if kind_name == "answer" else rating_writes).append(
-                (slot[0], slot[1], round_of[slot[0]], *row[2:]) if kind_name == "answer" else row
+                (slot[0], slot[1], round_of[slot[0]], *shown[2:]) if kind_name == "answer" else shown
             )
         rows = conflict_rows.get(slot, [])
         if len(head_events) == 1 and not any(r["resolved_at"] is None for r in rows):

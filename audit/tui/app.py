@@ -15,7 +15,7 @@ from textual.timer import Timer
 from audit.core.safe_text import for_terminal, lines_for_terminal
 from audit.core.summary import judgement_label
 from audit.errors import CaseauditError
-from audit.store import AuditStore, auditor_name, current_user
+from audit.store import AuditStore, Round, auditor_name, current_user
 from audit.tui.messages import DatabaseChanged
 
 ASK_AUDITOR_ENV = "CASEAUDIT_ASK_AUDITOR"  # set by `caseaudit serve`: each browser session says who is auditing
@@ -71,19 +71,25 @@ class CaseAuditApp(App):
         from audit.tui.screens.cases import CasesScreen
         from audit.tui.screens.rounds import RoundsScreen
 
+        store = self.opened_store()
         self.auditor = auditor
         self.sub_title = f"auditing as {for_terminal(auditor)}"  # a title is never markup; control characters shown
-        self.push_screen(RoundsScreen(self.store))
+        self.push_screen(RoundsScreen(store))
         if not self.start_round:
             return
         try:
-            round_row = self.store.round(self.start_round)
-            self.store.round_framework(round_row)
-            self.push_screen(CasesScreen(self.store, round_row))
+            round_row = store.round(self.start_round)  # the name given on the command line, looked up once
+            store.round_framework(round_row)
+            self.push_screen(CasesScreen(store, round_row))
             if self.start_case:
-                self.push_screen(CaseScreen(self.store, round_row, self.start_case))
+                self.push_screen(CaseScreen(store, round_row, self.start_case))
         except CaseauditError as error:
             self.notify(lines_for_terminal(str(error)), title="Cannot open", severity="error", timeout=10, markup=False)
+
+    def opened_store(self) -> AuditStore:
+        """The store, opened on mount: every screen is pushed after that."""
+        assert self.store is not None, "the store is opened on mount"
+        return self.store
 
     def on_unmount(self) -> None:
         if self.store is not None:
@@ -92,7 +98,7 @@ class CaseAuditApp(App):
     # -- following the database ------------------------------------------
     def data_version(self) -> int:
         """SQLite's counter on this connection: it moves only when another connection commits."""
-        return self.store.db.execute("PRAGMA data_version").fetchone()[0]
+        return self.opened_store().db.execute("PRAGMA data_version").fetchone()[0]
 
     def follow_database(self) -> None:
         """One PRAGMA per tick; when another process has committed, the screen in view refreshes."""
@@ -118,7 +124,7 @@ class CaseAuditApp(App):
         return shown
 
     # -- command palette: every screen -----------------------------------
-    def current_round(self) -> dict | None:
+    def current_round(self) -> Round | None:
         for screen in reversed(self.screen_stack):
             round_row = getattr(screen, "round_row", None)
             if round_row:
@@ -132,6 +138,7 @@ class CaseAuditApp(App):
         yield SystemCommand("Rounds", "Go to the list of audit rounds", self.action_rounds)
         round_row = self.current_round()
         if round_row:
+            assert self.store is not None  # a round is shown only once the database is open
             yield SystemCommand("Cases", "The cases of this round", self.action_cases)
             yield SystemCommand("Summary", "The inspectorate's tables for this round", self.action_summary)
             try:
@@ -151,23 +158,31 @@ class CaseAuditApp(App):
         from audit.tui.screens.cases import CasesScreen
 
         round_row = self.current_round()
+        if round_row is None:  # these commands are offered only on a round's screens
+            return
         self.action_rounds()
-        self.push_screen(CasesScreen(self.store, round_row))
+        self.push_screen(CasesScreen(self.opened_store(), round_row))
 
     def action_summary(self) -> None:
         from audit.tui.screens.summary import SummaryScreen
 
-        self.push_screen(SummaryScreen(self.store, self.current_round()))
+        round_row = self.current_round()
+        if round_row is not None:
+            self.push_screen(SummaryScreen(self.opened_store(), round_row))
 
     def action_domain_one(self) -> None:
         from audit.tui.screens.domain_one import DomainOneScreen
 
-        self.push_screen(DomainOneScreen(self.store, self.current_round()))
+        round_row = self.current_round()
+        if round_row is not None:
+            self.push_screen(DomainOneScreen(self.opened_store(), round_row))
 
     def action_conflicts(self) -> None:
         from audit.tui.screens.conflicts import ConflictsScreen
 
-        self.push_screen(ConflictsScreen(self.store, self.current_round()))
+        round_row = self.current_round()
+        if round_row is not None:
+            self.push_screen(ConflictsScreen(self.opened_store(), round_row))
 
 
 def build_app(

@@ -248,7 +248,11 @@ class AddCaseDialog(ModalScreen[dict | None]):
         attributes = {}
         for attribute in ATTRIBUTES:
             widget = self.query_one(f"#{attribute.column}")
-            raw = widget.value if isinstance(widget, Input) else ("" if widget.value is Select.NULL else str(widget.value))
+            if isinstance(widget, Input):
+                raw = widget.value
+            else:
+                assert isinstance(widget, Select)  # the form has an Input or a Select for each attribute
+                raw = "" if widget.value is Select.NULL else str(widget.value)
             error_label = self.query_one(f"#{attribute.column}-error", Static)
             error_label.update("")
             if raw.strip():

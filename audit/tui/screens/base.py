@@ -12,7 +12,7 @@ from textual.worker import Worker, WorkerState
 
 from audit.core.safe_text import for_terminal, lines_for_terminal
 from audit.errors import CaseauditError
-from audit.store import AuditStore
+from audit.store import AuditStore, Round
 from framework import Rating
 
 BAND_STYLE = {
@@ -97,14 +97,15 @@ class AuditScreen(Screen):
 class RoundScreen(AuditScreen):
     """A screen about one round: it holds the store and the round, and Escape goes back."""
 
-    def __init__(self, store: AuditStore, round_row: dict):
+    def __init__(self, store: AuditStore, round_row: Round):
         super().__init__()
         self.store = store
+        self.round_id = round_row.id  # what the screen is about; ``round_row`` is the round as last read, for display
         self.round_row = round_row
 
-    def current_round_row(self, store: AuditStore | None = None) -> dict:
+    def current_round_row(self, store: AuditStore | None = None) -> Round:
         """The round as stored now, looked up by its id: a rename elsewhere does not lose it."""
-        return (store or self.store).round_by_id(self.round_row["id"])
+        return (store or self.store).round_by_id(self.round_id)
 
     def action_back(self) -> None:
         self.dismiss()

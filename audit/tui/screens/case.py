@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
+from typing import Literal
 
 from rich.text import Text
 from textual import on, work
@@ -16,20 +18,27 @@ from audit.core.answers import format_answer_text
 from audit.core.safe_text import for_terminal, for_tui_markdown, lines_for_terminal
 from audit.core.summary import case_standards
 from audit.errors import CaseauditError, StaleAnswer
-from audit.store import AuditStore
+from audit.store import AuditStore, Round
 from audit.tui.dialogs import ConfirmDialog, GuidanceDialog, TextDialog
 from audit.tui.messages import DatabaseChanged
 from audit.tui.screens.base import AuditScreen
 from audit.tui.stale import answer_change, answer_words
 from audit.tui.widgets.line_table import Column, LineTable
 from framework import Answer
-from framework.model import DataItem, KeyQuestion
+from framework.model import DataItem, KeyQuestion, Question
 from framework.rules import judgement_disagrees
 
 ANSWER_STYLE = {"Yes": "bold green", "No": "bold red", "Not applicable": "yellow"}
 
 SAVED, STALE, FAILED = "saved", "stale", "failed"  # what became of one write
-SHOWN = object()  # a write based on the answers row as the screen shows it now
+
+
+class _Shown(enum.Enum):
+    SHOWN = "shown"
+
+
+SHOWN = _Shown.SHOWN  # a write based on the answers row as the screen shows it now
+Seen = dict | None | Literal[_Shown.SHOWN]
 
 
 def answer_rows(store: AuditStore, case_id: int) -> dict[str, dict]:
@@ -65,9 +74,10 @@ class CaseScreen(AuditScreen):
         Binding("escape", "back", "Back", id="case.back"),
     ]
 
-    def __init__(self, store: AuditStore, round_row: dict, case_ref: str):
+    def __init__(self, store: AuditStore, round_row: Round, case_ref: str):
         super().__init__()
         self.store = store
+        self.round_id = round_row.id  # what the screen is about; ``round_row`` is the round as last read, for display
         self.round_row = round_row
         self.framework = store.framework_for(round_row)
         self.case = store.case(round_row, case_ref)
@@ -95,18 +105,16 @@ class CaseScreen(AuditScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"{for_terminal(self.round_row['name'])}: case {for_terminal(self.case['case_ref'])}"
+        self.title = f"{for_terminal(self.round_row.name)}: case {for_terminal(self.case['case_ref'])}"
         table = self.table
         self._labels = {q.id: self._question_label(q) for q in self.questions}
         table.set_rows([(q.id, (q.id, self._answer_cell(q.id), self._labels[q.id])) for q in self.questions])
         totals = next(
             iter(
-                self.store.db.query(
-                    "SELECT count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL", [self.round_row["id"]]
-                )
+                self.store.db.query("SELECT count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL", [self.round_id])
             )
         )
-        cases = next(iter(self.store.db.query("SELECT count(*) AS n FROM cases WHERE round_id = ?", [self.round_row["id"]])))
+        cases = next(iter(self.store.db.query("SELECT count(*) AS n FROM cases WHERE round_id = ?", [self.round_id])))
         self.round_answered = totals["n"]
         self.round_expected = cases["n"] * len(self.questions)
         table.focus()
@@ -130,6 +138,7 @@ class CaseScreen(AuditScreen):
             label = question.not_applicable_label if isinstance(question, DataItem) else "N/A"
             text = Text(label, style=ANSWER_STYLE[value])
         else:
+            assert row is not None  # an answer shown is an answers row
             text = Text(format_answer_text(value, row["reason"]), style=ANSWER_STYLE[value])
         if row and row.get("note"):
             text.append(" +note", style="italic")
@@ -143,7 +152,7 @@ class CaseScreen(AuditScreen):
         return self.query_one("#questions", LineTable)
 
     @property
-    def focused_question(self):
+    def focused_question(self) -> Question:
         return self.questions[self.table.cursor_row]
 
     def value_of(self, question_id: str) -> str | None:
@@ -209,7 +218,7 @@ class CaseScreen(AuditScreen):
     def database_changed(self) -> None:
         """Another auditor committed: show what is stored now, redrawing only the lines that changed."""
         try:
-            self.round_row = self.store.round_by_id(self.round_row["id"])
+            self.round_row = self.store.round_by_id(self.round_id)
             self.case = self.store.case(self.round_row, self.case["case_ref"])
         except CaseauditError:
             return
@@ -217,21 +226,19 @@ class CaseScreen(AuditScreen):
         for question_id in set(stored) | set(self.answers):
             if stored.get(question_id) != self.answers.get(question_id):
                 self.show_stored(question_id, stored.get(question_id))
-        self.title = f"{for_terminal(self.round_row['name'])}: case {for_terminal(self.case['case_ref'])}"
+        self.title = f"{for_terminal(self.round_row.name)}: case {for_terminal(self.case['case_ref'])}"
         self.count_round_progress(self._writes)
         self.refresh_status()
 
     @work(thread=True, exclusive=True, group="round-progress", exit_on_error=False)
     def count_round_progress(self, writes: int) -> None:
-        with AuditStore.open(self.store.path) as store:
+        with self.store.reopen() as store:
             answered = next(
                 iter(
-                    store.db.query(
-                        "SELECT count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL", [self.round_row["id"]]
-                    )
+                    store.db.query("SELECT count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL", [self.round_id])
                 )
             )["n"]
-            cases = next(iter(store.db.query("SELECT count(*) AS n FROM cases WHERE round_id = ?", [self.round_row["id"]])))["n"]
+            cases = next(iter(store.db.query("SELECT count(*) AS n FROM cases WHERE round_id = ?", [self.round_id])))["n"]
         self.post_message(RoundProgress(answered, cases, writes))
 
     @on(RoundProgress)
@@ -268,7 +275,7 @@ class CaseScreen(AuditScreen):
         *,
         ask: str | None,
         retry: Callable[[dict | None], object],
-        seen: dict | None | object = SHOWN,
+        seen: Seen = SHOWN,
         wanted: Callable[[dict | None], bool] = lambda row: False,
     ) -> str:
         """Run one store write based on the answers row the person saw (compare-and-set): by default the
@@ -320,7 +327,7 @@ class CaseScreen(AuditScreen):
         reason: str | None = None,
         advance: bool = True,
         ask: bool = True,
-        seen: dict | None | object = SHOWN,
+        seen: Seen = SHOWN,
     ) -> str:
         """The same store call `caseaudit answer` makes, based on the answer shown; the row changes only
         after COMMIT returns. Returns SAVED, STALE (someone else changed it: nothing written) or FAILED."""
@@ -332,7 +339,7 @@ class CaseScreen(AuditScreen):
                 question_id,
                 value,
                 reason=reason,
-                auditor=self.app.auditor,
+                auditor=self.auditor,
                 source="tui",
                 based_on=based_on,
             )
@@ -358,7 +365,7 @@ class CaseScreen(AuditScreen):
         self.refresh_status()
         return SAVED
 
-    def save_note(self, question_id: str, note: str, *, seen: dict | None | object = SHOWN) -> str:
+    def save_note(self, question_id: str, note: str, *, seen: Seen = SHOWN) -> str:
         """Change only the note: the answer stays exactly as stored, whoever gave it."""
 
         def save(based_on: str | None) -> None:
@@ -367,7 +374,7 @@ class CaseScreen(AuditScreen):
                 self.case["case_ref"],
                 question_id,
                 note,
-                auditor=self.app.auditor,
+                auditor=self.auditor,
                 source="tui",
                 based_on=based_on,
             )
@@ -413,7 +420,11 @@ class CaseScreen(AuditScreen):
 
     def action_standard_not_applicable(self) -> None:
         standard = self.framework.standard_of(self.focused_question.id)
-        ids = [q.id for kq in standard.key_questions for q in (*kq.prompts, *kq.data_items, kq)]
+        ids = [
+            question_id
+            for kq in standard.key_questions
+            for question_id in (*(p.id for p in kq.prompts), *(d.id for d in kq.data_items), kq.id)
+        ]
         shown = {question_id: self.answers.get(question_id) for question_id in ids}  # as seen when asked why
 
         def done(reason: str | None) -> None:

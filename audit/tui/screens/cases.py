@@ -12,7 +12,7 @@ from textual.widgets import Footer, Header, Input, Select, Static
 from audit.core.safe_text import for_terminal, lines_for_terminal
 from audit.core.summary import judgement_label
 from audit.errors import CaseauditError
-from audit.store import AuditStore
+from audit.store import AuditStore, Round
 from audit.tui.dialogs import AddCaseDialog
 from audit.tui.messages import DatabaseChanged
 from audit.tui.screens.base import RoundScreen, relabel_binding, status_of
@@ -24,7 +24,7 @@ from audit.tui.widgets.line_table import Column, LineTable
 
 # ------------------------------------------------------------------ cases
 class CasesLoaded(Message):
-    def __init__(self, rows: list[dict], open_conflicts: int, round_row: dict):
+    def __init__(self, rows: list[dict], open_conflicts: int, round_row: Round):
         super().__init__()
         self.rows = rows
         self.open_conflicts = open_conflicts
@@ -44,7 +44,7 @@ class CasesScreen(RoundScreen):
 
     STATUSES = [("All cases", "all"), ("Not started", "not started"), ("In progress", "in progress"), ("Complete", "complete")]
 
-    def __init__(self, store: AuditStore, round_row: dict):
+    def __init__(self, store: AuditStore, round_row: Round):
         super().__init__(store, round_row)
         self.rows: list[dict] = []
         self.open_conflicts = 0  # counted with each load, not on every filter keystroke
@@ -70,7 +70,7 @@ class CasesScreen(RoundScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"{for_terminal(self.round_row['name'])}: {for_terminal(self.round_row['unit'])}"
+        self.title = f"{for_terminal(self.round_row.name)}: {for_terminal(self.round_row.unit)}"
         relabel_binding(self, "o", judgement_label(self.store.framework_for(self.round_row)))
         self.refresh_bindings()
         self.query_one("#cases", LineTable).focus()
@@ -86,7 +86,7 @@ class CasesScreen(RoundScreen):
     @work(thread=True, exclusive=True, group="cases", exit_on_error=False)
     def load_cases(self) -> None:
         """Read cases on a worker thread with its own connection; post them back."""
-        with AuditStore.open(self.store.path) as store:
+        with self.store.reopen() as store:
             round_row = self.current_round_row(store)
             rows = store.cases(round_row)
             open_conflicts = len(store.conflicts(round_row))
@@ -95,7 +95,7 @@ class CasesScreen(RoundScreen):
     @on(CasesLoaded)
     def cases_loaded(self, message: CasesLoaded) -> None:
         self.round_row = message.round_row
-        self.title = f"{for_terminal(self.round_row['name'])}: {for_terminal(self.round_row['unit'])}"
+        self.title = f"{for_terminal(self.round_row.name)}: {for_terminal(self.round_row.unit)}"
         if self.loaded and message.rows == self.rows and message.open_conflicts == self.open_conflicts:
             return  # nothing changed for this round: nothing to redraw
         self.loaded = True
@@ -140,7 +140,8 @@ class CasesScreen(RoundScreen):
         )
 
     def selected_case(self) -> str | None:
-        return self.query_one("#cases", LineTable).cursor_key
+        key = self.query_one("#cases", LineTable).cursor_key
+        return None if key is None else str(key)  # the rows are keyed by case reference
 
     @on(LineTable.Selected, "#cases")
     def action_open_case(self) -> None:

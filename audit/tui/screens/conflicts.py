@@ -34,7 +34,7 @@ class ConflictsScreen(RoundScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"{for_terminal(self.round_row['name'])}: merge conflicts"
+        self.title = f"{for_terminal(self.round_row.name)}: merge conflicts"
         table = self.query_one("#conflicts", DataTable)
         for label, key, width in (
             ("#", "id", 4),
@@ -56,7 +56,7 @@ class ConflictsScreen(RoundScreen):
         current = cursor_key(table)
         table.clear()
         self.round_row = self.current_round_row()
-        self.title = f"{for_terminal(self.round_row['name'])}: merge conflicts"
+        self.title = f"{for_terminal(self.round_row.name)}: merge conflicts"
         conflicts = self.store.conflicts(self.round_row)
         self.shown = {str(k["id"]): self.state_of(k) for k in conflicts}
         for k in conflicts:
@@ -127,6 +127,7 @@ class ConflictsScreen(RoundScreen):
             self.reload()
             return
         if moved_on:
+            assert now is not None  # moved on: the conflict as it is now was read
             self.reload()
             if now["resolved_at"]:
                 self.notify(

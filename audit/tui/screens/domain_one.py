@@ -3,6 +3,9 @@ domain 1), with the advisory cap and evidence. Its title names them as the round
 
 from __future__ import annotations
 
+import enum
+from typing import Literal
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from audit.core.safe_text import for_terminal, lines_for_terminal
 from audit.core.summary import case_supervision_ratings, judgement_label, judgement_standards
 from audit.errors import CaseauditError, StaleAnswer
-from audit.store import AuditStore
+from audit.store import AuditStore, Round
 from audit.store.figures import summarise
 from audit.tui.dialogs import ConfirmDialog, TextDialog
 from audit.tui.messages import DatabaseChanged
@@ -20,8 +23,14 @@ from audit.tui.stale import rating_change
 from framework import Rating
 from framework.rules import advisory_cap, exceeds_cap
 
+
 # ------------------------------------------------------------------ judgement ratings
-KEEP = object()  # a rating's evidence or override reason kept as the rating it is based on has it
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+KEEP = _Keep.KEEP  # a rating's evidence or override reason kept as the rating it is based on has it
+Kept = str | None | Literal[_Keep.KEEP]
 
 
 class DomainOneScreen(RoundScreen):
@@ -36,7 +45,7 @@ class DomainOneScreen(RoundScreen):
         Binding("escape", "back", "Back", id="domain1.back"),
     ]
 
-    def __init__(self, store: AuditStore, round_row: dict):
+    def __init__(self, store: AuditStore, round_row: Round):
         super().__init__(store, round_row)
         self.framework = store.framework_for(round_row)
         self.standards = list(judgement_standards(self.framework))
@@ -52,7 +61,7 @@ class DomainOneScreen(RoundScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"{self.label} ratings: {for_terminal(self.round_row['name'])}"
+        self.title = f"{self.label} ratings: {for_terminal(self.round_row.name)}"
         table = self.query_one("#domain1", DataTable)
         table.add_column("Standard", key="standard")
         table.add_column("Rating", key="rating")
@@ -63,7 +72,7 @@ class DomainOneScreen(RoundScreen):
 
     def case_ratings(self):
         self.round_row = self.current_round_row()
-        return case_supervision_ratings(summarise(self.store, self.round_row["name"]))
+        return case_supervision_ratings(summarise(self.store, self.round_row))
 
     @on(DatabaseChanged)
     def database_changed(self) -> None:
@@ -77,7 +86,7 @@ class DomainOneScreen(RoundScreen):
         row_index = table.cursor_row if table.row_count else 0
         table.clear()
         self.cached_case_ratings = self.case_ratings()  # reads the round again, by its id
-        self.title = f"{self.label} ratings: {for_terminal(self.round_row['name'])}"
+        self.title = f"{self.label} ratings: {for_terminal(self.round_row.name)}"
         self.stored = self.store.domain_ratings(self.round_row)
         for standard in self.standards:
             row = self.stored.get(standard.id)
@@ -118,7 +127,7 @@ class DomainOneScreen(RoundScreen):
         return self.standards[self.query_one("#domain1", DataTable).cursor_row]
 
     def save(
-        self, standard_id: str, seen: dict | None, *, rating: Rating | None = None, evidence: object = KEEP, reason: object = KEEP
+        self, standard_id: str, seen: dict | None, *, rating: Rating | None = None, evidence: Kept = KEEP, reason: Kept = KEEP
     ) -> None:
         """Rate, based on the rating the person saw (``seen``); what is not given is kept from it.
 
@@ -164,7 +173,7 @@ class DomainOneScreen(RoundScreen):
         rating = Rating(word)
         seen = self.stored.get(standard.id)  # what the person saw when they chose
         cap = advisory_cap(self.framework, standard.id, self.cached_case_ratings)
-        if exceeds_cap(self.framework, rating, cap):
+        if cap is not None and exceeds_cap(self.framework, rating, cap):
 
             def with_reason(reason: str | None) -> None:
                 if reason:

@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from audit.core.safe_text import for_terminal, lines_for_terminal
 from audit.errors import CaseauditError
-from audit.store import AuditStore
+from audit.store import AuditStore, Round
 from audit.tui.dialogs import NewRoundDialog, TextDialog
 from audit.tui.messages import DatabaseChanged
 from audit.tui.screens.base import AuditScreen, PlainCell, cursor_key
@@ -80,7 +80,7 @@ class RoundsScreen(AuditScreen):
             else "Enter opens a round."
         )
 
-    def selected_round(self) -> dict | None:
+    def selected_round(self) -> Round | None:
         """The round under the cursor, as stored now (None if there is none or it has gone)."""
         round_id = cursor_key(self.query_one("#rounds", DataTable))
         if round_id is None:
@@ -128,13 +128,12 @@ class RoundsScreen(AuditScreen):
         round_row = self.selected_round()
         if round_row is None:
             return
-        name = round_row["name"]
+        name = round_row.name
 
         def done(new_name: str | None) -> None:
             if new_name:
                 try:
-                    # by id: the round's name as stored when the new one is given
-                    self.store.rename_round(self.store.round_by_id(round_row["id"])["name"], new_name, by=self.auditor)
+                    self.store.rename_round(round_row.id, new_name, by=self.auditor)  # by id: renamed elsewhere meanwhile or not
                 except CaseauditError as error:  # a finalised round keeps its name
                     self.notify(lines_for_terminal(str(error)), title="Not renamed", severity="error", timeout=8, markup=False)
                 self.reload()

@@ -16,7 +16,7 @@ from textual.widgets import Footer, Header, Select, Static
 from audit.core.safe_text import for_terminal, lines_for_terminal
 from audit.core.summary import Summary, band_lines, band_lines_text, judgement_label, rating_word
 from audit.errors import CaseauditError
-from audit.store import AuditStore
+from audit.store import AuditStore, Round
 from audit.store.figures import summarise
 from audit.tui.messages import DatabaseChanged
 from audit.tui.screens.base import BAND_STYLE, RoundScreen, plain, relabel_binding
@@ -31,7 +31,7 @@ def _downloads():
 
 
 class SummaryReady(Message):
-    def __init__(self, summary: Summary, round_row: dict):
+    def __init__(self, summary: Summary, round_row: Round):
         super().__init__()
         self.summary = summary
         self.round_row = round_row
@@ -79,7 +79,7 @@ class SummaryScreen(RoundScreen):
         Binding("escape", "back", "Back", id="summary.back"),
     ]
 
-    def __init__(self, store: AuditStore, round_row: dict):
+    def __init__(self, store: AuditStore, round_row: Round):
         super().__init__(store, round_row)
         self.summary: Summary | None = None
         self.report = None  # built on first use of a breakdown
@@ -96,7 +96,7 @@ class SummaryScreen(RoundScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"Summary: {for_terminal(self.round_row['name'])}"
+        self.title = f"Summary: {for_terminal(self.round_row.name)}"
         # the framework's own name for its judgement-rated standards, in the footer
         relabel_binding(self, "o", judgement_label(self.store.framework_for(self.round_row)))
         self.refresh_bindings()
@@ -110,15 +110,15 @@ class SummaryScreen(RoundScreen):
 
     @work(thread=True, exclusive=True, group="summary", exit_on_error=False)
     def compute(self) -> None:
-        with AuditStore.open(self.store.path) as store:
+        with self.store.reopen() as store:
             round_row = self.current_round_row(store)
-            summary = summarise(store, round_row["name"])
+            summary = summarise(store, round_row)
         self.post_message(SummaryReady(summary, round_row))
 
     @on(SummaryReady)
     def show(self, message: SummaryReady) -> None:
         self.round_row = message.round_row
-        self.title = f"Summary: {for_terminal(self.round_row['name'])}"
+        self.title = f"Summary: {for_terminal(self.round_row.name)}"
         self.summary = message.summary
         self.query_one("#summary-body", Static).update(self.render_summary(message.summary))
 
@@ -138,7 +138,9 @@ class SummaryScreen(RoundScreen):
             cap = ""
             if s.cap:
                 cap = f"{s.cap.cap} ({s.cap.rule.id})" + (" - overridden" if s.above_cap else "")
-            ratings.add_row(plain(f"{s.id} {s.name}"), Text(word, style=BAND_STYLE.get(s.rating, "")), plain(cap))
+            ratings.add_row(
+                plain(f"{s.id} {s.name}"), Text(word, style=BAND_STYLE.get(s.rating, "") if s.rating else ""), plain(cap)
+            )
         outer.add_row(ratings)
         outer.add_row(
             Text(
@@ -196,8 +198,8 @@ class SummaryScreen(RoundScreen):
     def build_breakdowns(self) -> None:
         from audit.reports.model import build_report
 
-        with AuditStore.open(self.store.path) as store:
-            report = build_report(store, self.current_round_row(store)["name"], case_level=False)
+        with self.store.reopen() as store:
+            report = build_report(store, self.current_round_row(store), case_level=False)
         self.post_message(BreakdownReady(report))
 
     @on(BreakdownReady)
@@ -262,10 +264,10 @@ class SummaryScreen(RoundScreen):
         from audit.reports.model import build_report
 
         try:
-            with AuditStore.open(self.store.path) as store:
-                data = render_report(build_report(store, self.current_round_row(store)["name"], case_level=(fmt == "xlsx")), fmt)
+            with self.store.reopen() as store:
+                data = render_report(build_report(store, self.current_round_row(store), case_level=(fmt == "xlsx")), fmt)
             folder = Path(os.environ.get(REPORT_DIR_ENV) or _downloads())
-            stem = re.sub(r"[^A-Za-z0-9]+", "-", self.round_row["name"]).strip("-").lower() or "round"
+            stem = re.sub(r"[^A-Za-z0-9]+", "-", self.round_row.name).strip("-").lower() or "round"
             extension = report_format(fmt).suffix.lstrip(".")
             n, name = 1, f"{stem}-report.{extension}"
             while (folder / name).exists():

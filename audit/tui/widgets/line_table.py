@@ -181,7 +181,9 @@ class LineTable(ScrollView, can_focus=True):
         if for_terminal(cell.plain) == cell.plain:
             return cell.copy()
         # rebuilt piece by piece so each keeps its style
-        return Text.assemble(*((for_terminal(s.text), s.style) for s in cell.render(self.app.console, end="")), style=cell.style)
+        return Text.assemble(
+            *((for_terminal(s.text), s.style or "") for s in cell.render(self.app.console, end="")), style=cell.style
+        )  # an unstyled piece: "" appends it unstyled, as None does
 
     def _line(self, cells: Sequence[Cell], width: int, style: Style) -> Strip:
         text = Text(no_wrap=True, overflow="ellipsis", end="")
