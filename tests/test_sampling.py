@@ -395,7 +395,10 @@ def test_cli_dip_sample_and_existing_output_refused(cli, tmp_path, db_path):
     result = cli("--db", db_path, "sample", caseload, "--per-practitioner", 2, "--seed", 4, "-o", out, "--format", "json")
     assert result.code == 0, result.err
     data = json.loads(result.out)
-    assert len(data["cases"]) == 18 and not any(c["reserve"] for c in data["cases"])  # 9 practitioners x 2
+    # 9 practitioners x 2, plus the one case of the practitioner named "=HYPERLINK(1)"
+    assert len(data["cases"]) == 19 and not any(c["reserve"] for c in data["cases"])
+    assert "'=HYPERLINK(1)" in out.read_text(encoding="utf-8-sig")  # user text never becomes a formula
+    assert (out.stat().st_mode & 0o077) == 0  # owner-only
     again = cli("--db", db_path, "sample", caseload, "--per-practitioner", 2, "--seed", 4, "-o", out)
     assert again.code == 2
     forced = cli("--db", db_path, "sample", caseload, "--per-practitioner", 2, "--seed", 4, "-o", out, "--force")
