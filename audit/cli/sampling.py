@@ -39,6 +39,7 @@ def read_caseload(path: Path, scheme) -> tuple[list, tuple[str, ...]]:
         ATTRIBUTE_COLUMNS,
         ATTRIBUTES_BY_COLUMN,
         InvalidAttribute,
+        case_ref_pattern,
         check_case_ref,
         looks_like_identity,
         normalise_header,
@@ -84,28 +85,43 @@ def read_caseload(path: Path, scheme) -> tuple[list, tuple[str, ...]]:
         if missing:
             raise refuse(f"row 1: missing column(s) {', '.join(missing)}")
         cases = []
+        pattern = case_ref_pattern()
+        # a caseload repeats a few values a great many times: each distinct text is parsed once
+        parsed: list[dict[str, str]] = [{} for _ in columns]
+        dates: dict[str, dt.date] = {}
+        width = len(columns)
+        ref_index = columns.index("case_ref")
+        attribute_indexes = [(i, c, parsed[i]) for i, c in enumerate(columns) if c != "case_ref"]
         for row_number, cells in enumerate(rows, start=2):
-            if not any(cell.strip() for cell in cells):
+            if len(cells) != width:
+                if len(cells) > width and "".join(cells[width:]).strip():
+                    raise refuse(f"row {row_number}, column {column_letter(width)}: a value beyond the last header column")
+                cells = (cells + [""] * width)[:width]
+            if not "".join(cells).strip():
                 continue
-            if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
-                raise refuse(f"row {row_number}, column {column_letter(len(columns))}: a value beyond the last header column")
             values: dict[str, str] = {}
-            case_ref = ""
-            for index, column in enumerate(columns):
-                value = cells[index] if index < len(cells) else ""
-                try:
-                    if column == "case_ref":
-                        case_ref = check_case_ref(value)
-                    elif value.strip():
-                        values[column] = ATTRIBUTES_BY_COLUMN[column].parse(value)
-                except InvalidAttribute as error:
-                    raise refuse(f"row {row_number}, column {column_letter(index)} ({header[index].strip()}): {error}") from None
+            index = ref_index
+            try:
+                case_ref = cells[index].strip().upper()
+                if not pattern.fullmatch(case_ref):
+                    case_ref = check_case_ref(cells[index])  # raises, saying why
+                for index, column, cache in attribute_indexes:
+                    value = cells[index]
+                    known = cache.get(value)
+                    if known is None:
+                        known = cache[value] = ATTRIBUTES_BY_COLUMN[column].parse(value) if value.strip() else ""
+                    if known:
+                        values[column] = known
+            except InvalidAttribute as error:
+                raise refuse(f"row {row_number}, column {column_letter(index)} ({header[index].strip()}): {error}") from None
             start = values.get(scheme.start_field)
+            if start and start not in dates:
+                dates[start] = dt.date.fromisoformat(start)
             cases.append(
                 CaseloadCase(
                     row=row_number,
                     case_ref=case_ref,
-                    start_date=dt.date.fromisoformat(start) if start else None,
+                    start_date=dates[start] if start else None,
                     practitioner=values.get("practitioner", ""),
                     team=values.get("team", ""),
                     attributes=values,

@@ -23,8 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
+from types import MappingProxyType
 
 import attrs
 
@@ -35,9 +36,8 @@ DEFAULT_BUFFER = 20  # per cent
 DEFAULT_CAP = 6  # cases per practitioner
 
 
-def _pairs(value) -> tuple[tuple[str, str], ...]:
-    items = value.items() if hasattr(value, "items") else value
-    return tuple(sorted(items))
+def _frozen_mapping(value) -> Mapping[str, str]:
+    return value if isinstance(value, MappingProxyType) else MappingProxyType(dict(value))
 
 
 @attrs.frozen(kw_only=True)
@@ -49,10 +49,11 @@ class CaseloadCase:
     start_date: dt.date | None
     practitioner: str = ""
     team: str = ""
-    attributes: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
+    # column -> value, read-only; left out of the hash (a mapping has none)
+    attributes: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping, hash=False)
 
-    def attribute_map(self) -> dict[str, str]:
-        return dict(self.attributes)
+    def attribute_map(self) -> Mapping[str, str]:
+        return self.attributes
 
 
 @attrs.frozen(kw_only=True)
@@ -161,14 +162,18 @@ def allocate(populations: Sequence[int], n: int, buffer: int = 0) -> tuple[int, 
 
 
 # ------------------------------------------------------------------ the long list
-def _describe(case: CaseloadCase, scheme: SamplingScheme) -> str:
+def _stratum_columns(scheme: SamplingScheme) -> tuple[str, ...]:
     columns: list[str] = []
     for stratum in scheme.strata:
         for column, _values in (*stratum.match, *stratum.unless):
             if column not in columns:
                 columns.append(column)
+    return tuple(columns)
+
+
+def _describe(case: CaseloadCase, scheme: SamplingScheme) -> str:
     attributes = case.attribute_map()
-    return ", ".join(f"{c} {attributes.get(c) or '(blank)'}" for c in columns)
+    return ", ".join(f"{c} {attributes.get(c) or '(blank)'}" for c in _stratum_columns(scheme))
 
 
 def eligible(
@@ -178,34 +183,54 @@ def eligible(
     excluded, with its reason."""
     excluded: list[Excluded] = []
     in_window: list[CaseloadCase] = []
+    span = f"{window.started_from or 'any date'} to {window.started_to or 'today'}"
+    reasons: dict[dt.date | None, str | None] = {None: "no start date"}  # by start date: why excluded (None: kept)
     for case in cases:
         start = case.start_date
-        if start is None:
-            excluded.append(Excluded(case_ref=case.case_ref, row=case.row, reason="no start date"))
-        elif start > window.today:
-            excluded.append(Excluded(case_ref=case.case_ref, row=case.row, reason=f"starts {start} after today ({window.today})"))
-        elif (window.started_from and start < window.started_from) or (window.started_to and start > window.started_to):
-            span = f"{window.started_from or 'any date'} to {window.started_to or 'today'}"
-            excluded.append(Excluded(case_ref=case.case_ref, row=case.row, reason=f"started {start}, outside the window {span}"))
-        else:
+        try:
+            reason = reasons[start]
+        except KeyError:
+            if start > window.today:
+                reason = f"starts {start} after today ({window.today})"
+            elif (window.started_from and start < window.started_from) or (window.started_to and start > window.started_to):
+                reason = f"started {start}, outside the window {span}"
+            else:
+                reason = None
+            reasons[start] = reason
+        if reason is None:
             in_window.append(case)
-    earliest: dict[str, CaseloadCase] = {}
-    for case in sorted(in_window, key=lambda c: (c.start_date, c.row)):
-        kept = earliest.get(case.case_ref)
-        if kept is None:
-            earliest[case.case_ref] = case
         else:
-            excluded.append(
-                Excluded(
-                    case_ref=case.case_ref,
-                    row=case.row,
-                    reason=f"repeats case {case.case_ref} (row {kept.row}, started {kept.start_date}); the earliest is kept",
+            excluded.append(Excluded(case_ref=case.case_ref, row=case.row, reason=reason))
+    earliest: dict[str, CaseloadCase] = {}
+    repeated = False
+    for case in in_window:
+        kept = earliest.setdefault(case.case_ref, case)
+        if kept is not case:
+            repeated = True
+            if (case.start_date, case.row) < (kept.start_date, kept.row):
+                earliest[case.case_ref] = case
+    if repeated:
+        for case in in_window:
+            kept = earliest[case.case_ref]
+            if kept is not case:
+                excluded.append(
+                    Excluded(
+                        case_ref=case.case_ref,
+                        row=case.row,
+                        reason=f"repeats case {case.case_ref} (row {kept.row}, started {kept.start_date}); the earliest is kept",
+                    )
                 )
-            )
+        in_window = [case for case in in_window if earliest[case.case_ref] is case]
     placed: dict[str, list[CaseloadCase]] = {s.id: [] for s in scheme.strata}
-    for case in sorted(earliest.values(), key=lambda c: c.row):
-        attributes = case.attribute_map()
-        stratum = next((s for s in scheme.strata if s.places(attributes)), None)
+    columns = _stratum_columns(scheme)
+    stratum_of: dict[tuple, Stratum | None] = {}  # by the values of the columns the strata look at
+    for case in sorted(in_window, key=lambda c: c.row):
+        attributes = case.attributes
+        key = tuple(map(attributes.get, columns))
+        if key in stratum_of:
+            stratum = stratum_of[key]
+        else:
+            stratum = stratum_of[key] = next((s for s in scheme.strata if s.places(attributes)), None)
         if stratum is None:
             excluded.append(
                 Excluded(case_ref=case.case_ref, row=case.row, reason=f"no stratum places it ({_describe(case, scheme)})")
