@@ -403,3 +403,43 @@ def test_cli_dip_sample_and_existing_output_refused(cli, tmp_path, db_path):
     assert again.code == 2
     forced = cli("--db", db_path, "sample", caseload, "--per-practitioner", 2, "--seed", 4, "-o", out, "--force")
     assert forced.code == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(caseloads(), st.integers(0, 60), st.integers(0, 50), st.integers(0, 2**32))
+def test_main_sample_is_the_allocation_without_buffer_and_reserves_the_difference(cases, n, b, seed):
+    sample = draw_sample(cases, SCHEME, size=n, buffer=b, cap=None, window=WINDOW, seed=seed)
+    populations = [s.population for s in sample.strata]
+    main, with_buffer = allocate(populations, n, 0), allocate(populations, n, b)
+    assert [s.sample for s in sample.strata] == list(main)
+    assert all(s.reserve >= 0 for s in sample.strata)
+    assert sum(s.sample + s.reserve for s in sample.strata) == min(target_total(n, b), sum(populations))
+    if all(w >= m for w, m in zip(with_buffer, main, strict=True)):
+        assert [s.sample + s.reserve for s in sample.strata] == list(with_buffer)
+
+
+def test_a_stratum_the_buffer_passes_over_keeps_its_main_sample():
+    # populations 0, 1, 5, 5, 0 (total 11), n = 5, b = 25:
+    #   b = 0: 5*1/11 = 0.45 -> 0, 5*5/11 = 2.27 -> 2, 2 = 4; one short: ascending count, the
+    #          first is empty, so the second: main 0, 1, 2, 2, 0
+    #   b = 25: bases 0, 0, 2, 2; buffers round_half_up(0.5) = 1 -> 0, 0, 3, 3 = 6 = 5 + round_half_up(1.25):
+    #          no adjusting, so the second stratum would have 0 - 1 = -1 reserves.
+    assert allocate([0, 1, 5, 5, 0], 5, 0) == (0, 1, 2, 2, 0)
+    assert allocate([0, 1, 5, 5, 0], 5, 25) == (0, 0, 3, 3, 0)
+    # the draw keeps its main sample: 0, 1, 3, 3, 0 = 7, one over: descending count among strata
+    # above their main sample -> the third 3 -> 2: samples 0, 1, 2, 2, 0 with reserves 0, 0, 0, 1, 0
+    counts = [0, 1, 5, 5, 0]
+    strata = [s for s, c in zip(STRATA, counts, strict=True) for _ in range(c)]
+    cases = [case(i, stratum, practitioner=f"P{i}") for i, stratum in enumerate(strata)]
+    sample = draw_sample(cases, SCHEME, size=5, buffer=25, cap=None, window=WINDOW, seed=0)
+    assert [(s.sample, s.reserve) for s in sample.strata] == [(0, 0), (1, 0), (2, 0), (2, 1), (0, 0)]
+
+
+def test_halves_round_up_not_to_even():
+    # populations 5, 5, n = 5: 5*5/10 = 2.5 -> 3 each (round() would give 2 each) = 6, one over:
+    # descending order of count, ties in stratum order -> the first loses one: 2, 3
+    # (with round-half-even: 2, 2 = 4, one short, ascending -> 3, 2)
+    assert allocate([5, 5], 5) == (2, 3)
+    # buffer: base 2.5 -> 3 with b = 50: round_half_up(1.5) = 2 -> 5 each = 10; target 5 + round_half_up(2.5) = 8:
+    # two over, descending: first 5 -> 4, second 5 -> 4
+    assert allocate([5, 5], 5, 50) == (4, 4)

@@ -126,11 +126,14 @@ def target_total(n: int, buffer: int = 0) -> int:
     return n + round_half_up(Fraction(n * buffer, 100))
 
 
-def adjust(counts: Sequence[int], populations: Sequence[int], target: int) -> tuple[int, ...]:
+def adjust(
+    counts: Sequence[int], populations: Sequence[int], target: int, floors: Sequence[int] | None = None
+) -> tuple[int, ...]:
     """The rounding adjuster: one case at a time, up cycling through the groups in ascending
     order of count (skipping groups at their population), down in descending order (skipping
-    groups at zero), until the total is ``target`` (or no group can move)."""
+    groups at zero, or at their ``floors``), until the total is ``target`` (or no group can move)."""
     counts = list(counts)
+    floors = floors or [0] * len(counts)
     target = min(target, sum(populations))
     while sum(counts) < target:
         moved = False
@@ -147,7 +150,7 @@ def adjust(counts: Sequence[int], populations: Sequence[int], target: int) -> tu
         for i in sorted(range(len(counts)), key=lambda i: (-counts[i], i)):
             if sum(counts) <= target:
                 break
-            if counts[i] > 0:
+            if counts[i] > floors[i]:
                 counts[i] -= 1
                 moved = True
         if not moved:
@@ -327,11 +330,13 @@ def draw_sample(
     total = sum(populations)
     main = allocate(populations, size, 0)
     with_buffer = allocate(populations, size, buffer)
-    # reserves are what the buffer adds; a stratum never has fewer with the buffer than without
+    # Reserves are the allocation with the buffer less the main sample. Rarely the adjuster gives a
+    # stratum fewer with the buffer than without (a small stratum topped up to reach n, passed
+    # over when the buffer's rounding already reaches n + buffer): that stratum keeps its main
+    # sample with no reserves, and the adjuster takes the difference from other strata's reserves,
+    # never from a main sample.
     counts = [max(m, w) for m, w in zip(main, with_buffer, strict=True)]
-    counts = list(adjust(counts, populations, target_total(size, buffer)))
-    for i, m in enumerate(main):  # the adjuster must not take a stratum below its main sample
-        counts[i] = max(counts[i], m)
+    counts = list(adjust(counts, populations, target_total(size, buffer), floors=main))
 
     allocations = {s.id: split_stratum(placed[s.id], count) for s, count in zip(strata, counts, strict=True)}
     available = {s.id: {name: len(pool) for name, pool in _by_practitioner(placed[s.id]).items()} for s in strata}
