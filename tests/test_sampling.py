@@ -21,6 +21,7 @@ from audit.core.sampling import (
     apply_cap,
     dip_sample,
     draw_sample,
+    split_stratum,
     target_total,
     unadjusted,
 )
@@ -140,9 +141,8 @@ def test_strata_sizes_worked_example():
     # n = 10 over 4, 4, 4 (total 12): 10*4/12 = 3.33 -> 3 each = 9; one short: ascending order of
     # count, ties by order -> the first group gets it: 4, 3, 3
     assert allocate([4, 4, 4], 10) == (4, 3, 3)
-    # halves round up: n = 5 over 1, 1 (total 2): 2.5 -> 3 each = 6, one over: descending, ties
-    # by order -> the first loses one: 2? no - each is capped at its population 1 first: min(1, 3) = 1,
-    # so 1, 1 = 2 = the whole caseload (a request larger than the caseload gives all of it)
+    # a request larger than the caseload gives all of it: n = 5 over 1, 1: 2.5 -> 3, capped at the
+    # population 1 each = 2 = the whole caseload
     assert allocate([1, 1], 5) == (1, 1)
     # n = 3 over 2, 2 (total 4): 1.5 -> 2 each = 4, one over: descending by count, first loses: 1, 2
     assert allocate([2, 2], 3) == (1, 2)
@@ -164,11 +164,10 @@ def test_buffer_worked_example():
 
 
 def test_practitioner_cap_worked_example():
-    # one stratum (male community low), 20 cases: A holds 12, B 6, C 2. n = 10, b = 0, cap 6.
-    # split by practitioner: 10*12/20 = 6, 10*6/20 = 3, 10*2/20 = 1 -> A 6, B 3, C 1; cap 3:
-    # A gives back 3; round-robin to the fewest under the cap with undrawn cases:
-    # C (1) -> 2, C (2) -> but C has only 2 cases, so B (3)? B is at the cap 3; nobody: dropped.
-    # Worked through apply_cap directly:
+    # one stratum, 20 cases: A holds 12, B 6, C 2. n = 10, b = 0: 10*12/20 = 6, 10*6/20 = 3,
+    # 10*2/20 = 1 -> A 6, B 3, C 1. With a cap of 3:
+    pool = [case(i, "male-community-low", practitioner="A" if i < 12 else "B" if i < 18 else "C") for i in range(20)]
+    assert split_stratum(pool, 10) == {"A": 6, "B": 3, "C": 1}
     alloc, dropped = apply_cap({"s": {"A": 6, "B": 3, "C": 1}}, {"s": {"A": 12, "B": 6, "C": 2}}, 3)
     # A 6 -> 3 (3 back); first: C has 1 (fewest, under 3, 1 undrawn) -> C 2; next: C has no undrawn,
     # B is at the cap -> nobody; the other two are dropped.
