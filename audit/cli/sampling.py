@@ -232,8 +232,8 @@ def _say_table(sample, output: Path) -> None:
         say(f"{sample.dropped} case(s) could not be placed under the per-practitioner cap and were dropped.")
     if sample.excluded:
         say(f"Excluded ({len(sample.excluded)}):")
-        for e in sample.excluded:
-            say(f"  {e.case_ref or '(no case reference)'} (row {e.row}): {e.reason}")
+        # one say() for them all: a caseload can exclude hundreds of thousands of cases
+        say("\n".join(f"  {e.case_ref or '(no case reference)'} (row {e.row}): {e.reason}" for e in sample.excluded))
     say(f"Wrote {len(sample.cases)} case(s) to {output} (readable by you only); import it with 'caseaudit import'.")
 
 
