@@ -37,9 +37,11 @@ from .model import (
     RatingBand,
     RatingMethod,
     ReportingConventions,
+    SamplingScheme,
     ScoreBand,
     SentenceTemplates,
     Standard,
+    Stratum,
 )
 
 DEFINITIONS_DIR = Path(__file__).parent / "definitions"
@@ -64,7 +66,10 @@ _KEYS = {
         "limiting_rules",
         "domains",
         "standards",
+        "sampling",
     },
+    "sampling": {"start_field", "strata"},
+    "stratum": {"id", "name", "match", "unless"},
     "rating_bands": {"basis", "bands"},
     "rating band": {"rating", "from", "below"},
     "score band": {"rating", "up_to"},
@@ -237,6 +242,7 @@ def parse_definition(document: dict, source: str, *, origin: Origin = Origin.SHI
             r.report(f"domain {domain.id}", "no standard belongs to this domain")
 
     rules = _limiting_rules(r, document, {s.id: s for s in standards})
+    sampling = _sampling(r, document)
 
     # every rating a standard can be given needs points: bands (case answers), any word (judgement), caps
     if points is not None:
@@ -275,7 +281,80 @@ def parse_definition(document: dict, source: str, *, origin: Origin = Origin.SHI
         limiting_rules=rules,
         sentences=sentences,
         reporting=reporting,
+        sampling=sampling,
     )
+
+
+# The case attributes a stratum may name, with their closed vocabularies (as audit.core.attributes
+# spells them; a test keeps the two in step), and the date attributes a sample window may use.
+STRATUM_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "sentence_type": ("Community order", "Suspended sentence order", "Licence", "Post-sentence supervision", "Pre-release"),
+    "rosh_level": ("Low", "Medium", "High", "Very high"),
+    "gender": ("Male", "Female", "Non-binary", "Not stated"),
+    "ethnicity": ("White", "Black", "Asian", "Mixed", "Other", "Not stated"),
+    "young_adult": ("Yes", "No"),
+    "mappa_level": ("None", "1", "2", "3"),
+    "iom": ("Yes", "No"),
+    "practitioner_grade": ("PSO", "PO", "PQiP", "SPO"),
+}
+START_FIELDS = ("start_date",)
+
+
+def _sampling(r: _Reader, document: dict) -> SamplingScheme | None:
+    """The optional [sampling] section: the case-start field and [[sampling.strata]]."""
+    if "sampling" not in document:
+        return None
+    table = document["sampling"]
+    if not isinstance(table, dict):
+        r.report("sampling", "[sampling] must be a table")
+        return None
+    r.keys(table, "sampling", "sampling")
+    start_field = r.text(table, "start_field", "sampling")
+    if start_field and start_field not in START_FIELDS:
+        r.report("sampling", f"start_field {start_field!r} is not a date attribute (expected one of: {', '.join(START_FIELDS)})")
+    strata = []
+    seen: set[str] = set()
+    for n, stratum in enumerate(r.table_list(table, "strata", "sampling", required=True), 1):
+        stratum_id = r.text(stratum, "id", f"sampling stratum {n}")
+        where = f"sampling stratum {stratum_id or n}"
+        r.keys(stratum, "stratum", where)
+        if stratum_id and not _ID_PATTERN.match(stratum_id):
+            r.report(where, f"id {stratum_id!r} has characters other than letters, digits, '.', '-', '_'")
+        if stratum_id in seen:
+            r.report(where, "duplicate stratum id")
+        seen.add(stratum_id)
+        match = _conditions(r, stratum, "match", where)
+        unless = _conditions(r, stratum, "unless", where)
+        if not match and not unless:
+            r.report(where, "needs at least one condition in 'match' or 'unless'")
+        strata.append(Stratum(id=stratum_id, name=r.text(stratum, "name", where), match=match, unless=unless))
+    return SamplingScheme(start_field=start_field, strata=strata)
+
+
+def _conditions(r: _Reader, stratum: dict, key: str, where: str) -> list[tuple[str, frozenset[str]]]:
+    table = stratum.get(key, {})
+    if not isinstance(table, dict):
+        r.report(where, f"{key!r} must be a table of attribute = [values]")
+        return []
+    conditions = []
+    for attribute, values in table.items():
+        if attribute not in STRATUM_ATTRIBUTES:
+            r.report(
+                where,
+                f"{key} names unknown attribute {attribute!r} (a stratum may name: {', '.join(STRATUM_ATTRIBUTES)})",
+            )
+            continue
+        if isinstance(values, str):
+            values = [values]
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            r.report(where, f"{key} {attribute} must list at least one value")
+            continue
+        options = STRATUM_ATTRIBUTES[attribute]
+        for value in values:
+            if value not in options:
+                r.report(where, f"{key} {attribute} has unknown value {value!r} (expected one of: {', '.join(options)})")
+        conditions.append((attribute, frozenset(values)))
+    return conditions
 
 
 def _rating_bands(r: _Reader, document: dict) -> tuple[BandBasis | None, list[RatingBand]]:

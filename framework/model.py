@@ -191,6 +191,8 @@ class Framework:
     limiting_rules: tuple[LimitingRule, ...] = attrs.field(converter=_tuple)
     sentences: SentenceTemplates
     reporting: ReportingConventions
+    # The case-sampling strata (an optional section; None when the definition has none).
+    sampling: SamplingScheme | None = None
     _questions: dict = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -276,3 +278,34 @@ class Framework:
             if domain.id == domain_id:
                 return domain
         raise KeyError(f"unknown domain {domain_id!r}")
+
+
+# -------------------------------------------------------------- sampling (optional section)
+@attrs.frozen(kw_only=True)
+class Stratum:
+    """One stratum of a case sample: a case belongs when each ``match`` attribute has one of the
+    listed values and no ``unless`` attribute has one of its listed values."""
+
+    id: str
+    name: str
+    match: tuple[tuple[str, frozenset[str]], ...] = attrs.field(default=(), converter=_tuple)
+    unless: tuple[tuple[str, frozenset[str]], ...] = attrs.field(default=(), converter=_tuple)
+
+    def places(self, attributes) -> bool:
+        """True when a case with these attribute values (column -> value) belongs here."""
+        for column, values in self.match:
+            if attributes.get(column) not in values:
+                return False
+        for column, values in self.unless:
+            value = attributes.get(column)
+            if not value or value in values:  # a missing value is not known to be outside the list
+                return False
+        return True
+
+
+@attrs.frozen(kw_only=True)
+class SamplingScheme:
+    """How the inspectorate draws a case sample: the case-start field and the strata, in order."""
+
+    start_field: str
+    strata: tuple[Stratum, ...] = attrs.field(converter=_tuple)

@@ -33,6 +33,9 @@ from audit.store.case_table import CASE_REF_COLUMN, read_case_answer_table
 from framework import Answer, Framework, load_framework
 from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
 
+# The columns `caseaudit sample` adds to a case list: read past on import (they describe the draw).
+SAMPLE_COLUMNS = ("stratum", "reserve", "draw_order")
+
 
 @attrs.frozen(kw_only=True)
 class CaseRow:
@@ -88,6 +91,8 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
             kind, key = "question", name
         elif normalised in ATTRIBUTES_BY_COLUMN:
             kind, key = "attribute", normalised
+        elif normalised in SAMPLE_COLUMNS:
+            kind, key = "skip", normalised
         else:
             problems.add(
                 f"{where}: unknown column; expected a case attribute ({', '.join(ATTRIBUTE_COLUMNS)})"
