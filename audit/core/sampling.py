@@ -98,9 +98,9 @@ class Sample:
     seed: int
     cap: int | None
     per_practitioner: int | None  # K for a dip sample
-    strata: tuple[StratumSample, ...] = attrs.field(converter=tuple)
-    cases: tuple[Drawn, ...] = attrs.field(converter=tuple)
-    excluded: tuple[Excluded, ...] = attrs.field(converter=tuple)
+    strata: tuple[StratumSample, ...]
+    cases: tuple[Drawn, ...]
+    excluded: tuple[Excluded, ...]
 
     @property
     def dropped(self) -> int:
@@ -193,6 +193,7 @@ def eligible(
         try:
             reason = reasons[start]
         except KeyError:
+            assert start is not None  # a case without a start date is excluded above
             if start > window.today:
                 reason = f"starts {start} after today ({window.today})"
             elif (window.started_from and start < window.started_from) or (window.started_to and start > window.started_to):
@@ -377,7 +378,14 @@ def draw_sample(
         )
     ]
     return Sample(
-        size=size, buffer=buffer, seed=seed, cap=cap, per_practitioner=None, strata=summaries, cases=drawn, excluded=excluded
+        size=size,
+        buffer=buffer,
+        seed=seed,
+        cap=cap,
+        per_practitioner=None,
+        strata=tuple(summaries),
+        cases=tuple(drawn),
+        excluded=tuple(excluded),
     )
 
 
@@ -415,9 +423,9 @@ def dip_sample(
         seed=seed,
         cap=None,
         per_practitioner=per_practitioner,
-        strata=summaries,
-        cases=drawn,
-        excluded=excluded,
+        strata=tuple(summaries),
+        cases=tuple(drawn),
+        excluded=tuple(excluded),
     )
 
 
