@@ -288,7 +288,19 @@ def parse_definition(document: dict, source: str, *, origin: Origin = Origin.SHI
 # The case attributes a stratum may name, with their closed vocabularies (as audit.core.attributes
 # spells them; a test keeps the two in step), and the date attributes a sample window may use.
 STRATUM_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "sentence_type": ("Community order", "Suspended sentence order", "Licence", "Post-sentence supervision", "Pre-release"),
+    "sentence_type": (
+        "Community order",
+        "Suspended sentence order",
+        "Licence",
+        "Post-sentence supervision",
+        "Pre-release",
+        "Referral order",
+        "Youth rehabilitation order",
+        "Detention and training order",
+        "Youth caution",
+        "Youth conditional caution",
+        "Community resolution",
+    ),
     "rosh_level": ("Low", "Medium", "High", "Very high"),
     "gender": ("Male", "Female", "Non-binary", "Not stated"),
     "ethnicity": ("White", "Black", "Asian", "Mixed", "Other", "Not stated"),

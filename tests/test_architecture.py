@@ -129,7 +129,7 @@ def gate(*args: str) -> None:
     assert result.returncode == 0, f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
 
 
-RUFF_PATHS = ("audit", "framework", "tests", "benchmarks")
+RUFF_PATHS = ("audit", "framework", "tests", "benchmarks", "tools")
 
 
 def test_ruff_check():

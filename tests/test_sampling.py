@@ -25,6 +25,7 @@ from audit.core.sampling import (
     target_total,
     unadjusted,
 )
+from audit.store import AuditStore
 from framework import DefinitionError, load_framework
 from framework.load import STRATUM_ATTRIBUTES, parse_definition
 from framework.rules import round_half_up
@@ -229,9 +230,10 @@ def test_youth_framework_defines_no_strata():
 
 
 def test_stratum_vocabulary_matches_the_case_attributes():
-    # the generated caseloads use values a case sheet accepts (the youth disposals are accepted too)
+    # framework/ may not import audit/, so the vocabulary a stratum may name is kept beside the
+    # definitions; it must be exactly what a case sheet accepts, in both directions
     for column, options in STRATUM_ATTRIBUTES.items():
-        assert set(options) <= set(ATTRIBUTES_BY_COLUMN[column].options), column
+        assert options == ATTRIBUTES_BY_COLUMN[column].options, column
 
 
 def _definition_with(sampling: dict) -> dict:
@@ -324,7 +326,29 @@ def test_cli_sample_imports_with_caseaudit_import(cli, tmp_path, db_path, suffix
     assert "seed 5" in result.out and "male-licence-low" in result.out
     imported = cli("--db", db_path, "import", out, "--round", "Sampled")
     assert imported.code == 0, imported.err
-    assert "24 case(s) added" in imported.out
+    # the main sample (20) is the round; the 4 reserves stand by, named, and are not audited as part of it
+    assert "20 case(s) added" in imported.out and "4 reserve case(s) held back" in imported.out
+    with AuditStore.open(db_path) as store:
+        refs = {c["case_ref"] for c in store.cases(store.round("Sampled"))}
+    drawn = json.loads(
+        cli(
+            "--db",
+            db_path,
+            "sample",
+            caseload,
+            "--size",
+            20,
+            "--seed",
+            5,
+            "--started-to",
+            "2022-01-31",
+            "--format",
+            "json",
+            "-o",
+            tmp_path / f"again{suffix}",
+        ).out
+    )
+    assert refs == {c["case_ref"] for c in drawn["cases"] if not c["reserve"]}
     if suffix == ".csv":
         text = out.read_text(encoding="utf-8-sig")
         assert (
@@ -404,6 +428,10 @@ def test_cli_dip_sample_and_existing_output_refused(cli, tmp_path, db_path):
     assert again.code == 2
     forced = cli("--db", db_path, "sample", caseload, "--per-practitioner", 2, "--seed", 4, "-o", out, "--force")
     assert forced.code == 0
+    before = caseload.read_bytes()
+    onto_itself = cli("--db", db_path, "sample", caseload, "--per-practitioner", 2, "-o", caseload, "--force")
+    assert onto_itself.code == 2 and "the caseload being sampled" in onto_itself.err
+    assert caseload.read_bytes() == before
 
 
 @settings(max_examples=300, deadline=None)

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audit.attributes import ATTRIBUTE_COLUMNS, RESETTLEMENT_SENTENCE_TYPES  # noqa: E402
+from audit.core.attributes import ATTRIBUTE_COLUMNS, RESETTLEMENT_SENTENCE_TYPES  # noqa: E402
 from framework import load_framework  # noqa: E402
 from framework.model import DataItem, KeyQuestion  # noqa: E402
 
@@ -32,29 +32,52 @@ DEMO = ROOT / "data" / "demo"
 FRAMEWORK = load_framework("hmip-probation-pdu-2021", "1")
 
 # Published key-question figures: (Yes, No) out of every inspected case.
+# fmt: off  (the published tables, laid out as printed)
 KEY_QUESTIONS = {
     "Newham 2022": {
-        "2.2.1": (21, 12), "2.2.2": (16, 17), "2.2.3": (12, 21),
-        "2.3.1": (17, 16), "2.3.2": (16, 17), "2.3.3": (13, 20),
-        "2.4.1": (14, 19), "2.4.2": (10, 23), "2.4.3": (9, 24),
-        "2.5.1": (16, 17), "2.5.2": (10, 23), "2.5.3": (10, 23),
+        "2.2.1": (21, 12),
+        "2.2.2": (16, 17),
+        "2.2.3": (12, 21),
+        "2.3.1": (17, 16),
+        "2.3.2": (16, 17),
+        "2.3.3": (13, 20),
+        "2.4.1": (14, 19),
+        "2.4.2": (10, 23),
+        "2.4.3": (9, 24),
+        "2.5.1": (16, 17),
+        "2.5.2": (10, 23),
+        "2.5.3": (10, 23),
         "2.6.1": (9, 24),
     },
     "Lewisham and Bromley 2022": {
-        "2.2.1": (18, 24), "2.2.2": (24, 18), "2.2.3": (9, 33),
-        "2.3.1": (16, 26), "2.3.2": (22, 20), "2.3.3": (15, 27),
-        "2.4.1": (23, 19), "2.4.2": (11, 31), "2.4.3": (8, 34),
-        "2.5.1": (22, 20), "2.5.2": (16, 26), "2.5.3": (10, 32),
+        "2.2.1": (18, 24),
+        "2.2.2": (24, 18),
+        "2.2.3": (9, 33),
+        "2.3.1": (16, 26),
+        "2.3.2": (22, 20),
+        "2.3.3": (15, 27),
+        "2.4.1": (23, 19),
+        "2.4.2": (11, 31),
+        "2.4.3": (8, 34),
+        "2.5.1": (22, 20),
+        "2.5.2": (16, 26),
+        "2.5.3": (10, 32),
         "2.6.1": (12, 30),
     },
 }
 
 COURT_WORK_REASON = "No pre-sentence report prepared in the PDU"
 NA_REASONS = {
-    "2.2.3c": "No identifiable victim", "2.3.3e": "No identifiable victim", "2.4.3b": "No victim identified",
-    "2.4.1d": "Enforcement not needed", "2.4.1e": "No breach or recall", "2.4.1f": "Not a licence case",
-    "2.6.1d": "No breach or recall required", "2.6.1e": "Accommodation not linked to offending",
+    "2.2.3c": "No identifiable victim",
+    "2.3.3e": "No identifiable victim",
+    "2.4.3b": "No victim identified",
+    "2.4.1d": "Enforcement not needed",
+    "2.4.1e": "No breach or recall",
+    "2.4.1f": "Not a licence case",
+    "2.6.1d": "No breach or recall required",
+    "2.6.1e": "Accommodation not linked to offending",
 }
+# fmt: on
 
 
 def cohort_of(case: dict) -> set[str]:

@@ -1,6 +1,6 @@
 """Write the README's screenshots (SVG, via Textual's save_screenshot) into docs/.
 
-    .venv/bin/python tools/screenshots.py
+.venv/bin/python tools/screenshots.py
 """
 
 from __future__ import annotations

@@ -42,6 +42,11 @@ def cmd_import(args) -> int:
         f"Round {result.round!r} {verb}: {result.cases_added} case(s) added, {result.cases_updated} updated, "
         f"{result.answers_changed} answer(s) recorded."
     )
+    if result.reserves_held_back:
+        say(
+            f"{len(result.reserves_held_back)} reserve case(s) held back: they stand by for cases found unsuitable "
+            f"(to audit one, set its reserve cell to No and import the file again): {', '.join(result.reserves_held_back)}"
+        )
     return 0
 
 

@@ -260,6 +260,8 @@ def cmd_sample(args) -> int:
     from audit.output_file import check_target
 
     check_target(output, force=args.force)  # refused before the caseload is read
+    if output.exists() and output.resolve() == args.caseload.expanduser().resolve():
+        raise InvalidValue(f"{output}: this is the caseload being sampled; write the sample to another file")
     cases, attribute_columns = read_caseload(args.caseload.expanduser(), framework.sampling)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000_000)
     window = Window(today=dt.date.today(), started_from=args.started_from, started_to=args.started_to)

@@ -51,6 +51,9 @@ class CaseSheet:
     attribute_columns: tuple[str, ...]
     question_columns: tuple[str, ...]
     cases: tuple[CaseRow, ...]
+    # a sample file's reserve cases (its `reserve` column says Yes): they stand by for cases found
+    # unsuitable, so an import holds them back rather than auditing them as part of the sample
+    reserves: tuple[str, ...] = ()
 
 
 # ------------------------------------------------------------------ validating
@@ -91,6 +94,8 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
             kind, key = "question", name
         elif normalised in ATTRIBUTES_BY_COLUMN:
             kind, key = "attribute", normalised
+        elif normalised == "reserve":
+            kind, key = "reserve", normalised
         elif normalised in SAMPLE_COLUMNS:
             kind, key = "skip", normalised
         else:
@@ -108,6 +113,7 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
         columns.append((kind, key))
 
     cases: list[CaseRow] = []
+    reserves: list[str] = []
     first_row_of: dict[str, int] = {}
     for row_number, cells in enumerate(rows, start=2):
         if not any(cell.strip() for cell in cells):
@@ -117,12 +123,15 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
         attributes: dict[str, str] = {}
         answers: dict[str, tuple[Answer, str | None]] = {}
         case_ref = ""
+        reserve = False
         for index, (kind, key) in enumerate(columns):
             value = cells[index] if index < len(cells) else ""
             where = f"row {row_number}, column {column_letter(index)} ({header[index].strip()})"
             try:
                 if kind == "case_ref":
                     case_ref = check_case_ref(value)
+                elif kind == "reserve":
+                    reserve = _reserve_flag(value)
                 elif kind == "attribute" and value.strip():
                     attributes[key] = ATTRIBUTES_BY_COLUMN[key].parse(value)
                 elif kind == "question":
@@ -138,6 +147,9 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
                 )
                 continue
             first_row_of[case_ref] = row_number
+            if reserve:
+                reserves.append(case_ref)
+                continue
             cases.append(CaseRow(row=row_number, case_ref=case_ref, attributes=attributes, answers=answers))
     problems.raise_if_any(source)
     return CaseSheet(
@@ -145,7 +157,17 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
         attribute_columns=tuple(k for kind, k in columns if kind == "attribute"),
         question_columns=tuple(k for kind, k in columns if kind == "question"),
         cases=tuple(cases),
+        reserves=tuple(reserves),
     )
+
+
+def _reserve_flag(value: str) -> bool:
+    word = value.strip().lower()
+    if word in ("", "no", "n"):
+        return False
+    if word in ("yes", "y"):
+        return True
+    raise InvalidValue(f"{value!r} is not Yes or No (Yes: a reserve case, held back from the import)")
 
 
 @attrs.frozen(kw_only=True)
@@ -156,6 +178,7 @@ class ImportResult:
     cases_added: int
     cases_updated: int
     answers_changed: int
+    reserves_held_back: tuple[str, ...] = ()  # a sample file's reserve cases, not imported
 
 
 def import_sheet(
@@ -216,6 +239,7 @@ def import_sheet(
         cases_added=added,
         cases_updated=updated,
         answers_changed=changed,
+        reserves_held_back=sheet.reserves,
     )
 
 
