@@ -134,9 +134,9 @@ class Disagreement:
 class Agreement:
     """Per-question agreement, the pooled overall line, and every disagreement."""
 
-    questions: tuple[QuestionAgreement, ...] = attrs.field(converter=tuple)
+    questions: tuple[QuestionAgreement, ...]
     overall: QuestionAgreement
-    disagreements: tuple[Disagreement, ...] = attrs.field(converter=tuple)
+    disagreements: tuple[Disagreement, ...]
 
     def question(self, question_id: str) -> QuestionAgreement:
         for q in self.questions:
@@ -171,9 +171,11 @@ def compare_markings(
             if value is not None and value not in CATEGORIES:
                 raise ValueError(f"{value!r} (case {key[0]}, question {key[1]}) is not Yes, No or Not applicable")
     cases = sorted({case for case, _ in second} & {case for case, _ in first})
-    lines, pooled, disagreements = [], [], []
+    lines: list[QuestionAgreement] = []
+    pooled: list[tuple[str, str]] = []
+    disagreements: list[Disagreement] = []
     for question_id, kind in questions:
-        pairs = []
+        pairs: list[tuple[str, str]] = []
         for case in cases:
             a, b = first.get((case, question_id)), second.get((case, question_id))
             if a is None or b is None:
