@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -144,3 +146,226 @@ def test_percent_agreement_rounds_halves_up():
 def test_compare_markings_refuses_other_values():
     with pytest.raises(ValueError):
         compare_markings([("q", "prompt")], {("A", "q"): "Maybe"}, {("A", "q"): Y})
+
+
+# ------------------------------------------------------------------ store and command line
+FIRST = {  # the first marking of round R: (case, question) -> answer
+    ("A111111", "2.1.1"): "Yes",
+    ("B222222", "2.1.1"): "No",
+    ("C333333", "2.1.1"): "Yes",
+    ("A111111", "2.1.1a"): "Yes",
+    ("B222222", "2.1.1a"): "Yes",
+    ("C333333", "2.1.1a"): "N/A: no assessment due",
+    ("A111111", "2.1.1b"): "Yes",
+    ("B222222", "2.1.1b"): "Yes",
+}
+SECOND = {
+    ("A111111", "2.1.1"): "Yes",
+    ("B222222", "2.1.1"): "No",
+    ("C333333", "2.1.1"): "No",
+    ("A111111", "2.1.1a"): "Yes",
+    ("B222222", "2.1.1a"): "Yes",
+    ("C333333", "2.1.1a"): "N/A: no assessment due",
+    ("A111111", "2.1.1b"): "Yes",
+    ("B222222", "2.1.1b"): "Yes",
+    ("C333333", "2.1.1b"): "Yes",
+}
+
+
+@pytest.fixture
+def marked(cli, db_path):
+    """Round R (four cases, answered by the first marker) and its moderation round, second-marked."""
+    from audit.store import AuditStore
+
+    with AuditStore.open(db_path) as store:
+        r = store.create_round("R", "Testshire PDU", "hmip-probation-pdu-2021", created_by="first-marker")
+        for ref, age in (("A111111", "22"), ("B222222", "40"), ("C333333", "31"), ("D444444", "19")):
+            store.upsert_case(r, ref, {"sentence_type": "Licence", "age": age, "team": "North"})
+    for (ref, q), value in FIRST.items():
+        assert cli("--db", db_path, "--auditor", "first-marker", "answer", "--round", "R", ref, q, value).code == 0
+    made = cli("--db", db_path, "--auditor", "second-marker", "moderate", "--round", "R", "--cases", "3", "--seed", "1")
+    assert made.code == 0, made
+    return db_path
+
+
+def second_mark(cli, db_path, answers=SECOND):
+    for (ref, q), value in answers.items():
+        assert cli("--db", db_path, "--auditor", "second-marker", "answer", "--round", "R moderation", ref, q, value).code == 0
+
+
+def refs_of(store, round_row):
+    return [c["case_ref"] for c in store.cases(round_row)]
+
+
+def test_moderate_creates_a_blind_round_with_the_same_framework_version_and_attributes(cli, db_path):
+    from audit.store import AuditStore
+
+    with AuditStore.open(db_path) as store:
+        r = store.create_round("R", "Testshire PDU", "hmip-probation-pdu-2021")
+        store.upsert_case(r, "A111111", {"sentence_type": "Licence", "age": "22", "team": "North"})
+        store.upsert_case(r, "B222222", {"sentence_type": "Community order", "age": "40"})
+        store.upsert_case(r, "C333333", {"age": "31"})
+        # pin R to a version other than the newest would be ideal; at least the version is copied verbatim
+        store.db.execute("UPDATE rounds SET framework_version = '1' WHERE id = ?", [r.id])
+    cli("--db", db_path, "answer", "--round", "R", "A111111", "2.1.1", "Yes")
+    made = cli(
+        "--db", db_path, "--auditor", "second-marker", "moderate", "--round", "R", "--case", "a111111", "--case", "B222222"
+    )
+    assert made.code == 0, made
+    assert "'R moderation'" in made.out
+    with AuditStore.open(db_path) as store:
+        r, m = store.round("R"), store.round("R moderation")
+        assert m.moderates == r.id and r.moderates is None
+        assert (m.framework_id, m.framework_version, m.unit) == (r.framework_id, r.framework_version, r.unit)
+        assert m.created_by == "second-marker"
+        assert refs_of(store, m) == ["A111111", "B222222"]
+        assert all(c["answered"] == 0 for c in store.cases(m))  # blind: no answers
+        assert not list(store.db.query("SELECT 1 FROM answers a JOIN cases c ON c.id = a.case_id WHERE c.round_id = ?", [m.id]))
+        for ref in ("A111111", "B222222"):
+            original, copy = store.case(r, ref), store.case(m, ref)
+            from audit.core.attributes import ATTRIBUTE_COLUMNS
+
+            assert {k: original[k] for k in ATTRIBUTE_COLUMNS} == {k: copy[k] for k in ATTRIBUTE_COLUMNS}
+        assert store.moderation_round(r) == m
+
+
+def test_moderate_chooses_seeded_cases(marked, cli, tmp_path):
+    from audit.store import AuditStore
+
+    with AuditStore.open(marked) as store:
+        chosen = refs_of(store, store.round("R moderation"))
+    assert len(chosen) == 3
+    again = cli("--db", marked, "moderate", "--round", "R", "--cases", "3", "--seed", "1", "--name", "again")
+    assert again.code == 0
+    with AuditStore.open(marked) as store:
+        assert refs_of(store, store.round("again")) == chosen
+        assert store.moderation_round(store.round("R")).name == "again"  # the newest
+
+
+def test_agreement_json_on_a_hand_made_example(cli, db_path):
+    from audit.store import AuditStore
+
+    with AuditStore.open(db_path) as store:
+        r = store.create_round("R", "Testshire PDU", "hmip-probation-pdu-2021")
+        for ref in ("A111111", "B222222", "C333333", "D444444"):
+            store.upsert_case(r, ref, {"age": "30"})
+    for (ref, q), value in FIRST.items():
+        cli("--db", db_path, "answer", "--round", "R", ref, q, value)
+    made = cli("--db", db_path, "moderate", "--round", "R", "--case", "A111111", "--case", "B222222", "--case", "C333333")
+    assert made.code == 0, made
+    second_mark(cli, db_path)
+    result = cli("--db", db_path, "agreement", "--round", "R", "--format", "json")
+    assert result.code == 0, result
+    data = json.loads(result.out)
+    assert list(data) == ["round", "moderation_round", "questions", "overall", "disagreements"]
+    assert (data["round"], data["moderation_round"]) == ("R", "R moderation")
+    by_id = {q["id"]: q for q in data["questions"]}
+    assert len(by_id) == 77  # every question of the framework, key questions, prompts and data items
+    # 2.1.1: pairs (Y,Y) (N,N) (Y,N): 2 of 3 agreed = 66.7% -> 67
+    #   first Y2 N1, second Y1 N2: p_o = 2/3, p_e = (2·1 + 1·2)/9 = 4/9, κ = (6/9 − 4/9)/(5/9) = 2/5 = 0.40 fair
+    assert by_id["2.1.1"] == {
+        "id": "2.1.1",
+        "kind": "key question",
+        "compared": 3,
+        "agreed": 2,
+        "percent": 67,
+        "kappa": 0.4,
+        "kappa_words": "fair",
+    }
+    # 2.1.1a: (Y,Y) (Y,Y) (NA,NA): p_o = 1, p_e = (2·2 + 1·1)/9 = 5/9, κ = 1
+    assert (by_id["2.1.1a"]["percent"], by_id["2.1.1a"]["kappa"], by_id["2.1.1a"]["kind"]) == (100, 1.0, "prompt")
+    # 2.1.1b: C333333 unanswered by the first marker -> 2 compared, both Yes throughout: undefined, never 0
+    assert (by_id["2.1.1b"]["compared"], by_id["2.1.1b"]["kappa"], by_id["2.1.1b"]["kappa_words"]) == (2, None, "undefined")
+    assert by_id["2.2.1"]["compared"] == 0 and by_id["2.2.1"]["percent"] is None
+    # overall, pooled: 8 pairs, 7 agreed = 87.5% -> 88; first Y6 N1 NA1, second Y5 N2 NA1:
+    #   p_o = 7/8, p_e = (6·5 + 1·2 + 1·1)/64 = 33/64, κ = (56/64 − 33/64)/(31/64) = 23/31 ≈ 0.742 -> 0.74 substantial
+    overall = data["overall"]
+    assert (overall["compared"], overall["agreed"], overall["percent"], overall["kappa"]) == (8, 7, 88, 0.74)
+    assert overall["kappa_words"] == "substantial"
+    assert data["disagreements"] == [{"case_ref": "C333333", "question": "2.1.1", "first": "Yes", "second": "No"}]
+    table = cli("--db", db_path, "agreement", "--round", "R")
+    assert table.code == 0
+    assert "0.40 (fair)" in table.out and "undefined" in table.out and "C333333 2.1.1" in table.out
+
+
+def test_settle_records_the_moderated_answer_in_the_history(marked, cli):
+    from audit.store import AuditStore
+
+    with AuditStore.open(marked) as store:
+        refs = refs_of(store, store.round("R moderation"))
+    second_mark(cli, marked, {k: v for k, v in SECOND.items() if k[0] in refs})
+    ref = "C333333" if "C333333" in refs else refs[0]
+    cli("--db", marked, "--auditor", "second-marker", "answer", "--round", "R moderation", ref, "2.1.1", "No")
+    done = cli("--db", marked, "--auditor", "qa-lead", "settle", "--round", "R", ref, "2.1.1", "second", "--reason", "no review")
+    assert done.code == 0, done
+    with AuditStore.open(marked) as store:
+        r = store.round("R")
+        assert store.answer(store.case(r, ref)["id"], "2.1.1")["value"] == "No"
+        last = store.answer_history(r, ref)[-1]
+        assert (last["source"], last["auditor"], last["new_value"], last["new_note"]) == (
+            "moderation",
+            "qa-lead",
+            "No",
+            "no review",
+        )
+        before = len(store.answer_history(r))
+    history = cli("--db", marked, "history", "--round", "R", "--case", ref)
+    assert "qa-lead" in history.out and "(moderation)" in history.out and "no review" in history.out
+    # keeping the first answer where R already has it still records that it was moderated (old = new)
+    kept = cli("--db", marked, "--auditor", "qa-lead", "settle", "--round", "R", "A111111", "2.1.1a", "first")
+    assert kept.code == 0 and "confirmed" in kept.out, kept
+    with AuditStore.open(marked) as store:
+        r = store.round("R")
+        history = store.answer_history(r)
+        assert len(history) == before + 1
+        assert (history[-1]["old_value"], history[-1]["new_value"], history[-1]["source"]) == ("Yes", "Yes", "moderation")
+        assert store.check() == []
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["moderate", "--round", "nope", "--cases", "1"], "no round called 'nope'"),
+        (["moderate", "--round", "R", "--case", "Z999999"], "no case 'Z999999'"),
+        (["moderate", "--round", "R", "--cases", "5"], "more than the 4 case(s)"),
+        (["moderate", "--round", "R moderation", "--cases", "1"], "is itself a moderation round"),
+        (["agreement", "--round", "nope"], "no round called 'nope'"),
+        (["agreement", "--round", "R", "--moderation", "other"], "no moderation round called 'other'"),
+        (["settle", "--round", "R", "Z999999", "2.1.1", "first"], "no case 'Z999999'"),
+        (["settle", "--round", "R", "A111111", "9.9.9", "first"], "not a question"),
+        (["settle", "--round", "R", "D444444", "2.1.1", "first"], "has not answered"),
+    ],
+)
+def test_errors_exit_2_with_one_line(marked, cli, args, words):
+    from audit.store import AuditStore
+
+    if args[0] == "settle" and args[3] == "D444444":  # a case in both rounds that the first marker left unanswered
+        with AuditStore.open(marked) as store:
+            args = [*args[:3], refs_of(store, store.round("R moderation"))[0], "2.2.1", "first"]
+    result = cli("--db", marked, *args)
+    assert result.code == 2, result
+    assert words in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_a_round_without_moderation_says_so(cli, db_path):
+    from audit.store import AuditStore
+
+    with AuditStore.open(db_path) as store:
+        store.create_round("R", "Testshire PDU", "hmip-probation-pdu-2021")
+    result = cli("--db", db_path, "agreement", "--round", "R")
+    assert result.code == 2 and "has no moderation round" in result.err
+
+
+def test_schema_4_fixture_migrates_to_moderation(tmp_path):
+    import shutil
+
+    from audit.store import SCHEMA_VERSION, AuditStore
+
+    path = tmp_path / "old.db"
+    shutil.copy(Path(__file__).parent / "fixtures" / "schema-4.db", path)
+    with AuditStore.open(path) as store:
+        assert store.db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 5
+        r = store.round("Schema one round")
+        assert r.moderates is None and store.moderation_rounds(r) == []
+        m = store.create_moderation_round(r, ["A123456"])
+        assert m.moderates == r.id and store.check() == []

@@ -186,3 +186,16 @@ def compare_markings(
         lines.append(_line(question_id, kind, pairs))
         pooled.extend(pairs)
     return Agreement(questions=tuple(lines), overall=_line("overall", "overall", pooled), disagreements=tuple(disagreements))
+
+
+def choose_cases(case_refs: Iterable[str], n: int, seed: int) -> list[str]:
+    """``n`` cases for a second marking, chosen at random but reproducibly from ``seed``
+    (the same references and seed always choose the same cases), in reference order."""
+    import random
+
+    refs = sorted(set(case_refs))
+    if n < 1:
+        raise ValueError("choose at least one case")
+    if n > len(refs):
+        raise ValueError(f"{n} cases asked for, but the round has only {len(refs)}")
+    return sorted(random.Random(seed).sample(refs, n))
