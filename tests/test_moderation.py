@@ -369,3 +369,51 @@ def test_schema_4_fixture_migrates_to_moderation(tmp_path):
         assert r.moderates is None and store.moderation_rounds(r) == []
         m = store.create_moderation_round(r, ["A123456"])
         assert m.moderates == r.id and store.check() == []
+
+
+# ------------------------------------------------------------------ report section
+def test_report_has_a_moderation_section_in_every_format(cli, db_path):
+    import io
+
+    import openpyxl
+
+    from audit.reports.html import render_html
+    from audit.reports.markdown import render_markdown_report
+    from audit.reports.model import build_report
+    from audit.reports.xlsx import render_xlsx
+    from audit.store import AuditStore
+
+    with AuditStore.open(db_path) as store:
+        r = store.create_round("R", "Testshire PDU", "hmip-probation-pdu-2021")
+        for ref in ("A111111", "B222222", "C333333"):
+            store.upsert_case(r, ref, {"age": "30"})
+        without = build_report(store, r, case_level=False)
+    assert without.moderation is None
+    assert "Moderation" not in render_markdown_report(without)
+    for (ref, q), value in FIRST.items():
+        if ref != "D444444":
+            cli("--db", db_path, "answer", "--round", "R", ref, q, value)
+    hostile = '=HYPERLINK("x") <b>#QA</b>'
+    made = cli("--db", db_path, "moderate", "--round", "R", "--cases", "3", "--name", hostile)
+    assert made.code == 0, made
+    for (ref, q), value in SECOND.items():
+        cli("--db", db_path, "answer", "--round", hostile, ref, q, value)
+    with AuditStore.open(db_path) as store:
+        report = build_report(store, store.round("R"), case_level=False)
+    m = report.moderation
+    assert m is not None and m.moderation_round == hostile and m.disagreements == 1
+    by_id = {q.id: q for q, _ in m.key_questions}
+    assert set(by_id) == {kq.id for kq in report.summary.framework.key_questions}  # key questions only
+    assert (by_id["2.1.1"].percent, m.kappa_text(by_id["2.1.1"])) == (67, "0.40 (fair)")  # as worked out above
+    assert (m.overall.percent, m.kappa_text(m.overall)) == (88, "0.74 (substantial)")
+    markdown = render_markdown_report(report)
+    assert "## Moderation" in markdown and "0.40 (fair)" in markdown and "0.74 (substantial)" in markdown
+    assert "<b>" not in markdown and "&lt;b&gt;" in markdown
+    html = render_html(report)
+    assert 'id="moderation"' in html and "0.40 (fair)" in html and "<b>#QA" not in html and "&lt;b&gt;" in html
+    workbook = openpyxl.load_workbook(io.BytesIO(render_xlsx(report)))
+    sheet = workbook["Moderation"]
+    rows = {row[0]: row for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert rows["2.1.1"][2:7] == (3, 2, 0.67, 0.4, "0.40 (fair)")
+    assert rows["overall"][4:7] == (0.88, 0.74, "0.74 (substantial)")
+    assert all(cell.data_type == "s" for cell in sheet["H"][1:])  # the name is text, never a formula
