@@ -417,3 +417,29 @@ def test_report_has_a_moderation_section_in_every_format(cli, db_path):
     assert rows["2.1.1"][2:7] == (3, 2, 0.67, 0.4, "0.40 (fair)")
     assert rows["overall"][4:7] == (0.88, 0.74, "0.74 (substantial)")
     assert all(cell.data_type == "s" for cell in sheet["H"][1:])  # the name is text, never a formula
+
+
+# ------------------------------------------------------------------ the TUI keeps the second marking blind
+async def test_the_moderation_rounds_case_screen_shows_no_first_answers(marked):
+    from audit.store import AuditStore
+    from audit.tui.app import CaseAuditApp
+    from audit.tui.screens.case import CaseScreen
+
+    with AuditStore.open(marked) as store:
+        r, m = store.round("R"), store.round("R moderation")
+        ref = refs_of(store, m)[0]
+        assert store.answers_for_case(store.case(r, ref)["id"])  # the first marker answered this case
+        questions = store.framework_for(m).question_ids
+    app = CaseAuditApp(marked, round_name="R moderation", case_ref=ref)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CaseScreen)
+        assert screen.case["case_ref"] == ref and screen.case["round_id"] == m.id
+        assert screen.answers == {}
+        assert all(screen.answers.get(q) is None for q in questions)  # every question unanswered
+        assert screen.answered_count() == 0
+    control = CaseAuditApp(marked, round_name="R", case_ref=ref)  # the same case in R: its answers do show
+    async with control.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(control.screen, CaseScreen) and control.screen.answered_count() > 0
