@@ -237,6 +237,8 @@ def test_moderate_chooses_seeded_cases(marked, cli, tmp_path):
     assert len(chosen) == 3
     again = cli("--db", marked, "moderate", "--round", "R", "--cases", "3", "--seed", "1", "--name", "again")
     assert again.code == 0
+    listing = cli("--db", marked, "rounds")
+    assert "(second marking of 'R')" in listing.out and listing.out.count("second marking of") == 2
     with AuditStore.open(marked) as store:
         assert refs_of(store, store.round("again")) == chosen
         assert store.moderation_round(store.round("R")).name == "again"  # the newest
@@ -443,3 +445,38 @@ async def test_the_moderation_rounds_case_screen_shows_no_first_answers(marked):
     async with control.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert isinstance(control.screen, CaseScreen) and control.screen.answered_count() > 0
+
+
+def test_moderation_round_keeps_the_original_framework_version_when_a_newer_one_exists(cli, db_path, tmp_path, monkeypatch):
+    from audit.store import AuditStore
+    from framework import load_framework
+
+    monkeypatch.setenv("CASEAUDIT_FRAMEWORKS_DIR", str(tmp_path / "my-frameworks"))
+    source = tmp_path / "local.toml"
+    assert cli("frameworks", "new", "our-audit", "--from", "hmip-probation-pdu-2021", "-o", source).code == 0
+    assert cli("frameworks", "add", source).code == 0
+    with AuditStore.open(db_path) as store:
+        r = store.create_round("R", "Testshire PDU", "our-audit", "1")
+        store.upsert_case(r, "A111111", {"age": "30"})
+    text = source.read_text(encoding="utf-8").replace('version = "1"', 'version = "2"', 1)
+    source.write_text(text.replace('"Outstanding" = 3', '"Outstanding" = 4'), encoding="utf-8")
+    assert cli("frameworks", "add", source).code == 0
+    assert load_framework("our-audit").version == "2"
+    assert cli("--db", db_path, "moderate", "--round", "R", "--cases", "1").code == 0
+    with AuditStore.open(db_path) as store:
+        m = store.round("R moderation")
+        assert (m.framework_id, m.framework_version) == ("our-audit", "1")
+
+
+def test_a_moderation_round_travels_in_a_merge(marked, cli, tmp_path):
+    from audit.store import AuditStore
+
+    other = tmp_path / "other.db"
+    with AuditStore.open(other):
+        pass
+    merged = cli("--db", other, "merge", marked)
+    assert merged.code == 0, merged
+    with AuditStore.open(other) as store:
+        r = store.round("R")
+        assert store.moderation_round(r).name == "R moderation"
+        assert store.check() == []
