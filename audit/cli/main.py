@@ -13,12 +13,12 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from audit.cli import answers, app, database, frameworks, outputs, rounds, sampling
+from audit.cli import answers, app, database, frameworks, moderation, outputs, rounds, sampling
 from audit.cli.common import DB_ENV, default_db_path, say
 from audit.core.safe_text import lines_for_terminal
 from audit.errors import CaseauditError
 
-COMMAND_GROUPS = (rounds, answers, outputs, sampling, database, frameworks, app)
+COMMAND_GROUPS = (rounds, answers, moderation, outputs, sampling, database, frameworks, app)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,9 +17,12 @@ def cmd_rounds(args) -> int:
         say("No rounds yet. Load the demo with 'caseaudit demo' or import a case sheet with 'caseaudit import'.")
         return 0
     say(f"{'Round':<30} {'Unit':<28} {'Framework':<28} {'Cases':>5} {'Done':>6}")
+    names = {r["id"]: r["name"] for r in rounds}
     for r in rounds:
         framework = f"{r['framework_id']} v{r['framework_version']}"
         state = " (finalised)" if r.get("finalised_at") else ""
+        if r.get("moderates"):
+            state += f" (second marking of {names.get(r['moderates'], 'a round not here')!r})"
         done = "  n/a" if r["progress"] is None else f"{r['progress'] * 100:>5.0f}%"
         if r.get("framework_missing"):
             state += " (framework not available: add its definition to open this round)"

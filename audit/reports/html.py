@@ -237,6 +237,7 @@ def render_html(report: Report) -> str:
             f"</tbody></table><p>Score {c.score_before[0]}/{c.score_before[1]} \u2192 {c.score_now[0]}/{c.score_now[1]}; "
             f"overall rating {_e(c.overall_before or 'n/a')} \u2192 {_e(c.overall_now or 'n/a')}.</p>"
         )
+    out += _moderation_html(report)
     out.append(
         f'<p class="note">Produced by caseaudit from the round\'s stored answers. Intervals are Wilson score intervals at {level}.</p>'
     )
@@ -282,6 +283,27 @@ def _case_standard_html(report: Report, s, level: str) -> list[str]:
                 f"<strong>{_e(q.id)}</strong> {_e(q.text)}: {_e(figure)}</li>"
             )
     out.append("</ul>")
+    return out
+
+
+def _moderation_html(report: Report) -> list[str]:
+    m = report.moderation
+    if m is None:
+        return []
+    out = [
+        '<h2 id="moderation">Moderation</h2>',
+        f"<p>Blind second marking: {_e(m.moderation_round)}. Agreement over the cases both markers answered; "
+        f"Cohen's kappa with Landis &amp; Koch's words. {m.disagreements} disagreement(s).</p>",
+        '<table class="moderation"><thead><tr><th>Key question</th><th class="num">Compared</th><th class="num">Agreed</th>'
+        '<th class="num">Agreement</th><th>Kappa</th></tr></thead><tbody>',
+    ]
+    rows = [(q, f"{q.id} {text}") for q, text in m.key_questions] + [(m.overall, "Overall (all questions)")]
+    for q, label in rows:
+        out.append(
+            f'<tr data-kq="{_e(q.id)}"><td>{_e(label)}</td><td class="num">{q.compared}</td><td class="num">{q.agreed}</td>'
+            f'<td class="num">{_e(m.percent_text(q))}</td><td>{_e(m.kappa_text(q))}</td></tr>'
+        )
+    out.append("</tbody></table>")
     return out
 
 

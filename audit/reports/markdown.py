@@ -38,7 +38,28 @@ def render_markdown_report(report: Report) -> str:
         for s in case_standards:
             out += _markdown_case_standard(report, s, level)
     out += _markdown_breakdowns(report)
+    out += _markdown_moderation(report)
     return "\n".join(out)
+
+
+def _markdown_moderation(report: Report) -> list[str]:
+    m, md = report.moderation, for_markdown
+    if m is None:
+        return []
+    out = [
+        "## Moderation",
+        "",
+        f"Blind second marking: {md(m.moderation_round)}. Agreement over the cases both markers answered; "
+        f"Cohen's kappa with Landis & Koch's words. {m.disagreements} disagreement(s).",
+        "",
+        "| Key question | Compared | Agreed | Agreement | Kappa |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for q, text in m.key_questions:
+        out.append(f"| {q.id} {md(text)} | {q.compared} | {q.agreed} | {m.percent_text(q)} | {m.kappa_text(q)} |")
+    o = m.overall
+    out += [f"| Overall (all questions) | {o.compared} | {o.agreed} | {m.percent_text(o)} | {m.kappa_text(o)} |", ""]
+    return out
 
 
 def _markdown_case_standard(report: Report, s: StandardSummary, level: str) -> list[str]:

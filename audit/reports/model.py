@@ -21,12 +21,32 @@ from audit.core.analysis import (
     unsettled,
     wilson_interval,
 )
+from audit.core.moderation import QuestionAgreement, kappa_text
 from audit.core.summary import QuestionFigures, StandardSummary, Summary, percent_text
 from audit.errors import InvalidValue
 from audit.store import AuditStore, Round
 from audit.store.case_table import CaseAnswerTable, read_case_answer_table
 from audit.store.figures import summarise, summary_from_counts
+from audit.store.moderation import latest_moderation
 from framework.model import RatingMethod
+
+
+@attrs.frozen(kw_only=True)
+class ModerationSection:
+    """The round's blind second marking (its newest moderation round): agreement per key question and overall."""
+
+    moderation_round: str
+    key_questions: tuple[tuple[QuestionAgreement, str], ...]  # (agreement, the key question's text)
+    overall: QuestionAgreement
+    disagreements: int
+
+    @staticmethod
+    def percent_text(q: QuestionAgreement) -> str:
+        return "n/a" if q.percent is None else f"{q.percent}%"
+
+    @staticmethod
+    def kappa_text(q: QuestionAgreement) -> str:
+        return kappa_text(q.kappa)
 
 
 @attrs.frozen(kw_only=True)
@@ -38,6 +58,7 @@ class Report:
     comparison: Comparison | None
     case_answers: CaseAnswerTable | None  # the case-level sheet, when asked for
     generated_at: str
+    moderation: ModerationSection | None = None  # when the round has a moderation round
 
     def interval(self, question: QuestionFigures) -> Interval | None:
         return self.intervals.get(question.id)
@@ -105,7 +126,18 @@ def build_report(store: AuditStore, round_row: Round, *, compare_with: Round | N
         if compare_with.id == round_row.id:
             raise InvalidValue("compare with an earlier round, not the same one")
         comparison = compare(summary, summarise(store, compare_with))
+    moderation = None
+    found = latest_moderation(store, round_row)
+    if found is not None:
+        texts = {kq.id: kq.text for kq in framework.key_questions}
+        moderation = ModerationSection(
+            moderation_round=found.moderation.name,
+            key_questions=tuple((q, texts[q.id]) for q in found.agreement.questions if q.id in texts),
+            overall=found.agreement.overall,
+            disagreements=len(found.agreement.disagreements),
+        )
     return Report(
+        moderation=moderation,
         summary=summary,
         intervals=intervals,
         unsettled=frozenset(unsettled_ids),

@@ -231,6 +231,31 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
             )
         trend.finish()
 
+    if report.moderation:
+        m = report.moderation
+        moderation = _Sheet(
+            workbook,
+            "Moderation",
+            ["Key question", "Text", "Compared", "Agreed", "Agreement", "Kappa", "Kappa words", "Second marking"],
+            [13, 50, 10, 10, 11, 8, 16, 28],
+        )
+        rows = [(line, text) for line, text in m.key_questions] + [(m.overall, "Overall (all questions)")]
+        for line, text in rows:
+            moderation.append(
+                [
+                    line.id,
+                    text,
+                    line.compared,
+                    line.agreed,
+                    line.percent / 100 if line.percent is not None else None,
+                    line.kappa.hundredths / 100 if line.kappa is not None else None,
+                    m.kappa_text(line),
+                    m.moderation_round,
+                ],
+                percent_columns=(4,),
+            )
+        moderation.finish()
+
     if report.case_answers is None:
         buffer = io.BytesIO()
         workbook.save(buffer)

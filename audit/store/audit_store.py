@@ -182,6 +182,64 @@ class AuditStore:
             result.append(row)
         return result
 
+    # -- moderation (blind second marking) ------------------------------------
+    def create_moderation_round(
+        self, original: Round, case_refs: Iterable[str], *, name: str | None = None, created_by: str | None = None
+    ) -> Round:
+        """A round for a blind second marking of ``original``: the same framework id and version and unit,
+        the chosen cases with their attributes, and no answers. All or nothing."""
+        if original.moderates is not None:
+            raise InvalidValue(f"round {original.name!r} is itself a moderation round; moderate the original round")
+        refs = list(dict.fromkeys(ref.strip().upper() for ref in case_refs))
+        if not refs:
+            raise InvalidValue("a moderation round needs at least one case")
+        name = (name or f"{original.name} moderation").strip()
+        if not name:
+            raise InvalidValue("a round needs a name")
+        by = created_by or current_user()
+        new_round = Round(
+            id=uuid.uuid4().hex,
+            name=name,
+            unit=original.unit,
+            framework_id=original.framework_id,
+            framework_version=original.framework_version,
+            created_at=now(),
+            created_by=by,
+            moderates=original.id,
+        )
+        with write_lock(self.db):
+            current = self.round_by_id(original.id)
+            cases = [self.case(current, ref) for ref in refs]  # UnknownCase names the first one missing
+            if self._one("SELECT id FROM rounds WHERE name = ?", [name]):
+                raise DuplicateRound(f"a round called {name!r} already exists")
+            self.db.table("rounds").insert(new_round.as_row())
+            for case in cases:
+                attributes = {c: case[c] for c in ATTRIBUTE_COLUMNS if case[c] not in (None, "")}
+                self.upsert_case(new_round, case["case_ref"], attributes, changed_by=by, source="moderation")
+        return new_round
+
+    def moderation_rounds(self, original: Round) -> list[Round]:
+        """The rounds moderating ``original``, newest first."""
+        return [
+            Round.from_row(row)
+            for row in self.db.query("SELECT * FROM rounds WHERE moderates = ? ORDER BY created_at DESC, name", [original.id])
+        ]
+
+    def moderation_round(self, original: Round, name: str | None = None) -> Round:
+        """The moderation round of ``original`` called ``name``, or the newest one."""
+        if original.moderates is not None:
+            raise InvalidValue(f"round {original.name!r} is a moderation round; name the round it moderates")
+        found = self.moderation_rounds(original)
+        if name is not None:
+            found = [r for r in found if r.name == name]
+            if not found:
+                raise UnknownRound(f"no moderation round called {name!r} moderates round {original.name!r}")
+        if not found:
+            raise UnknownRound(
+                f"round {original.name!r} has no moderation round; make one with 'caseaudit moderate --round NAME --cases N'"
+            )
+        return found[0]
+
     def check_writable(self, round_row: Round) -> None:
         if round_row.finalised_at:
             raise RoundFinalised(
@@ -334,8 +392,12 @@ class AuditStore:
         auditor: str | None = None,
         source: str = "cli",
         based_on: object = ANY_STATE,
+        always_record: bool = False,
     ) -> bool:
-        """Commit one answer (None clears it). Returns True when something changed.
+        """Commit one answer (None clears it). Returns True when something changed (or was recorded).
+
+        ``always_record``: write a history event even when nothing changes (old = new), so the history
+        shows the answer was confirmed (a moderation that kept the first marker's answer).
 
         ``keep_note``: when ``note`` is None, keep the existing note.
         ``based_on``: the answer's event id as the person saw it (None: they saw no answer).
@@ -361,7 +423,16 @@ class AuditStore:
             self.check_writable(current_round)
             case = self.case(current_round, case_ref)
             return self._write_answer(
-                case["id"], question_id, value, reason, note, keep_note, auditor or current_user(), source, based_on=based_on
+                case["id"],
+                question_id,
+                value,
+                reason,
+                note,
+                keep_note,
+                auditor or current_user(),
+                source,
+                based_on=based_on,
+                always_record=always_record,
             )
 
     def record_note(
@@ -443,6 +514,7 @@ class AuditStore:
         source: str,
         *,
         based_on: object = ANY_STATE,
+        always_record: bool = False,
     ) -> bool:
         from audit.core.events import format_based_on
 
@@ -455,7 +527,7 @@ class AuditStore:
             note = old_note
         note = (note or "").strip() or None
         new_value = value.value if value is not None else None
-        if (old_value, old_reason, old_note) == (new_value, reason, note):
+        if (old_value, old_reason, old_note) == (new_value, reason, note) and not always_record:
             return False
         parents, generation, other_heads = self._parents_of(
             current, "answer_history", ("new_value", "new_reason", "new_note"), (old_value, old_reason, old_note)

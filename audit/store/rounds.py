@@ -27,6 +27,11 @@ class Round:
     created_by: str
     finalised_at: str | None = None
     finalised_by: str | None = None
+    moderates: str | None = None  # a moderation round (blind second marking): the id of the round it moderates
+
+    @property
+    def is_moderation(self) -> bool:
+        return self.moderates is not None
 
     @property
     def finalised(self) -> bool:

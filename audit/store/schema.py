@@ -421,4 +421,11 @@ def m004_replication(db: sqlite_utils.Database) -> None:
             settle_slots(db, "rating", [(round_id, standard_id)], from_file="an older caseaudit's merge")
 
 
+@migrations()
+def m005_moderation(db: sqlite_utils.Database) -> None:
+    """Blind second marking: a moderation round names the round it moderates (NULL for every other round)."""
+    db.execute("ALTER TABLE rounds ADD COLUMN moderates TEXT REFERENCES rounds(id)")
+    db.execute("CREATE INDEX rounds_moderates ON rounds(moderates)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
