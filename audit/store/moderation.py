@@ -99,3 +99,69 @@ def settle(
         always_record=True,
     )
     return (before.get("value"), before.get("reason")) != (chosen["value"], chosen.get("reason"))
+
+
+@attrs.frozen(kw_only=True)
+class DisagreementLine:
+    """One case and question the two markers answered differently, as the first marker answered it
+    (before any moderation), the second marker's answer, and how it was settled, if it was."""
+
+    case_ref: str
+    question: str
+    first: str
+    second: str
+    settled: str | None  # the original round's answer after settling; None while open
+    settled_by: str | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.case_ref}|{self.question}"
+
+
+@attrs.frozen(kw_only=True)
+class Disagreements:
+    """Every disagreement of ``moderation`` (settled or not), with the agreement as `caseaudit agreement` gives it."""
+
+    moderation: Moderation
+    lines: tuple[DisagreementLine, ...]
+
+    @property
+    def open(self) -> int:
+        return sum(1 for line in self.lines if line.settled is None)
+
+
+def disagreements(store: AuditStore, original: Round, moderation_name: str | None = None) -> Disagreements:
+    """Disagreements between the first marking (the original round's answers as they were before any
+    settling: the old value of the first 'moderation' event, else the answer now) and the second.
+
+    Settling with the second marker's answer makes the two agree now; such a line is still listed, settled."""
+    moderation = moderation_of(store, original, moderation_name)
+    first = _marking(store, original)
+    settled: dict[tuple[str, str], tuple[str | None, str]] = {}
+    for row in store.db.query(
+        "SELECT c.case_ref, h.question_id, h.old_value, h.new_value, h.auditor FROM answer_history h"
+        " JOIN cases c ON c.id = h.case_id WHERE c.round_id = ? AND h.source = ? ORDER BY h.changed_at, h.id",
+        [original.id, SOURCE],
+    ):
+        key = (row["case_ref"], row["question_id"])
+        if key not in settled:  # the first settling: what it replaced is the first marker's answer
+            if row["old_value"] is None:
+                first.pop(key, None)
+            else:
+                first[key] = row["old_value"]
+        settled[key] = (row["new_value"], row["auditor"])
+    framework = store.framework_for(original)
+    questions = [(q.id, str(q.kind)) for q in framework.iter_questions()]
+    compared = compare_markings(questions, first, _marking(store, moderation.moderation))
+    lines = tuple(
+        DisagreementLine(
+            case_ref=d.case_ref,
+            question=d.question,
+            first=d.first,
+            second=d.second,
+            settled=settled[(d.case_ref, d.question)][0] if (d.case_ref, d.question) in settled else None,
+            settled_by=settled[(d.case_ref, d.question)][1] if (d.case_ref, d.question) in settled else None,
+        )
+        for d in compared.disagreements
+    )
+    return Disagreements(moderation=moderation, lines=lines)

@@ -149,6 +149,11 @@ class CaseAuditApp(App):
             yield SystemCommand(
                 "Merge conflicts", "Answers a merged copy disagrees on: keep ours or take theirs", self.action_conflicts
             )
+            yield SystemCommand(
+                "Agreement",
+                "The blind second marking: agreement, kappa and disagreements to settle",
+                self.action_agreement,
+            )
 
     def action_rounds(self) -> None:
         while len(self.screen_stack) > 2:
@@ -183,6 +188,26 @@ class CaseAuditApp(App):
         round_row = self.current_round()
         if round_row is not None:
             self.push_screen(ConflictsScreen(self.opened_store(), round_row))
+
+    def action_agreement(self) -> None:
+        """The disagreements screen of the round in view; from a moderation round, a polite refusal:
+        its marker must not see the first marking."""
+        from audit.tui.screens.disagreements import DisagreementsScreen, moderation_refusal
+
+        round_row = self.current_round()
+        if round_row is None:
+            return
+        store = self.opened_store()
+        try:
+            round_row = store.round_by_id(round_row.id)  # as stored now: a moderation link is never stale
+        except CaseauditError as error:
+            self.notify(lines_for_terminal(str(error)), title="Cannot open", severity="error", timeout=8, markup=False)
+            return
+        refusal = moderation_refusal(store, round_row)
+        if refusal is not None:
+            self.notify(lines_for_terminal(refusal), title="Blind second marking", severity="warning", timeout=10, markup=False)
+            return
+        self.push_screen(DisagreementsScreen(store, round_row))
 
 
 def build_app(

@@ -39,6 +39,7 @@ class CasesScreen(RoundScreen):
         Binding("s", "summary", "Summary", id="cases.summary"),
         Binding("o", "domain_one", "Judgement ratings", id="cases.domain1"),
         Binding("c", "conflicts", "Conflicts", id="cases.conflicts"),
+        Binding("g", "app.agreement", "Agreement", id="cases.agreement"),
         Binding("escape", "back", "Back", id="cases.back"),
     ]
 

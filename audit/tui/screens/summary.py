@@ -75,6 +75,7 @@ class SummaryScreen(RoundScreen):
         ),
         Binding("w", "save_report", "Save report", id="summary.save", tooltip="HTML, Excel or Markdown report of this round"),
         Binding("o", "domain_one", "Judgement ratings", id="summary.domain1"),
+        Binding("g", "app.agreement", "Agreement", id="summary.agreement"),
         Binding("r", "refresh", "Refresh", id="summary.refresh"),
         Binding("escape", "back", "Back", id="summary.back"),
     ]
