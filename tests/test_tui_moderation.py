@@ -205,3 +205,25 @@ async def test_the_command_palette_offers_agreement(moderated):
         command.callback()
         await pilot.pause()
         assert type(app.screen).__name__ == "DisagreementsScreen"
+
+
+async def test_an_answer_changed_since_shown_is_not_settled_and_the_app_stays_up(moderated):
+    await second_mark_in_the_tui(moderated)
+    app = CaseAuditApp(moderated, round_name="R", auditor="qa-lead")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("g")
+        screen = app.screen
+        assert await until(pilot, lambda: len(getattr(screen, "lines", {})) == 2)
+        app.follow_timer.pause()  # the screen still shows the second answer as No
+        with AuditStore.open(moderated) as other:  # the second marker thinks again meanwhile
+            other.record_answer(other.round("R moderation"), "A111111", "2.1.1b", "Not applicable", reason="x", auditor="m2")
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        told = " ".join(str(n.message) for n in app._notifications)
+        assert "changed since this screen showed it" in told
+        assert await until(pilot, lambda: screen.lines["A111111|2.1.1b"].second == "Not applicable")
+        assert app.screen is screen
+    assert answer_of(moderated, "R", "A111111", "2.1.1b") == "Yes"  # nothing settled
