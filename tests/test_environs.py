@@ -916,3 +916,33 @@ def test_force_never_replaces_the_database_itself(cli, demo_db):
         assert result.code == 2 and "is the database" in result.err, (args, result)
     assert demo_db.read_bytes() == before
     assert cli("--db", demo_db, "rounds").code == 0
+
+
+# ------------------------------------------------------------------ odd inputs: a FIFO, bytes that are not text
+def test_a_fifo_given_as_a_sheet_or_caseload_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "caseload.csv"
+    os.mkfifo(fifo)
+    for args in (("import", fifo, "--round", "R"), ("sample", fifo, "--size", "5", "-o", tmp_path / "s.csv")):
+        result = run("--db", tmp_path / "x.db", *args, timeout=30)
+        assert result.returncode == 2 and "not a regular file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_argument_whose_bytes_are_not_utf8_is_one_line_not_a_traceback(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable.encode(),
+            b"-m",
+            b"audit.cli",
+            b"--db",
+            str(tmp_path / "x.db").encode(),
+            b"summary",
+            b"--round",
+            b"N\x9b",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        env={**os.environ, "LC_ALL": "C.UTF-8", "PYTHONUTF8": "1"},
+    )
+    err = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 2 and "not valid text" in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1

@@ -241,7 +241,12 @@ def test_moderate_chooses_seeded_cases(marked, cli, tmp_path):
     assert "(second marking of 'R')" in listing.out and listing.out.count("second marking of") == 2
     with AuditStore.open(marked) as store:
         assert refs_of(store, store.round("again")) == chosen
-        assert store.moderation_round(store.round("R")).name == "again"  # the newest
+        assert store.moderation_round(store.round("R"), newest_if_several=True).name == "again"  # the newest
+    # with two markings and no name, a command never picks one silently
+    for command in (("agreement", "--round", "R"), ("settle", "--round", "R", sorted(chosen)[0], "2.2.1", "second")):
+        refused = cli("--db", marked, *command)
+        assert refused.code == 2 and "2 moderation rounds ('again', 'R moderation')" in refused.err, refused
+    assert cli("--db", marked, "agreement", "--round", "R", "--moderation", "again").code == 0
 
 
 def test_agreement_json_on_a_hand_made_example(cli, db_path):
@@ -480,3 +485,50 @@ def test_a_moderation_round_travels_in_a_merge(marked, cli, tmp_path):
         r = store.round("R")
         assert store.moderation_round(r).name == "R moderation"
         assert store.check() == []
+
+
+def test_the_first_marking_is_what_r_held_when_moderation_began(marked, cli):
+    """An answer given in R after the moderation round was made (or a settlement) is not the first marker's:
+    agreement keeps comparing what the first marker said, and settling 'first' records that answer."""
+    import json
+
+    from audit.store import AuditStore
+
+    with AuditStore.open(marked) as store:
+        refs = refs_of(store, store.round("R moderation"))
+    second_mark(cli, marked, {k: v for k, v in SECOND.items() if k[0] in refs})
+    ref = "C333333" if "C333333" in refs else refs[0]
+    cli("--db", marked, "--auditor", "second-marker", "answer", "--round", "R moderation", ref, "2.1.1", "No")
+    first_said = FIRST[(ref, "2.1.1")]
+    other = "No" if first_said == "Yes" else "Yes"
+    before = json.loads(cli("--db", marked, "agreement", "--round", "R", "--format", "json").out)
+    # someone changes R's answer after the moderation began: the first marking is unchanged
+    assert cli("--db", marked, "--auditor", "erin", "answer", "--round", "R", ref, "2.1.1", other).code == 0
+    after = json.loads(cli("--db", marked, "agreement", "--round", "R", "--format", "json").out)
+    assert after == before
+    kept = cli("--db", marked, "--auditor", "qa-lead", "settle", "--round", "R", ref, "2.1.1", "first", "--reason", "first right")
+    assert kept.code == 0, kept
+    with AuditStore.open(marked) as store:
+        r = store.round("R")
+        assert store.answer(store.case(r, ref)["id"], "2.1.1")["value"] == first_said
+        last = store.answer_history(r, ref)[-1]
+        assert (last["old_value"], last["new_value"], last["source"], last["auditor"]) == (
+            other,
+            first_said,
+            "moderation",
+            "qa-lead",
+        )
+    # settling never moves the agreement figures
+    assert json.loads(cli("--db", marked, "agreement", "--round", "R", "--format", "json").out) == before
+
+
+def test_agreement_json_shows_control_characters_in_names_as_escapes(marked, cli):
+    import json
+
+    from audit.store import AuditStore
+
+    with AuditStore.open(marked) as store:
+        store.rename_round(store.round("R moderation"), "Mod\u009b31m\u202eevil")
+    out = cli("--db", marked, "agreement", "--round", "R", "--format", "json").out
+    assert "\u009b" not in out and "\u202e" not in out
+    assert json.loads(out)["moderation_round"] == "Mod\u009b31m\u202eevil"  # the same JSON value

@@ -39,6 +39,12 @@ def _tui_handler():
 
 
 def main(argv: list[str] | None = None) -> int:
+    for number, word in enumerate(sys.argv[1:] if argv is None else argv, 1):
+        try:
+            word.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the locale could not decode: never stored, never a traceback
+            print(f"caseaudit: argument {number} is not valid text (its bytes are not UTF-8): {word!a}", file=sys.stderr)
+            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.db is None:

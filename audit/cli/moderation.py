@@ -50,17 +50,21 @@ def cmd_agreement(args) -> int:
         result = moderation_of(store, store.round(args.round), args.moderation)
     agreement = result.agreement
     if args.format == "json":
+        from audit.core.safe_text import json_for_terminal
+
         print(
-            json.dumps(
-                {
-                    "round": result.original.name,
-                    "moderation_round": result.moderation.name,
-                    "questions": [q.as_dict() for q in agreement.questions],
-                    "overall": agreement.overall.as_dict(),
-                    "disagreements": [d.as_dict() for d in agreement.disagreements],
-                },
-                indent=2,
-                ensure_ascii=False,
+            json_for_terminal(
+                json.dumps(
+                    {
+                        "round": result.original.name,
+                        "moderation_round": result.moderation.name,
+                        "questions": [q.as_dict() for q in agreement.questions],
+                        "overall": agreement.overall.as_dict(),
+                        "disagreements": [d.as_dict() for d in agreement.disagreements],
+                    },
+                    indent=2,
+                    ensure_ascii=False,
+                )
             )
         )
         return 0

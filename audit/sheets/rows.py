@@ -59,6 +59,8 @@ def _cell_text(value) -> str:
 def read_rows(path: Path) -> Iterator[list[str]]:
     """The sheet's rows as lists of text, header first. Raises SheetError for unreadable files."""
     suffix = path.suffix.lower()
+    if path.exists() and not path.is_file():  # a folder, a FIFO or a device: reading would fail or wait for ever
+        raise SheetError(str(path), ["not a regular file: give a saved .csv or .xlsx file"])
     if suffix == ".xlsx":
         yield from _read_xlsx(path)
     elif suffix in (".csv", ".txt"):

@@ -225,8 +225,10 @@ class AuditStore:
             for row in self.db.query("SELECT * FROM rounds WHERE moderates = ? ORDER BY created_at DESC, name", [original.id])
         ]
 
-    def moderation_round(self, original: Round, name: str | None = None) -> Round:
-        """The moderation round of ``original`` called ``name``, or the newest one."""
+    def moderation_round(self, original: Round, name: str | None = None, *, newest_if_several: bool = False) -> Round:
+        """The moderation round of ``original`` called ``name``; without a name, its only one (or, with
+        ``newest_if_several``, the newest: outputs that name the round they show). Several and no name:
+        InvalidValue listing them, so a command never switches silently to another marking."""
         if original.moderates is not None:
             raise InvalidValue(f"round {original.name!r} is a moderation round; name the round it moderates")
         found = self.moderation_rounds(original)
@@ -237,6 +239,11 @@ class AuditStore:
         if not found:
             raise UnknownRound(
                 f"round {original.name!r} has no moderation round; make one with 'caseaudit moderate --round NAME --cases N'"
+            )
+        if name is None and len(found) > 1 and not newest_if_several:
+            names = ", ".join(repr(r.name) for r in found)
+            raise InvalidValue(
+                f"round {original.name!r} has {len(found)} moderation rounds ({names}); say which with --moderation NAME"
             )
         return found[0]
 

@@ -33,23 +33,48 @@ def _marking(store: AuditStore, round_row: Round) -> dict[tuple[str, str], str]:
     }
 
 
-def moderation_of(store: AuditStore, original: Round, moderation_name: str | None = None) -> Moderation:
-    """The agreement between ``original`` and its moderation round (the newest, or the one named)."""
-    moderation = store.moderation_round(original, moderation_name)
+def first_marking(store: AuditStore, original: Round, moderation: Round) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """The first marker's answers: the original round's answers as they stood when the moderation round was
+    made (value, not-applicable reason), from its history. Answers given or settled since — by anyone, or by
+    settling this moderation — do not change what the first marker said."""
+    marking: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for row in store.db.query(
+        """
+        SELECT case_ref, question_id, new_value, new_reason FROM (
+            SELECT c.case_ref, h.question_id, h.new_value, h.new_reason,
+                   row_number() OVER (PARTITION BY h.case_id, h.question_id ORDER BY h.changed_at DESC, h.id DESC) AS latest
+            FROM answer_history h JOIN cases c ON c.id = h.case_id
+            WHERE c.round_id = ? AND h.changed_at <= ?
+        ) WHERE latest = 1 AND new_value IS NOT NULL
+        """,
+        [original.id, moderation.created_at],
+    ):
+        marking[(row["case_ref"], row["question_id"])] = (row["new_value"], row["new_reason"])
+    return marking
+
+
+def _compare(store: AuditStore, original: Round, moderation: Round) -> Agreement:
     framework = store.framework_for(original)
     questions = [(q.id, str(q.kind)) for q in framework.iter_questions()]
-    return Moderation(
-        original=original,
-        moderation=moderation,
-        agreement=compare_markings(questions, _marking(store, original), _marking(store, moderation)),
-    )
+    first = {key: value for key, (value, _reason) in first_marking(store, original, moderation).items()}
+    return compare_markings(questions, first, _marking(store, moderation))
+
+
+def moderation_of(
+    store: AuditStore, original: Round, moderation_name: str | None = None, *, newest_if_several: bool = False
+) -> Moderation:
+    """The agreement between the first marking of ``original`` and its moderation round (the one named, or
+    its only one): settling a disagreement never changes the figures."""
+    moderation = store.moderation_round(original, moderation_name, newest_if_several=newest_if_several)
+    return Moderation(original=original, moderation=moderation, agreement=_compare(store, original, moderation))
 
 
 def latest_moderation(store: AuditStore, original: Round) -> Moderation | None:
-    """The newest moderation of ``original``, or None when it has none (or is itself a moderation round)."""
+    """The newest moderation of ``original`` (outputs name it), or None when it has none (or is itself a
+    moderation round)."""
     if original.moderates is not None or not store.moderation_rounds(original):
         return None
-    return moderation_of(store, original)
+    return moderation_of(store, original, newest_if_several=True)
 
 
 def settle(
@@ -77,8 +102,11 @@ def settle(
     moderation = store.moderation_round(original, moderation_name)
     first_case = store.case(original, case_ref)
     second_case = store.case(moderation, case_ref)
-    chosen_case = first_case if keep == "first" else second_case
-    chosen = store.answer(chosen_case["id"], question_id) or {}
+    if keep == "first":  # what the first marker said, whatever the round holds now
+        value, first_reason = first_marking(store, original, moderation).get((first_case["case_ref"], question_id), (None, None))
+        chosen = {"value": value, "reason": first_reason}
+    else:
+        chosen = store.answer(second_case["id"], question_id) or {}
     if not chosen.get("value"):
         marker = (
             "first marker (round " + repr(original.name) if keep == "first" else "second marker (round " + repr(moderation.name)
@@ -130,29 +158,20 @@ class Disagreements:
         return sum(1 for line in self.lines if line.settled is None)
 
 
-def disagreements(store: AuditStore, original: Round, moderation_name: str | None = None) -> Disagreements:
-    """Disagreements between the first marking (the original round's answers as they were before any
-    settling: the old value of the first 'moderation' event, else the answer now) and the second.
-
-    Settling with the second marker's answer makes the two agree now; such a line is still listed, settled."""
-    moderation = moderation_of(store, original, moderation_name)
-    first = _marking(store, original)
+def disagreements(
+    store: AuditStore, original: Round, moderation_name: str | None = None, *, newest_if_several: bool = False
+) -> Disagreements:
+    """Disagreements between the first marking (``first_marking``: the original round's answers when the
+    moderation round was made) and the second, each with how it was settled, if it was."""
+    moderation = moderation_of(store, original, moderation_name, newest_if_several=newest_if_several)
     settled: dict[tuple[str, str], tuple[str | None, str]] = {}
     for row in store.db.query(
-        "SELECT c.case_ref, h.question_id, h.old_value, h.new_value, h.auditor FROM answer_history h"
-        " JOIN cases c ON c.id = h.case_id WHERE c.round_id = ? AND h.source = ? ORDER BY h.changed_at, h.id",
-        [original.id, SOURCE],
+        "SELECT c.case_ref, h.question_id, h.new_value, h.auditor FROM answer_history h"
+        " JOIN cases c ON c.id = h.case_id WHERE c.round_id = ? AND h.source = ? AND h.changed_at > ?"
+        " ORDER BY h.changed_at, h.id",
+        [original.id, SOURCE, moderation.moderation.created_at],
     ):
-        key = (row["case_ref"], row["question_id"])
-        if key not in settled:  # the first settling: what it replaced is the first marker's answer
-            if row["old_value"] is None:
-                first.pop(key, None)
-            else:
-                first[key] = row["old_value"]
-        settled[key] = (row["new_value"], row["auditor"])
-    framework = store.framework_for(original)
-    questions = [(q.id, str(q.kind)) for q in framework.iter_questions()]
-    compared = compare_markings(questions, first, _marking(store, moderation.moderation))
+        settled[(row["case_ref"], row["question_id"])] = (row["new_value"], row["auditor"])
     lines = tuple(
         DisagreementLine(
             case_ref=d.case_ref,
@@ -162,6 +181,6 @@ def disagreements(store: AuditStore, original: Round, moderation_name: str | Non
             settled=settled[(d.case_ref, d.question)][0] if (d.case_ref, d.question) in settled else None,
             settled_by=settled[(d.case_ref, d.question)][1] if (d.case_ref, d.question) in settled else None,
         )
-        for d in compared.disagreements
+        for d in moderation.agreement.disagreements
     )
     return Disagreements(moderation=moderation, lines=lines)

@@ -105,7 +105,7 @@ class DisagreementsScreen(RoundScreen):
                 )
                 self.post_message(DisagreementsLoaded(round_row, None, message))
                 return
-            self.post_message(DisagreementsLoaded(round_row, disagreements(store, round_row), None))
+            self.post_message(DisagreementsLoaded(round_row, disagreements(store, round_row, newest_if_several=True), None))
 
     @on(DisagreementsLoaded)
     def loaded(self, message: DisagreementsLoaded) -> None:
