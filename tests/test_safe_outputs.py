@@ -234,6 +234,16 @@ def test_html_report_escapes_everything(cli, markup_db, tmp_path):
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; PDU" in text
 
 
+def test_html_report_shows_control_characters_in_team_names_as_escapes(cli, tmp_path):
+    db, sheet, out = tmp_path / "a.db", tmp_path / "s.csv", tmp_path / "report.html"
+    sheet.write_text('case_ref,team,2.2.1\nA100001,"North\x1b]52;c;aGk=\x07\u202e",Yes\n', encoding="utf-8")
+    assert cli("--db", db, "import", sheet, "--round", "R\x1b[2J").code == 0
+    assert cli("--db", db, "report", "--round", "R\x1b[2J", "-o", out).code == 0
+    text = out.read_text(encoding="utf-8")
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", text)
+    assert "R\\x1b[2J" in text and "North\\x1b]52;c;aGk=\\x07\\u202e" in text
+
+
 @given(st.text())
 def test_markdown_values_stay_on_one_line_without_markup(text):
     escaped = for_markdown(text)

@@ -135,9 +135,15 @@ def _escape_line_start(match: re.Match) -> str:
 
 
 # ------------------------------------------------------------------ HTML
+# controls a report's text never needs (a tab or newline is kept: HTML shows it as a space)
+_UNSAFE_IN_HTML = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def for_html(text) -> str:
-    """``text`` as HTML text or an attribute value: ``& < > " '`` escaped."""
-    return html.escape(str(text), quote=True)
+    """``text`` as HTML text or an attribute value: ``& < > " '`` escaped, and a control character or
+    direction override shown as an escape (``\\x1b``), so a saved page neither reorders what it shows nor
+    carries a terminal sequence to whoever prints the file."""
+    return html.escape(_UNSAFE_IN_HTML.sub(lambda m: _visible(m.group()), str(text)), quote=True)
 
 
 # ------------------------------------------------------------------ the TUI
