@@ -532,3 +532,12 @@ def test_agreement_json_shows_control_characters_in_names_as_escapes(marked, cli
     out = cli("--db", marked, "agreement", "--round", "R", "--format", "json").out
     assert "\u009b" not in out and "\u202e" not in out
     assert json.loads(out)["moderation_round"] == "Mod\u009b31m\u202eevil"  # the same JSON value
+
+
+def test_a_case_named_twice_is_moderated_once(cli, db_path):
+    from audit.store import AuditStore
+
+    with AuditStore.open(db_path) as store:
+        store.upsert_case(store.create_round("R", "Testshire PDU", "hmip-probation-pdu-2021"), "A111111", {})
+    made = cli("--db", db_path, "moderate", "--round", "R", "--case", "a111111", "--case", " A111111 ", "--case", "A111111")
+    assert made.code == 0 and "1 case(s)" in made.out, made

@@ -472,3 +472,10 @@ def test_halves_round_up_not_to_even():
     # buffer: base 2.5 -> 3 with b = 50: round_half_up(1.5) = 2 -> 5 each = 10; target 5 + round_half_up(2.5) = 8:
     # two over, descending: first 5 -> 4, second 5 -> 4
     assert allocate([5, 5], 5, 50) == (4, 4)
+
+
+def test_a_sample_of_no_cases_is_refused(cli, tmp_path, db_path):
+    caseload = write_caseload(tmp_path / "caseload.csv", caseload_rows())
+    with pytest.raises(SystemExit) as refused:  # argparse: usage and one error line, exit 2
+        cli("--db", db_path, "sample", caseload, "--size", 0, "-o", tmp_path / "s.csv")
+    assert refused.value.code == 2 and not (tmp_path / "s.csv").exists()

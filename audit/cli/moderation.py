@@ -32,7 +32,7 @@ def cmd_moderate(args) -> int:
             seed_note = f" (seed {seed}: the same seed chooses the same cases)"
             chosen = choose_cases(refs, args.cases, seed)
         else:
-            chosen = args.case
+            chosen = list(dict.fromkeys(ref.strip().upper() for ref in args.case))  # each case once
         moderation = store.create_moderation_round(original, chosen, name=args.name, created_by=args.auditor)
     say(
         f"Moderation round {moderation.name!r} created for round {original.name!r}: {len(chosen)} case(s){seed_note}, "

@@ -292,7 +292,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="draw a case sample from a caseload as the inspectorate does (strata, buffer, per-practitioner cap)",
     )
     p.add_argument("caseload", type=Path, help="caseload CSV or XLSX: case_ref, gender, sentence_type, rosh_level, ...")
-    p.add_argument("--size", type=_whole(0), help="cases in the main sample")
+    p.add_argument("--size", type=_whole(1), help="cases in the main sample")
     p.add_argument("--buffer", type=_whole(0), default=20, help="reserves as a percentage of the size (default 20)")
     p.add_argument(
         "--max-per-practitioner", type=_whole(1), default=6, help="cap per practitioner, reserves included (default 6)"
