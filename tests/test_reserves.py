@@ -1,0 +1,168 @@
+"""A sample's reserves live in the round (listed, never counted); `caseaudit swap` brings one in."""
+
+from __future__ import annotations
+
+import shutil
+
+import attrs
+import pytest
+
+from audit.store import AuditStore
+from audit.store.case_table import read_case_answer_table
+from audit.store.figures import summarise
+
+HEADER = "case_ref,sentence_type,stratum,reserve,draw_order,2.1.1,2.1.1a"
+# (case, sentence type, stratum, reserve, draw order, answer to 2.1.1, answer to 2.1.1a)
+SAMPLE = [
+    ("A100001", "Licence", "licence", "No", 1, "Yes", "Yes"),
+    ("A100002", "Licence", "licence", "No", 2, "No", "Yes"),
+    ("A100003", "Licence", "licence", "Yes", 3, "No", "No"),
+    ("A100004", "Licence", "licence", "Yes", 4, "Yes", ""),
+    ("B100001", "Community order", "community", "No", 1, "Yes", "No"),
+    ("B100002", "Community order", "community", "Yes", 2, "", ""),
+]
+
+
+def write_sample(path, rows=SAMPLE, *, sample_columns=True):
+    lines = [HEADER if sample_columns else "case_ref,sentence_type,2.1.1,2.1.1a"]
+    for ref, sentence, stratum, reserve, order, a, b in rows:
+        middle = f"{stratum},{reserve},{order}," if sample_columns else ""
+        lines.append(f"{ref},{sentence},{middle}{a},{b}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def plain_round(cli, tmp_path, db_path, name, refs):
+    """The same cases and answers as an ordinary case sheet (no sample columns, no reserves)."""
+    rows = [r for r in SAMPLE if r[0] in refs]
+    result = cli(
+        "--db",
+        db_path,
+        "import",
+        write_sample(tmp_path / f"{name}.csv", rows, sample_columns=False),
+        "--round",
+        name,
+        "--unit",
+        "Testshire PDU",
+    )
+    assert result.code == 0, result.err
+
+
+def figures(store, name):
+    r = store.round(name)
+    summary = attrs.evolve(summarise(store, r), round="x", round_id="x")
+    table = read_case_answer_table(store, r)
+    return summary, [(ref, answers) for ref, _, answers in table.cases], store.sample_progress(r.id)
+
+
+@pytest.fixture
+def sampled(cli, tmp_path, db_path):
+    result = cli(
+        "--db",
+        db_path,
+        "--auditor",
+        "spo.a",
+        "import",
+        write_sample(tmp_path / "sample.csv"),
+        "--round",
+        "S",
+        "--unit",
+        "Testshire PDU",
+    )
+    assert result.code == 0, result.err
+    assert "3 case(s) added" in result.out and "3 reserve case(s) stored as reserves" in result.out
+    return db_path
+
+
+def test_reserves_are_stored_and_listed_but_not_counted(cli, tmp_path, sampled):
+    plain_round(cli, tmp_path, sampled, "Plain", {"A100001", "A100002", "B100001"})
+    with AuditStore.open(sampled) as store:
+        listed = {c["case_ref"]: c for c in store.cases(store.round("S"))}
+        assert {ref: (c["sample_status"], c["stratum"], c["draw_order"]) for ref, c in listed.items()} == {
+            "A100001": ("main", "licence", 1),
+            "A100002": ("main", "licence", 2),
+            "A100003": ("reserve", "licence", 3),
+            "A100004": ("reserve", "licence", 4),
+            "B100001": ("main", "community", 1),
+            "B100002": ("reserve", "community", 2),
+        }
+        assert [ref for ref, c in listed.items() if c["in_sample"]] == ["A100001", "A100002", "B100001"]
+        # a reserve's answers are stored (never lost), just not counted
+        assert store.answers_for_case(listed["A100003"]["id"])["2.1.1"]["value"] == "No"
+        assert figures(store, "S") == figures(store, "Plain")
+        by_name = {r["name"]: r for r in store.rounds()}
+        assert (by_name["S"]["cases"], by_name["S"]["progress"]) == (by_name["Plain"]["cases"], by_name["Plain"]["progress"])
+        assert store.case_totals(store.round("S"), "c.sentence_type = ?", ["Licence"]) == (2, 2)
+    agreement_rounds = cli("--db", sampled, "moderate", "--round", "S", "--cases", "3", "--seed", "1")
+    assert agreement_rounds.code == 0, agreement_rounds.err
+    with AuditStore.open(sampled) as store:
+        moderation = store.moderation_rounds(store.round("S"))[0]
+        assert {c["case_ref"] for c in store.cases(moderation)} == {"A100001", "A100002", "B100001"}
+
+
+def test_swapping_out_a_case_changes_the_figures_as_removing_it_would(cli, tmp_path, sampled):
+    plain_round(cli, tmp_path, sampled, "Expected", {"A100002", "A100003", "B100001"})
+    swapped = cli("--db", sampled, "--auditor", "spo.b", "swap", "--round", "S", "a100001", "--reason", "in custody <b>")
+    assert swapped.code == 0, swapped.err
+    assert swapped.out.count("\n") == 1 and "reserve A100003" in swapped.out and "A100001 swapped out" in swapped.out
+    with AuditStore.open(sampled) as store:
+        listed = {c["case_ref"]: c for c in store.cases(store.round("S"))}
+        assert (listed["A100001"]["sample_status"], listed["A100003"]["sample_status"]) == ("swapped out", "swapped in")
+        assert figures(store, "S") == figures(store, "Expected")
+        # the swapped-out case's answers are kept
+        assert store.answers_for_case(listed["A100001"]["id"])["2.1.1"]["value"] == "Yes"
+        events = [
+            h for h in store.attribute_history(store.round("S")) if h["attribute"] == "sample_status" and h["source"] == "swap"
+        ]
+        assert {(h["case_ref"], h["old_value"], h["new_value"], h["changed_by"]) for h in events} == {
+            ("A100001", "main", "swapped out", "spo.b"),
+            ("A100003", "reserve", "swapped in", "spo.b"),
+        }
+        assert all("in custody <b>" in h["reason"] for h in events)
+    history = cli("--db", sampled, "history", "--round", "S", "--case", "A100001")
+    assert "main -> swapped out" in history.out and "spo.b" in history.out and "reason: in custody <b>" in history.out
+    # importing the sample file again does not undo the swap
+    again = cli("--db", sampled, "import", tmp_path / "sample.csv", "--round", "S")
+    assert again.code == 0, again.err
+    with AuditStore.open(sampled) as store:
+        assert figures(store, "S") == figures(store, "Expected")
+
+
+def test_swap_refuses_in_one_line(cli, sampled):
+    def refused(*args):
+        result = cli("--db", sampled, "swap", "--round", "S", *args)
+        assert result.code == 2 and result.err.strip().count("\n") == 0, result
+        return result.err
+
+    assert "no case" in refused("Z999999", "--reason", "gone")
+    assert "is a reserve" in refused("A100003", "--reason", "gone")
+    assert "needs a reason" in refused("A100001", "--reason", "  ")
+    assert cli("--db", sampled, "swap", "--round", "S", "B100001", "--reason", "moved").code == 0
+    assert "no reserve left in stratum 'community'" in refused("B100002", "--reason", "moved too")
+    assert "already been swapped out" in refused("B100001", "--reason", "again")
+    assert cli("--db", sampled, "finalise", "--round", "S").code == 0
+    assert "finalised" in refused("A100001", "--reason", "in custody")
+    with AuditStore.open(sampled) as store:
+        statuses = {c["case_ref"]: c["sample_status"] for c in store.cases(store.round("S"))}
+    assert statuses["A100001"] == "main" and statuses["A100003"] == "reserve"
+
+
+def test_a_swap_travels_in_a_merge(cli, tmp_path, sampled):
+    theirs = tmp_path / "theirs.db"
+    with AuditStore.open(sampled) as store:
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(sampled, theirs)
+    assert cli("--db", theirs, "--auditor", "spo.c", "swap", "--round", "S", "A100002", "--reason", "transferred").code == 0
+    merged = cli("--db", sampled, "merge", theirs)
+    assert merged.code == 0, merged.err
+    with AuditStore.open(sampled) as store:
+        listed = {c["case_ref"]: c for c in store.cases(store.round("S"))}
+        assert (listed["A100002"]["sample_status"], listed["A100003"]["sample_status"]) == ("swapped out", "swapped in")
+        reasons = {
+            h["case_ref"]: (h["changed_by"], h["reason"])
+            for h in store.attribute_history(store.round("S"))
+            if h["source"] == "swap"
+        }
+        assert reasons["A100002"] == ("spo.c", "transferred")
+        assert store.check() == []
+    assert "Nothing new" in cli("--db", theirs, "merge", sampled).out
