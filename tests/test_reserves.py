@@ -166,3 +166,55 @@ def test_a_swap_travels_in_a_merge(cli, tmp_path, sampled):
         assert reasons["A100002"] == ("spo.c", "transferred")
         assert store.check() == []
     assert "Nothing new" in cli("--db", theirs, "merge", sampled).out
+
+
+async def test_cases_screen_marks_reserves_and_swaps_with_a_reason(sampled):
+    from audit.tui.app import CaseAuditApp
+    from audit.tui.screens.cases import CasesScreen
+
+    app = CaseAuditApp(sampled, round_name="S", auditor="spo.tui")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CasesScreen)
+        table = screen.query_one("#cases")
+        assert table.row_count == 6
+        count = str(screen.query_one("#cases-count").render())
+        assert "6 of 3 cases shown (+3 not in the sample: 3 reserve(s))" in count
+        rows = {key: values for key, values in screen_rows(screen)}
+        assert rows["A100003"][-1] == "reserve (not counted)" and rows["A100001"][-1] != "reserve (not counted)"
+        assert screen_text(app).count("reserve (not counted)") == 3
+        table.move_cursor(0)  # A100001
+        await pilot.press("w")
+        await pilot.pause()
+        await pilot.press("enter")  # a reason is required: nothing happens without one
+        await pilot.pause()
+        for char in "died":
+            await pilot.press(char)
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        rows = {key: values for key, values in screen_rows(screen)}
+        assert rows["A100001"][-1] == "swapped out (not counted)"
+        assert rows["A100003"][-1].endswith("(swapped in)")
+        assert "swapped out (not counted)" in screen_text(app)
+    with AuditStore.open(sampled) as store:
+        events = [h for h in store.attribute_history(store.round("S")) if h["source"] == "swap"]
+        assert {(h["case_ref"], h["new_value"], h["changed_by"]) for h in events} == {
+            ("A100001", "swapped out", "spo.tui"),
+            ("A100003", "swapped in", "spo.tui"),
+        }
+        assert events[0]["reason"].endswith("died")
+
+
+def screen_rows(screen):
+    table = screen.query_one("#cases")
+    return [(values[0], values) for values in table._cells]
+
+
+def screen_text(app) -> str:
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")
