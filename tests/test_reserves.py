@@ -218,3 +218,38 @@ def screen_text(app) -> str:
     import re
 
     return html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")
+
+
+def test_report_says_how_the_sample_was_drawn_in_every_format(cli, tmp_path, db_path):
+    import io
+
+    import openpyxl
+
+    from audit.reports.html import render_html
+    from audit.reports.markdown import render_markdown_report
+    from audit.reports.model import build_report
+    from audit.reports.xlsx import render_xlsx
+
+    hostile = "=HYPERLINK(1) <b>|x</b>"
+    rows = [(*r[:2], hostile if r[2] == "community" else r[2], *r[3:]) for r in SAMPLE]
+    assert cli("--db", db_path, "import", write_sample(tmp_path / "s.csv", rows), "--round", "S").code == 0
+    plain_round(cli, tmp_path, db_path, "Plain", {"A100001", "A100002", "B100001"})
+    assert cli("--db", db_path, "swap", "--round", "S", "A100001", "--reason", "in custody").code == 0
+    with AuditStore.open(db_path) as store:
+        assert build_report(store, store.round("Plain"), case_level=False).sample is None
+        report = build_report(store, store.round("S"), case_level=False)
+    assert "How the sample was drawn" not in render_markdown_report(attrs.evolve(report, sample=None))
+    assert [(s.stratum, s.in_sample, s.reserves_used, s.swaps, s.reserves_left) for s in report.sample.strata] == [
+        (hostile, 1, 0, 0, 1),
+        ("licence", 2, 1, 1, 1),
+    ]
+    markdown = render_markdown_report(report)
+    assert "## How the sample was drawn" in markdown
+    assert "| licence | 2 | 1 | 1 | 1 |" in markdown and "| All strata | 3 | 1 | 1 | 2 |" in markdown
+    assert "<b>" not in markdown and "\\|x" in markdown
+    page = render_html(report)
+    assert 'id="sample"' in page and "<b>|x</b>" not in page and "&lt;b&gt;" in page
+    book = openpyxl.load_workbook(io.BytesIO(render_xlsx(report)))
+    cells = [[c.value for c in row] for row in book["Sample"].iter_rows()]
+    assert cells[0][0] == "Stratum" and ["licence", 2, 1, 1, 1] in cells
+    assert all(cell.data_type == "s" for cell in book["Sample"]["A"][1:])  # a stratum is text, never a formula
