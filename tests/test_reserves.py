@@ -93,11 +93,25 @@ def test_reserves_are_stored_and_listed_but_not_counted(cli, tmp_path, sampled):
         by_name = {r["name"]: r for r in store.rounds()}
         assert (by_name["S"]["cases"], by_name["S"]["progress"]) == (by_name["Plain"]["cases"], by_name["Plain"]["progress"])
         assert store.case_totals(store.round("S"), "c.sentence_type = ?", ["Licence"]) == (2, 2)
+    # moderation chooses from the sample only, and agreement counts only the cases in it
+    too_many = cli("--db", sampled, "moderate", "--round", "S", "--cases", "4", "--seed", "1")
+    assert too_many.code == 2 and "the 3 case(s)" in too_many.err
+    refused = cli("--db", sampled, "moderate", "--round", "S", "--case", "A100003")
+    assert refused.code == 2 and "A100003 is reserve, not in the sample" in refused.err
     agreement_rounds = cli("--db", sampled, "moderate", "--round", "S", "--cases", "3", "--seed", "1")
     assert agreement_rounds.code == 0, agreement_rounds.err
+    for ref, value in (("A100001", "Yes"), ("A100002", "No"), ("B100001", "Yes")):
+        assert cli("--db", sampled, "answer", "--round", "S moderation", ref, "2.1.1", value).code == 0
+    from audit.store.moderation import moderation_of
+
     with AuditStore.open(sampled) as store:
         moderation = store.moderation_rounds(store.round("S"))[0]
         assert {c["case_ref"] for c in store.cases(moderation)} == {"A100001", "A100002", "B100001"}
+        assert moderation_of(store, store.round("S")).agreement.overall.compared == 3
+    assert cli("--db", sampled, "swap", "--round", "S", "A100001", "--reason", "in custody").code == 0
+    with AuditStore.open(sampled) as store:
+        agreement = moderation_of(store, store.round("S")).agreement
+        assert (agreement.overall.compared, agreement.overall.agreed) == (2, 2)  # the swapped-out case is not compared
 
 
 def test_swapping_out_a_case_changes_the_figures_as_removing_it_would(cli, tmp_path, sampled):
