@@ -175,8 +175,9 @@ class AuditStore:
             f"""
             SELECT r.*,
                    (SELECT count(*) FROM cases c WHERE c.round_id = r.id AND {IN_SAMPLE}) AS cases,
-                   (SELECT count(*) FROM answers a JOIN cases c ON c.id = a.case_id
-                    WHERE a.round_id = r.id AND a.value IS NOT NULL AND {IN_SAMPLE}) AS answered
+                   (SELECT count(*) FROM answers a WHERE a.round_id = r.id AND a.value IS NOT NULL)
+                   - (SELECT count(*) FROM cases c JOIN answers a ON a.case_id = c.id
+                      WHERE c.round_id = r.id AND c.sample_status NOT IN {IN_SAMPLE_SQL} AND a.value IS NOT NULL) AS answered
             FROM rounds r ORDER BY r.created_at, r.name
             """
         ):
@@ -430,11 +431,12 @@ class AuditStore:
         """(answers given, cases) of the round's sample: reserves and swapped-out cases are not counted."""
         row = self._one(
             f"""
-            SELECT (SELECT count(*) FROM answers a JOIN cases c ON c.id = a.case_id
-                    WHERE a.round_id = ? AND a.value IS NOT NULL AND {IN_SAMPLE}) AS answered,
+            SELECT (SELECT count(*) FROM answers a WHERE a.round_id = ? AND a.value IS NOT NULL)
+                   - (SELECT count(*) FROM cases c JOIN answers a ON a.case_id = c.id
+                      WHERE c.round_id = ? AND c.sample_status NOT IN {IN_SAMPLE_SQL} AND a.value IS NOT NULL) AS answered,
                    (SELECT count(*) FROM cases c WHERE c.round_id = ? AND {IN_SAMPLE}) AS cases
             """,
-            [round_id, round_id],
+            [round_id, round_id, round_id],
         )
         assert row is not None
         return row["answered"], row["cases"]
