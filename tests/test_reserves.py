@@ -267,3 +267,30 @@ def test_report_says_how_the_sample_was_drawn_in_every_format(cli, tmp_path, db_
     cells = [[c.value for c in row] for row in book["Sample"].iter_rows()]
     assert cells[0][0] == "Stratum" and ["licence", 2, 1, 1, 1] in cells
     assert all(cell.data_type == "s" for cell in book["Sample"]["A"][1:])  # a stratum is text, never a formula
+
+
+def test_copies_that_swapped_in_the_same_reserve_are_told_and_can_bring_in_the_next(cli, tmp_path, sampled):
+    theirs = tmp_path / "theirs.db"
+    with AuditStore.open(sampled) as store:
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(sampled, theirs)
+    assert cli("--db", sampled, "swap", "--round", "S", "A100001", "--reason", "x").code == 0
+    assert cli("--db", theirs, "swap", "--round", "S", "A100002", "--reason", "y").code == 0
+    merged = cli("--db", sampled, "merge", theirs)
+    assert merged.code == 0 and "stratum 'licence': 1 swapped-out case(s) have no reserve in their place" in merged.out
+    with AuditStore.open(sampled) as store:
+        assert store.case_totals(store.round("S"))[0] == 2  # A100003 and B100001: the sample is one short
+    again = cli("--db", sampled, "swap", "--round", "S", "A100002", "--reason", "y")
+    assert again.code == 0 and "reserve A100004" in again.out, again
+    with AuditStore.open(sampled) as store:
+        listed = {c["case_ref"]: c["sample_status"] for c in store.cases(store.round("S"))}
+        assert store.case_totals(store.round("S"))[0] == 3
+    assert listed == {
+        "A100001": "swapped out",
+        "A100002": "swapped out",
+        "A100003": "swapped in",
+        "A100004": "swapped in",
+        "B100001": "main",
+        "B100002": "reserve",
+    }
+    assert "already been swapped out" in cli("--db", sampled, "swap", "--round", "S", "A100002", "--reason", "z").err

@@ -441,6 +441,17 @@ class AuditStore:
         assert row is not None
         return row["answered"], row["cases"]
 
+    def unreplaced_swaps(self, round_id: str, stratum: str | None) -> int:
+        """How many of a stratum's swapped-out cases no reserve has replaced (0 unless copies that swapped
+        in the same reserve for different cases were merged)."""
+        row = self._one(
+            "SELECT coalesce(sum(sample_status = 'swapped out'), 0) - coalesce(sum(sample_status = 'swapped in'), 0) AS n"
+            " FROM cases WHERE round_id = ? AND stratum IS ?",
+            [round_id, stratum],
+        )
+        assert row is not None
+        return max(0, row["n"])
+
     def swap_case(self, round_row: Round, case_ref: str, reason: str, *, by: str | None = None) -> dict:
         """Replace a main-sample case found unsuitable with its stratum's next reserve (lowest draw order).
 
@@ -458,7 +469,10 @@ class AuditStore:
             ref = case["case_ref"]
             if case["sample_status"] == "reserve":
                 raise InvalidValue(f"case {ref} is a reserve, not in the main sample; swap the case it should replace")
-            if case["sample_status"] == "swapped out":
+            # two copies that swapped different cases for the same reserve leave, once merged, a stratum with
+            # more cases swapped out than reserves swapped in: swapping such a case again brings in the next reserve
+            unreplaced = case["sample_status"] == "swapped out" and self.unreplaced_swaps(current_round.id, case["stratum"]) > 0
+            if case["sample_status"] == "swapped out" and not unreplaced:
                 raise InvalidValue(f"case {ref} has already been swapped out")
             if case["stratum"] is None:
                 raise InvalidValue(f"case {ref} was not drawn in a stratum (no sample file); there is no reserve for it")
@@ -469,7 +483,8 @@ class AuditStore:
             )
             if reserve is None:
                 raise InvalidValue(f"no reserve left in stratum {case['stratum']!r} to replace case {ref}")
-            self._write_attributes(case["id"], {"sample_status": "swapped out"}, by, "swap", reason=reason)
+            if not unreplaced:
+                self._write_attributes(case["id"], {"sample_status": "swapped out"}, by, "swap", reason=reason)
             self._write_attributes(
                 reserve["id"], {"sample_status": "swapped in"}, by, "swap", reason=f"in place of {ref}: {reason}"
             )

@@ -552,8 +552,16 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                 for name in {touched_rounds[r]["name"] for r in slots.values()}:
                     report.conflict_rounds.add(name)
 
-        for round_id in sorted(changed_rounds):
-            if touched_rounds[round_id]["name"] not in report.rounds_added:
+        for round_id in sorted({r for r in touched.get("attribute", {}).values()}):
+            for stratum, statuses in store.sample_counts(store.round_by_id(round_id)).items():
+                short = statuses.get("swapped out", 0) - statuses.get("swapped in", 0)
+                if short > 0 and stratum:
+                    report.notes.append(
+                        f"Round {touched_rounds[round_id]['name']!r}, stratum {stratum!r}: {short} swapped-out case(s) have no "
+                        "reserve in their place (copies swapped in the same reserve); swap one of them again "
+                        "(caseaudit swap) to bring in the next reserve."
+                    )
+
                 store._round_event(round_id, "merged", f"merged from {source}", by)
         _apply_round_events(store, touched_rounds, lock_state, their_events, report, source)
     return report
