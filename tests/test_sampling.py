@@ -326,10 +326,15 @@ def test_cli_sample_imports_with_caseaudit_import(cli, tmp_path, db_path, suffix
     assert "seed 5" in result.out and "male-licence-low" in result.out
     imported = cli("--db", db_path, "import", out, "--round", "Sampled")
     assert imported.code == 0, imported.err
-    # the main sample (20) is the round; the 4 reserves stand by, named, and are not audited as part of it
-    assert "20 case(s) added" in imported.out and "4 reserve case(s) held back" in imported.out
+    # the main sample (20) is the round's audited cases; the 4 reserves are stored and listed as reserves
+    assert "20 case(s) added" in imported.out and "4 reserve case(s) stored as reserves" in imported.out
     with AuditStore.open(db_path) as store:
-        refs = {c["case_ref"] for c in store.cases(store.round("Sampled"))}
+        sampled = store.round("Sampled")
+        listed = store.cases(sampled)
+        refs = {c["case_ref"] for c in listed if c["in_sample"]}
+        reserves = {c["case_ref"] for c in listed if c["sample_status"] == "reserve"}
+        assert store.case_totals(sampled)[0] == 20 and len(reserves) == 4
+        assert all(c["stratum"] and c["draw_order"] is not None for c in listed)
     drawn = json.loads(
         cli(
             "--db",
@@ -349,6 +354,10 @@ def test_cli_sample_imports_with_caseaudit_import(cli, tmp_path, db_path, suffix
         ).out
     )
     assert refs == {c["case_ref"] for c in drawn["cases"] if not c["reserve"]}
+    assert reserves == {c["case_ref"] for c in drawn["cases"] if c["reserve"]}
+    assert {(c["case_ref"], c["stratum"], int(c["draw_order"])) for c in listed} == {
+        (c["case_ref"], c["stratum"], int(c["draw_order"])) for c in drawn["cases"]
+    }
     if suffix == ".csv":
         text = out.read_text(encoding="utf-8-sig")
         assert (

@@ -86,7 +86,8 @@ def cmd_history(args) -> int:
             (
                 h["changed_at"],
                 f"{h['changed_at'][:19].replace('T', ' ')}  {h['changed_by']:<14} {h['case_ref']} {h['attribute']:<10} "
-                f"{h['old_value'] or '(blank)'} -> {h['new_value'] or '(blank)'}  ({h['source']})",
+                f"{h['old_value'] or '(blank)'} -> {h['new_value'] or '(blank)'}  ({h['source']})"
+                + (f"; reason: {h['reason']}" if h.get("reason") else ""),
             )
         )
     for r in ratings:

@@ -19,7 +19,7 @@ def cmd_moderate(args) -> int:
             raise InvalidValue(f"round {original.name!r} is itself a moderation round; moderate the original round")
         seed_note = ""
         if args.cases is not None:
-            refs = [c["case_ref"] for c in store.cases(original)]
+            refs = [c["case_ref"] for c in store.cases(original) if c["in_sample"]]  # not reserves
             if args.cases > len(refs):
                 raise InvalidValue(f"--cases {args.cases} is more than the {len(refs)} case(s) in round {original.name!r}")
             if args.cases < 1:

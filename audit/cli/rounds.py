@@ -1,4 +1,4 @@
-"""Rounds: list, import a case sheet, load the demo, finalise and reopen."""
+"""Rounds: list, import a case sheet, swap in a reserve, load the demo, finalise and reopen."""
 
 from __future__ import annotations
 
@@ -45,11 +45,23 @@ def cmd_import(args) -> int:
         f"Round {result.round!r} {verb}: {result.cases_added} case(s) added, {result.cases_updated} updated, "
         f"{result.answers_changed} answer(s) recorded."
     )
-    if result.reserves_held_back:
+    if result.reserves:
         say(
-            f"{len(result.reserves_held_back)} reserve case(s) held back: they stand by for cases found unsuitable "
-            f"(to audit one, set its reserve cell to No and import the file again): {', '.join(result.reserves_held_back)}"
+            f"{len(result.reserves)} reserve case(s) stored as reserves (listed, not audited or counted; one comes in "
+            f"for a case found unsuitable: caseaudit swap --round ROUND CASE --reason TEXT): {', '.join(result.reserves)}"
         )
+    return 0
+
+
+def cmd_swap(args) -> int:
+    with _store(args) as store:
+        round_row = store.round(args.round)
+        case = store.case(round_row, args.case)
+        reserve = store.swap_case(round_row, args.case, args.reason, by=args.auditor)
+    say(
+        f"Case {case['case_ref']} swapped out of round {round_row.name!r} (stratum {reserve['stratum']!r}); "
+        f"reserve {reserve['case_ref']} (draw {reserve['draw_order']}) comes in. The reason is recorded in its history."
+    )
     return 0
 
 
@@ -89,6 +101,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--framework", help="framework id for a new round (default: the shipped PDU framework; see 'caseaudit frameworks list')"
     )
     p.set_defaults(handler=cmd_import)
+
+    p = commands.add_parser(
+        "swap", help="replace a case found unsuitable with its stratum's next reserve (the reason is recorded)"
+    )
+    p.add_argument("--round", required=True)
+    p.add_argument("case", help="the case reference of the unsuitable case")
+    p.add_argument("--reason", required=True, help="why the case is unsuitable (recorded in the history)")
+    p.set_defaults(handler=cmd_swap)
 
     p = commands.add_parser("demo", help="load the demo rounds 'Lewisham and Bromley 2022' and 'Newham 2022'")
     p.set_defaults(handler=cmd_demo)

@@ -172,3 +172,32 @@ def derived_young_adult(age: str | None, young_adult: str | None) -> str | None:
     if age:
         return "Yes" if 18 <= int(age) <= 25 else "No"
     return None
+
+
+# ------------------------------------------------------------------ the sample a case was drawn in
+# `caseaudit sample` draws each case in a stratum, in an order, as part of the main sample or as a reserve.
+# A swap replaces a main-sample case found unsuitable with its stratum's next reserve: the case is then
+# "swapped out" (its answers kept, not counted) and the reserve "swapped in" (counted as the main sample).
+SAMPLE_STATUSES = ("main", "reserve", "swapped in", "swapped out")
+IN_SAMPLE_STATUSES = ("main", "swapped in")  # the statuses every figure counts
+SAMPLE_COLUMNS = ("stratum", "draw_order", "sample_status")  # case columns set by events, like attributes
+MAX_STRATUM_LENGTH = 200
+
+
+def check_sample_value(column: str, value: str | None) -> str | None:
+    """The value of a sample column as caseaudit writes it, or InvalidAttribute."""
+    if value is None:
+        return None
+    text = str(value)
+    if column == "sample_status":
+        if text not in SAMPLE_STATUSES:
+            raise InvalidAttribute(f"{text!r} is not a sample status ({', '.join(SAMPLE_STATUSES)})")
+    elif column == "draw_order":
+        if not text.isdigit() or len(text) > 9 or (text != "0" and text.startswith("0")):
+            raise InvalidAttribute(f"{text!r} is not a draw order (a whole number)")
+    elif column == "stratum":
+        if not text.strip() or len(text) > MAX_STRATUM_LENGTH:
+            raise InvalidAttribute(f"a stratum is 1 to {MAX_STRATUM_LENGTH} characters")
+    else:
+        raise InvalidAttribute(f"{column!r} is not a sample column")
+    return text

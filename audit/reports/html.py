@@ -237,6 +237,7 @@ def render_html(report: Report) -> str:
             f"</tbody></table><p>Score {c.score_before[0]}/{c.score_before[1]} \u2192 {c.score_now[0]}/{c.score_now[1]}; "
             f"overall rating {_e(c.overall_before or 'n/a')} \u2192 {_e(c.overall_now or 'n/a')}.</p>"
         )
+    out += _sample_html(report)
     out += _moderation_html(report)
     out.append(
         f'<p class="note">Produced by caseaudit from the round\'s stored answers. Intervals are Wilson score intervals at {level}.</p>'
@@ -283,6 +284,25 @@ def _case_standard_html(report: Report, s, level: str) -> list[str]:
                 f"<strong>{_e(q.id)}</strong> {_e(q.text)}: {_e(figure)}</li>"
             )
     out.append("</ul>")
+    return out
+
+
+def _sample_html(report: Report) -> list[str]:
+    sample = report.sample
+    if sample is None:
+        return []
+    out = [
+        '<h2 id="sample">How the sample was drawn</h2>',
+        f"<p>{_e(sample.SENTENCE)}</p>",
+        '<table class="sample"><thead><tr><th>Stratum</th><th class="num">Cases in the sample</th>'
+        '<th class="num">Reserves used</th><th class="num">Swaps</th><th class="num">Reserves not used</th></tr></thead><tbody>',
+    ]
+    for s in (*sample.strata, sample.total):
+        out.append(
+            f'<tr data-stratum="{_e(s.stratum)}"><td>{_e(s.stratum)}</td><td class="num">{s.in_sample}</td>'
+            f'<td class="num">{s.reserves_used}</td><td class="num">{s.swaps}</td><td class="num">{s.reserves_left}</td></tr>'
+        )
+    out.append("</tbody></table>")
     return out
 
 

@@ -38,8 +38,26 @@ def render_markdown_report(report: Report) -> str:
         for s in case_standards:
             out += _markdown_case_standard(report, s, level)
     out += _markdown_breakdowns(report)
+    out += _markdown_sample(report)
     out += _markdown_moderation(report)
     return "\n".join(out)
+
+
+def _markdown_sample(report: Report) -> list[str]:
+    sample, md = report.sample, for_markdown
+    if sample is None:
+        return []
+    out = [
+        "## How the sample was drawn",
+        "",
+        sample.SENTENCE,
+        "",
+        "| Stratum | Cases in the sample | Reserves used | Swaps | Reserves not used |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for s in (*sample.strata, sample.total):
+        out.append(f"| {md(s.stratum)} | {s.in_sample} | {s.reserves_used} | {s.swaps} | {s.reserves_left} |")
+    return [*out, ""]
 
 
 def _markdown_moderation(report: Report) -> list[str]:

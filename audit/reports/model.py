@@ -50,6 +50,56 @@ class ModerationSection:
 
 
 @attrs.frozen(kw_only=True)
+class StratumLine:
+    stratum: str
+    in_sample: int  # the main sample as audited: drawn for it, or a reserve swapped in
+    reserves_used: int
+    swaps: int  # cases swapped out (found unsuitable)
+    reserves_left: int
+
+
+@attrs.frozen(kw_only=True)
+class SampleSection:
+    """How the sample was drawn, when the round's cases carry strata: per stratum the cases audited,
+    the reserves used and the swaps."""
+
+    strata: tuple[StratumLine, ...]
+
+    @property
+    def total(self) -> StratumLine:
+        return StratumLine(
+            stratum="All strata",
+            in_sample=sum(s.in_sample for s in self.strata),
+            reserves_used=sum(s.reserves_used for s in self.strata),
+            swaps=sum(s.swaps for s in self.strata),
+            reserves_left=sum(s.reserves_left for s in self.strata),
+        )
+
+    SENTENCE = (
+        "The cases were drawn at random within strata (caseaudit sample), with reserves drawn beside the main sample. "
+        "A case found unsuitable was swapped for the next reserve of its stratum; swapped-out cases and unused "
+        "reserves are not counted in any figure."
+    )
+
+
+def sample_section(store: AuditStore, round_row: Round) -> SampleSection | None:
+    if not store.has_strata(round_row):
+        return None
+    lines = []
+    for stratum, statuses in store.sample_counts(round_row).items():
+        lines.append(
+            StratumLine(
+                stratum=stratum or "(no stratum)",
+                in_sample=statuses.get("main", 0) + statuses.get("swapped in", 0),
+                reserves_used=statuses.get("swapped in", 0),
+                swaps=statuses.get("swapped out", 0),
+                reserves_left=statuses.get("reserve", 0),
+            )
+        )
+    return SampleSection(strata=tuple(lines))
+
+
+@attrs.frozen(kw_only=True)
 class Report:
     summary: Summary
     intervals: dict[str, Interval | None]  # every key question, prompt and data item
@@ -59,6 +109,7 @@ class Report:
     case_answers: CaseAnswerTable | None  # the case-level sheet, when asked for
     generated_at: str
     moderation: ModerationSection | None = None  # when the round has a moderation round
+    sample: SampleSection | None = None  # when the round's cases carry strata (a sample file was imported)
 
     def interval(self, question: QuestionFigures) -> Interval | None:
         return self.intervals.get(question.id)
@@ -138,6 +189,7 @@ def build_report(store: AuditStore, round_row: Round, *, compare_with: Round | N
         )
     return Report(
         moderation=moderation,
+        sample=sample_section(store, round_row),
         summary=summary,
         intervals=intervals,
         unsettled=frozenset(unsettled_ids),

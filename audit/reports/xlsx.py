@@ -231,6 +231,17 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
             )
         trend.finish()
 
+    if report.sample:
+        drawn = _Sheet(
+            workbook,
+            "Sample",
+            ["Stratum", "Cases in the sample", "Reserves used", "Swaps", "Reserves not used"],
+            [40, 18, 14, 10, 18],
+        )
+        for stratum in (*report.sample.strata, report.sample.total):
+            drawn.append([stratum.stratum, stratum.in_sample, stratum.reserves_used, stratum.swaps, stratum.reserves_left])
+        drawn.finish()
+
     if report.moderation:
         m = report.moderation
         moderation = _Sheet(

@@ -21,6 +21,7 @@ from audit.core.attributes import (
     ATTRIBUTES_BY_COLUMN,
     InvalidAttribute,
     check_case_ref,
+    check_sample_value,
     looks_like_identity,
     normalise_header,
 )
@@ -33,7 +34,8 @@ from audit.store.case_table import CASE_REF_COLUMN, read_case_answer_table
 from framework import Answer, Framework, load_framework
 from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
 
-# The columns `caseaudit sample` adds to a case list: read past on import (they describe the draw).
+# The columns `caseaudit sample` adds to a case list: on import they record how each case was drawn
+# (its stratum and draw order, and whether it is a reserve), which the round keeps.
 SAMPLE_COLUMNS = ("stratum", "reserve", "draw_order")
 
 
@@ -43,6 +45,9 @@ class CaseRow:
     case_ref: str
     attributes: dict = attrs.field(factory=dict)
     answers: dict = attrs.field(factory=dict)  # question id -> (Answer, reason)
+    stratum: str | None = None  # a sample file's draw: its stratum, draw order and reserve flag
+    draw_order: str | None = None
+    reserve: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -52,7 +57,7 @@ class CaseSheet:
     question_columns: tuple[str, ...]
     cases: tuple[CaseRow, ...]
     # a sample file's reserve cases (its `reserve` column says Yes): they stand by for cases found
-    # unsuitable, so an import holds them back rather than auditing them as part of the sample
+    # unsuitable, so an import stores them as reserves (listed, not audited or counted until swapped in)
     reserves: tuple[str, ...] = ()
 
 
@@ -97,7 +102,7 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
         elif normalised == "reserve":
             kind, key = "reserve", normalised
         elif normalised in SAMPLE_COLUMNS:
-            kind, key = "skip", normalised
+            kind, key = "sample", normalised
         else:
             problems.add(
                 f"{where}: unknown column; expected a case attribute ({', '.join(ATTRIBUTE_COLUMNS)})"
@@ -124,6 +129,7 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
         answers: dict[str, tuple[Answer, str | None]] = {}
         case_ref = ""
         reserve = False
+        sample: dict[str, str | None] = {}
         for index, (kind, key) in enumerate(columns):
             value = cells[index] if index < len(cells) else ""
             where = f"row {row_number}, column {column_letter(index)} ({header[index].strip()})"
@@ -132,6 +138,8 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
                     case_ref = check_case_ref(value)
                 elif kind == "reserve":
                     reserve = _reserve_flag(value)
+                elif kind == "sample" and value.strip():
+                    sample[key] = check_sample_value(key, value.strip())
                 elif kind == "attribute" and value.strip():
                     attributes[key] = ATTRIBUTES_BY_COLUMN[key].parse(value)
                 elif kind == "question":
@@ -149,8 +157,17 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
             first_row_of[case_ref] = row_number
             if reserve:
                 reserves.append(case_ref)
-                continue
-            cases.append(CaseRow(row=row_number, case_ref=case_ref, attributes=attributes, answers=answers))
+            cases.append(
+                CaseRow(
+                    row=row_number,
+                    case_ref=case_ref,
+                    attributes=attributes,
+                    answers=answers,
+                    stratum=sample.get("stratum"),
+                    draw_order=sample.get("draw_order"),
+                    reserve=reserve,
+                )
+            )
     problems.raise_if_any(source)
     return CaseSheet(
         source=source,
@@ -167,7 +184,7 @@ def _reserve_flag(value: str) -> bool:
         return False
     if word in ("yes", "y"):
         return True
-    raise InvalidValue(f"{value!r} is not Yes or No (Yes: a reserve case, held back from the import)")
+    raise InvalidValue(f"{value!r} is not Yes or No (Yes: a reserve case, kept in the round as a reserve)")
 
 
 @attrs.frozen(kw_only=True)
@@ -178,7 +195,7 @@ class ImportResult:
     cases_added: int
     cases_updated: int
     answers_changed: int
-    reserves_held_back: tuple[str, ...] = ()  # a sample file's reserve cases, not imported
+    reserves: tuple[str, ...] = ()  # a sample file's reserve cases, stored as reserves
 
 
 def import_sheet(
@@ -223,13 +240,18 @@ def import_sheet(
             store.check_writable(round_row)
         existing = {r["case_ref"] for r in store.db.query("SELECT case_ref FROM cases WHERE round_id = ?", [round_row.id])}
         for n, case in enumerate(sheet.cases, 1):
-            if case.case_ref in existing:
+            if case.reserve:
+                pass  # counted apart: a reserve is not audited as part of the sample (result.reserves)
+            elif case.case_ref in existing:
                 updated += 1
             else:
                 added += 1
             source = f"import:{Path(path).name}"
             case_id = store.upsert_case(round_row, case.case_ref, case.attributes, changed_by=auditor, source=source)
             changed += store.write_answers_in_bulk(case_id, case.answers, auditor, source)
+            store.record_sample(
+                case_id, stratum=case.stratum, draw_order=case.draw_order, reserve=case.reserve, by=auditor, source=source
+            )
             if progress is not None:
                 progress(n, len(sheet.cases))
     return ImportResult(
@@ -239,7 +261,7 @@ def import_sheet(
         cases_added=added,
         cases_updated=updated,
         answers_changed=changed,
-        reserves_held_back=sheet.reserves,
+        reserves=sheet.reserves,
     )
 
 

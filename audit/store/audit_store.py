@@ -20,7 +20,13 @@ from typing import Any
 import attrs
 import sqlite_utils
 
-from audit.core.attributes import ATTRIBUTE_COLUMNS, derived_young_adult
+from audit.core.attributes import (
+    ATTRIBUTE_COLUMNS,
+    IN_SAMPLE_STATUSES,
+    SAMPLE_COLUMNS,
+    check_sample_value,
+    derived_young_adult,
+)
 from audit.errors import (
     CapExceeded,
     DatabaseDamaged,
@@ -43,6 +49,10 @@ from audit.store.slots import SLOT_KINDS, SettleOutcome
 from framework import Answer, Framework, Rating, UnknownFramework, load_framework
 from framework.model import RatingMethod
 from framework.rules import advisory_cap, exceeds_cap
+
+# the cases every figure counts: the main sample with the reserves swapped in (a SQL filter on cases `c`)
+IN_SAMPLE_SQL = "(" + ", ".join(f"'{s}'" for s in IN_SAMPLE_STATUSES) + ")"
+IN_SAMPLE = f"c.sample_status IN {IN_SAMPLE_SQL}"
 
 
 # ------------------------------------------------------------------ the store
@@ -162,10 +172,12 @@ class AuditStore:
         a listing to show (or print as JSON); act on a round through ``round_by_id(row["id"])``."""
         result = []
         for row in self.db.query(
-            """
+            f"""
             SELECT r.*,
-                   (SELECT count(*) FROM cases c WHERE c.round_id = r.id) AS cases,
-                   (SELECT count(*) FROM answers a WHERE a.round_id = r.id AND a.value IS NOT NULL) AS answered
+                   (SELECT count(*) FROM cases c WHERE c.round_id = r.id AND {IN_SAMPLE}) AS cases,
+                   (SELECT count(*) FROM answers a WHERE a.round_id = r.id AND a.value IS NOT NULL)
+                   - (SELECT count(*) FROM cases c JOIN answers a ON a.case_id = c.id
+                      WHERE c.round_id = r.id AND c.sample_status NOT IN {IN_SAMPLE_SQL} AND a.value IS NOT NULL) AS answered
             FROM rounds r ORDER BY r.created_at, r.name
             """
         ):
@@ -210,6 +222,11 @@ class AuditStore:
         with write_lock(self.db):
             current = self.round_by_id(original.id)
             cases = [self.case(current, ref) for ref in refs]  # UnknownCase names the first one missing
+            for case in cases:
+                if case["sample_status"] not in IN_SAMPLE_STATUSES:
+                    raise InvalidValue(
+                        f"case {case['case_ref']} is {case['sample_status']}, not in the sample; it is not moderated"
+                    )
             if self._one("SELECT id FROM rounds WHERE name = ?", [name]):
                 raise DuplicateRound(f"a round called {name!r} already exists")
             self.db.table("rounds").insert(new_round.as_row())
@@ -319,7 +336,14 @@ class AuditStore:
             return existing["id"]
 
     def _write_attributes(
-        self, case_id: int, changes: dict[str, str | None], by: str, source: str, *, new_case: bool = False
+        self,
+        case_id: int,
+        changes: dict[str, str | None],
+        by: str,
+        source: str,
+        *,
+        new_case: bool = False,
+        reason: str | None = None,
     ) -> None:
         """Within a write: set case attributes, each change an event based on the value shown."""
         from audit.core.events import format_based_on, heads, next_generation
@@ -331,6 +355,7 @@ class AuditStore:
         rows, unsettled = [], []
         for attribute, value in changes.items():
             old = current[attribute]
+            old = None if old is None else str(old)  # a draw order is stored as a number, its events as text
             events = [] if new_case else self.slot_events("attribute", (case_id, attribute))  # a case just added has no history
             head_events = heads(events)
             agreeing = [h for h in head_events if h.state == (old,)]
@@ -348,6 +373,7 @@ class AuditStore:
                     "changed_by": by,
                     "source": source,
                     "changed_at": now(),
+                    "reason": reason,
                 }
             )
         self.db.table("attribute_history").insert_all(rows)
@@ -355,13 +381,132 @@ class AuditStore:
         for attribute in unsettled:  # an open conflict on this attribute: the new value may now agree with the other side
             self.settle_slot("attribute", (case_id, attribute))
 
+    # -- the sample: main sample, reserves, swaps ------------------------------
+    def record_sample(
+        self,
+        case_id: int,
+        *,
+        stratum: str | None,
+        draw_order: str | None,
+        reserve: bool,
+        by: str,
+        source: str,
+    ) -> bool:
+        """Within a write: record how a case was drawn (a sample file's stratum, draw order and reserve flag).
+
+        A case whose sample status has events already keeps it (a swap is never undone by importing the
+        sample file again); returns whether anything was recorded."""
+        current = self._one("SELECT * FROM cases WHERE id = ?", [case_id])
+        assert current is not None
+        if self.slot_events("attribute", (case_id, "sample_status")):
+            return False
+        changes = {
+            "stratum": check_sample_value("stratum", stratum or None),
+            "draw_order": check_sample_value("draw_order", draw_order or None),
+            "sample_status": "reserve" if reserve else "main",
+        }
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if changes == {"sample_status": "main"} and current["sample_status"] == "main":
+            return False  # an ordinary case sheet: nothing to say about a sample
+        self._write_attributes(case_id, changes, by, source)
+        return True
+
+    def sample_counts(self, round_row: Round) -> dict[str, dict[str, int]]:
+        """Per stratum (sorted; cases without one under ""): how many cases are in each sample status."""
+        result: dict[str, dict[str, int]] = {}
+        for row in self.db.query(
+            "SELECT coalesce(stratum, '') AS stratum, sample_status, count(*) AS n FROM cases WHERE round_id = ?"
+            " GROUP BY 1, 2 ORDER BY 1",
+            [round_row.id],
+        ):
+            result.setdefault(row["stratum"], {})[row["sample_status"]] = row["n"]
+        return result
+
+    def has_strata(self, round_row: Round) -> bool:
+        return self._one("SELECT 1 FROM cases WHERE round_id = ? AND stratum IS NOT NULL LIMIT 1", [round_row.id]) is not None
+
+    def has_cases_outside_sample(self, round_id: str) -> bool:
+        return (
+            self._one(
+                f"SELECT 1 FROM cases WHERE round_id = ? AND sample_status NOT IN {IN_SAMPLE_SQL} LIMIT 1",
+                [round_id],
+            )
+            is not None
+        )
+
+    def sample_progress(self, round_id: str) -> tuple[int, int]:
+        """(answers given, cases) of the round's sample: reserves and swapped-out cases are not counted."""
+        row = self._one(
+            f"""
+            SELECT (SELECT count(*) FROM answers a WHERE a.round_id = ? AND a.value IS NOT NULL)
+                   - (SELECT count(*) FROM cases c JOIN answers a ON a.case_id = c.id
+                      WHERE c.round_id = ? AND c.sample_status NOT IN {IN_SAMPLE_SQL} AND a.value IS NOT NULL) AS answered,
+                   (SELECT count(*) FROM cases c WHERE c.round_id = ? AND {IN_SAMPLE}) AS cases
+            """,
+            [round_id, round_id, round_id],
+        )
+        assert row is not None
+        return row["answered"], row["cases"]
+
+    def unreplaced_swaps(self, round_id: str, stratum: str | None) -> int:
+        """How many of a stratum's swapped-out cases no reserve has replaced (0 unless copies that swapped
+        in the same reserve for different cases were merged)."""
+        row = self._one(
+            "SELECT coalesce(sum(sample_status = 'swapped out'), 0) - coalesce(sum(sample_status = 'swapped in'), 0) AS n"
+            " FROM cases WHERE round_id = ? AND stratum IS ?",
+            [round_id, stratum],
+        )
+        assert row is not None
+        return max(0, row["n"])
+
+    def swap_case(self, round_row: Round, case_ref: str, reason: str, *, by: str | None = None) -> dict:
+        """Replace a main-sample case found unsuitable with its stratum's next reserve (lowest draw order).
+
+        The case becomes "swapped out" (its answers kept, no longer counted) and the reserve "swapped in";
+        both changes are events carrying the reason and the person's name. Returns the reserve's row."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise InvalidValue("a swap needs a reason (why the case is unsuitable)")
+        _check_text_length(reason, "reason")
+        by = by or current_user()
+        with write_lock(self.db):
+            current_round = self.round_by_id(round_row.id)
+            self.check_writable(current_round)
+            case = self.case(current_round, case_ref)
+            ref = case["case_ref"]
+            if case["sample_status"] == "reserve":
+                raise InvalidValue(f"case {ref} is a reserve, not in the main sample; swap the case it should replace")
+            # two copies that swapped different cases for the same reserve leave, once merged, a stratum with
+            # more cases swapped out than reserves swapped in: swapping such a case again brings in the next reserve
+            unreplaced = case["sample_status"] == "swapped out" and self.unreplaced_swaps(current_round.id, case["stratum"]) > 0
+            if case["sample_status"] == "swapped out" and not unreplaced:
+                raise InvalidValue(f"case {ref} has already been swapped out")
+            if case["stratum"] is None:
+                raise InvalidValue(f"case {ref} was not drawn in a stratum (no sample file); there is no reserve for it")
+            reserve = self._one(
+                "SELECT * FROM cases WHERE round_id = ? AND stratum = ? AND sample_status = 'reserve'"
+                " ORDER BY draw_order IS NULL, draw_order, case_ref LIMIT 1",
+                [current_round.id, case["stratum"]],
+            )
+            if reserve is None:
+                raise InvalidValue(f"no reserve left in stratum {case['stratum']!r} to replace case {ref}")
+            if not unreplaced:
+                self._write_attributes(case["id"], {"sample_status": "swapped out"}, by, "swap", reason=reason)
+            self._write_attributes(
+                reserve["id"], {"sample_status": "swapped in"}, by, "swap", reason=f"in place of {ref}: {reason}"
+            )
+            swapped = self._one("SELECT * FROM cases WHERE id = ?", [reserve["id"]])
+            assert swapped is not None
+            return swapped
+
     def cases(self, round_row: Round) -> list[dict]:
-        """Cases of a round with their answered-question count, in case-reference order."""
+        """Cases of a round with their answered-question count, in case-reference order; ``in_sample``
+        says whether the figures count it (reserves and swapped-out cases are listed, not counted)."""
         framework = self.framework_for(round_row)
         return list(
             self.db.query(
-                """
-                SELECT c.*, count(a.question_id) AS answered, ? AS questions
+                f"""
+                SELECT c.*, count(a.question_id) AS answered, ? AS questions, {IN_SAMPLE} AS in_sample
                 FROM cases c LEFT JOIN answers a ON a.case_id = c.id AND a.value IS NOT NULL
                 WHERE c.round_id = ? GROUP BY c.id ORDER BY c.case_ref
                 """,
@@ -607,7 +752,9 @@ class AuditStore:
         A whole round is counted from the (round, question, value) index alone; a cohort
         (``where``, a SQL filter on the cases ``c``) joins its cases.
         """
-        if where:
+        if where or self.has_cases_outside_sample(round_row.id):
+            # reserves and swapped-out cases are never counted (their answers are kept)
+            where = f"({where}) AND {IN_SAMPLE}" if where else IN_SAMPLE
             sql = f"""
                 SELECT a.question_id, sum(a.value = 'Yes') AS yes, sum(a.value = 'No') AS no,
                        sum(a.value = 'Not applicable') AS not_applicable
@@ -636,7 +783,7 @@ class AuditStore:
         A case is incomplete until every question of its framework has an answer.
         """
         framework = self.framework_for(round_row)
-        filter_sql = f"AND {where}" if where else ""
+        filter_sql = f"AND ({where}) AND {IN_SAMPLE}" if where else f"AND {IN_SAMPLE}"
         # Each case counts its own answers (a short range of the case-ordered table): no sort of
         # every answer. Stored question ids are always the framework's (checked on every write and
         # by `caseaudit check`), so the count is of the framework's questions.
@@ -833,7 +980,7 @@ class AuditStore:
             )
         )
         for row in rows:
-            if row["kind"] == "attribute" and row["subject"] in ATTRIBUTE_COLUMNS:
+            if row["kind"] == "attribute" and row["subject"] in (*ATTRIBUTE_COLUMNS, *SAMPLE_COLUMNS):
                 case = self._one(f"SELECT {row['subject']} AS value FROM cases WHERE id = ?", [row["case_id"]]) or {}
                 row["our_value"] = case.get("value")
         return rows

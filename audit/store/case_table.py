@@ -21,6 +21,7 @@ import attrs
 from audit.core.attributes import ATTRIBUTE_COLUMNS
 from audit.errors import InvalidValue
 from audit.store import AuditStore, Round
+from audit.store.audit_store import IN_SAMPLE
 
 CASE_REF_COLUMN = "case_ref"
 # dropped from de-identified tables: dates, exact ages (the young-adult flag stays) and staff names
@@ -182,7 +183,7 @@ def read_case_answer_table(store: AuditStore, round_row: Round, *, deidentify: b
     select = f"""
         SELECT c.id, c.case_ref, {"".join(f"coalesce(c.{c}, ''), " for c in columns)}(
             SELECT group_concat(code, '') FROM ({answers_of_case})
-        ) FROM cases c WHERE c.round_id = ? {{range}} ORDER BY c.case_ref
+        ) FROM cases c WHERE c.round_id = ? AND {IN_SAMPLE} {{range}} ORDER BY c.case_ref
     """
     by_id = sorted(questions)  # SQLite's BINARY order of the ids: the order a case's answers are stored in
     to_framework_order = itemgetter(*(by_id.index(q) for q in questions))

@@ -30,7 +30,14 @@ from pathlib import Path
 
 import attrs
 
-from audit.core.attributes import ATTRIBUTE_COLUMNS, ATTRIBUTES_BY_COLUMN, InvalidAttribute, check_case_ref
+from audit.core.attributes import (
+    ATTRIBUTE_COLUMNS,
+    ATTRIBUTES_BY_COLUMN,
+    SAMPLE_COLUMNS,
+    InvalidAttribute,
+    check_case_ref,
+    check_sample_value,
+)
 from audit.errors import DatabaseProblem, FrameworkUnavailable, InvalidValue, RoundFinalised
 from audit.store import AuditStore, Round, backup_database, open_database, write_lock
 from audit.store.database import _inspect_existing
@@ -318,6 +325,12 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
 
 
 def _check_attribute_value(attribute: str, value, refuse, where: str) -> None:
+    if attribute in SAMPLE_COLUMNS:  # the sample a case was drawn in: stratum, draw order, sample status
+        try:
+            check_sample_value(attribute, value)
+        except InvalidAttribute as error:
+            refuse(f"{where}: {attribute} {value!r}: {error}")
+        return
     if attribute not in ATTRIBUTE_COLUMNS:
         refuse(f"{where}: {attribute!r} is not a case attribute")
     if value in (None, ""):
@@ -408,7 +421,7 @@ def _refuse_what_this_build_cannot_check(store: AuditStore, theirs: dict, source
                     " nothing was merged"
                 )
     for h in theirs["attribute_history"]:
-        if h["attribute"] not in ATTRIBUTE_COLUMNS:
+        if h["attribute"] not in ATTRIBUTE_COLUMNS and h["attribute"] not in SAMPLE_COLUMNS:
             raise InvalidValue(f"{where(h['case_id'])}: {h['attribute']!r} is not a case attribute; nothing was merged")
     ratings = {r.value for r in Rating}
     for table, value_column in (("domain_ratings", "rating"), ("rating_history", "new_rating")):
@@ -539,8 +552,16 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                 for name in {touched_rounds[r]["name"] for r in slots.values()}:
                     report.conflict_rounds.add(name)
 
-        for round_id in sorted(changed_rounds):
-            if touched_rounds[round_id]["name"] not in report.rounds_added:
+        for round_id in sorted({r for r in touched.get("attribute", {}).values()}):
+            for stratum, statuses in store.sample_counts(store.round_by_id(round_id)).items():
+                short = statuses.get("swapped out", 0) - statuses.get("swapped in", 0)
+                if short > 0 and stratum:
+                    report.notes.append(
+                        f"Round {touched_rounds[round_id]['name']!r}, stratum {stratum!r}: {short} swapped-out case(s) have no "
+                        "reserve in their place (copies swapped in the same reserve); swap one of them again "
+                        "(caseaudit swap) to bring in the next reserve."
+                    )
+
                 store._round_event(round_id, "merged", f"merged from {source}", by)
         _apply_round_events(store, touched_rounds, lock_state, their_events, report, source)
     return report

@@ -7,7 +7,7 @@ import attrs
 
 from audit.core.moderation import Agreement, compare_markings
 from audit.errors import InvalidValue, UnknownQuestion
-from audit.store.audit_store import AuditStore
+from audit.store.audit_store import IN_SAMPLE, AuditStore
 from audit.store.rounds import Round
 
 SOURCE = "moderation"
@@ -27,7 +27,7 @@ def _marking(store: AuditStore, round_row: Round) -> dict[tuple[str, str], str]:
         (row["case_ref"], row["question_id"]): row["value"]
         for row in store.db.query(
             "SELECT c.case_ref, a.question_id, a.value FROM answers a JOIN cases c ON c.id = a.case_id"
-            " WHERE c.round_id = ? AND a.value IS NOT NULL",
+            f" WHERE c.round_id = ? AND a.value IS NOT NULL AND {IN_SAMPLE}",
             [round_row.id],
         )
     }

@@ -428,4 +428,15 @@ def m005_moderation(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX rounds_moderates ON rounds(moderates)")
 
 
+@migrations()
+def m006_sample(db: sqlite_utils.Database) -> None:
+    """The sample a case was drawn in: its stratum, its draw order and its sample status (main, reserve,
+    swapped in, swapped out), each set by events in attribute_history, which gain a reason (a swap's)."""
+    db.execute("ALTER TABLE cases ADD COLUMN stratum TEXT")
+    db.execute("ALTER TABLE cases ADD COLUMN draw_order INTEGER")
+    db.execute("ALTER TABLE cases ADD COLUMN sample_status TEXT NOT NULL DEFAULT 'main'")
+    db.execute("ALTER TABLE attribute_history ADD COLUMN reason TEXT")
+    db.execute("CREATE INDEX cases_sample ON cases(round_id, sample_status)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)

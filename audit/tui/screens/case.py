@@ -109,14 +109,9 @@ class CaseScreen(AuditScreen):
         table = self.table
         self._labels = {q.id: self._question_label(q) for q in self.questions}
         table.set_rows([(q.id, (q.id, self._answer_cell(q.id), self._labels[q.id])) for q in self.questions])
-        totals = next(
-            iter(
-                self.store.db.query("SELECT count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL", [self.round_id])
-            )
-        )
-        cases = next(iter(self.store.db.query("SELECT count(*) AS n FROM cases WHERE round_id = ?", [self.round_id])))
-        self.round_answered = totals["n"]
-        self.round_expected = cases["n"] * len(self.questions)
+        answered, cases = self.store.sample_progress(self.round_id)  # reserves and swapped-out cases not counted
+        self.round_answered = answered
+        self.round_expected = cases * len(self.questions)
         table.focus()
         self.move_to(self.first_unanswered(0))
         self.refresh_status()
@@ -233,12 +228,7 @@ class CaseScreen(AuditScreen):
     @work(thread=True, exclusive=True, group="round-progress", exit_on_error=False)
     def count_round_progress(self, writes: int) -> None:
         with self.store.reopen() as store:
-            answered = next(
-                iter(
-                    store.db.query("SELECT count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL", [self.round_id])
-                )
-            )["n"]
-            cases = next(iter(store.db.query("SELECT count(*) AS n FROM cases WHERE round_id = ?", [self.round_id])))["n"]
+            answered, cases = store.sample_progress(self.round_id)
         self.post_message(RoundProgress(answered, cases, writes))
 
     @on(RoundProgress)

@@ -13,7 +13,7 @@ from audit.core.safe_text import for_terminal, lines_for_terminal
 from audit.core.summary import judgement_label
 from audit.errors import CaseauditError
 from audit.store import AuditStore, Round
-from audit.tui.dialogs import AddCaseDialog
+from audit.tui.dialogs import AddCaseDialog, TextDialog
 from audit.tui.messages import DatabaseChanged
 from audit.tui.screens.base import RoundScreen, relabel_binding, status_of
 from audit.tui.screens.conflicts import ConflictsScreen
@@ -23,6 +23,17 @@ from audit.tui.widgets.line_table import Column, LineTable
 
 
 # ------------------------------------------------------------------ cases
+def sample_status_text(row: dict, progress: str) -> str:
+    """The status column: how far a counted case is audited; a reserve or a swapped-out case says so."""
+    if row["sample_status"] == "reserve":
+        return "reserve (not counted)"
+    if row["sample_status"] == "swapped out":
+        return "swapped out (not counted)"
+    if row["sample_status"] == "swapped in":
+        return f"{progress} (swapped in)"
+    return progress
+
+
 class CasesLoaded(Message):
     def __init__(self, rows: list[dict], open_conflicts: int, round_row: Round):
         super().__init__()
@@ -40,6 +51,7 @@ class CasesScreen(RoundScreen):
         Binding("o", "domain_one", "Judgement ratings", id="cases.domain1"),
         Binding("c", "conflicts", "Conflicts", id="cases.conflicts"),
         Binding("g", "app.agreement", "Agreement", id="cases.agreement"),
+        Binding("w", "swap", "Swap for reserve", id="cases.swap"),
         Binding("escape", "back", "Back", id="cases.back"),
     ]
 
@@ -114,7 +126,7 @@ class CasesScreen(RoundScreen):
         shown = []
         for row in self.rows:
             row_status = status_of(row["answered"], row["questions"])
-            if status != "all" and row_status != status:
+            if status != "all" and (row_status != status or not row["in_sample"]):
                 continue
             haystack = " ".join(
                 str(row.get(k) or "") for k in ("case_ref", "sentence_type", "practitioner", "team", "rosh_level")
@@ -128,16 +140,23 @@ class CasesScreen(RoundScreen):
                     row["rosh_level"] or "",
                     row["practitioner"] or "",
                     f"{row['answered']}/{row['questions']}",
-                    row_status,
+                    sample_status_text(row, row_status),
                 )
             )
         table.set_rows([(values[0], values) for values in shown])
         if current is not None and table.has_row(current):
             table.move_cursor(table.get_row_index(current))
-        complete = sum(1 for r in self.rows if status_of(r["answered"], r["questions"]) == "complete")
+        in_sample = [r for r in self.rows if r["in_sample"]]  # reserves and swapped-out cases are not counted
+        complete = sum(1 for r in in_sample if status_of(r["answered"], r["questions"]) == "complete")
+        reserves = sum(1 for r in self.rows if r["sample_status"] == "reserve")
+        outside = (
+            f" (+{len(self.rows) - len(in_sample)} not in the sample: {reserves} reserve(s))"
+            if reserves or len(in_sample) < len(self.rows)
+            else ""
+        )
         warning = f"; {self.open_conflicts} merge conflict(s) to settle (press c)" if self.open_conflicts else ""
         self.query_one("#cases-count", Static).update(
-            f"{len(shown)} of {len(self.rows)} cases shown; {complete} complete{warning}"
+            f"{len(shown)} of {len(in_sample)} cases shown{outside}; {complete} complete{warning}"
         )
 
     def selected_case(self) -> str | None:
@@ -171,6 +190,27 @@ class CasesScreen(RoundScreen):
                 self.load_cases()
 
         self.app.push_screen(AddCaseDialog(), done)
+
+    def action_swap(self) -> None:
+        """Swap the highlighted case, found unsuitable, for its stratum's next reserve: asks why."""
+        ref = self.selected_case()
+        if not ref:
+            return
+
+        def done(reason: str | None) -> None:
+            if not reason:
+                return
+            try:
+                reserve = self.store.swap_case(self.round_row, ref, reason, by=self.auditor)
+                self.notify(f"Case {ref} swapped out; reserve {reserve['case_ref']} comes in", markup=False)
+            except CaseauditError as error:  # a reserve itself, no reserve left, finalised meanwhile
+                self.notify(lines_for_terminal(str(error)), title="Not swapped", severity="error", timeout=8, markup=False)
+            self.load_cases()
+
+        self.app.push_screen(
+            TextDialog(f"Swap case {ref} for the next reserve of its stratum. Why is it unsuitable?", placeholder="Reason"),
+            done,
+        )
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()

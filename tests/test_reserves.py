@@ -1,0 +1,296 @@
+"""A sample's reserves live in the round (listed, never counted); `caseaudit swap` brings one in."""
+
+from __future__ import annotations
+
+import shutil
+
+import attrs
+import pytest
+
+from audit.store import AuditStore
+from audit.store.case_table import read_case_answer_table
+from audit.store.figures import summarise
+
+HEADER = "case_ref,sentence_type,stratum,reserve,draw_order,2.1.1,2.1.1a"
+# (case, sentence type, stratum, reserve, draw order, answer to 2.1.1, answer to 2.1.1a)
+SAMPLE = [
+    ("A100001", "Licence", "licence", "No", 1, "Yes", "Yes"),
+    ("A100002", "Licence", "licence", "No", 2, "No", "Yes"),
+    ("A100003", "Licence", "licence", "Yes", 3, "No", "No"),
+    ("A100004", "Licence", "licence", "Yes", 4, "Yes", ""),
+    ("B100001", "Community order", "community", "No", 1, "Yes", "No"),
+    ("B100002", "Community order", "community", "Yes", 2, "", ""),
+]
+
+
+def write_sample(path, rows=SAMPLE, *, sample_columns=True):
+    lines = [HEADER if sample_columns else "case_ref,sentence_type,2.1.1,2.1.1a"]
+    for ref, sentence, stratum, reserve, order, a, b in rows:
+        middle = f"{stratum},{reserve},{order}," if sample_columns else ""
+        lines.append(f"{ref},{sentence},{middle}{a},{b}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def plain_round(cli, tmp_path, db_path, name, refs):
+    """The same cases and answers as an ordinary case sheet (no sample columns, no reserves)."""
+    rows = [r for r in SAMPLE if r[0] in refs]
+    result = cli(
+        "--db",
+        db_path,
+        "import",
+        write_sample(tmp_path / f"{name}.csv", rows, sample_columns=False),
+        "--round",
+        name,
+        "--unit",
+        "Testshire PDU",
+    )
+    assert result.code == 0, result.err
+
+
+def figures(store, name):
+    r = store.round(name)
+    summary = attrs.evolve(summarise(store, r), round="x", round_id="x")
+    table = read_case_answer_table(store, r)
+    return summary, [(ref, answers) for ref, _, answers in table.cases], store.sample_progress(r.id)
+
+
+@pytest.fixture
+def sampled(cli, tmp_path, db_path):
+    result = cli(
+        "--db",
+        db_path,
+        "--auditor",
+        "spo.a",
+        "import",
+        write_sample(tmp_path / "sample.csv"),
+        "--round",
+        "S",
+        "--unit",
+        "Testshire PDU",
+    )
+    assert result.code == 0, result.err
+    assert "3 case(s) added" in result.out and "3 reserve case(s) stored as reserves" in result.out
+    return db_path
+
+
+def test_reserves_are_stored_and_listed_but_not_counted(cli, tmp_path, sampled):
+    plain_round(cli, tmp_path, sampled, "Plain", {"A100001", "A100002", "B100001"})
+    with AuditStore.open(sampled) as store:
+        listed = {c["case_ref"]: c for c in store.cases(store.round("S"))}
+        assert {ref: (c["sample_status"], c["stratum"], c["draw_order"]) for ref, c in listed.items()} == {
+            "A100001": ("main", "licence", 1),
+            "A100002": ("main", "licence", 2),
+            "A100003": ("reserve", "licence", 3),
+            "A100004": ("reserve", "licence", 4),
+            "B100001": ("main", "community", 1),
+            "B100002": ("reserve", "community", 2),
+        }
+        assert [ref for ref, c in listed.items() if c["in_sample"]] == ["A100001", "A100002", "B100001"]
+        # a reserve's answers are stored (never lost), just not counted
+        assert store.answers_for_case(listed["A100003"]["id"])["2.1.1"]["value"] == "No"
+        assert figures(store, "S") == figures(store, "Plain")
+        by_name = {r["name"]: r for r in store.rounds()}
+        assert (by_name["S"]["cases"], by_name["S"]["progress"]) == (by_name["Plain"]["cases"], by_name["Plain"]["progress"])
+        assert store.case_totals(store.round("S"), "c.sentence_type = ?", ["Licence"]) == (2, 2)
+    # moderation chooses from the sample only, and agreement counts only the cases in it
+    too_many = cli("--db", sampled, "moderate", "--round", "S", "--cases", "4", "--seed", "1")
+    assert too_many.code == 2 and "the 3 case(s)" in too_many.err
+    refused = cli("--db", sampled, "moderate", "--round", "S", "--case", "A100003")
+    assert refused.code == 2 and "A100003 is reserve, not in the sample" in refused.err
+    agreement_rounds = cli("--db", sampled, "moderate", "--round", "S", "--cases", "3", "--seed", "1")
+    assert agreement_rounds.code == 0, agreement_rounds.err
+    for ref, value in (("A100001", "Yes"), ("A100002", "No"), ("B100001", "Yes")):
+        assert cli("--db", sampled, "answer", "--round", "S moderation", ref, "2.1.1", value).code == 0
+    from audit.store.moderation import moderation_of
+
+    with AuditStore.open(sampled) as store:
+        moderation = store.moderation_rounds(store.round("S"))[0]
+        assert {c["case_ref"] for c in store.cases(moderation)} == {"A100001", "A100002", "B100001"}
+        assert moderation_of(store, store.round("S")).agreement.overall.compared == 3
+    assert cli("--db", sampled, "swap", "--round", "S", "A100001", "--reason", "in custody").code == 0
+    with AuditStore.open(sampled) as store:
+        agreement = moderation_of(store, store.round("S")).agreement
+        assert (agreement.overall.compared, agreement.overall.agreed) == (2, 2)  # the swapped-out case is not compared
+
+
+def test_swapping_out_a_case_changes_the_figures_as_removing_it_would(cli, tmp_path, sampled):
+    plain_round(cli, tmp_path, sampled, "Expected", {"A100002", "A100003", "B100001"})
+    swapped = cli("--db", sampled, "--auditor", "spo.b", "swap", "--round", "S", "a100001", "--reason", "in custody <b>")
+    assert swapped.code == 0, swapped.err
+    assert swapped.out.count("\n") == 1 and "reserve A100003" in swapped.out and "A100001 swapped out" in swapped.out
+    with AuditStore.open(sampled) as store:
+        listed = {c["case_ref"]: c for c in store.cases(store.round("S"))}
+        assert (listed["A100001"]["sample_status"], listed["A100003"]["sample_status"]) == ("swapped out", "swapped in")
+        assert figures(store, "S") == figures(store, "Expected")
+        # the swapped-out case's answers are kept
+        assert store.answers_for_case(listed["A100001"]["id"])["2.1.1"]["value"] == "Yes"
+        events = [
+            h for h in store.attribute_history(store.round("S")) if h["attribute"] == "sample_status" and h["source"] == "swap"
+        ]
+        assert {(h["case_ref"], h["old_value"], h["new_value"], h["changed_by"]) for h in events} == {
+            ("A100001", "main", "swapped out", "spo.b"),
+            ("A100003", "reserve", "swapped in", "spo.b"),
+        }
+        assert all("in custody <b>" in h["reason"] for h in events)
+    history = cli("--db", sampled, "history", "--round", "S", "--case", "A100001")
+    assert "main -> swapped out" in history.out and "spo.b" in history.out and "reason: in custody <b>" in history.out
+    # importing the sample file again does not undo the swap
+    again = cli("--db", sampled, "import", tmp_path / "sample.csv", "--round", "S")
+    assert again.code == 0, again.err
+    with AuditStore.open(sampled) as store:
+        assert figures(store, "S") == figures(store, "Expected")
+
+
+def test_swap_refuses_in_one_line(cli, sampled):
+    def refused(*args):
+        result = cli("--db", sampled, "swap", "--round", "S", *args)
+        assert result.code == 2 and result.err.strip().count("\n") == 0, result
+        return result.err
+
+    assert "no case" in refused("Z999999", "--reason", "gone")
+    assert "is a reserve" in refused("A100003", "--reason", "gone")
+    assert "needs a reason" in refused("A100001", "--reason", "  ")
+    assert cli("--db", sampled, "swap", "--round", "S", "B100001", "--reason", "moved").code == 0
+    assert "no reserve left in stratum 'community'" in refused("B100002", "--reason", "moved too")
+    assert "already been swapped out" in refused("B100001", "--reason", "again")
+    assert cli("--db", sampled, "finalise", "--round", "S").code == 0
+    assert "finalised" in refused("A100001", "--reason", "in custody")
+    with AuditStore.open(sampled) as store:
+        statuses = {c["case_ref"]: c["sample_status"] for c in store.cases(store.round("S"))}
+    assert statuses["A100001"] == "main" and statuses["A100003"] == "reserve"
+
+
+def test_a_swap_travels_in_a_merge(cli, tmp_path, sampled):
+    theirs = tmp_path / "theirs.db"
+    with AuditStore.open(sampled) as store:
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(sampled, theirs)
+    assert cli("--db", theirs, "--auditor", "spo.c", "swap", "--round", "S", "A100002", "--reason", "transferred").code == 0
+    merged = cli("--db", sampled, "merge", theirs)
+    assert merged.code == 0, merged.err
+    with AuditStore.open(sampled) as store:
+        listed = {c["case_ref"]: c for c in store.cases(store.round("S"))}
+        assert (listed["A100002"]["sample_status"], listed["A100003"]["sample_status"]) == ("swapped out", "swapped in")
+        reasons = {
+            h["case_ref"]: (h["changed_by"], h["reason"])
+            for h in store.attribute_history(store.round("S"))
+            if h["source"] == "swap"
+        }
+        assert reasons["A100002"] == ("spo.c", "transferred")
+        assert store.check() == []
+    assert "Nothing new" in cli("--db", theirs, "merge", sampled).out
+
+
+async def test_cases_screen_marks_reserves_and_swaps_with_a_reason(sampled):
+    from audit.tui.app import CaseAuditApp
+    from audit.tui.screens.cases import CasesScreen
+
+    app = CaseAuditApp(sampled, round_name="S", auditor="spo.tui")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CasesScreen)
+        table = screen.query_one("#cases")
+        assert table.row_count == 6
+        count = str(screen.query_one("#cases-count").render())
+        assert "6 of 3 cases shown (+3 not in the sample: 3 reserve(s))" in count
+        rows = {key: values for key, values in screen_rows(screen)}
+        assert rows["A100003"][-1] == "reserve (not counted)" and rows["A100001"][-1] != "reserve (not counted)"
+        assert screen_text(app).count("reserve (not counted)") == 3
+        table.move_cursor(0)  # A100001
+        await pilot.press("w")
+        await pilot.pause()
+        await pilot.press("enter")  # a reason is required: nothing happens without one
+        await pilot.pause()
+        for char in "died":
+            await pilot.press(char)
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        rows = {key: values for key, values in screen_rows(screen)}
+        assert rows["A100001"][-1] == "swapped out (not counted)"
+        assert rows["A100003"][-1].endswith("(swapped in)")
+        assert "swapped out (not counted)" in screen_text(app)
+    with AuditStore.open(sampled) as store:
+        events = [h for h in store.attribute_history(store.round("S")) if h["source"] == "swap"]
+        assert {(h["case_ref"], h["new_value"], h["changed_by"]) for h in events} == {
+            ("A100001", "swapped out", "spo.tui"),
+            ("A100003", "swapped in", "spo.tui"),
+        }
+        assert events[0]["reason"].endswith("died")
+
+
+def screen_rows(screen):
+    table = screen.query_one("#cases")
+    return [(values[0], values) for values in table._cells]
+
+
+def screen_text(app) -> str:
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")
+
+
+def test_report_says_how_the_sample_was_drawn_in_every_format(cli, tmp_path, db_path):
+    import io
+
+    import openpyxl
+
+    from audit.reports.html import render_html
+    from audit.reports.markdown import render_markdown_report
+    from audit.reports.model import build_report
+    from audit.reports.xlsx import render_xlsx
+
+    hostile = "=HYPERLINK(1) <b>|x</b>"
+    rows = [(*r[:2], hostile if r[2] == "community" else r[2], *r[3:]) for r in SAMPLE]
+    assert cli("--db", db_path, "import", write_sample(tmp_path / "s.csv", rows), "--round", "S").code == 0
+    plain_round(cli, tmp_path, db_path, "Plain", {"A100001", "A100002", "B100001"})
+    assert cli("--db", db_path, "swap", "--round", "S", "A100001", "--reason", "in custody").code == 0
+    with AuditStore.open(db_path) as store:
+        assert build_report(store, store.round("Plain"), case_level=False).sample is None
+        report = build_report(store, store.round("S"), case_level=False)
+    assert "How the sample was drawn" not in render_markdown_report(attrs.evolve(report, sample=None))
+    assert [(s.stratum, s.in_sample, s.reserves_used, s.swaps, s.reserves_left) for s in report.sample.strata] == [
+        (hostile, 1, 0, 0, 1),
+        ("licence", 2, 1, 1, 1),
+    ]
+    markdown = render_markdown_report(report)
+    assert "## How the sample was drawn" in markdown
+    assert "| licence | 2 | 1 | 1 | 1 |" in markdown and "| All strata | 3 | 1 | 1 | 2 |" in markdown
+    assert "<b>" not in markdown and "\\|x" in markdown
+    page = render_html(report)
+    assert 'id="sample"' in page and "<b>|x</b>" not in page and "&lt;b&gt;" in page
+    book = openpyxl.load_workbook(io.BytesIO(render_xlsx(report)))
+    cells = [[c.value for c in row] for row in book["Sample"].iter_rows()]
+    assert cells[0][0] == "Stratum" and ["licence", 2, 1, 1, 1] in cells
+    assert all(cell.data_type == "s" for cell in book["Sample"]["A"][1:])  # a stratum is text, never a formula
+
+
+def test_copies_that_swapped_in_the_same_reserve_are_told_and_can_bring_in_the_next(cli, tmp_path, sampled):
+    theirs = tmp_path / "theirs.db"
+    with AuditStore.open(sampled) as store:
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(sampled, theirs)
+    assert cli("--db", sampled, "swap", "--round", "S", "A100001", "--reason", "x").code == 0
+    assert cli("--db", theirs, "swap", "--round", "S", "A100002", "--reason", "y").code == 0
+    merged = cli("--db", sampled, "merge", theirs)
+    assert merged.code == 0 and "stratum 'licence': 1 swapped-out case(s) have no reserve in their place" in merged.out
+    with AuditStore.open(sampled) as store:
+        assert store.case_totals(store.round("S"))[0] == 2  # A100003 and B100001: the sample is one short
+    again = cli("--db", sampled, "swap", "--round", "S", "A100002", "--reason", "y")
+    assert again.code == 0 and "reserve A100004" in again.out, again
+    with AuditStore.open(sampled) as store:
+        listed = {c["case_ref"]: c["sample_status"] for c in store.cases(store.round("S"))}
+        assert store.case_totals(store.round("S"))[0] == 3
+    assert listed == {
+        "A100001": "swapped out",
+        "A100002": "swapped out",
+        "A100003": "swapped in",
+        "A100004": "swapped in",
+        "B100001": "main",
+        "B100002": "reserve",
+    }
+    assert "already been swapped out" in cli("--db", sampled, "swap", "--round", "S", "A100002", "--reason", "z").err
