@@ -39,12 +39,12 @@ def first_marking(store: AuditStore, original: Round, moderation: Round) -> dict
     settling this moderation — do not change what the first marker said."""
     marking: dict[tuple[str, str], tuple[str, str | None]] = {}
     for row in store.db.query(
-        """
+        f"""
         SELECT case_ref, question_id, new_value, new_reason FROM (
             SELECT c.case_ref, h.question_id, h.new_value, h.new_reason,
                    row_number() OVER (PARTITION BY h.case_id, h.question_id ORDER BY h.changed_at DESC, h.id DESC) AS latest
             FROM answer_history h JOIN cases c ON c.id = h.case_id
-            WHERE c.round_id = ? AND h.changed_at <= ?
+            WHERE c.round_id = ? AND h.changed_at <= ? AND {IN_SAMPLE}
         ) WHERE latest = 1 AND new_value IS NOT NULL
         """,
         [original.id, moderation.created_at],
