@@ -294,3 +294,25 @@ def test_copies_that_swapped_in_the_same_reserve_are_told_and_can_bring_in_the_n
         "B100002": "reserve",
     }
     assert "already been swapped out" in cli("--db", sampled, "swap", "--round", "S", "A100002", "--reason", "z").err
+
+
+def test_an_import_never_changes_how_a_case_was_drawn(cli, tmp_path, sampled):
+    """A sheet that marks a main-sample case a reserve (or a reserve main, or another stratum) is refused
+    whole: moving a case in or out of the figures takes a swap and its reason."""
+    from tests.test_sheets import db_state
+
+    before = db_state(sampled)
+    for changed in (
+        [(*SAMPLE[0][:3], "Yes", *SAMPLE[0][4:])],  # A100001: main -> reserve
+        [(*SAMPLE[2][:3], "No", *SAMPLE[2][4:])],  # A100003: reserve -> main
+        [(SAMPLE[0][0], SAMPLE[0][1], "community", *SAMPLE[0][3:])],  # A100001: another stratum
+    ):
+        refused = cli("--db", sampled, "import", write_sample(tmp_path / "changed.csv", changed), "--round", "S")
+        assert refused.code == 2 and "An import does not change" in refused.err, refused
+        assert db_state(sampled) == before
+    # an ordinary round: an answered case cannot become a reserve by importing a sample file over it
+    plain_round(cli, tmp_path, sampled, "Plain", {"A100001"})
+    refused = cli(
+        "--db", sampled, "import", write_sample(tmp_path / "r.csv", [(*SAMPLE[0][:3], "Yes", *SAMPLE[0][4:])]), "--round", "Plain"
+    )
+    assert refused.code == 2 and "already in the round as main" in refused.err, refused

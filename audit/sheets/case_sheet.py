@@ -248,10 +248,11 @@ def import_sheet(
                 added += 1
             source = f"import:{Path(path).name}"
             case_id = store.upsert_case(round_row, case.case_ref, case.attributes, changed_by=auditor, source=source)
-            changed += store.write_answers_in_bulk(case_id, case.answers, auditor, source)
+            # how the case was drawn, checked against what it already holds before this sheet's answers go in
             store.record_sample(
                 case_id, stratum=case.stratum, draw_order=case.draw_order, reserve=case.reserve, by=auditor, source=source
             )
+            changed += store.write_answers_in_bulk(case_id, case.answers, auditor, source)
             if progress is not None:
                 progress(n, len(sheet.cases))
     return ImportResult(
