@@ -316,3 +316,9 @@ def test_an_import_never_changes_how_a_case_was_drawn(cli, tmp_path, sampled):
         "--db", sampled, "import", write_sample(tmp_path / "r.csv", [(*SAMPLE[0][:3], "Yes", *SAMPLE[0][4:])]), "--round", "Plain"
     )
     assert refused.code == 2 and "already in the round as main" in refused.err, refused
+
+
+def test_a_reserve_without_a_stratum_is_refused(cli, tmp_path, db_path):
+    rows = [SAMPLE[0], (SAMPLE[2][0], SAMPLE[2][1], "", *SAMPLE[2][3:])]
+    refused = cli("--db", db_path, "import", write_sample(tmp_path / "s.csv", rows), "--round", "S")
+    assert refused.code == 2 and "reserve case A100003 has no stratum" in refused.err, refused

@@ -156,6 +156,8 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
                 continue
             first_row_of[case_ref] = row_number
             if reserve:
+                if not sample.get("stratum"):  # a swap brings in a reserve of the same stratum: without one it never could
+                    problems.add(f"row {row_number}: reserve case {case_ref} has no stratum; a reserve stands in for its stratum")
                 reserves.append(case_ref)
             cases.append(
                 CaseRow(
