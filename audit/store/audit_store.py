@@ -404,8 +404,9 @@ class AuditStore:
             "sample_status": "reserve" if reserve else "main",
         }
         changes = {k: v for k, v in changes.items() if v is not None}
-        self._refuse_a_changed_draw(current, changes)
-        if self.slot_events("attribute", (case_id, "sample_status")):
+        drawn_before = bool(self.slot_events("attribute", (case_id, "sample_status")))
+        self._refuse_a_changed_draw(current, changes, drawn_before)
+        if drawn_before:  # a swap is never undone by importing the sample file again
             return False
         if changes == {"sample_status": "main"} and current["sample_status"] == "main":
             return False  # an ordinary case sheet: nothing to say about a sample
@@ -416,14 +417,13 @@ class AuditStore:
     # file, a swapped-out one was in the main sample, so importing the file again agrees with both
     _AS_DRAWN = {"reserve": "reserve", "swapped in": "reserve", "main": "main", "swapped out": "main"}
 
-    def _refuse_a_changed_draw(self, current: dict, changes: dict) -> None:
+    def _refuse_a_changed_draw(self, current: dict, changes: dict, drawn_before: bool) -> None:
         """An import never changes how a case was drawn (its sample status, stratum or draw order): that
         would move answered cases in or out of the figures without a swap and its reason."""
         ref = current["case_ref"]
         drawn_as = self._AS_DRAWN.get(current["sample_status"] or "main", "main")
-        has_history = bool(self.slot_events("attribute", (current["id"], "sample_status")))
         if changes["sample_status"] != drawn_as and (
-            has_history or current["sample_status"] != "main" or self._has_answers(current["id"])
+            drawn_before or current["sample_status"] != "main" or self._has_answers(current["id"])
         ):
             raise InvalidValue(
                 f"case {ref} is already in the round as {current['sample_status']}; the sheet marks it "
