@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 import sqlite_utils
 
+from audit.core.events import KEEP_CHOICES, KEPT_WORDS
 from audit.core.attributes import (
     ATTRIBUTE_COLUMNS,
     IN_SAMPLE_STATUSES,
@@ -1019,8 +1020,12 @@ class AuditStore:
 
         The decision is an event based on every competing value, so it travels to other
         copies with the history and settles the conflict there too."""
+        # "shown" is the value this database shows now, "other" the value it conflicts with. Either may have come
+        # from either copy (the shown one is chosen by the same rule in every copy), so neither is called "ours";
+        # 'ours' and 'theirs' are still accepted for them and are what the conflicts table stores.
+        keep = KEEP_CHOICES.get(keep, keep)
         if keep not in ("ours", "theirs"):
-            raise InvalidValue(f"{keep!r}: keep 'ours' (the value in this database) or 'theirs' (the merged copy's)")
+            raise InvalidValue(f"{keep!r}: keep 'shown' (the value this database shows now) or take 'other' (the value it conflicts with)")
         by = by or current_user()
         with write_lock(self.db):
             self.check_writable(self.round_by_id(round_row.id))
@@ -1044,7 +1049,7 @@ class AuditStore:
             # head agreeing with either); a third value, listed as another conflict, stays open
             settled_states = {top.state, theirs.state if theirs is not None else top.state}
             competing = [h for h in all_heads if h.state in settled_states]
-            source = f"conflict {conflict_id} resolved: kept {keep} (merged from {conflict['from_file']})"
+            source = f"conflict {conflict_id} resolved: {KEPT_WORDS[keep]} (found merging {conflict['from_file']})"
             row = {
                 "event_id": uuid.uuid4().hex,
                 kind.key[0]: key[0],
