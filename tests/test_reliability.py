@@ -166,7 +166,9 @@ def test_conflicting_answers_are_kept_listed_and_resolved_from_the_command_line(
     assert merged.code == 0 and "1 conflict(s)" in merged.out
     assert answer_of(ours, ref, "2.4.1") == "Yes"  # never overwritten silently
     listing = cli("--db", ours, "conflicts", "--round", NEWHAM)
-    number = re.search(r"#(\d+)\s+" + ref + r" 2\.4\.1\s+shown: Yes \(spo\.a\)\s+other: No \(spo\.b, found merging laptop-b\.db\)", listing.out)
+    number = re.search(
+        r"#(\d+)\s+" + ref + r" 2\.4\.1\s+shown: Yes \(spo\.a\)\s+other: No \(spo\.b, found merging laptop-b\.db\)", listing.out
+    )
     assert number, listing.out
     settled = cli("--db", ours, "--auditor", "qa.lead", "resolve", "--round", NEWHAM, number.group(1), "other")
     assert settled.code == 0
@@ -195,9 +197,13 @@ def test_a_conflict_never_credits_the_merged_copys_value_to_this_copy(cli, two_c
     assert cli("--db", ours, "merge", theirs).code == 0
     assert answer_of(ours, ref, "2.4.1") == "No"  # the other copy's later answer is the one every copy shows
     listing = cli("--db", ours, "conflicts", "--round", NEWHAM).out
-    assert re.search(ref + r" 2\.4\.1\s+shown: No \(spo\.b\)\s+other: Yes \(spo\.a, found merging laptop-b\.db\)", listing), listing
+    assert re.search(ref + r" 2\.4\.1\s+shown: No \(spo\.b\)\s+other: Yes \(spo\.a, found merging laptop-b\.db\)", listing), (
+        listing
+    )
     assert "ours" not in listing.replace("caseaudit resolve", "")
-    settled = cli("--db", ours, "--auditor", "qa.lead", "resolve", "--round", NEWHAM, re.search(r"#(\d+)", listing).group(1), "shown")
+    settled = cli(
+        "--db", ours, "--auditor", "qa.lead", "resolve", "--round", NEWHAM, re.search(r"#(\d+)", listing).group(1), "shown"
+    )
     assert settled.code == 0 and "kept the shown value" in settled.out
     assert answer_of(ours, ref, "2.4.1") == "No"
 

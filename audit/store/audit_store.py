@@ -20,7 +20,6 @@ from typing import Any
 import attrs
 import sqlite_utils
 
-from audit.core.events import KEEP_CHOICES, KEPT_WORDS
 from audit.core.attributes import (
     ATTRIBUTE_COLUMNS,
     IN_SAMPLE_STATUSES,
@@ -28,6 +27,7 @@ from audit.core.attributes import (
     check_sample_value,
     derived_young_adult,
 )
+from audit.core.events import KEEP_CHOICES, KEPT_WORDS
 from audit.errors import (
     CapExceeded,
     DatabaseDamaged,
@@ -1025,7 +1025,9 @@ class AuditStore:
         # 'ours' and 'theirs' are still accepted for them and are what the conflicts table stores.
         keep = KEEP_CHOICES.get(keep, keep)
         if keep not in ("ours", "theirs"):
-            raise InvalidValue(f"{keep!r}: keep 'shown' (the value this database shows now) or take 'other' (the value it conflicts with)")
+            raise InvalidValue(
+                f"{keep!r}: keep 'shown' (the value this database shows now) or take 'other' (the value it conflicts with)"
+            )
         by = by or current_user()
         with write_lock(self.db):
             self.check_writable(self.round_by_id(round_row.id))

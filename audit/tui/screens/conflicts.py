@@ -145,7 +145,12 @@ class ConflictsScreen(RoundScreen):
                 if go_on:  # as the confirm named it: a later change is asked about in turn
                     self.resolve(key, keep, self.state_of(now))
 
-            self.app.push_screen(ConfirmDialog(f"{self.describe_change(key, shown, self.state_of(now))} {'Keep the shown value' if keep == 'ours' else 'Take the other value'}?"), decided)
+            self.app.push_screen(
+                ConfirmDialog(
+                    f"{self.describe_change(key, shown, self.state_of(now))} {'Keep the shown value' if keep == 'ours' else 'Take the other value'}?"
+                ),
+                decided,
+            )
             return
         self.notify(f"Conflict #{key}: {KEPT_WORDS[keep]}", markup=False)
         self.reload()
