@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from audit.cli.common import open_store as _store
@@ -45,12 +46,40 @@ def cmd_import(args) -> int:
         f"Round {result.round!r} {verb}: {result.cases_added} case(s) added, {result.cases_updated} updated, "
         f"{result.answers_changed} answer(s) recorded."
     )
+    _warn_if_first_marking_copied(args, result.round_id)
     if result.reserves:
         say(
             f"{len(result.reserves)} reserve case(s) stored as reserves (listed, not audited or counted; one comes in "
             f"for a case found unsuitable: caseaudit swap --round ROUND CASE --reason TEXT): {', '.join(result.reserves)}"
         )
     return 0
+
+
+# a blind second marking identical to the first over this many answers was copied, not marked
+COPIED_AFTER = 10
+
+
+def _warn_if_first_marking_copied(args, round_id: str) -> None:
+    """Importing into a moderation round: warn when every answer equals the first marker's (the original round's
+    export imported into its blind moderation round would make the agreement figures meaningless)."""
+    from audit.store.moderation import copied_first_marking
+
+    with _store(args, readonly=True) as store:
+        moderation = store.round_by_id(round_id)
+        copied = copied_first_marking(store, moderation)
+        if copied is None:
+            return
+        original = store.round_by_id(moderation.moderates).name
+    identical, compared = copied
+    if compared >= COPIED_AFTER and identical == compared:
+        print(
+            for_terminal(
+                f"caseaudit: warning: all {compared} answers in moderation round {moderation.name!r} equal the first "
+                f"marking in {original!r}, reasons included. A blind second marking is made by the second marker, not "
+                f"imported from {original!r}'s export; if this sheet is that export, agreement with it means nothing."
+            ),
+            file=sys.stderr,
+        )
 
 
 def cmd_swap(args) -> int:
