@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from audit.cli.common import open_store as _store
 from audit.cli.common import say
@@ -30,8 +31,17 @@ def cmd_answer(args) -> int:
             auditor=args.auditor,
             source="cli",
         )
+        case = store.case(round_row, args.case_ref)
     state = "saved" if changed else "unchanged (already recorded)"
     say(f"{args.case_ref.upper()} {args.question}: {value_word} - {state}")
+    if case["sample_status"] in ("reserve", "swapped out"):
+        print(
+            for_terminal(
+                f"caseaudit: note: case {case['case_ref']} is {case['sample_status']}: its answers are kept but not "
+                "counted in any figure"
+            ),
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -87,9 +87,10 @@ def cmd_swap(args) -> int:
         round_row = store.round(args.round)
         case = store.case(round_row, args.case)
         reserve = store.swap_case(round_row, args.case, args.reason, by=args.auditor)
+    draw = f" (draw {reserve['draw_order']})" if reserve["draw_order"] is not None else ""
     say(
         f"Case {case['case_ref']} swapped out of round {round_row.name!r} (stratum {reserve['stratum']!r}); "
-        f"reserve {reserve['case_ref']} (draw {reserve['draw_order']}) comes in. The reason is recorded in its history."
+        f"reserve {reserve['case_ref']}{draw} comes in. The reason is recorded in its history."
     )
     return 0
 

@@ -28,6 +28,7 @@ from audit.core.attributes import (
     derived_young_adult,
 )
 from audit.core.events import KEEP_CHOICES, KEPT_WORDS
+from audit.core.safe_text import has_visible_text
 from audit.errors import (
     CapExceeded,
     DatabaseDamaged,
@@ -452,6 +453,19 @@ class AuditStore:
             result.setdefault(row["stratum"], {})[row["sample_status"]] = row["n"]
         return result
 
+    def reserves_brought_in(self, round_row: Round) -> dict[str, int]:
+        """Per stratum: how many reserves were ever swapped in, from the history (a reserve swapped in and later
+        swapped out itself was still used)."""
+        return {
+            row["stratum"]: row["n"]
+            for row in self.db.query(
+                "SELECT coalesce(c.stratum, '') AS stratum, count(DISTINCT c.id) AS n FROM cases c"
+                " JOIN attribute_history h ON h.case_id = c.id AND h.attribute = 'sample_status' AND h.new_value = 'swapped in'"
+                " WHERE c.round_id = ? GROUP BY 1",
+                [round_row.id],
+            )
+        }
+
     def has_strata(self, round_row: Round) -> bool:
         return self._one("SELECT 1 FROM cases WHERE round_id = ? AND stratum IS NOT NULL LIMIT 1", [round_row.id]) is not None
 
@@ -495,7 +509,7 @@ class AuditStore:
         The case becomes "swapped out" (its answers kept, no longer counted) and the reserve "swapped in";
         both changes are events carrying the reason and the person's name. Returns the reserve's row."""
         reason = (reason or "").strip()
-        if not reason:
+        if not has_visible_text(reason):
             raise InvalidValue("a swap needs a reason (why the case is unsuitable)")
         _check_text_length(reason, "reason")
         by = by or current_user()
