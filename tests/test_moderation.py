@@ -611,3 +611,25 @@ def test_two_copies_moderating_r_by_the_default_name_end_with_the_same_recorded_
     assert "R moderation (merged from b.db)" in names_a.values()
     assert ("renamed", "R moderation -> R moderation (merged from b.db)", "ann") in renames_a
     assert sorted(renames_a) == sorted(renames_b)
+
+
+@pytest.mark.parametrize("points_at", ["itself", "a round neither copy holds"])
+def test_a_merged_round_moderating_itself_or_nothing_is_refused_naming_the_file(marked, cli, tmp_path, points_at):
+    import shutil
+    import sqlite3
+
+    crafted = tmp_path / "crafted.db"
+    shutil.copy(marked, crafted)
+    conn = sqlite3.connect(crafted)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    target = "id" if points_at == "itself" else "'0123456789abcdef0123456789abcdef'"
+    conn.execute(f"UPDATE rounds SET moderates = {target} WHERE moderates IS NOT NULL")
+    conn.commit()
+    conn.close()
+    from audit.store import AuditStore
+
+    fresh = tmp_path / "fresh.db"
+    AuditStore.open(fresh).close()
+    result = cli("--db", fresh, "merge", crafted)
+    assert result.code == 2 and result.err.strip().count("\n") == 0, result
+    assert "crafted.db: round 'R moderation' moderates " + points_at in result.err and "nothing was merged" in result.err

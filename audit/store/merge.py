@@ -269,6 +269,9 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
     cases = {c["id"] for c in theirs["cases"]}
     ours_by_id = {r["id"]: r for r in store.db.query("SELECT * FROM rounds")}
     for r in theirs["rounds"]:
+        moderates = r.get("moderates")
+        if moderates is not None and (moderates == r["id"] or (moderates not in rounds and moderates not in ours_by_id)):
+            refuse(f"round {r['name']!r} moderates {'itself' if moderates == r['id'] else 'a round neither copy holds'}")
         mine = ours_by_id.get(r["id"])
         if mine and (mine["framework_id"], mine["framework_version"]) != (r["framework_id"], r["framework_version"]):
             refuse(
