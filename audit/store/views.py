@@ -59,7 +59,7 @@ VIEWS: dict[str, str] = {
         WHERE a.note IS NOT NULL AND a.note <> ''""",
     # a key-question judgement contradicting every relevant prompt (Yes with every prompt answered Yes or
     # No being No, or the reverse): the case screen's "check" warning, never a block
-    "judgement_checks": f"""
+    "judgement_checks": """
         SELECT r.name AS round, c.case_ref, c.sample_status, kq.question_id AS key_question_id,
                kq.text AS key_question_text, a.value AS judgement, count(pa.question_id) AS relevant_prompts
         FROM answers a JOIN cases c ON c.id = a.case_id JOIN rounds r ON r.id = c.round_id
@@ -89,7 +89,9 @@ def create_framework_questions_table(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (framework_id, framework_version, question_id)
         )"""
     )
-    db.execute("CREATE INDEX framework_questions_key_question ON framework_questions(framework_id, framework_version, key_question_id)")
+    db.execute(
+        "CREATE INDEX framework_questions_key_question ON framework_questions(framework_id, framework_version, key_question_id)"
+    )
 
 
 def record_framework_questions(db: sqlite_utils.Database, framework: Framework) -> None:
@@ -99,7 +101,16 @@ def record_framework_questions(db: sqlite_utils.Database, framework: Framework) 
         key_question_id = question.id if isinstance(question, KeyQuestion) else question.key_question_id
         standard_id = framework.standard_of(question.id).id
         rows.append(
-            (framework.id, framework.version, question.id, position, str(question.kind), standard_id, key_question_id, question.text)
+            (
+                framework.id,
+                framework.version,
+                question.id,
+                position,
+                str(question.kind),
+                standard_id,
+                key_question_id,
+                question.text,
+            )
         )
     db.conn.executemany(
         "INSERT OR IGNORE INTO framework_questions (framework_id, framework_version, question_id, position, kind,"

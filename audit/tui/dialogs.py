@@ -222,7 +222,11 @@ class AddCaseDialog(ModalScreen[dict | None]):
                     if attribute.options:
                         yield Select([(o, o) for o in attribute.options], prompt="-", id=attribute.column, compact=True)
                     else:
-                        yield Input(placeholder="YYYY-MM-DD" if attribute.column == "start_date" else "", id=attribute.column, compact=True)
+                        yield Input(
+                            placeholder="YYYY-MM-DD" if attribute.column == "start_date" else "",
+                            id=attribute.column,
+                            compact=True,
+                        )
                 yield Plain("", id=f"{attribute.column}-error", classes="error field-error")
             with Horizontal(classes="buttons"):
                 yield Button("Add", id="add", variant="primary", compact=True)

@@ -25,11 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import CaseauditError
-from audit.store.views import VIEWS
 
-MISSING_DATASETTE = (
-    "caseaudit browse needs Datasette, which is not installed; install it with: pip install 'caseaudit[browse]'"
-)
+MISSING_DATASETTE = "caseaudit browse needs Datasette, which is not installed; install it with: pip install 'caseaudit[browse]'"
 
 # what each view and table is, for a QA lead reading Datasette's pages
 VIEW_DESCRIPTIONS = {
@@ -81,7 +78,9 @@ def browse_metadata(name: str, db_path: Path) -> dict[str, Any]:
     return {
         "title": f"caseaudit: {db_path.name}",
         "description": "The audit database, read-only. Start with answer_sheet, case_progress, notes or judgement_checks.",
-        "databases": {name: {"title": db_path.name, "description": "Rounds, cases, answers and their history.", "tables": tables}},
+        "databases": {
+            name: {"title": db_path.name, "description": "Rounds, cases, answers and their history.", "tables": tables}
+        },
     }
 
 
@@ -168,7 +167,11 @@ def guarded(app, *, token: str, port: int):
 
         async def send_guarded(message: dict) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in (b"set-cookie", b"cache-control", b"referrer-policy")]
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() not in (b"set-cookie", b"cache-control", b"referrer-policy")
+                ]
                 headers += [(b"cache-control", b"no-store"), (b"referrer-policy", b"no-referrer")]
                 message = {**message, "headers": headers}
             await send(message)
@@ -188,9 +191,7 @@ def browse(db_path: Path, port: int) -> int:
 
     sock = bind_socket(port)
     real_port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        guarded(ds.app(), token=token, port=real_port), log_level="warning", access_log=False, lifespan="off"
-    )
+    config = uvicorn.Config(guarded(ds.app(), token=token, port=real_port), log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     url = f"http://127.0.0.1:{real_port}/{token}/"
     print(f"Browsing {db_path} in Datasette, read-only, on http://127.0.0.1:{real_port} (this computer only).", flush=True)

@@ -67,7 +67,9 @@ def history_lines(store: AuditStore, round_row: Round, case_ref: str) -> list[di
                 "note": row.get("reason") or "",
             }
         )
-    lines.sort(key=lambda line: line["at"] or "", reverse=True)
+    # newest first; changes made in the same instant keep the order they were recorded in, newest first too
+    order = {id(line): n for n, line in enumerate(lines)}
+    lines.sort(key=lambda line: (line["at"] or "", order[id(line)]), reverse=True)
     return lines[:HISTORY_LIMIT]
 
 
@@ -86,7 +88,7 @@ class HistoryScreen(AuditScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield LineTable(
-            [Column("When (local)", 16), Column("Who", 10), Column("Question", 8), Column("Change", 18), Column("Note", None)],
+            [Column("When (local)", 16), Column("Who", 10), Column("Question", 8), Column("Change", 20), Column("Note", None)],
             id="history",
         )
         yield Static("", id="history-detail", markup=False)
