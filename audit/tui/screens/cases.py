@@ -38,11 +38,18 @@ def checks_cell(count: int) -> Text | str:
 
 
 class CasesLoaded(Message):
-    def __init__(self, rows: list[dict], open_conflicts: int, round_row: Round, checks: dict[int, int]):
+    def __init__(self, rows: list[dict], open_conflicts: int, round_row: Round):
         super().__init__()
         self.rows = rows
         self.open_conflicts = open_conflicts
         self.round_row = round_row
+
+
+class ChecksCounted(Message):
+    """Per case id, its judgements to check: counted after the cases are shown (a read of every answer)."""
+
+    def __init__(self, checks: dict[int, int]):
+        super().__init__()
         self.checks = checks
 
 
@@ -110,30 +117,29 @@ class CasesScreen(RoundScreen):
             round_row = self.current_round_row(store)
             rows = store.cases(round_row)
             open_conflicts = len(store.conflicts(round_row))
-            checks = store.judgement_check_counts(round_row)
-        self.post_message(CasesLoaded(rows, open_conflicts, round_row, checks))
+            self.post_message(CasesLoaded(rows, open_conflicts, round_row))
+            self.post_message(ChecksCounted(store.judgement_check_counts(round_row)))
 
     @on(CasesLoaded)
     def cases_loaded(self, message: CasesLoaded) -> None:
         self.round_row = message.round_row
         self.title = f"{for_terminal(self.round_row.name)}: {for_terminal(self.round_row.unit)}"
-        if (
-            self.loaded
-            and message.rows == self.rows
-            and message.open_conflicts == self.open_conflicts
-            and message.checks == self.checks
-            and self.cursor_to is None
-        ):
+        if self.loaded and message.rows == self.rows and message.open_conflicts == self.open_conflicts and self.cursor_to is None:
             return  # nothing changed for this round: nothing to redraw
         self.loaded = True
         self.rows = message.rows
         self.open_conflicts = message.open_conflicts
-        self.checks = message.checks
         self.apply_filter()
         table = self.query_one("#cases", LineTable)
         if self.cursor_to is not None and table.has_row(self.cursor_to):
             table.move_cursor(table.get_row_index(self.cursor_to))
             self.cursor_to = None
+
+    @on(ChecksCounted)
+    def checks_counted(self, message: ChecksCounted) -> None:
+        if message.checks != self.checks:
+            self.checks = message.checks
+            self.apply_filter()
 
     @on(Input.Changed, "#filter")
     @on(Select.Changed, "#status")
