@@ -11,6 +11,7 @@ from sqlite_utils.migrations import Migrations
 
 from audit.core.attributes import ATTRIBUTE_COLUMNS
 from audit.store.slots import settle_slots
+from audit.store.views import create_framework_questions_table, record_round_frameworks
 
 APPLICATION_ID = 0x43415544  # "CAUD": marks a caseaudit database
 
@@ -437,6 +438,15 @@ def m006_sample(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE cases ADD COLUMN sample_status TEXT NOT NULL DEFAULT 'main'")
     db.execute("ALTER TABLE attribute_history ADD COLUMN reason TEXT")
     db.execute("CREATE INDEX cases_sample ON cases(round_id, sample_status)")
+
+
+@migrations()
+def m008_framework_questions(db: sqlite_utils.Database) -> None:
+    """The question texts of every framework version a round uses, copied from its definition, for the
+    views that read the database elsewhere (Datasette): answer_sheet, case_progress, notes and
+    judgement_checks. The views themselves are created after every migration run (``open_database``)."""
+    create_framework_questions_table(db)
+    record_round_frameworks(db)
 
 
 SCHEMA_VERSION = len(migrations._migrations)
