@@ -17,7 +17,7 @@ def cmd_summary(args) -> int:
     from audit.store.figures import summarise
 
     with _store(args, readonly=True, verify=True) as store:
-        summary = summarise(store, store.round(args.round))
+        summary = summarise(store, store.round(args.round), with_judgement_checks=True)
     text = render_summary(summary, args.format)
     # table and Markdown hold framework and round text: shown safely; CSV and JSON escape their own
     sys.stdout.write(lines_for_terminal(text) if args.format in ("table", "markdown") else text)

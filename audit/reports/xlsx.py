@@ -355,12 +355,17 @@ def case_row_chunks(
     answer_cell = {code: strings[word] for code, word in table.words.items()}.__getitem__
     total = len(table)
     row_number = 2
+    noted = bool(table.note_places)  # notes are inline strings beside their answers (each met about once)
     for start in range(0, total, ROWS_PER_CHUNK):
         parts = []
         for case_ref, attributes, codes in table.cases[start : start + ROWS_PER_CHUNK]:
+            answers = "".join(
+                table.with_notes(case_ref, list(map(answer_cell, codes)), inline_cell, "<c/>")
+                if noted
+                else map(answer_cell, codes)
+            )
             parts.append(
-                f'<row r="{row_number}">{inline_cell(case_ref)}{"".join(map(attribute_cell, attributes))}'
-                f"{''.join(map(answer_cell, codes))}</row>"
+                f'<row r="{row_number}">{inline_cell(case_ref)}{"".join(map(attribute_cell, attributes))}{answers}</row>'
             )
             row_number += 1
         yield "".join(parts)
