@@ -277,14 +277,47 @@ def sheet_question_columns(questions: Iterable[str], note_questions: Iterable[st
     return [c for q in questions for c in ((q, note_column(q)) if q in noted else (q,))]
 
 
+@attrs.frozen(kw_only=True)
+class NoteLine:
+    """One note on an answer, as a report's notes appendix lists it."""
+
+    case_ref: str
+    question: str
+    answer: str  # the answer's words ("Yes", "N/A: reason"), blank when unanswered
+    note: str
+    auditor: str  # who last changed the answer or its note
+
+
+def read_note_lines(store: AuditStore, round_row: Round) -> list[NoteLine]:
+    """Every note on an answer of the round's sample (a note stays when its answer is cleared, so
+    a note may stand on an unanswered question), in case-reference order then the framework's.
+    Read case by case (CROSS JOIN keeps that order): each case's answers are one short range of the
+    case-ordered table, where the (round, question) index would look every answer up apart."""
+    order = {q: n for n, q in enumerate(store.framework_for(round_row).question_ids)}
+    lines = [
+        NoteLine(case_ref=case_ref, question=question_id, answer=answer or "", note=note, auditor=auditor or "")
+        for case_ref, question_id, answer, note, auditor in store.db.conn.execute(
+            f"""
+            SELECT c.case_ref, a.question_id, {_PRINTED}, a.note, a.auditor FROM cases c CROSS JOIN answers a ON a.case_id = c.id
+            WHERE c.round_id = ? AND {IN_SAMPLE} AND a.note IS NOT NULL AND a.note <> ''
+            ORDER BY c.case_ref
+            """,
+            [round_row.id],
+        )
+    ]
+    return sorted(lines, key=lambda line: (line.case_ref, order.get(line.question, len(order))))
+
+
 def read_notes(store: AuditStore, round_row: Round) -> dict[str, dict[str, str]]:
     """Every note on an answer of the round's sample, by case reference and question id (a note
-    stays when its answer is cleared, so a note may stand on an unanswered question)."""
+    stays when its answer is cleared, so a note may stand on an unanswered question). Read case by
+    case (CROSS JOIN keeps that order): each case's answers are one short range of the case-ordered
+    table, where the (round, question) index would look every answer up apart."""
     notes: dict[str, dict[str, str]] = {}
     for case_ref, question_id, note in store.db.conn.execute(
         f"""
-        SELECT c.case_ref, a.question_id, a.note FROM answers a JOIN cases c ON c.id = a.case_id
-        WHERE a.round_id = ? AND a.note IS NOT NULL AND a.note <> '' AND {IN_SAMPLE}
+        SELECT c.case_ref, a.question_id, a.note FROM cases c CROSS JOIN answers a ON a.case_id = c.id
+        WHERE c.round_id = ? AND {IN_SAMPLE} AND a.note IS NOT NULL AND a.note <> ''
         """,
         [round_row.id],
     ):

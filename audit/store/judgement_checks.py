@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 
-from audit.core.judgement_checks import JudgementCheck, find_judgement_checks
+from audit.core.judgement_checks import JudgementCheck
 from audit.store.audit_store import IN_SAMPLE, AuditStore
 from audit.store.rounds import Round
+from framework.rules import judgement_disagrees
 
 
 def judgement_checks(store: AuditStore, round_row: Round) -> tuple[JudgementCheck, ...]:
@@ -15,34 +16,37 @@ def judgement_checks(store: AuditStore, round_row: Round) -> tuple[JudgementChec
     counted) that contradicts every relevant prompt of its case, in case-reference order, then the
     framework's order. A case screen's "check" warning, for the whole round.
 
-    Only the cases that may hold one are read in full: a judgement with a prompt agreeing with it
-    (the usual case) is passed over in SQL, using the (case, question) key.
+    SQL picks the candidates: a Yes or No judgement with a Yes or No prompt and no prompt giving the
+    same answer, read case by case (CROSS JOIN keeps that order: each case's answers are one short
+    range of the case-ordered table). The framework's rule then decides on each candidate's answers.
     """
     framework = store.framework_for(round_row)
     prompts_of = {kq.id: [p.id for p in kq.prompts] for kq in framework.key_questions if kq.prompts}
     if not prompts_of:
         return ()
-    # a Yes or No judgement none of whose prompts gives the same answer: the candidates
-    candidates = store.db.conn.execute(
+    # each key question's prompts: a small JSON list picked by a CASE (ids are letters, digits, dots, dashes)
+    prompts_sql = "json_each(CASE k.question_id " + " ".join("WHEN ? THEN ?" for _ in prompts_of) + " END)"
+    prompts_params = [x for kq, prompts in prompts_of.items() for x in (kq, json.dumps(prompts))]
+    relevant_prompts = f"""
+        FROM answers a WHERE a.case_id = k.case_id AND a.value IN ('Yes', 'No')
+        AND a.question_id IN (SELECT value FROM {prompts_sql})
+    """
+    rows = store.db.conn.execute(
         f"""
-        SELECT DISTINCT k.case_id, c.case_ref FROM answers k JOIN cases c ON c.id = k.case_id
-        WHERE k.round_id = ? AND k.value IN ('Yes', 'No') AND {IN_SAMPLE}
-          AND k.question_id IN (SELECT key FROM json_each(?))
-          AND NOT EXISTS (
-              SELECT 1 FROM json_each(json_extract(?, '$."' || k.question_id || '"')) p
-              JOIN answers a ON a.case_id = k.case_id AND a.question_id = p.value
-              WHERE a.value = k.value
-          )
+        SELECT c.case_ref, k.question_id, k.value, (SELECT json_group_array(a.value) {relevant_prompts})
+        FROM cases c CROSS JOIN answers k ON k.case_id = c.id
+        WHERE c.round_id = ? AND {IN_SAMPLE} AND k.value IN ('Yes', 'No')
+          AND k.question_id IN (SELECT value FROM json_each(?))
+          AND NOT EXISTS (SELECT 1 {relevant_prompts} AND a.value = k.value)
         ORDER BY c.case_ref
         """,
-        [round_row.id, json.dumps(prompts_of), json.dumps(prompts_of)],
+        [*prompts_params, round_row.id, json.dumps(list(prompts_of)), *prompts_params],
     ).fetchall()
-    if not candidates:
-        return ()
-    answers: dict[int, dict[str, str]] = {case_id: {} for case_id, _ in candidates}
-    for case_id, question_id, value in store.db.conn.execute(
-        "SELECT case_id, question_id, value FROM answers WHERE case_id IN (SELECT value FROM json_each(?)) AND value IS NOT NULL",
-        [json.dumps(list(answers))],
-    ):
-        answers[case_id][question_id] = value
-    return find_judgement_checks(framework, ((case_ref, answers[case_id]) for case_id, case_ref in candidates))
+    order = {kq.id: n for n, kq in enumerate(framework.key_questions)}
+    text = {kq.id: kq.text for kq in framework.key_questions}
+    checks = [
+        JudgementCheck(case_ref=case_ref, question=question_id, judgement=judgement, text=text[question_id])
+        for case_ref, question_id, judgement, prompts in rows
+        if judgement_disagrees(judgement, json.loads(prompts))
+    ]
+    return tuple(sorted(checks, key=lambda c: (c.case_ref, order[c.question])))  # stable: case-reference order kept
