@@ -204,6 +204,11 @@ def render_csv(summary: Summary) -> str:
                         "",
                     ]
                 )
+    # the judgements to review (each with its case), before the score row, which stays last
+    for check in summary.judgement_checks or ():
+        standard_id = summary.framework.standard_of(check.question).id
+        row = [standard_id, "", check.question, "judgement check", check.text, "", "", "", "", "", ""]
+        writer.writerow([*row, check.case_ref, check.judgement])
     writer.writerow(
         [
             "score",
@@ -221,10 +226,6 @@ def render_csv(summary: Summary) -> str:
             "",
         ]
     )
-    for check in summary.judgement_checks or ():
-        standard_id = summary.framework.standard_of(check.question).id
-        row = [standard_id, "", check.question, "judgement check", check.text, "", "", "", "", "", ""]
-        writer.writerow([*row, check.case_ref, check.judgement])
     return buffer.getvalue()
 
 

@@ -234,8 +234,8 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
             "Trend",
             [
                 "Key question",
-                f"Percentage 'Yes' in {comparison.earlier_round}",
-                f"Percentage 'Yes' in {summary.round}",
+                comparison.earlier_round,  # its percentage "Yes"; the round's own name heads its column
+                summary.round,
                 "Change (points)",
                 f"Band in {comparison.earlier_round}",
                 f"Band in {summary.round}",
