@@ -8,6 +8,7 @@ import json
 from audit.core.judgement_checks import JudgementCheck
 from audit.store.audit_store import IN_SAMPLE, AuditStore
 from audit.store.rounds import Round
+from framework import Framework
 from framework.rules import judgement_disagrees
 
 
@@ -24,13 +25,19 @@ def judgement_checks(store: AuditStore, round_row: Round) -> tuple[JudgementChec
     prompts_of = {kq.id: [p.id for p in kq.prompts] for kq in framework.key_questions if kq.prompts}
     if not prompts_of:
         return ()
-    # each key question's prompts: a small JSON list picked by a CASE (ids are letters, digits, dots, dashes)
-    prompts_sql = "json_each(CASE k.question_id " + " ".join("WHEN ? THEN ?" for _ in prompts_of) + " END)"
-    prompts_params = [x for kq, prompts in prompts_of.items() for x in (kq, json.dumps(prompts))]
-    relevant_prompts = f"""
-        FROM answers a WHERE a.case_id = k.case_id AND a.value IN ('Yes', 'No')
-        AND a.question_id IN (SELECT value FROM {prompts_sql})
-    """
+    if _prompts_are_id_ranges(framework):
+        # a key question's prompts are its id and one letter (as framework files write them): one short
+        # range of the case's answers, by the (case, question) key
+        prompts_params: list[str] = []
+        in_prompts = (
+            "a.question_id BETWEEN k.question_id || 'a' AND k.question_id || 'z'"
+            " AND length(a.question_id) = length(k.question_id) + 1"
+        )
+    else:  # each key question's prompts as a small JSON list picked by a CASE
+        prompts_params = [x for kq, prompts in prompts_of.items() for x in (kq, json.dumps(prompts))]
+        prompts_list = "json_each(CASE k.question_id " + " ".join("WHEN ? THEN ?" for _ in prompts_of) + " END)"
+        in_prompts = f"a.question_id IN (SELECT value FROM {prompts_list})"
+    relevant_prompts = f"FROM answers a WHERE a.case_id = k.case_id AND a.value IN ('Yes', 'No') AND {in_prompts}"
     rows = store.db.conn.execute(
         f"""
         SELECT c.case_ref, k.question_id, k.value, (SELECT json_group_array(a.value) {relevant_prompts})
@@ -50,3 +57,14 @@ def judgement_checks(store: AuditStore, round_row: Round) -> tuple[JudgementChec
         if judgement_disagrees(judgement, json.loads(prompts))
     ]
     return tuple(sorted(checks, key=lambda c: (c.case_ref, order[c.question])))  # stable: case-reference order kept
+
+
+def _prompts_are_id_ranges(framework: Framework) -> bool:
+    """True when each key question's prompts are exactly the questions whose id is the key question's
+    and one letter (a-z): what the framework loader asks of prompt ids, checked here all the same."""
+    ids = framework.question_ids
+    for kq in framework.key_questions:
+        in_range = {q for q in ids if len(q) == len(kq.id) + 1 and kq.id + "a" <= q <= kq.id + "z"}
+        if in_range != {p.id for p in kq.prompts}:
+            return False
+    return True
