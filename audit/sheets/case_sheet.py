@@ -1,8 +1,11 @@
 """Case sheets in and out: CSV or XLSX, one row per case.
 
 Columns: ``case_ref`` first, then case attributes, then one column per question
-id (Yes / No / N/A / "N/A: reason", any case; blank for unanswered). A sheet
-with only references and attributes is a case list to audit.
+id (Yes / No / N/A / "N/A: reason", any case; blank for unanswered), each followed,
+when any of its answers has a note, by a ``note:QUESTION_ID`` column of the notes. A sheet
+with only references and attributes is a case list to audit. Importing a notes column sets
+each note given (recorded in the history like an answer); a blank note cell, like a blank
+answer cell, leaves what is stored.
 
 Reading validates everything first and reports problems by row and column;
 writing happens only for a sheet without a single problem, in one transaction.
@@ -30,7 +33,8 @@ from audit.errors import InvalidValue, SheetError
 from audit.output_file import atomic_output, check_target, write_output
 from audit.sheets.rows import _Problems, column_letter, read_rows
 from audit.store import AuditStore, Round, current_user, write_lock
-from audit.store.case_table import CASE_REF_COLUMN, read_case_answer_table
+from audit.store.case_table import CASE_REF_COLUMN, NOTE_COLUMN_PREFIX, note_column, read_case_answer_table
+from audit.store.database import _check_text_length
 from framework import Answer, Framework, load_framework
 from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
 
@@ -45,6 +49,7 @@ class CaseRow:
     case_ref: str
     attributes: dict = attrs.field(factory=dict)
     answers: dict = attrs.field(factory=dict)  # question id -> (Answer, reason)
+    notes: dict = attrs.field(factory=dict)  # question id -> note (a blank note cell is left out: it erases nothing)
     stratum: str | None = None  # a sample file's draw: its stratum, draw order and reserve flag
     draw_order: str | None = None
     reserve: bool = False
@@ -91,6 +96,23 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
             problems.add(f"{where}: a column has no header")
             columns.append(("skip", ""))
             continue
+        if name.lower().startswith(NOTE_COLUMN_PREFIX):  # "note:2.2.1a": the notes on a question's answers
+            question_id = name[len(NOTE_COLUMN_PREFIX) :].strip()
+            if not framework.has_question(question_id):
+                problems.add(
+                    f"{where}: a notes column names no question of {framework.id} version {framework.version}"
+                    f" (expected {NOTE_COLUMN_PREFIX}QUESTION_ID, e.g. {note_column(framework.question_ids[0])})"
+                )
+                columns.append(("skip", ""))
+                continue
+            kind, key = "note", note_column(question_id)
+            if key in seen:
+                problems.add(f"{where}: duplicate column (also column {seen[key]})")
+                columns.append(("skip", ""))
+                continue
+            seen[key] = letter
+            columns.append((kind, key))
+            continue
         if looks_like_identity(name):
             problems.add(f"{where}: looks like personal identity data; caseaudit stores case references only, remove this column")
             columns.append(("skip", ""))
@@ -127,6 +149,7 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
             problems.add(f"row {row_number}, column {column_letter(len(columns))}: a value beyond the last header column")
         attributes: dict[str, str] = {}
         answers: dict[str, tuple[Answer, str | None]] = {}
+        notes: dict[str, str] = {}
         case_ref = ""
         reserve = False
         sample: dict[str, str | None] = {}
@@ -146,6 +169,9 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
                     answer, reason = parse_answer_text(value)
                     if answer is not None:
                         answers[key] = (answer, reason)
+                elif kind == "note" and value.strip():
+                    _check_text_length(value, "note")
+                    notes[key[len(NOTE_COLUMN_PREFIX) :]] = value
             except (InvalidAttribute, InvalidValue) as error:
                 problems.add(f"{where}: {error}")
         if case_ref:
@@ -165,6 +191,7 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
                     case_ref=case_ref,
                     attributes=attributes,
                     answers=answers,
+                    notes=notes,
                     stratum=sample.get("stratum"),
                     draw_order=sample.get("draw_order"),
                     reserve=reserve,
@@ -254,7 +281,7 @@ def import_sheet(
             store.record_sample(
                 case_id, stratum=case.stratum, draw_order=case.draw_order, reserve=case.reserve, by=auditor, source=source
             )
-            changed += store.write_answers_in_bulk(case_id, case.answers, auditor, source)
+            changed += store.write_answers_in_bulk(case_id, case.answers, auditor, source, notes=case.notes)
             if progress is not None:
                 progress(n, len(sheet.cases))
     return ImportResult(
@@ -275,6 +302,8 @@ def _check_fits_xlsx(table, path: Path) -> None:
     texts = set(table.words.values())
     for _, attributes, _ in table.cases:
         texts.update(attributes)
+    for notes in table.notes.values():
+        texts.update(notes.values())
     for text in texts:
         if not fits_xlsx(text):
             what = f"{len(text):,} characters" if len(text) > 32_767 else "characters a spreadsheet cannot hold"
@@ -304,8 +333,12 @@ def export_sheet(store: AuditStore, round_row: Round, path: str | Path, *, deide
             writer = csv.writer(handle)
             writer.writerow(table.header)
             answer_cell = {code: for_csv_cell(text) for code, text in table.words.items()}.__getitem__
+            noted = bool(table.note_places)
             for case_ref, attributes, codes in table.cases:
-                writer.writerow([for_csv_cell(case_ref), *map(for_csv_cell, attributes), *map(answer_cell, codes)])
+                answers = list(map(answer_cell, codes))
+                if noted:
+                    answers = table.with_notes(case_ref, answers, for_csv_cell, "")
+                writer.writerow([for_csv_cell(case_ref), *map(for_csv_cell, attributes), *answers])
     else:
         assert workbook is not None  # made above for an .xlsx target
         write_output(path, workbook, force=force)

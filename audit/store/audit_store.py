@@ -788,13 +788,26 @@ class AuditStore:
         return True
 
     def write_answers_in_bulk(
-        self, case_id: int, answers: dict[str, tuple[Answer, str | None]], auditor: str, source: str
+        self,
+        case_id: int,
+        answers: dict[str, tuple[Answer, str | None]],
+        auditor: str,
+        source: str,
+        notes: dict[str, str] | None = None,
     ) -> int:
-        """Within an open write_lock: set several answers of one case. Returns how many changed."""
-        return sum(
-            self._write_answer(case_id, qid, value, reason, None, True, auditor, source)
+        """Within an open write_lock: set several answers of one case, and notes (by question id;
+        a note on a question not in ``answers`` leaves its stored answer as it is). A note left out
+        keeps the stored one: nothing here erases a note. Returns how many answers changed."""
+        notes = notes or {}
+        changed = sum(
+            self._write_answer(case_id, qid, value, reason, notes.get(qid), True, auditor, source)
             for qid, (value, reason) in answers.items()
         )
+        for qid in notes.keys() - answers.keys():
+            current = self._one("SELECT value, reason FROM answers WHERE case_id = ? AND question_id = ?", [case_id, qid]) or {}
+            value = Answer(current["value"]) if current.get("value") else None
+            changed += self._write_answer(case_id, qid, value, current.get("reason"), notes[qid], True, auditor, source)
+        return changed
 
     def na_reasons(self, round_row: Round, limit: int = 20) -> list[str]:
         """Not-applicable reasons used before in this round, most used first."""

@@ -24,6 +24,14 @@ from audit.store import AuditStore, Round
 from audit.store.audit_store import IN_SAMPLE
 
 CASE_REF_COLUMN = "case_ref"
+# the column of a question's notes, beside the question's own column (only for questions with any note)
+NOTE_COLUMN_PREFIX = "note:"
+
+
+def note_column(question_id: str) -> str:
+    return NOTE_COLUMN_PREFIX + question_id
+
+
 # dropped from de-identified tables: dates, exact ages (the young-adult flag stays) and staff names
 DEIDENTIFY_DROPS = ("start_date", "age", "practitioner")
 
@@ -61,15 +69,45 @@ class CaseAnswerTable:
     question_ids: tuple[str, ...]
     words: dict[str, str]  # answer code -> the words the sheet shows
     cases: tuple[tuple[str, tuple[str, ...], str], ...]  # (case reference, attribute values, answer codes)
+    # the notes on answers, by case reference and question id (none when de-identified); each
+    # question with any note has a column of notes beside its own (``note_column``)
+    notes: dict[str, dict[str, str]] = attrs.field(factory=dict)
+    note_questions: tuple[str, ...] = ()  # the questions with any note, in the framework's order
+    # (place in question_ids, question id) of each question with any note
+    note_places: tuple[tuple[int, str], ...] = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: tuple((self.question_ids.index(q), q) for q in self.note_questions), takes_self=True),
+    )
 
     def __len__(self) -> int:
         return len(self.cases)
 
+    def with_notes(self, case_ref: str, answer_cells: list, note_cell: Callable[[str], object], blank: object) -> list:
+        """A row's answer cells (one per question, in order) with its note cells put in beside
+        them, as the header has them: ``note_cell(text)`` for a note, ``blank`` for none."""
+        places = self.note_places
+        if not places:
+            return answer_cells
+        notes = self.notes.get(case_ref)
+        out: list = []
+        start = 0
+        for place, question_id in places:
+            out += answer_cells[start : place + 1]
+            text = notes.get(question_id) if notes else None
+            out.append(note_cell(text) if text else blank)
+            start = place + 1
+        out += answer_cells[start:]
+        return out
+
     def rows(self) -> Iterator[list[str]]:
         """The sheet's rows after the header, as plain text."""
         word = self.words.__getitem__
+        places = self.note_places
         for case_ref, attributes, codes in self.cases:
-            yield [case_ref, *attributes, *map(word, codes)]
+            answers = list(map(word, codes))
+            if places:
+                answers = self.with_notes(case_ref, answers, str, "")
+            yield [case_ref, *attributes, *answers]
 
     # -- counts --------------------------------------------------------
     def case_totals(self) -> tuple[int, int]:
@@ -219,13 +257,72 @@ def read_case_answer_table(store: AuditStore, round_row: Round, *, deidentify: b
     cases = _read_in_halves(store, round_row.id, read_part)
     if deidentify:
         cases.sort(key=lambda case: case[0])  # case-reference order would hint at the real references
+    notes = {} if deidentify else read_notes(store, round_row)
+    noted = {q for of_case in notes.values() for q in of_case}
+    note_questions = tuple(q for q in questions if q in noted)
     return CaseAnswerTable(
-        header=(CASE_REF_COLUMN, *columns, *questions),
+        header=(CASE_REF_COLUMN, *columns, *sheet_question_columns(questions, note_questions)),
         attribute_columns=columns,
         question_ids=questions,
         words=answer_codes.words(),
         cases=tuple(cases),
+        notes=notes,
+        note_questions=note_questions,
     )
+
+
+def sheet_question_columns(questions: Iterable[str], note_questions: Iterable[str]) -> list[str]:
+    """The question columns of a case sheet, each followed by its notes' column when it has any note."""
+    noted = set(note_questions)
+    return [c for q in questions for c in ((q, note_column(q)) if q in noted else (q,))]
+
+
+@attrs.frozen(kw_only=True)
+class NoteLine:
+    """One note on an answer, as a report's notes appendix lists it."""
+
+    case_ref: str
+    question: str
+    answer: str  # the answer's words ("Yes", "N/A: reason"), blank when unanswered
+    note: str
+    auditor: str  # who last changed the answer or its note
+
+
+def read_note_lines(store: AuditStore, round_row: Round) -> list[NoteLine]:
+    """Every note on an answer of the round's sample (a note stays when its answer is cleared, so
+    a note may stand on an unanswered question), in case-reference order then the framework's.
+    Read case by case (CROSS JOIN keeps that order): each case's answers are one short range of the
+    case-ordered table, where the (round, question) index would look every answer up apart."""
+    order = {q: n for n, q in enumerate(store.framework_for(round_row).question_ids)}
+    lines = [
+        NoteLine(case_ref=case_ref, question=question_id, answer=answer or "", note=note, auditor=auditor or "")
+        for case_ref, question_id, answer, note, auditor in store.db.conn.execute(
+            f"""
+            SELECT c.case_ref, a.question_id, {_PRINTED}, a.note, a.auditor FROM cases c CROSS JOIN answers a ON a.case_id = c.id
+            WHERE c.round_id = ? AND {IN_SAMPLE} AND a.note IS NOT NULL AND a.note <> ''
+            ORDER BY c.case_ref
+            """,
+            [round_row.id],
+        )
+    ]
+    return sorted(lines, key=lambda line: (line.case_ref, order.get(line.question, len(order))))
+
+
+def read_notes(store: AuditStore, round_row: Round) -> dict[str, dict[str, str]]:
+    """Every note on an answer of the round's sample, by case reference and question id (a note
+    stays when its answer is cleared, so a note may stand on an unanswered question). Read case by
+    case (CROSS JOIN keeps that order): each case's answers are one short range of the case-ordered
+    table, where the (round, question) index would look every answer up apart."""
+    notes: dict[str, dict[str, str]] = {}
+    for case_ref, question_id, note in store.db.conn.execute(
+        f"""
+        SELECT c.case_ref, a.question_id, a.note FROM cases c CROSS JOIN answers a ON a.case_id = c.id
+        WHERE c.round_id = ? AND {IN_SAMPLE} AND a.note IS NOT NULL AND a.note <> ''
+        """,
+        [round_row.id],
+    ):
+        notes.setdefault(case_ref, {})[question_id] = note
+    return notes
 
 
 def _read_in_halves(store: AuditStore, round_id: str, read_part: Callable[[AuditStore, str, list], list]) -> list:

@@ -115,7 +115,7 @@ class SummaryScreen(RoundScreen):
     def compute(self) -> None:
         with self.store.reopen() as store:
             round_row = self.current_round_row(store)
-            summary = summarise(store, round_row)
+            summary = summarise(store, round_row, with_judgement_checks=True)  # as `caseaudit summary` gives it
         self.post_message(SummaryReady(summary, round_row))
 
     @on(SummaryReady)
