@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from audit.core.checks import judgement_checks
+from audit.core.judgement_checks import judgement_checks_of_case
 from audit.store import AuditStore
+from audit.store.judgement_checks import judgement_check_counts
 from audit.store.views import VIEWS
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -61,10 +62,10 @@ def test_the_views_follow_the_answers_with_the_frameworks_question_texts(demo_db
         expected = set()
         for case in listed.values():
             values = {q: a["value"] for q, a in store.answers_for_case(case["id"]).items()}
-            expected |= {(case["case_ref"], kq.id) for kq in judgement_checks(framework, values)}
+            expected |= {(c.case_ref, c.question) for c in judgement_checks_of_case(framework, case["case_ref"], values)}
         checks = rows(store.db, "SELECT * FROM judgement_checks WHERE round = ?", [NEWHAM])
         assert {(c["case_ref"], c["key_question_id"]) for c in checks} == expected and expected
-        counts = store.judgement_check_counts(round_row)
+        counts = judgement_check_counts(store, round_row)
         assert sum(counts.values()) == len(expected)
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 from rich.console import Console
 
-from audit.core.checks import judgement_checks
+from audit.core.judgement_checks import judgement_checks_of_case
 from audit.store import AuditStore
 from audit.tui.app import CaseAuditApp
 from audit.tui.screens.case import CaseScreen
@@ -202,7 +202,7 @@ async def test_the_cases_screen_flags_cases_whose_judgement_contradicts_every_pr
         expected = {}
         for case in store.cases(round_row):
             values = {q: a["value"] for q, a in store.answers_for_case(case["id"]).items()}
-            if found := judgement_checks(framework, values):
+            if found := judgement_checks_of_case(framework, case["case_ref"], values):
                 expected[case["case_ref"]] = len(found)
     assert expected
     app = CaseAuditApp(demo_db, round_name=NEWHAM)

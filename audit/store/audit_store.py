@@ -560,25 +560,6 @@ class AuditStore:
             )
         )
 
-    def judgement_check_counts(self, round_row: Round) -> dict[int, int]:
-        """Per case id (cases with none left out): how many of its key-question judgements contradict every
-        relevant prompt (``audit.core.checks.judgement_checks``), read from the round's Yes and No answers."""
-        from audit.core.checks import judgement_checks
-
-        framework = self.framework_for(round_row)
-        counts: dict[int, int] = {}
-        rows = self.db.execute(
-            "SELECT case_id, group_concat(question_id || '=' || value, char(31)) FROM answers"
-            " WHERE round_id = ? AND value IN ('Yes', 'No') GROUP BY case_id",
-            [round_row.id],
-        )
-        for case_id, pairs in rows:
-            values = dict(pair.rsplit("=", 1) for pair in pairs.split("\x1f"))
-            found = len(judgement_checks(framework, values))
-            if found:
-                counts[case_id] = found
-        return counts
-
     # -- answers ---------------------------------------------------------
     def answers_for_case(self, case_id: int) -> dict[str, dict]:
         """The case's answers and notes by question id (cleared answers are left out)."""

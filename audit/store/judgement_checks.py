@@ -12,9 +12,9 @@ from framework import Framework
 from framework.rules import judgement_disagrees
 
 
-def judgement_checks(store: AuditStore, round_row: Round) -> tuple[JudgementCheck, ...]:
+def judgement_checks(store: AuditStore, round_row: Round, *, in_sample_only: bool = True) -> tuple[JudgementCheck, ...]:
     """Every key-question judgement in the round's sample (reserves and swapped-out cases are not
-    counted) that contradicts every relevant prompt of its case, in case-reference order, then the
+    counted, unless ``in_sample_only`` is False: the cases screen flags every case it lists) that contradicts every relevant prompt of its case, in case-reference order, then the
     framework's order. A case screen's "check" warning, for the whole round.
 
     SQL picks the candidates: a Yes or No judgement with a Yes or No prompt and no prompt giving the
@@ -42,7 +42,7 @@ def judgement_checks(store: AuditStore, round_row: Round) -> tuple[JudgementChec
         f"""
         SELECT c.case_ref, k.question_id, k.value, (SELECT json_group_array(a.value) {relevant_prompts})
         FROM cases c CROSS JOIN answers k ON k.case_id = c.id
-        WHERE c.round_id = ? AND {IN_SAMPLE} AND k.value IN ('Yes', 'No')
+        WHERE c.round_id = ? AND {IN_SAMPLE if in_sample_only else "1"} AND k.value IN ('Yes', 'No')
           AND k.question_id IN (SELECT value FROM json_each(?))
           AND NOT EXISTS (SELECT 1 {relevant_prompts} AND a.value = k.value)
         ORDER BY c.case_ref
@@ -57,6 +57,15 @@ def judgement_checks(store: AuditStore, round_row: Round) -> tuple[JudgementChec
         if judgement_disagrees(judgement, json.loads(prompts))
     ]
     return tuple(sorted(checks, key=lambda c: (c.case_ref, order[c.question])))  # stable: case-reference order kept
+
+
+def judgement_check_counts(store: AuditStore, round_row: Round) -> dict[str, int]:
+    """Per case reference (cases with none left out), reserves and swapped-out cases included: how many of its
+    judgements to review. The cases screen's flag."""
+    counts: dict[str, int] = {}
+    for check in judgement_checks(store, round_row, in_sample_only=False):
+        counts[check.case_ref] = counts.get(check.case_ref, 0) + 1
+    return counts
 
 
 def _prompts_are_id_ranges(framework: Framework) -> bool:

@@ -46,9 +46,9 @@ class CasesLoaded(Message):
 
 
 class ChecksCounted(Message):
-    """Per case id, its judgements to check: counted after the cases are shown (a read of every answer)."""
+    """Per case reference, its judgements to check: counted after the cases are shown (a read of every answer)."""
 
-    def __init__(self, checks: dict[int, int]):
+    def __init__(self, checks: dict[str, int]):
         super().__init__()
         self.checks = checks
 
@@ -72,7 +72,7 @@ class CasesScreen(RoundScreen):
         super().__init__(store, round_row)
         self.rows: list[dict] = []
         self.open_conflicts = 0  # counted with each load, not on every filter keystroke
-        self.checks: dict[int, int] = {}  # case id -> judgements to check
+        self.checks: dict[str, int] = {}  # case reference -> judgements to check
         self.loaded = False
         self.cursor_to: str | None = None  # a case just added: the cursor goes to it once it is listed
 
@@ -113,12 +113,14 @@ class CasesScreen(RoundScreen):
     @work(thread=True, exclusive=True, group="cases", exit_on_error=False)
     def load_cases(self) -> None:
         """Read cases on a worker thread with its own connection; post them back."""
+        from audit.store.judgement_checks import judgement_check_counts
+
         with self.store.reopen() as store:
             round_row = self.current_round_row(store)
             rows = store.cases(round_row)
             open_conflicts = len(store.conflicts(round_row))
             self.post_message(CasesLoaded(rows, open_conflicts, round_row))
-            self.post_message(ChecksCounted(store.judgement_check_counts(round_row)))
+            self.post_message(ChecksCounted(judgement_check_counts(store, round_row)))
 
     @on(CasesLoaded)
     def cases_loaded(self, message: CasesLoaded) -> None:
@@ -165,7 +167,7 @@ class CasesScreen(RoundScreen):
                     row["rosh_level"] or "",
                     row["practitioner"] or "",
                     f"{row['answered']}/{row['questions']}",
-                    checks_cell(self.checks.get(row["id"], 0)),
+                    checks_cell(self.checks.get(row["case_ref"], 0)),
                     sample_status_text(row, row_status),
                 )
             )
@@ -181,7 +183,7 @@ class CasesScreen(RoundScreen):
             else ""
         )
         warning = f"; {self.open_conflicts} merge conflict(s) to settle (press c)" if self.open_conflicts else ""
-        to_check = sum(1 for r in self.rows if self.checks.get(r["id"]))
+        to_check = sum(1 for r in self.rows if self.checks.get(r["case_ref"]))
         if to_check:
             warning += f"; {to_check} with a judgement to check (!)"
         self.query_one("#cases-count", Static).update(
