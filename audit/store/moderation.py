@@ -125,6 +125,7 @@ def settle(
         auditor=auditor,
         source=SOURCE,
         always_record=True,
+        reason_required=False,  # the marker's answer as given (a sheet may carry a bare N/A)
     )
     return (before.get("value"), before.get("reason")) != (chosen["value"], chosen.get("reason"))
 
