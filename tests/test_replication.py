@@ -365,7 +365,11 @@ def test_answering_with_the_other_sides_value_settles_the_conflict_in_every_copy
     "damage, message",
     [
         ("UPDATE answer_history SET case_id = 99999 WHERE id = (SELECT max(id) FROM answer_history)", "belongs to no case"),
-        ("INSERT INTO round_events VALUES ('e-x', 'no-such-round', 'merged', NULL, 'x', '2026-01-01')", "belongs to no round"),
+        (
+            "INSERT INTO round_events (event_id, round_id, event, reason, done_by, done_at)"
+            " VALUES ('e-x', 'no-such-round', 'merged', NULL, 'x', '2026-01-01')",
+            "belongs to no round",
+        ),
         (
             "UPDATE answer_history SET based_on = event_id || ' ' || coalesce(based_on, '') WHERE id = (SELECT max(id) FROM answer_history)",
             "not earlier than itself",
