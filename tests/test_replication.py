@@ -429,7 +429,8 @@ def test_an_auditor_name_that_cannot_be_recorded_is_refused(cli, demo_db, monkey
         ),
         ("UPDATE cases SET rosh_level = 'Galactic' WHERE id = (SELECT min(id) FROM cases)", "rosh_level 'Galactic'"),
         (
-            "INSERT INTO round_events VALUES ('e-y', (SELECT id FROM rounds LIMIT 1), 'vanished', NULL, 'x', '2026-01-01')",
+            "INSERT INTO round_events (event_id, round_id, event, reason, done_by, done_at)"
+            " VALUES ('e-y', (SELECT id FROM rounds LIMIT 1), 'vanished', NULL, 'x', '2026-01-01')",
             "unknown kind",
         ),
         ("UPDATE answer_history SET auditor = '' WHERE id = (SELECT max(id) FROM answer_history)", "has no auditor"),

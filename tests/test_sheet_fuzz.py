@@ -166,7 +166,7 @@ def test_malformed_sheets_exit_2_name_row_and_column_and_change_nothing(fuzz_db,
         write_xlsx(path, header, rows)
     else:
         write_csv(path, header, rows, form)
-    code, err = run("--db", db, "import", path, "--round", round_name, "--unit", "U")
+    code, err = run("--db", db, "import", path, "--round", round_name)
     assert code == 2, (defects, err)
     assert "nothing was imported" in err
     assert "Traceback" not in err
@@ -190,7 +190,7 @@ def test_files_that_are_not_sheets_exit_2_naming_the_file_and_change_nothing(fuz
     db, folder, before = fuzz_db
     path = folder / f"file{next(_counter)}{suffix}"
     path.write_bytes(content)
-    code, err = run("--db", db, "import", path, "--round", "R", "--unit", "U")
+    code, err = run("--db", db, "import", path, "--round", "R")
     if code == 0:
         # random bytes can spell a valid, empty case list (a lone "case_ref" header): nothing to change then
         assert db_state(db) == before
@@ -436,7 +436,7 @@ def import_with_memory_limit(db, path):
     import sys
 
     return subprocess.run(
-        [sys.executable, "-c", code, "--db", str(db), "import", str(path), "--round", "R", "--unit", "U"],
+        [sys.executable, "-c", code, "--db", str(db), "import", str(path), "--round", "R"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -505,7 +505,7 @@ def test_xlsx_with_a_damaged_part_exits_2_or_imports_and_never_tracebacks(fuzz_d
 
     path = folder / f"damaged{next(_counter)}.xlsx"
     path.write_bytes(repackaged(valid_xlsx(), change))
-    code, err = run("--db", db, "import", path, "--round", "R", "--unit", "U")
+    code, err = run("--db", db, "import", path, "--round", "R")
     assert "Traceback" not in err
     assert db_state(db) == before
     if code != 0:  # 0: the damage left a readable sheet (e.g. in app.xml, which nothing reads)
@@ -578,7 +578,7 @@ def test_running_out_of_memory_is_one_line_naming_the_sheet(fuzz_db, monkeypatch
 
     monkeypatch.setattr(audit.sheets.case_sheet, "import_sheet", no_memory)
     path = folder / "any.csv"
-    assert main(["--db", str(db), "import", str(path), "--round", "R", "--unit", "U"]) == 2
+    assert main(["--db", str(db), "import", str(path), "--round", "R"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"caseaudit: ran out of memory reading {path}"
     assert db_state(db) == before

@@ -91,7 +91,9 @@ def test_problems_name_row_and_column(cli, tmp_path, text, expected):
 
 def test_many_bad_rows_are_summarised(cli, tmp_path):
     rows = "".join(f"A{100000 + i},Maybe\n" for i in range(5000))
-    result = cli("--db", tmp_path / "a.db", "import", write(tmp_path / "s.csv", "case_ref,2.2.1\n" + rows), "--round", "R1", "--unit", "U")
+    result = cli(
+        "--db", tmp_path / "a.db", "import", write(tmp_path / "s.csv", "case_ref,2.2.1\n" + rows), "--round", "R1", "--unit", "U"
+    )
     assert result.code == 2
     assert "5000 problems" in result.err
     assert "... and 4980 more" in result.err

@@ -97,6 +97,7 @@ def settle(
     if keep not in ("first", "second"):
         raise InvalidValue(f"{keep!r}: settle keeps 'first' or 'second'")
     framework = store.framework_for(original)
+    question_id = framework.canonical_question_id(question_id) or question_id  # without regard to case
     if not framework.has_question(question_id):
         raise UnknownQuestion(f"{question_id!r} is not a question of {framework.id} version {framework.version}")
     moderation = store.moderation_round(original, moderation_name)
