@@ -74,7 +74,7 @@ def test_merging_back_and_forth_never_overwrites_either_answer(cli, two_copies):
     result = cli("--db", ours, "merge", theirs)
     assert "1 conflict(s) settled" in result.out, result
     assert answer_of(ours, ref, "2.4.1") == "No" and open_conflicts(ours) == []
-    assert "kept theirs (qa.lead)" in cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
+    assert "took the other value (qa.lead)" in cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
     check_passes(cli, ours, theirs)
 
 
@@ -496,7 +496,7 @@ def test_a_conflict_settled_by_answering_is_kept_as_settled_and_numbers_are_neve
     (conflict,) = open_conflicts(ours)
     cli("--db", ours, "--auditor", "lead", "answer", "--round", NEWHAM, ref, "2.4.1", "No")
     listing = cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
-    assert f"#{conflict['id']}" in listing and "resolved: kept theirs (lead)" in listing
+    assert f"#{conflict['id']}" in listing and "resolved: took the other value (lead)" in listing
     answer_apart(cli, ours, theirs, "2.6.1", ("theirs", "No"), ("ours", "Yes"))
     cli("--db", ours, "merge", theirs)
     (newer,) = open_conflicts(ours)

@@ -322,3 +322,24 @@ def test_a_reserve_without_a_stratum_is_refused(cli, tmp_path, db_path):
     rows = [SAMPLE[0], (SAMPLE[2][0], SAMPLE[2][1], "", *SAMPLE[2][3:])]
     refused = cli("--db", db_path, "import", write_sample(tmp_path / "s.csv", rows), "--round", "S", "--unit", "U")
     assert refused.code == 2 and "reserve case A100003 has no stratum" in refused.err, refused
+
+
+def test_chained_swaps_count_every_reserve_used_and_answers_to_uncounted_cases_say_so(cli, sampled):
+    """A reserve swapped in and later swapped out itself was still used: the report counts reserves from the
+    history, not from who is in now. A reason of invisible characters is no reason; answering a case that is not
+    counted says so."""
+    from audit.reports.model import build_report
+
+    assert cli("--db", sampled, "swap", "--round", "S", "A100001", "--reason", "in custody").code == 0
+    zero_width = cli("--db", sampled, "swap", "--round", "S", "A100003", "--reason", "\u200b\u2060\u00a0")
+    assert zero_width.code == 2 and "needs a reason" in zero_width.err
+    again = cli("--db", sampled, "swap", "--round", "S", "A100003", "--reason", "moved area")  # the reserve goes too
+    assert again.code == 0 and "reserve A100004 (draw 4) comes in" in again.out
+    with AuditStore.open(sampled) as store:
+        report = build_report(store, store.round("S"), case_level=False)
+    licence = next(s for s in report.sample.strata if s.stratum == "licence")
+    assert (licence.in_sample, licence.reserves_used, licence.swaps, licence.reserves_left) == (2, 2, 2, 0)
+    counted = cli("--db", sampled, "answer", "--round", "S", "A100004", "2.1.1", "Yes")
+    assert counted.code == 0 and counted.err == ""
+    uncounted = cli("--db", sampled, "answer", "--round", "S", "A100001", "2.1.1", "No")
+    assert uncounted.code == 0 and "A100001 is swapped out: its answers are kept but not counted" in uncounted.err

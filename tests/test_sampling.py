@@ -381,6 +381,10 @@ def test_cli_json_keys_and_same_seed_same_sample(cli, tmp_path, db_path):
     assert data["size"] == 10 and data["buffer"] == 20 and data["seed"] == 9
     assert runs[0]["cases"] == runs[1]["cases"]
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    # a share is four decimal places, halves up, never a float's long tail: 61 cases make shares of 12/61 and 13/61
+    odd = write_caseload(tmp_path / "odd.csv", caseload_rows(61))
+    result = cli("--db", db_path, "sample", odd, "--size", 10, "--seed", 9, "--format", "json", "-o", tmp_path / "c.csv")
+    assert sorted({s["share"] for s in json.loads(result.out)["strata"]}) == [0.1967, 0.2131]  # 0.19672..., 0.21311...
 
 
 def test_cli_prints_a_chosen_seed(cli, tmp_path, db_path):
@@ -441,6 +445,10 @@ def test_cli_dip_sample_and_existing_output_refused(cli, tmp_path, db_path):
     onto_itself = cli("--db", db_path, "sample", caseload, "--per-practitioner", 2, "-o", caseload, "--force")
     assert onto_itself.code == 2 and "the caseload being sampled" in onto_itself.err
     assert caseload.read_bytes() == before
+    for option in ("--buffer", "--max-per-practitioner"):  # a dip sample has neither: refused, not ignored
+        ignored = cli("--db", db_path, "sample", caseload, "--per-practitioner", 2, option, 3, "-o", tmp_path / "x.csv")
+        assert ignored.code == 2 and "has no --buffer or --max-per-practitioner" in ignored.err
+        assert not (tmp_path / "x.csv").exists()
 
 
 @settings(max_examples=300, deadline=None)

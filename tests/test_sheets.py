@@ -178,12 +178,17 @@ def _summary_of(folder, lines):
         return to_json(summarise(store, store.round("Newham 2022")))
 
 
+_IN_ORDER: list[dict] = []
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(order=st.permutations(range(len(_DEMO_SHEET) - 1)))
 def test_case_order_never_changes_the_summary(tmp_path_factory, order):
     """Hypothesis: the Newham sheet's rows in any order give the same, published, summary."""
     header, body = _DEMO_SHEET[0], _DEMO_SHEET[1:]
-    in_order = _summary_of(tmp_path_factory.mktemp("ordered"), [header, *body])
+    if not _IN_ORDER:  # the sheet as published is summarised once, not once per example
+        _IN_ORDER.append(_summary_of(tmp_path_factory.mktemp("ordered"), [header, *body]))
+    in_order = _IN_ORDER[0]
     shuffled = _summary_of(tmp_path_factory.mktemp("shuffled"), [header, *(body[i] for i in order)])
     assert shuffled == in_order
     percentages = {kq["id"]: kq["percent"] for s in shuffled["standards"] for kq in s["key_questions"]}

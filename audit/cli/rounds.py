@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from audit.cli.common import open_store as _store
@@ -53,12 +54,35 @@ def cmd_import(args) -> int:
         result = import_sheet(store, args.sheet, target, unit=args.unit, framework_id=args.framework, auditor=args.auditor)
     for line in result.lines():
         say(line)
-    if result.reserves:
-        say(
-            f"{len(result.reserves)} reserve case(s) stored as reserves (listed, not audited or counted; one comes in "
-            f"for a case found unsuitable: caseaudit swap --round ROUND CASE --reason TEXT): {', '.join(result.reserves)}"
-        )
+    _warn_if_first_marking_copied(args, result.round_id)
     return 0
+
+
+# a blind second marking identical to the first over this many answers was copied, not marked
+COPIED_AFTER = 10
+
+
+def _warn_if_first_marking_copied(args, round_id: str) -> None:
+    """Importing into a moderation round: warn when every answer equals the first marker's (the original round's
+    export imported into its blind moderation round would make the agreement figures meaningless)."""
+    from audit.store.moderation import copied_first_marking
+
+    with _store(args, readonly=True) as store:
+        moderation = store.round_by_id(round_id)
+        copied = copied_first_marking(store, moderation)
+        if copied is None:
+            return
+        original = store.round_by_id(moderation.moderates).name
+    identical, compared = copied
+    if compared >= COPIED_AFTER and identical == compared:
+        print(
+            for_terminal(
+                f"caseaudit: warning: all {compared} answers in moderation round {moderation.name!r} equal the first "
+                f"marking in {original!r}, reasons included. A blind second marking is made by the second marker, not "
+                f"imported from {original!r}'s export; if this sheet is that export, agreement with it means nothing."
+            ),
+            file=sys.stderr,
+        )
 
 
 def cmd_swap(args) -> int:
@@ -66,9 +90,10 @@ def cmd_swap(args) -> int:
         round_row = store.round(args.round)
         case = store.case(round_row, args.case)
         reserve = store.swap_case(round_row, args.case, args.reason, by=args.auditor)
+    draw = f" (draw {reserve['draw_order']})" if reserve["draw_order"] is not None else ""
     say(
         f"Case {case['case_ref']} swapped out of round {round_row.name!r} (stratum {reserve['stratum']!r}); "
-        f"reserve {reserve['case_ref']} (draw {reserve['draw_order']}) comes in. The reason is recorded in its history."
+        f"reserve {reserve['case_ref']}{draw} comes in. The reason is recorded in its history."
     )
     return 0
 

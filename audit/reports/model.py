@@ -86,12 +86,13 @@ def sample_section(store: AuditStore, round_row: Round) -> SampleSection | None:
     if not store.has_strata(round_row):
         return None
     lines = []
+    brought_in = store.reserves_brought_in(round_row)
     for stratum, statuses in store.sample_counts(round_row).items():
         lines.append(
             StratumLine(
                 stratum=stratum or "(no stratum)",
                 in_sample=statuses.get("main", 0) + statuses.get("swapped in", 0),
-                reserves_used=statuses.get("swapped in", 0),
+                reserves_used=brought_in.get(stratum, 0),
                 swaps=statuses.get("swapped out", 0),
                 reserves_left=statuses.get("reserve", 0),
             )

@@ -28,6 +28,8 @@ from audit.core.attributes import (
     check_sample_value,
     derived_young_adult,
 )
+from audit.core.events import KEEP_CHOICES, KEPT_WORDS
+from audit.core.safe_text import has_visible_text
 from audit.errors import (
     CapExceeded,
     DatabaseDamaged,
@@ -479,6 +481,19 @@ class AuditStore:
             result.setdefault(row["stratum"], {})[row["sample_status"]] = row["n"]
         return result
 
+    def reserves_brought_in(self, round_row: Round) -> dict[str, int]:
+        """Per stratum: how many reserves were ever swapped in, from the history (a reserve swapped in and later
+        swapped out itself was still used)."""
+        return {
+            row["stratum"]: row["n"]
+            for row in self.db.query(
+                "SELECT coalesce(c.stratum, '') AS stratum, count(DISTINCT c.id) AS n FROM cases c"
+                " JOIN attribute_history h ON h.case_id = c.id AND h.attribute = 'sample_status' AND h.new_value = 'swapped in'"
+                " WHERE c.round_id = ? GROUP BY 1",
+                [round_row.id],
+            )
+        }
+
     def has_strata(self, round_row: Round) -> bool:
         return self._one("SELECT 1 FROM cases WHERE round_id = ? AND stratum IS NOT NULL LIMIT 1", [round_row.id]) is not None
 
@@ -522,7 +537,7 @@ class AuditStore:
         The case becomes "swapped out" (its answers kept, no longer counted) and the reserve "swapped in";
         both changes are events carrying the reason and the person's name. Returns the reserve's row."""
         reason = (reason or "").strip()
-        if not reason:
+        if not has_visible_text(reason):
             raise InvalidValue("a swap needs a reason (why the case is unsuitable)")
         _check_text_length(reason, "reason")
         by = by or current_user()
@@ -1169,8 +1184,14 @@ class AuditStore:
 
         The decision is an event based on every competing value, so it travels to other
         copies with the history and settles the conflict there too."""
+        # "shown" is the value this database shows now, "other" the value it conflicts with. Either may have come
+        # from either copy (the shown one is chosen by the same rule in every copy), so neither is called "ours";
+        # 'ours' and 'theirs' are still accepted for them and are what the conflicts table stores.
+        keep = KEEP_CHOICES.get(keep, keep)
         if keep not in ("ours", "theirs"):
-            raise InvalidValue(f"{keep!r}: keep 'ours' (the value in this database) or 'theirs' (the merged copy's)")
+            raise InvalidValue(
+                f"{keep!r}: keep 'shown' (the value this database shows now) or take 'other' (the value it conflicts with)"
+            )
         by = by or current_user()
         with write_lock(self.db):
             self.check_writable(self.round_by_id(round_row.id))
@@ -1194,7 +1215,7 @@ class AuditStore:
             # head agreeing with either); a third value, listed as another conflict, stays open
             settled_states = {top.state, theirs.state if theirs is not None else top.state}
             competing = [h for h in all_heads if h.state in settled_states]
-            source = f"conflict {conflict_id} resolved: kept {keep} (merged from {conflict['from_file']})"
+            source = f"conflict {conflict_id} resolved: {KEPT_WORDS[keep]} (found merging {conflict['from_file']})"
             row = {
                 "event_id": uuid.uuid4().hex,
                 kind.key[0]: key[0],

@@ -269,6 +269,9 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
     cases = {c["id"] for c in theirs["cases"]}
     ours_by_id = {r["id"]: r for r in store.db.query("SELECT * FROM rounds")}
     for r in theirs["rounds"]:
+        moderates = r.get("moderates")
+        if moderates is not None and (moderates == r["id"] or (moderates not in rounds and moderates not in ours_by_id)):
+            refuse(f"round {r['name']!r} moderates {'itself' if moderates == r['id'] else 'a round neither copy holds'}")
         mine = ours_by_id.get(r["id"])
         if mine and (mine["framework_id"], mine["framework_version"]) != (r["framework_id"], r["framework_version"]):
             refuse(
@@ -451,6 +454,7 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
     db = store.db
     with write_lock(db):
         our_rounds = {r["id"]: r for r in db.query("SELECT * FROM rounds")}
+        _rename_as_events_say(db, our_rounds, theirs, report, source)
         our_names = {r["name"] for r in our_rounds.values()}
         touched_rounds: dict[str, dict] = {}  # their round id -> our round row
         for r in theirs["rounds"]:
@@ -466,6 +470,8 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                 report.rounds_renamed.append((r["name"], new_name))
                 row["name"] = new_name
             db.table("rounds").insert(row)
+            if row["name"] != r["name"]:  # recorded, so the name travels back to the copy it came from
+                store._round_event(r["id"], "renamed", f"{r['name']} -> {row['name']}", by)
             our_names.add(row["name"])
             report.rounds_added.append(row["name"])
             touched_rounds[r["id"]] = row
@@ -605,18 +611,26 @@ def _apply_round_events(
         row = touched_rounds[round_id]
         if row["name"] not in report.rounds_added:
             _apply_removal_and_unit(store, round_id, report, source)
+
+
+def _rename_as_events_say(db, our_rounds: dict, theirs: dict, report: MergeReport, source: str) -> None:
+    """Before the other copy's rounds come in: a round both copies hold takes the name its latest rename (in
+    every copy's round events together) gives it, so a name freed by a rename there is free here too."""
+    their_events: dict[str, list[dict]] = {}
+    for event in theirs["round_events"]:
+        if event["event"] == "renamed" and event["round_id"] in our_rounds:
+            their_events.setdefault(event["round_id"], []).append(event)
     for round_id, events in their_events.items():
-        row = touched_rounds[round_id]
-        if row["name"] in report.rounds_added:
-            continue
-        renames = sorted(
-            (e for e in db.query("SELECT * FROM round_events WHERE round_id = ? AND event = 'renamed'", [round_id])),
-            key=lambda e: (e["done_at"], e["event_id"]),
-        )
-        if not renames or renames[-1]["event_id"] not in {e["event_id"] for e in events}:
+        every = {
+            e["event_id"]: e for e in db.query("SELECT * FROM round_events WHERE round_id = ? AND event = 'renamed'", [round_id])
+        }
+        known = set(every)
+        every.update({e["event_id"]: e for e in events})
+        latest = max(every.values(), key=lambda e: (e["done_at"], e["event_id"]))
+        if latest["event_id"] in known:
             continue  # the latest rename is one this copy already had
-        new_name = (renames[-1]["reason"] or "").rpartition(" -> ")[2].strip()
-        current = db.execute("SELECT name FROM rounds WHERE id = ?", [round_id]).fetchone()[0]
+        new_name = (latest["reason"] or "").rpartition(" -> ")[2].strip()
+        current = our_rounds[round_id]["name"]
         if not new_name or new_name == current:
             continue
         if db.execute("SELECT 1 FROM rounds WHERE name = ? AND id != ?", [new_name, round_id]).fetchone():
@@ -626,6 +640,7 @@ def _apply_round_events(
             )
             continue
         db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, round_id])
+        our_rounds[round_id]["name"] = new_name
         report.notes.append(f"Round {current!r} was renamed {new_name!r} in {source}: it is renamed here too.")
 
 

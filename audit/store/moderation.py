@@ -53,6 +53,26 @@ def first_marking(store: AuditStore, original: Round, moderation: Round) -> dict
     return marking
 
 
+def copied_first_marking(store: AuditStore, moderation: Round) -> tuple[int, int] | None:
+    """For a moderation round: (answers identical to the first marking, answers both have). A blind second
+    marking that equals the first in every answer (and every not-applicable reason) over many answers was most
+    likely imported from the original round's export; None for a round that moderates nothing."""
+    if not moderation.moderates:
+        return None
+    original = store.round_by_id(moderation.moderates)
+    first = first_marking(store, original, moderation)
+    second = {
+        (row["case_ref"], row["question_id"]): (row["value"], row["reason"])
+        for row in store.db.query(
+            "SELECT c.case_ref, a.question_id, a.value, a.reason FROM answers a JOIN cases c ON c.id = a.case_id"
+            " WHERE c.round_id = ? AND a.value IS NOT NULL",
+            [moderation.id],
+        )
+    }
+    both = first.keys() & second.keys()
+    return sum(first[key] == second[key] for key in both), len(both)
+
+
 def _compare(store: AuditStore, original: Round, moderation: Round) -> Agreement:
     framework = store.framework_for(original)
     questions = [(q.id, str(q.kind)) for q in framework.iter_questions()]
