@@ -49,6 +49,7 @@ from audit.store.clock import now
 from audit.store.database import ANY_STATE, _check_text_length, current_user, is_damage, open_database, write_lock
 from audit.store.rounds import Round
 from audit.store.slots import SLOT_KINDS, SettleOutcome
+from audit.store.views import record_framework_questions
 from framework import Answer, Framework, Rating, UnknownFramework, load_framework
 from framework.model import RatingMethod
 from framework.rules import advisory_cap, exceeds_cap
@@ -133,6 +134,7 @@ class AuditStore:
         with write_lock(self.db):
             self._refuse_a_taken_name(name)
             self.db.table("rounds").insert(new_round.as_row())
+            record_framework_questions(self.db, framework)  # the question texts the views show
         return new_round
 
     def _rounds_named(self, name: str) -> list[dict]:
@@ -640,6 +642,25 @@ class AuditStore:
                 [len(framework.question_ids), round_row.id],
             )
         )
+
+    def judgement_check_counts(self, round_row: Round) -> dict[int, int]:
+        """Per case id (cases with none left out): how many of its key-question judgements contradict every
+        relevant prompt (``audit.core.checks.judgement_checks``), read from the round's Yes and No answers."""
+        from audit.core.checks import judgement_checks
+
+        framework = self.framework_for(round_row)
+        counts: dict[int, int] = {}
+        rows = self.db.execute(
+            "SELECT case_id, group_concat(question_id || '=' || value, char(31)) FROM answers"
+            " WHERE round_id = ? AND value IN ('Yes', 'No') GROUP BY case_id",
+            [round_row.id],
+        )
+        for case_id, pairs in rows:
+            values = dict(pair.rsplit("=", 1) for pair in pairs.split("\x1f"))
+            found = len(judgement_checks(framework, values))
+            if found:
+                counts[case_id] = found
+        return counts
 
     # -- answers ---------------------------------------------------------
     def answers_for_case(self, case_id: int) -> dict[str, dict]:

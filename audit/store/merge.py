@@ -42,6 +42,7 @@ from audit.errors import DatabaseProblem, FrameworkUnavailable, InvalidValue, Ro
 from audit.store import AuditStore, Round, backup_database, open_database, write_lock
 from audit.store.database import _inspect_existing
 from audit.store.schema import _stable_event_id
+from audit.store.views import record_round_frameworks
 from framework import Answer, Framework, Rating, RatingMethod
 
 
@@ -475,6 +476,7 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
             our_names.add(row["name"])
             report.rounds_added.append(row["name"])
             touched_rounds[r["id"]] = row
+        record_round_frameworks(db)  # the question texts of a framework version new to this copy, for the views
 
         changed_rounds: set[str] = set()
         # finalising and reopening travel: after the merge a round is finalised if its latest finalise or

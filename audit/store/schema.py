@@ -11,6 +11,7 @@ from sqlite_utils.migrations import Migrations
 
 from audit.core.attributes import ATTRIBUTE_COLUMNS
 from audit.store.slots import settle_slots
+from audit.store.views import create_framework_questions_table, record_round_frameworks
 
 APPLICATION_ID = 0x43415544  # "CAUD": marks a caseaudit database
 
@@ -476,6 +477,15 @@ def m007_removing_cases_and_rounds(db: sqlite_utils.Database) -> None:
             f"CREATE TRIGGER round_events_no_{verb.lower()} BEFORE {verb} ON round_events "
             "BEGIN SELECT RAISE(ABORT, 'round_events is append-only'); END"
         )
+
+
+@migrations()
+def m008_framework_questions(db: sqlite_utils.Database) -> None:
+    """The question texts of every framework version a round uses, copied from its definition, for the
+    views that read the database elsewhere (Datasette): answer_sheet, case_progress, notes and
+    judgement_checks. The views themselves are created after every migration run (``open_database``)."""
+    create_framework_questions_table(db)
+    record_round_frameworks(db)
 
 
 SCHEMA_VERSION = len(migrations._migrations)

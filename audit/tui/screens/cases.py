@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,16 +25,18 @@ from audit.tui.widgets.line_table import Column, LineTable
 
 # ------------------------------------------------------------------ cases
 def sample_status_text(row: dict, progress: str) -> str:
-    """The status column: how far a counted case is audited; a removed, reserve or swapped-out case says so."""
+    """The status column: how far a counted case is audited; a removed, reserve or swapped-out case says so
+    (the count line above says that they are not counted)."""
     if row.get("removed") == "Yes":
-        return "removed (not counted)"
-    if row["sample_status"] == "reserve":
-        return "reserve (not counted)"
-    if row["sample_status"] == "swapped out":
-        return "swapped out (not counted)"
-    if row["sample_status"] == "swapped in":
-        return f"{progress} (swapped in)"
+        return "removed"
+    if row["sample_status"] in ("reserve", "swapped out", "swapped in"):
+        return row["sample_status"]
     return progress
+
+
+def checks_cell(count: int) -> Text | str:
+    """The Check column: how many of the case's judgements contradict every relevant prompt."""
+    return Text(f"!{count}", style="bold magenta") if count else ""
 
 
 class CasesLoaded(Message):
@@ -44,8 +47,17 @@ class CasesLoaded(Message):
         self.round_row = round_row
 
 
+class ChecksCounted(Message):
+    """Per case id, its judgements to check: counted after the cases are shown (a read of every answer)."""
+
+    def __init__(self, checks: dict[int, int]):
+        super().__init__()
+        self.checks = checks
+
+
 class CasesScreen(RoundScreen):
     BINDINGS = [
+        Binding("escape", "back", "Back", id="cases.back"),  # first: the footer shows it at any width
         Binding("enter", "open_case", "Open case", id="cases.open", show=False),
         Binding("a", "add_case", "Add case", id="cases.add"),
         Binding("slash", "focus_filter", "Filter", id="cases.filter"),
@@ -55,7 +67,6 @@ class CasesScreen(RoundScreen):
         Binding("g", "app.agreement", "Agreement", id="cases.agreement"),
         Binding("w", "swap", "Swap for reserve", id="cases.swap"),
         Binding("x", "remove_or_restore", "Remove/restore", id="cases.remove"),
-        Binding("escape", "back", "Back", id="cases.back"),
     ]
 
     STATUSES = [("All cases", "all"), ("Not started", "not started"), ("In progress", "in progress"), ("Complete", "complete")]
@@ -64,7 +75,9 @@ class CasesScreen(RoundScreen):
         super().__init__(store, round_row)
         self.rows: list[dict] = []
         self.open_conflicts = 0  # counted with each load, not on every filter keystroke
+        self.checks: dict[int, int] = {}  # case id -> judgements to check
         self.loaded = False
+        self.cursor_to: str | None = None  # a case just added: the cursor goes to it once it is listed
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -73,13 +86,14 @@ class CasesScreen(RoundScreen):
             yield Select(self.STATUSES, value="all", allow_blank=False, id="status")
         yield Static("Loading cases...", id="cases-count")
         yield LineTable(
-            [
+            [  # every column fits 80 columns: the sentence type takes what the others leave
                 Column("Case", 8),
-                Column("Sentence type", 25),
+                Column("Sentence type", None),
                 Column("RoSH", 9),
-                Column("Practitioner", 12),
-                Column("Progress", 8),
-                Column("Status", None),
+                Column("Practitioner", 10),
+                Column("Done", 5),
+                Column("Check", 5),
+                Column("Status", 11),
             ],
             id="cases",
         )
@@ -106,18 +120,29 @@ class CasesScreen(RoundScreen):
             round_row = self.current_round_row(store)
             rows = store.cases(round_row)
             open_conflicts = len(store.conflicts(round_row))
-        self.post_message(CasesLoaded(rows, open_conflicts, round_row))
+            self.post_message(CasesLoaded(rows, open_conflicts, round_row))
+            self.post_message(ChecksCounted(store.judgement_check_counts(round_row)))
 
     @on(CasesLoaded)
     def cases_loaded(self, message: CasesLoaded) -> None:
         self.round_row = message.round_row
         self.title = f"{for_terminal(self.round_row.name)}: {for_terminal(self.round_row.unit)}"
-        if self.loaded and message.rows == self.rows and message.open_conflicts == self.open_conflicts:
+        if self.loaded and message.rows == self.rows and message.open_conflicts == self.open_conflicts and self.cursor_to is None:
             return  # nothing changed for this round: nothing to redraw
         self.loaded = True
         self.rows = message.rows
         self.open_conflicts = message.open_conflicts
         self.apply_filter()
+        table = self.query_one("#cases", LineTable)
+        if self.cursor_to is not None and table.has_row(self.cursor_to):
+            table.move_cursor(table.get_row_index(self.cursor_to))
+            self.cursor_to = None
+
+    @on(ChecksCounted)
+    def checks_counted(self, message: ChecksCounted) -> None:
+        if message.checks != self.checks:
+            self.checks = message.checks
+            self.apply_filter()
 
     @on(Input.Changed, "#filter")
     @on(Select.Changed, "#status")
@@ -143,6 +168,7 @@ class CasesScreen(RoundScreen):
                     row["rosh_level"] or "",
                     row["practitioner"] or "",
                     f"{row['answered']}/{row['questions']}",
+                    checks_cell(self.checks.get(row["id"], 0)),
                     sample_status_text(row, row_status),
                 )
             )
@@ -160,6 +186,9 @@ class CasesScreen(RoundScreen):
             else ""
         )
         warning = f"; {self.open_conflicts} merge conflict(s) to settle (press c)" if self.open_conflicts else ""
+        to_check = sum(1 for r in self.rows if self.checks.get(r["id"]))
+        if to_check:
+            warning += f"; {to_check} with a judgement to check (!)"
         self.query_one("#cases-count", Static).update(
             f"{len(shown)} of {len(in_sample)} cases shown{outside}; {complete} complete{warning}"
         )
@@ -190,6 +219,7 @@ class CasesScreen(RoundScreen):
                         must_be_new=True,
                     )
                     self.notify(f"Case {for_terminal(values['case_ref'])} saved", markup=False)
+                    self.show_case(values["case_ref"])
                 except CaseauditError as error:  # already added, or the round was finalised meanwhile
                     self.notify(lines_for_terminal(str(error)), title="Case not added", severity="error", timeout=8, markup=False)
                 self.load_cases()
@@ -250,6 +280,13 @@ class CasesScreen(RoundScreen):
                 f"Remove case {ref} from the round? Its answers are kept but counted nowhere. Why?", placeholder="Reason"
             )
         self.app.push_screen(dialog, done)
+
+    def show_case(self, case_ref: str) -> None:
+        """Put the cursor on this case once the cases are read again, clearing a filter that would hide it."""
+        self.cursor_to = case_ref
+        self.query_one("#filter", Input).value = ""
+        self.query_one("#status", Select).value = "all"
+        self.query_one("#cases", LineTable).focus()
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()

@@ -40,17 +40,28 @@ class RoundsScreen(AuditScreen):
         yield DataTable(id="rounds", cursor_type="row")
         yield Footer()
 
+    COLUMNS = (("Round", "name"), ("Unit", "unit"), ("Framework", "framework"), ("Cases", "cases"), ("Complete", "progress"))
+    SHRINKABLE = 3  # the round, unit and framework give way so that every column fits the screen
+
     def on_mount(self) -> None:
         self.title = "caseaudit: audit rounds"
-        table = self.query_one("#rounds", DataTable)
-        for label, key in (
-            ("Round", "name"),
-            ("Unit", "unit"),
-            ("Framework", "framework"),
-            ("Cases", "cases"),
-            ("Complete", "progress"),
-        ):
-            table.add_column(label, key=key)
+        self.widths: list[int] = []
+        self.cursor_to: str | None = None  # a round just created: the cursor goes to it
+
+    def on_resize(self) -> None:
+        self.reload()
+
+    def fitted_widths(self, cells: list[tuple[str, ...]]) -> list[int]:
+        """Each column as wide as its longest cell; when they do not all fit the screen, the widest of the
+        round, unit and framework are narrowed (their text ends in an ellipsis) until they do."""
+        widths = [max([len(label)] + [len(row[i]) for row in cells]) for i, (label, _) in enumerate(self.COLUMNS)]
+        # each column has a cell of padding either side; 2 more for a vertical scrollbar
+        room = self.size.width - 2 * len(widths) - 2 - sum(widths[self.SHRINKABLE :])
+        shrinkable = widths[: self.SHRINKABLE]
+        while sum(shrinkable) > room and max(shrinkable) > 6:
+            widest = shrinkable.index(max(shrinkable))
+            shrinkable[widest] -= 1
+        return shrinkable + widths[self.SHRINKABLE :]
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -59,9 +70,10 @@ class RoundsScreen(AuditScreen):
     @on(DatabaseChanged)
     def reload(self) -> None:
         table = self.query_one("#rounds", DataTable)
-        current = cursor_key(table)
-        table.clear()
+        current = self.cursor_to or cursor_key(table)
+        self.cursor_to = None
         rounds = self.store.rounds(removed=self.show_removed)
+        rows = []
         for r in rounds:
             state = " (finalised)" if r.get("finalised_at") else ""
             state += " (removed)" if r.get("removed_at") else ""
@@ -69,9 +81,17 @@ class RoundsScreen(AuditScreen):
             if r.get("framework_missing"):
                 framework += " (not available)"
             progress = "-" if r.get("progress") is None else f"{r['progress'] * 100:.0f}%"
-            table.add_row(
-                PlainCell(r["name"] + state), PlainCell(r["unit"]), PlainCell(framework), str(r["cases"]), progress, key=r["id"]
-            )
+            rows.append((PlainCell(r["name"] + state), PlainCell(r["unit"]), PlainCell(framework), str(r["cases"]), progress))
+        widths = self.fitted_widths([tuple(str(cell) for cell in row) for row in rows])
+        if widths != self.widths:
+            self.widths = widths
+            table.clear(columns=True)
+            for (label, key), width in zip(self.COLUMNS, widths, strict=True):
+                table.add_column(label, key=key, width=width)
+        else:
+            table.clear()
+        for r, row in zip(rounds, rows, strict=True):
+            table.add_row(*row, key=r["id"])
         if current is not None:
             for index, r in enumerate(rounds):
                 if r["id"] == current:
@@ -119,9 +139,10 @@ class RoundsScreen(AuditScreen):
         def done(values: dict | None) -> None:
             if values:
                 try:
-                    self.store.create_round(
+                    created = self.store.create_round(
                         values["name"], values["unit"], values["framework_id"], values["version"] or None, created_by=self.auditor
                     )
+                    self.cursor_to = created.id
                 except CaseauditError as error:
                     self.notify(lines_for_terminal(str(error)), severity="error", markup=False)
                 self.reload()
