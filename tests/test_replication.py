@@ -365,7 +365,11 @@ def test_answering_with_the_other_sides_value_settles_the_conflict_in_every_copy
     "damage, message",
     [
         ("UPDATE answer_history SET case_id = 99999 WHERE id = (SELECT max(id) FROM answer_history)", "belongs to no case"),
-        ("INSERT INTO round_events VALUES ('e-x', 'no-such-round', 'merged', NULL, 'x', '2026-01-01')", "belongs to no round"),
+        (
+            "INSERT INTO round_events (event_id, round_id, event, reason, done_by, done_at)"
+            " VALUES ('e-x', 'no-such-round', 'merged', NULL, 'x', '2026-01-01')",
+            "belongs to no round",
+        ),
         (
             "UPDATE answer_history SET based_on = event_id || ' ' || coalesce(based_on, '') WHERE id = (SELECT max(id) FROM answer_history)",
             "not earlier than itself",
@@ -425,7 +429,8 @@ def test_an_auditor_name_that_cannot_be_recorded_is_refused(cli, demo_db, monkey
         ),
         ("UPDATE cases SET rosh_level = 'Galactic' WHERE id = (SELECT min(id) FROM cases)", "rosh_level 'Galactic'"),
         (
-            "INSERT INTO round_events VALUES ('e-y', (SELECT id FROM rounds LIMIT 1), 'vanished', NULL, 'x', '2026-01-01')",
+            "INSERT INTO round_events (event_id, round_id, event, reason, done_by, done_at)"
+            " VALUES ('e-y', (SELECT id FROM rounds LIMIT 1), 'vanished', NULL, 'x', '2026-01-01')",
             "unknown kind",
         ),
         ("UPDATE answer_history SET auditor = '' WHERE id = (SELECT max(id) FROM answer_history)", "has no auditor"),

@@ -246,7 +246,7 @@ def test_report_says_how_the_sample_was_drawn_in_every_format(cli, tmp_path, db_
 
     hostile = "=HYPERLINK(1) <b>|x</b>"
     rows = [(*r[:2], hostile if r[2] == "community" else r[2], *r[3:]) for r in SAMPLE]
-    assert cli("--db", db_path, "import", write_sample(tmp_path / "s.csv", rows), "--round", "S").code == 0
+    assert cli("--db", db_path, "import", write_sample(tmp_path / "s.csv", rows), "--round", "S", "--unit", "U").code == 0
     plain_round(cli, tmp_path, db_path, "Plain", {"A100001", "A100002", "B100001"})
     assert cli("--db", db_path, "swap", "--round", "S", "A100001", "--reason", "in custody").code == 0
     with AuditStore.open(db_path) as store:
@@ -320,7 +320,7 @@ def test_an_import_never_changes_how_a_case_was_drawn(cli, tmp_path, sampled):
 
 def test_a_reserve_without_a_stratum_is_refused(cli, tmp_path, db_path):
     rows = [SAMPLE[0], (SAMPLE[2][0], SAMPLE[2][1], "", *SAMPLE[2][3:])]
-    refused = cli("--db", db_path, "import", write_sample(tmp_path / "s.csv", rows), "--round", "S")
+    refused = cli("--db", db_path, "import", write_sample(tmp_path / "s.csv", rows), "--round", "S", "--unit", "U")
     assert refused.code == 2 and "reserve case A100003 has no stratum" in refused.err, refused
 
 

@@ -324,7 +324,7 @@ def test_cli_sample_imports_with_caseaudit_import(cli, tmp_path, db_path, suffix
     result = cli("--db", db_path, "sample", caseload, "--size", 20, "--seed", 5, "--started-to", "2022-01-31", "-o", out)
     assert result.code == 0, result.err
     assert "seed 5" in result.out and "male-licence-low" in result.out
-    imported = cli("--db", db_path, "import", out, "--round", "Sampled")
+    imported = cli("--db", db_path, "import", out, "--round", "Sampled", "--unit", "U")
     assert imported.code == 0, imported.err
     # the main sample (20) is the round's audited cases; the 4 reserves are stored and listed as reserves
     assert "20 case(s) added" in imported.out and "4 reserve case(s) stored as reserves" in imported.out

@@ -59,6 +59,7 @@ def read_caseload(path: Path, scheme) -> tuple[list, tuple[str, ...]]:
     from audit.core.sampling import CaseloadCase
     from audit.errors import InvalidValue, SheetError
     from audit.sheets.rows import column_letter, read_rows
+    from audit.sheets.vocabulary import header_hint, read_attribute
 
     source = str(path)
 
@@ -86,7 +87,10 @@ def read_caseload(path: Path, scheme) -> tuple[list, tuple[str, ...]]:
                     f"{where}: looks like personal identity data; caseaudit stores case references only, remove this column"
                 )
             if normalised != "case_ref" and normalised not in ATTRIBUTES_BY_COLUMN:
-                raise refuse(f"{where}: unknown column; expected case_ref and case attributes ({', '.join(ATTRIBUTE_COLUMNS)})")
+                hint = header_hint(name, ("case_ref", *ATTRIBUTE_COLUMNS))
+                raise refuse(
+                    f"{where}: unknown column{hint}; expected case_ref and case attributes ({', '.join(ATTRIBUTE_COLUMNS)})"
+                )
             if normalised in columns:
                 raise refuse(f"{where}: duplicate column (also column {column_letter(columns.index(normalised))})")
             columns.append(normalised)
@@ -121,7 +125,7 @@ def read_caseload(path: Path, scheme) -> tuple[list, tuple[str, ...]]:
                     value = cells[index]
                     known = cache.get(value)
                     if known is None:
-                        known = cache[value] = ATTRIBUTES_BY_COLUMN[column].parse(value) if value.strip() else ""
+                        known = cache[value] = read_attribute(column, value) if value.strip() else ""
                     if known:
                         values[column] = known
             except InvalidAttribute as error:

@@ -33,7 +33,7 @@ import attrs
 from audit.core.attributes import (
     ATTRIBUTE_COLUMNS,
     ATTRIBUTES_BY_COLUMN,
-    SAMPLE_COLUMNS,
+    CASE_STATE_COLUMNS,
     InvalidAttribute,
     check_case_ref,
     check_sample_value,
@@ -243,7 +243,7 @@ def _add_events_for_values_written_outside_caseaudit(copy: dict) -> None:
 
 EVENT_ID = re.compile(r"[0-9A-Za-z_.:-]{1,64}")
 MAX_GENERATION = 2**40  # far beyond any real history; a forged larger one would overflow SQLite later
-ROUND_EVENTS = {"finalised", "reopened", "merged", "renamed"}
+ROUND_EVENTS = {"finalised", "reopened", "merged", "renamed", "removed", "restored", "unit changed"}
 REQUIRED = {
     "rounds": ("id", "name", "unit", "framework_id", "framework_version", "created_at", "created_by"),
     "cases": ("id", "round_id", "case_ref", "created_at"),
@@ -299,6 +299,8 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
             refuse(f"round event {event['event_id']} is of an unknown kind ({event['event']!r})")
         if not EVENT_ID.fullmatch(str(event["event_id"])):
             refuse(f"round event id {event['event_id']!r} is malformed")
+        if event["event"] == "unit changed" and not (event.get("value") or "").strip():
+            refuse(f"round event {event['event_id']} changes the unit to nothing")
     for h in theirs["attribute_history"]:
         _check_attribute_value(h["attribute"], h["new_value"], refuse, f"event {h['event_id']}")
     for table, owner, owners in (
@@ -329,7 +331,7 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
 
 
 def _check_attribute_value(attribute: str, value, refuse, where: str) -> None:
-    if attribute in SAMPLE_COLUMNS:  # the sample a case was drawn in: stratum, draw order, sample status
+    if attribute in CASE_STATE_COLUMNS:  # the sample a case was drawn in (stratum, draw order, status); removed
         try:
             check_sample_value(attribute, value)
         except InvalidAttribute as error:
@@ -425,7 +427,7 @@ def _refuse_what_this_build_cannot_check(store: AuditStore, theirs: dict, source
                     " nothing was merged"
                 )
     for h in theirs["attribute_history"]:
-        if h["attribute"] not in ATTRIBUTE_COLUMNS and h["attribute"] not in SAMPLE_COLUMNS:
+        if h["attribute"] not in ATTRIBUTE_COLUMNS and h["attribute"] not in CASE_STATE_COLUMNS:
             raise InvalidValue(f"{where(h['case_id'])}: {h['attribute']!r} is not a case attribute; nothing was merged")
     ratings = {r.value for r in Rating}
     for table, value_column in (("domain_ratings", "rating"), ("rating_history", "new_rating")):
@@ -505,10 +507,22 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                     " Reopen the round with a reason, then merge again"
                 )
 
+        our_event_ids = {row[0] for row in db.execute("SELECT event_id FROM round_events")}
         for event in theirs["round_events"]:
+            if event["event"] in ("unit changed", "removed") and event["event_id"] not in our_event_ids:
+                refuse_if_finalised(event["round_id"])  # a finalised round keeps its unit and its place in the list
             inserted = db.execute(
-                "INSERT OR IGNORE INTO round_events VALUES (?, ?, ?, ?, ?, ?)",
-                [event["event_id"], event["round_id"], event["event"], event["reason"], event["done_by"], event["done_at"]],
+                "INSERT OR IGNORE INTO round_events (event_id, round_id, event, reason, done_by, done_at, value)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    event["event_id"],
+                    event["round_id"],
+                    event["event"],
+                    event["reason"],
+                    event["done_by"],
+                    event["done_at"],
+                    event.get("value"),
+                ],
             ).rowcount
             report.round_events_added += inserted
 
@@ -595,6 +609,10 @@ def _apply_round_events(
         elif latest["event"] == "reopened" and row.get("finalised_at"):
             db.execute("UPDATE rounds SET finalised_at = NULL, finalised_by = NULL WHERE id = ?", [round_id])
             report.notes.append(f"Round {row['name']!r} was reopened in {source} by {latest['done_by']}: it is open here too.")
+    for round_id in their_events:
+        row = touched_rounds[round_id]
+        if row["name"] not in report.rounds_added:
+            _apply_removal_and_unit(store, round_id, report, source)
 
 
 def _rename_as_events_say(db, our_rounds: dict, theirs: dict, report: MergeReport, source: str) -> None:
@@ -626,3 +644,38 @@ def _rename_as_events_say(db, our_rounds: dict, theirs: dict, report: MergeRepor
         db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, round_id])
         our_rounds[round_id]["name"] = new_name
         report.notes.append(f"Round {current!r} was renamed {new_name!r} in {source}: it is renamed here too.")
+
+
+def _latest_round_event(store: AuditStore, round_id: str, kinds: tuple[str, ...]) -> dict | None:
+    """The latest of a round's events of these kinds in every copy's events together (latest time, then id):
+    the same in every copy whatever the order of merges."""
+    marks = ", ".join("?" for _ in kinds)
+    return next(
+        iter(
+            store.db.query(
+                f"SELECT * FROM round_events WHERE round_id = ? AND event IN ({marks}) ORDER BY done_at DESC, event_id DESC LIMIT 1",
+                [round_id, *kinds],
+            )
+        ),
+        None,
+    )
+
+
+def _apply_removal_and_unit(store: AuditStore, round_id: str, report: MergeReport, source: str) -> None:
+    """Make a round's removed state and unit what every copy's round events say (the latest wins)."""
+    db = store.db
+    current = store.round_by_id(round_id)
+    latest = _latest_round_event(store, round_id, ("removed", "restored"))
+    if latest is not None:
+        if latest["event"] == "removed" and not current.removed:
+            db.execute(
+                "UPDATE rounds SET removed_at = ?, removed_by = ? WHERE id = ?", [latest["done_at"], latest["done_by"], round_id]
+            )
+            report.notes.append(f"Round {current.name!r} was removed in {source} by {latest['done_by']}: it is removed here too.")
+        elif latest["event"] == "restored" and current.removed:
+            db.execute("UPDATE rounds SET removed_at = NULL, removed_by = NULL WHERE id = ?", [round_id])
+            report.notes.append(f"Round {current.name!r} was restored in {source} by {latest['done_by']}: it is back here too.")
+    latest = _latest_round_event(store, round_id, ("unit changed",))
+    if latest is not None and latest["value"] and latest["value"] != current.unit:
+        db.execute("UPDATE rounds SET unit = ? WHERE id = ?", [latest["value"], round_id])
+        report.notes.append(f"Round {current.name!r}: its unit was changed to {latest['value']!r} in {source}, here too.")

@@ -117,6 +117,7 @@ def settle(
     if keep not in ("first", "second"):
         raise InvalidValue(f"{keep!r}: settle keeps 'first' or 'second'")
     framework = store.framework_for(original)
+    question_id = framework.canonical_question_id(question_id) or question_id  # without regard to case
     if not framework.has_question(question_id):
         raise UnknownQuestion(f"{question_id!r} is not a question of {framework.id} version {framework.version}")
     moderation = store.moderation_round(original, moderation_name)
@@ -145,6 +146,7 @@ def settle(
         auditor=auditor,
         source=SOURCE,
         always_record=True,
+        reason_required=False,  # the marker's answer as given (a sheet may carry a bare N/A)
     )
     return (before.get("value"), before.get("reason")) != (chosen["value"], chosen.get("reason"))
 

@@ -20,7 +20,8 @@ from audit.core.attributes import IN_SAMPLE_STATUSES
 from framework import Framework, UnknownFramework, load_framework
 from framework.model import KeyQuestion
 
-_IN_SAMPLE = "c.sample_status IN (" + ", ".join(f"'{s}'" for s in IN_SAMPLE_STATUSES) + ")"
+# counted: the main sample with the reserves swapped in, less any case removed from its round
+_IN_SAMPLE = "(c.sample_status IN (" + ", ".join(f"'{s}'" for s in IN_SAMPLE_STATUSES) + ") AND c.removed = 'No')"
 
 # the question's row for an answers row `a` of a case `c` in a round `r`
 _QUESTION_OF_ANSWER = (
@@ -36,7 +37,7 @@ VIEWS: dict[str, str] = {
         {_QUESTION_OF_ANSWER}
         WHERE a.value IS NOT NULL OR a.note IS NOT NULL""",
     "case_progress": f"""
-        SELECT r.name AS round, c.case_ref, c.sample_status, {_IN_SAMPLE} AS counted,
+        SELECT r.name AS round, c.case_ref, c.sample_status, c.removed, {_IN_SAMPLE} AS counted,
                c.sentence_type, c.rosh_level, c.practitioner, c.team,
                (SELECT count(*) FROM answers a WHERE a.case_id = c.id AND a.value IS NOT NULL) AS answered,
                (SELECT count(*) FROM framework_questions q

@@ -25,8 +25,10 @@ from audit.tui.widgets.line_table import Column, LineTable
 
 # ------------------------------------------------------------------ cases
 def sample_status_text(row: dict, progress: str) -> str:
-    """The status column: how far a counted case is audited; a reserve or a swapped-out case says so
+    """The status column: how far a counted case is audited; a removed, reserve or swapped-out case says so
     (the count line above says that they are not counted)."""
+    if row.get("removed") == "Yes":
+        return "removed"
     if row["sample_status"] in ("reserve", "swapped out", "swapped in"):
         return row["sample_status"]
     return progress
@@ -64,6 +66,7 @@ class CasesScreen(RoundScreen):
         Binding("c", "conflicts", "Conflicts", id="cases.conflicts"),
         Binding("g", "app.agreement", "Agreement", id="cases.agreement"),
         Binding("w", "swap", "Swap for reserve", id="cases.swap"),
+        Binding("x", "remove_or_restore", "Remove/restore", id="cases.remove"),
     ]
 
     STATUSES = [("All cases", "all"), ("Not started", "not started"), ("In progress", "in progress"), ("Complete", "complete")]
@@ -176,9 +179,11 @@ class CasesScreen(RoundScreen):
             table.move_cursor(table.get_row_index(current))
         in_sample = [r for r in self.rows if r["in_sample"]]  # reserves and swapped-out cases are not counted
         complete = sum(1 for r in in_sample if status_of(r["answered"], r["questions"]) == "complete")
-        reserves = sum(1 for r in self.rows if r["sample_status"] == "reserve")
+        reserves = sum(1 for r in self.rows if r["sample_status"] == "reserve" and r.get("removed") != "Yes")
+        removed = sum(1 for r in self.rows if r.get("removed") == "Yes")
+        removed_text = f", {removed} removed" if removed else ""
         outside = (
-            f" (+{len(self.rows) - len(in_sample)} not in the sample: {reserves} reserve(s))"
+            f" (+{len(self.rows) - len(in_sample)} not in the sample: {reserves} reserve(s){removed_text})"
             if reserves or len(in_sample) < len(self.rows)
             else ""
         )
@@ -243,6 +248,40 @@ class CasesScreen(RoundScreen):
             TextDialog(f"Swap case {ref} for the next reserve of its stratum. Why is it unsuitable?", placeholder="Reason"),
             done,
         )
+
+    def action_remove_or_restore(self) -> None:
+        """Take the highlighted case out of the round (its answers kept, counted nowhere), or bring a removed
+        case back: asks why, and the reason is recorded in the case's history."""
+        ref = self.selected_case()
+        if not ref:
+            return
+        row = next((r for r in self.rows if r["case_ref"] == ref), None)
+        restoring = row is not None and row.get("removed") == "Yes"
+
+        def done(reason: str | None) -> None:
+            if reason is None:
+                return
+            try:
+                if restoring:
+                    self.store.restore_case(self.round_row, ref, reason, by=self.auditor)
+                    self.notify(f"Case {ref} restored: its answers count again", markup=False)
+                else:
+                    self.store.remove_case(self.round_row, ref, reason, by=self.auditor)
+                    self.notify(
+                        f"Case {ref} removed: its answers are kept but counted nowhere (x again restores it)", markup=False
+                    )
+            except CaseauditError as error:  # finalised, or changed by someone else meanwhile
+                what = "Not restored" if restoring else "Not removed"
+                self.notify(lines_for_terminal(str(error)), title=what, severity="error", timeout=8, markup=False)
+            self.load_cases()
+
+        if restoring:
+            dialog = TextDialog(f"Restore case {ref} to the round? Why? (optional)", placeholder="Reason", required=False)
+        else:
+            dialog = TextDialog(
+                f"Remove case {ref} from the round? Its answers are kept but counted nowhere. Why?", placeholder="Reason"
+            )
+        self.app.push_screen(dialog, done)
 
     def show_case(self, case_ref: str) -> None:
         """Put the cursor on this case once the cases are read again, clearing a filter that would hide it."""

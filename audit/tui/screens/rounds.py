@@ -23,6 +23,8 @@ class RoundsScreen(AuditScreen):
         Binding("enter", "open_round", "Open", id="rounds.open", show=False),
         Binding("n", "new_round", "New round", id="rounds.new"),
         Binding("r", "rename_round", "Rename", id="rounds.rename"),
+        Binding("x", "remove_or_restore", "Remove/restore", id="rounds.remove"),
+        Binding("v", "toggle_removed", "Show removed", id="rounds.show_removed"),
         Binding("d", "load_demo", "Load demo", id="rounds.demo"),
         Binding("q", "app.quit", "Quit", id="rounds.quit"),
     ]
@@ -30,6 +32,7 @@ class RoundsScreen(AuditScreen):
     def __init__(self, store: AuditStore):
         super().__init__()
         self.store = store
+        self.show_removed = False  # removed rounds are listed only when asked for (v)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -69,10 +72,11 @@ class RoundsScreen(AuditScreen):
         table = self.query_one("#rounds", DataTable)
         current = self.cursor_to or cursor_key(table)
         self.cursor_to = None
-        rounds = self.store.rounds()
+        rounds = self.store.rounds(removed=self.show_removed)
         rows = []
         for r in rounds:
             state = " (finalised)" if r.get("finalised_at") else ""
+            state += " (removed)" if r.get("removed_at") else ""
             framework = f"{r['framework_id']} v{r['framework_version']}"
             if r.get("framework_missing"):
                 framework += " (not available)"
@@ -160,6 +164,47 @@ class RoundsScreen(AuditScreen):
                 self.reload()
 
         self.app.push_screen(TextDialog(f"Rename round {name!r}", value=name), done)
+
+    def action_toggle_removed(self) -> None:
+        self.show_removed = not self.show_removed
+        self.notify(
+            "Removed rounds are listed (x restores one)" if self.show_removed else "Removed rounds are hidden", markup=False
+        )
+        self.reload()
+
+    def action_remove_or_restore(self) -> None:
+        """Hide the highlighted round from the list (nothing in it is deleted), or bring a removed round back:
+        asks why, and the reason is recorded in the round's history."""
+        round_row = self.selected_round()
+        if round_row is None:
+            return
+        restoring = round_row.removed
+
+        def done(reason: str | None) -> None:
+            if reason is None:
+                return
+            try:
+                if restoring:
+                    self.store.restore_round(round_row.id, reason, by=self.auditor)
+                    self.notify(f"Round {for_terminal(round_row.name)} restored", markup=False)
+                else:
+                    self.store.remove_round(round_row.id, reason, by=self.auditor)
+                    self.notify(
+                        f"Round {for_terminal(round_row.name)} removed (v lists removed rounds; x there restores it)",
+                        markup=False,
+                    )
+            except CaseauditError as error:  # a finalised round stays
+                what = "Not restored" if restoring else "Not removed"
+                self.notify(lines_for_terminal(str(error)), title=what, severity="error", timeout=8, markup=False)
+            self.reload()
+
+        if restoring:
+            dialog = TextDialog(f"Restore round {round_row.name!r}? Why? (optional)", placeholder="Reason", required=False)
+        else:
+            dialog = TextDialog(
+                f"Remove round {round_row.name!r} from the list? Nothing in it is deleted. Why?", placeholder="Reason"
+            )
+        self.app.push_screen(dialog, done)
 
     def action_load_demo(self) -> None:
         from audit.demo import load_demo
