@@ -64,7 +64,7 @@ def test_csv_export_carries_every_note_beside_its_question_and_imports_back_unch
     # back into the same round: nothing changes, nothing is added to the history
     before = history_count(noted_db)
     again = cli("--db", noted_db, "import", out, "--round", ROUND)
-    assert again.code == 0 and "0 answer(s) recorded" in again.out, again
+    assert again.code == 0 and "nothing changed" in again.out, again
     assert history_count(noted_db) == before
     # into a new database: the same sheet comes out again, notes and all
     fresh = tmp_path / "fresh.db"
@@ -214,7 +214,7 @@ def checked_db(demo_db) -> Path:
             store.record_answer(r, "N100101", p.id, Answer.NO, auditor="t")
         store.record_answer(r, "N100101", "2.2.1", Answer.YES, auditor="t")  # Yes against every relevant No
         for p in kq.prompts:
-            store.record_answer(r, "N100108", p.id, Answer.NOT_APPLICABLE, auditor="t")
+            store.record_answer(r, "N100108", p.id, Answer.NOT_APPLICABLE, reason="no such work due", auditor="t")
         store.record_answer(r, "N100108", "2.2.1", Answer.YES, auditor="t")  # no relevant prompt: nothing to contradict
     return demo_db
 
