@@ -264,7 +264,15 @@ def test_agreement_json_on_a_hand_made_example(cli, db_path):
     result = cli("--db", db_path, "agreement", "--round", "R", "--format", "json")
     assert result.code == 0, result
     data = json.loads(result.out)
-    assert list(data) == ["round", "moderation_round", "questions", "overall", "disagreements"]
+    assert list(data) == [
+        "round",
+        "moderation_round",
+        "questions",
+        "overall",
+        "disagreements",
+        "first_marking_as_of",
+        "answers_since_not_compared",
+    ]
     assert (data["round"], data["moderation_round"]) == ("R", "R moderation")
     by_id = {q["id"]: q for q in data["questions"]}
     assert len(by_id) == 77  # every question of the framework, key questions, prompts and data items
@@ -340,7 +348,7 @@ def test_settle_records_the_moderated_answer_in_the_history(marked, cli):
         (["agreement", "--round", "R", "--moderation", "other"], "no moderation round called 'other'"),
         (["settle", "--round", "R", "Z999999", "2.1.1", "first"], "no case 'Z999999'"),
         (["settle", "--round", "R", "A111111", "9.9.9", "first"], "not a question"),
-        (["settle", "--round", "R", "D444444", "2.1.1", "first"], "has not answered"),
+        (["settle", "--round", "R", "D444444", "2.1.1", "first"], "had not answered"),
     ],
 )
 def test_errors_exit_2_with_one_line(marked, cli, args, words):
@@ -502,9 +510,11 @@ def test_the_first_marking_is_what_r_held_when_moderation_began(marked, cli):
     first_said = FIRST[(ref, "2.1.1")]
     other = "No" if first_said == "Yes" else "Yes"
     before = json.loads(cli("--db", marked, "agreement", "--round", "R", "--format", "json").out)
-    # someone changes R's answer after the moderation began: the first marking is unchanged
+    # someone changes R's answer after the moderation began: the first marking is unchanged (and the change is counted
+    # as an answer given since, not compared)
     assert cli("--db", marked, "--auditor", "erin", "answer", "--round", "R", ref, "2.1.1", other).code == 0
     after = json.loads(cli("--db", marked, "agreement", "--round", "R", "--format", "json").out)
+    assert (before.pop("answers_since_not_compared"), after.pop("answers_since_not_compared")) == (0, 1)
     assert after == before
     kept = cli("--db", marked, "--auditor", "qa-lead", "settle", "--round", "R", ref, "2.1.1", "first", "--reason", "first right")
     assert kept.code == 0, kept
@@ -519,7 +529,8 @@ def test_the_first_marking_is_what_r_held_when_moderation_began(marked, cli):
             "qa-lead",
         )
     # settling never moves the agreement figures
-    assert json.loads(cli("--db", marked, "agreement", "--round", "R", "--format", "json").out) == before
+    settled = json.loads(cli("--db", marked, "agreement", "--round", "R", "--format", "json").out)
+    assert settled.pop("answers_since_not_compared") == 1 and settled == before
 
 
 def test_agreement_json_shows_control_characters_in_names_as_escapes(marked, cli):
@@ -633,3 +644,77 @@ def test_a_merged_round_moderating_itself_or_nothing_is_refused_naming_the_file(
     result = cli("--db", fresh, "merge", crafted)
     assert result.code == 2 and result.err.strip().count("\n") == 0, result
     assert "crafted.db: round 'R moderation' moderates " + points_at in result.err and "nothing was merged" in result.err
+
+
+def test_agreement_says_as_of_when_the_first_marking_is_taken_and_counts_answers_given_since(marked, cli):
+    """The first marking is R's answers when the moderation round was made: an answer the first marker gives in R
+    later is not compared. The table and JSON say so (as of when, how many answers since), and settling 'first'
+    on such an answer says the first marker had not answered it when the moderation began."""
+    from audit.store import AuditStore
+
+    with AuditStore.open(marked) as store:
+        moderation = store.round("R moderation")
+        refs = refs_of(store, moderation)
+    second_mark(cli, marked, {k: v for k, v in SECOND.items() if k[0] in refs})
+    ref = next(r for r in refs if (r, "2.1.1b") not in FIRST)  # unanswered by the first marker when moderation began
+    assert cli("--db", marked, "--auditor", "first-marker", "answer", "--round", "R", ref, "2.1.1b", "No").code == 0
+    table = cli("--db", marked, "agreement", "--round", "R")
+    as_of = moderation.created_at[:16].replace("T", " ")
+    assert f"First marking as of {as_of} UTC, when 'R moderation' was made" in table.out, table
+    assert "1 answer given in round 'R' since then is not compared" in table.out, table
+    data = json.loads(cli("--db", marked, "agreement", "--round", "R", "--format", "json").out)
+    assert data["first_marking_as_of"] == moderation.created_at and data["answers_since_not_compared"] == 1
+    refused = cli("--db", marked, "settle", "--round", "R", ref, "2.1.1b", "first")
+    assert refused.code == 2 and refused.err.count("\n") == 1, refused
+    assert f"had not answered 2.1.1b for {ref} when moderation round 'R moderation' was made" in refused.err, refused
+
+
+def test_settle_echoes_the_answer_recorded_whatever_the_case_of_the_question_id(marked, cli):
+    from audit.store import AuditStore
+
+    with AuditStore.open(marked) as store:
+        refs = refs_of(store, store.round("R moderation"))
+    second_mark(cli, marked, {k: v for k, v in SECOND.items() if k[0] in refs})
+    settled = cli("--db", marked, "settle", "--round", "R", refs[0], "2.1.1A", "second")
+    assert settled.code == 0, settled
+    with AuditStore.open(marked) as store:
+        r = store.round("R")
+        recorded = store.answer(store.case(r, refs[0])["id"], "2.1.1a")["value"]
+    assert settled.out.startswith(f"{refs[0]} 2.1.1a: {recorded} - "), settled
+
+
+def test_settling_a_case_not_counted_says_so_and_a_removed_case_must_be_restored_first(cli, db_path, tmp_path):
+    sheet = tmp_path / "sample.csv"
+    sheet.write_text(
+        "case_ref,gender,sentence_type,stratum,reserve,draw_order,2.1.1\n"
+        "A111111,Female,Licence,female,No,1,Yes\n"
+        "B222222,Female,Licence,female,No,2,Yes\n"
+        "C333333,Female,Licence,female,Yes,3,\n",
+        encoding="utf-8",
+    )
+    assert cli("--db", db_path, "import", sheet, "--round", "R", "--unit", "Testshire PDU").code == 0
+    assert cli("--db", db_path, "moderate", "--round", "R", "--case", "A111111", "--case", "B222222").code == 0
+    for ref in ("A111111", "B222222"):
+        assert cli("--db", db_path, "answer", "--round", "R moderation", ref, "2.1.1", "No").code == 0
+    assert cli("--db", db_path, "swap", "--round", "R", "A111111", "--reason", "in custody").code == 0
+    for keep in ("first", "second"):
+        settled = cli("--db", db_path, "settle", "--round", "R", "A111111", "2.1.1", keep)
+        assert settled.code == 0, settled
+        assert "A111111 is swapped out: its answers are kept but not counted" in settled.err, settled
+    assert cli("--db", db_path, "remove-case", "--round", "R", "B222222", "--reason", "duplicate").code == 0
+    for keep in ("first", "second"):
+        refused = cli("--db", db_path, "settle", "--round", "R", "B222222", "2.1.1", keep)
+        assert refused.code == 2 and refused.err.count("\n") == 1, refused
+        assert "B222222 was removed from round 'R'; restore it first" in refused.err, refused
+
+
+def test_a_removed_moderation_round_is_named_as_removed_and_the_help_says_what_the_default_is(marked, cli, capsys):
+    assert cli("--db", marked, "moderate", "--round", "R", "--cases", "1", "--seed", "2", "--name", "m2").code == 0
+    assert cli("--db", marked, "remove-round", "--round", "m2", "--reason", "a test").code == 0
+    refused = cli("--db", marked, "agreement", "--round", "R", "--moderation", "M2")
+    assert refused.code == 2 and refused.err.count("\n") == 1, refused
+    assert "moderation round 'm2' was removed" in refused.err and "caseaudit restore-round --round 'm2'" in refused.err
+    for command in ("agreement", "settle"):
+        with pytest.raises(SystemExit):
+            cli(command, "--help")
+        assert "the newest" not in " ".join(capsys.readouterr().out.split())

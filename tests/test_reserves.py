@@ -161,6 +161,15 @@ def test_swap_refuses_in_one_line(cli, sampled):
     assert statuses["A100001"] == "main" and statuses["A100003"] == "reserve"
 
 
+def test_swapping_again_a_case_whose_reserve_was_itself_swapped_out_says_it_is_already_swapped_out(cli, sampled):
+    """A100001 out (A100003 in), then A100003 out (A100004 in): every swapped-out case has had its reserve, so
+    swapping A100001 again is 'already swapped out', not 'no reserve left' (nor a reserve brought in)."""
+    assert cli("--db", sampled, "swap", "--round", "S", "A100001", "--reason", "in custody").code == 0
+    assert cli("--db", sampled, "swap", "--round", "S", "A100003", "--reason", "moved area").code == 0
+    again = cli("--db", sampled, "swap", "--round", "S", "A100001", "--reason", "again")
+    assert again.code == 2 and "case A100001 has already been swapped out" in again.err, again
+
+
 def test_a_swap_travels_in_a_merge(cli, tmp_path, sampled):
     theirs = tmp_path / "theirs.db"
     with AuditStore.open(sampled) as store:

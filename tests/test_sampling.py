@@ -493,6 +493,6 @@ def test_halves_round_up_not_to_even():
 
 def test_a_sample_of_no_cases_is_refused(cli, tmp_path, db_path):
     caseload = write_caseload(tmp_path / "caseload.csv", caseload_rows())
-    with pytest.raises(SystemExit) as refused:  # argparse: usage and one error line, exit 2
+    with pytest.raises(SystemExit) as refused:  # a usage error: one line, exit 2
         cli("--db", db_path, "sample", caseload, "--size", 0, "-o", tmp_path / "s.csv")
     assert refused.value.code == 2 and not (tmp_path / "s.csv").exists()

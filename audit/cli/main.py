@@ -12,17 +12,26 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from audit.cli import answers, app, database, frameworks, moderation, outputs, rounds, sampling
 from audit.cli.common import DB_ENV, default_db_path, say
-from audit.core.safe_text import lines_for_terminal
+from audit.core.safe_text import for_terminal, lines_for_terminal
 from audit.errors import CaseauditError
 
 COMMAND_GROUPS = (rounds, answers, moderation, outputs, sampling, database, frameworks, app)
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """A mistake in the arguments is one line on stderr and exit status 2, like every other problem the user
+    can fix: argparse's usage block is left for ``--help``. Subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{for_terminal(f'{self.prog}: error: {message}')} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="caseaudit",
         description="Case-file audit scoring against HM Inspectorate of Probation's frameworks, or your own.",
     )

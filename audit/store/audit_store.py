@@ -284,6 +284,12 @@ class AuditStore:
         if name is not None:
             found = [r for r in found if r.name.casefold() == name.strip().casefold()]
             if not found:
+                for row in self._rounds_named(name):
+                    if row["moderates"] == original.id and row["removed_at"]:  # removed: say so, and how to restore it
+                        raise UnknownRound(
+                            f"moderation round {row['name']!r} was removed on {row['removed_at'][:10]} by {row['removed_by']};"
+                            f" restore it to use it (caseaudit restore-round --round {row['name']!r})"
+                        )
                 raise UnknownRound(f"no moderation round called {name!r} moderates round {original.name!r}")
         if not found:
             raise UnknownRound(
@@ -1215,7 +1221,7 @@ class AuditStore:
                 raise InvalidValue(f"no conflict {conflict_id} in round {round_row.name!r} (see 'caseaudit conflicts')")
             if conflict["resolved_at"]:
                 raise InvalidValue(
-                    f"conflict {conflict_id} was already resolved by {conflict['resolved_by']} (kept {conflict['kept']})"
+                    f"conflict {conflict_id} was already resolved by {conflict['resolved_by']} ({KEPT_WORDS.get(conflict['kept'], conflict['kept'])})"
                 )
             kind = SLOT_KINDS[conflict["kind"]]
             key = (conflict["round_id"] if conflict["kind"] == "rating" else conflict["case_id"], conflict["subject"])
