@@ -161,13 +161,18 @@ def test_swap_refuses_in_one_line(cli, sampled):
     assert statuses["A100001"] == "main" and statuses["A100003"] == "reserve"
 
 
-def test_swapping_again_a_case_whose_reserve_was_itself_swapped_out_says_it_is_already_swapped_out(cli, sampled):
+def test_swapping_again_a_case_whose_reserve_was_itself_swapped_out_says_it_is_already_swapped_out(cli, tmp_path, sampled):
     """A100001 out (A100003 in), then A100003 out (A100004 in): every swapped-out case has had its reserve, so
-    swapping A100001 again is 'already swapped out', not 'no reserve left' (nor a reserve brought in)."""
+    swapping A100001 again is 'already swapped out', not 'no reserve left' (nor a reserve brought in), and a
+    merge of these swaps warns of no case left without a reserve."""
+    earlier = tmp_path / "earlier.db"
+    assert cli("--db", sampled, "backup", earlier).code == 0
     assert cli("--db", sampled, "swap", "--round", "S", "A100001", "--reason", "in custody").code == 0
     assert cli("--db", sampled, "swap", "--round", "S", "A100003", "--reason", "moved area").code == 0
     again = cli("--db", sampled, "swap", "--round", "S", "A100001", "--reason", "again")
     assert again.code == 2 and "case A100001 has already been swapped out" in again.err, again
+    merged = cli("--db", earlier, "merge", sampled)
+    assert merged.code == 0 and "no reserve in their place" not in merged.out, merged
 
 
 def test_a_swap_travels_in_a_merge(cli, tmp_path, sampled):

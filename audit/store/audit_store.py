@@ -192,7 +192,7 @@ class AuditStore:
                 return current
             self._refuse_a_taken_name(new_name, other_than=current.id)  # a change of case alone is a rename
             self.db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, current.id])
-            self._round_event(current.id, "renamed", f"{current.name} -> {new_name}", by)
+            self._round_event(current.id, "renamed", f"{current.name} -> {new_name}", by, value=new_name)
         return attrs.evolve(current, name=new_name)
 
     def rounds(self, *, removed: bool = False) -> list[dict]:
@@ -530,10 +530,16 @@ class AuditStore:
 
     def unreplaced_swaps(self, round_id: str, stratum: str | None) -> int:
         """How many of a stratum's swapped-out cases no reserve has replaced (0 unless copies that swapped
-        in the same reserve for different cases were merged)."""
+        in the same reserve for different cases were merged, or a reserve brought in was removed).
+
+        Every reserve swapped in replaced one case, even if it was later swapped out itself (its own place
+        then taken by the next reserve): so the swapped-out cases are set against the cases swapped in now and
+        the swapped-out ones that had been swapped in."""
         row = self._one(
-            "SELECT coalesce(sum(sample_status = 'swapped out'), 0) - coalesce(sum(sample_status = 'swapped in'), 0) AS n"
-            " FROM cases WHERE round_id = ? AND stratum IS ? AND removed = 'No'",
+            "SELECT coalesce(sum(c.sample_status = 'swapped out'), 0) - coalesce(sum(c.sample_status = 'swapped in'"
+            " OR (c.sample_status = 'swapped out' AND EXISTS (SELECT 1 FROM attribute_history h WHERE h.case_id = c.id"
+            " AND h.attribute = 'sample_status' AND h.new_value = 'swapped in'))), 0) AS n"
+            " FROM cases c WHERE c.round_id = ? AND c.stratum IS ? AND c.removed = 'No'",
             [round_id, stratum],
         )
         assert row is not None
@@ -569,6 +575,11 @@ class AuditStore:
                 " ORDER BY draw_order IS NULL, draw_order, case_ref LIMIT 1",
                 [current_round.id, case["stratum"]],
             )
+            if reserve is None and unreplaced:
+                raise InvalidValue(
+                    f"case {ref} has already been swapped out, and no reserve is left in stratum {case['stratum']!r} "
+                    "for the place no reserve has taken"
+                )
             if reserve is None:
                 raise InvalidValue(f"no reserve left in stratum {case['stratum']!r} to replace case {ref}")
             if not unreplaced:

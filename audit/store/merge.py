@@ -50,7 +50,7 @@ from framework import Answer, Framework, Rating, RatingMethod
 class MergeReport:
     source: str
     rounds_added: list[str] = attrs.field(factory=list)
-    rounds_renamed: list[tuple[str, str]] = attrs.field(factory=list)
+    rounds_renamed: list[tuple[str, str, str]] = attrs.field(factory=list)  # (name there, name here, the round it clashed with)
     cases_added: int = 0
     answers_taken: int = 0
     attributes_taken: int = 0
@@ -79,8 +79,9 @@ class MergeReport:
         ]
         if self.conflicts_settled:
             out.append(f"{self.conflicts_settled} conflict(s) settled by decisions made in {self.source}.")
-        for old, new in self.rounds_renamed:
-            out.append(f"A different round is already called {old!r} here; the merged one is called {new!r}.")
+        for old, new, holder in self.rounds_renamed:
+            called = f"{holder!r}" if holder == old else f"{holder!r} (names are matched without regard to case)"
+            out.append(f"A different round is already called {called} here; the merged one, {old!r}, is called {new!r}.")
         if self.conflicts_found:
             rounds = ", ".join(repr(r) for r in sorted(self.conflict_rounds))
             out.append(
@@ -455,25 +456,23 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
     db = store.db
     with write_lock(db):
         our_rounds = {r["id"]: r for r in db.query("SELECT * FROM rounds")}
-        _rename_as_events_say(db, our_rounds, theirs, report, source)
-        our_names = {r["name"] for r in our_rounds.values()}
+        _rename_as_events_say(store, our_rounds, theirs, report, source, by)
+        # round names are matched without regard to case, so no two may differ only in case
+        our_names = {r["name"].casefold(): r["name"] for r in our_rounds.values()}
         touched_rounds: dict[str, dict] = {}  # their round id -> our round row
         for r in theirs["rounds"]:
             if r["id"] in our_rounds:
                 touched_rounds[r["id"]] = our_rounds[r["id"]]
                 continue
             row = dict(r)
-            if row["name"] in our_names:
-                new_name = f"{r['name']} (merged from {source})"
-                n = 2
-                while new_name in our_names:
-                    new_name, n = f"{r['name']} (merged from {source}, {n})", n + 1
-                report.rounds_renamed.append((r["name"], new_name))
+            if row["name"].casefold() in our_names:
+                new_name = _free_name(r["name"], source, set(our_names))
+                report.rounds_renamed.append((r["name"], new_name, our_names[row["name"].casefold()]))
                 row["name"] = new_name
             db.table("rounds").insert(row)
             if row["name"] != r["name"]:  # recorded, so the name travels back to the copy it came from
-                store._round_event(r["id"], "renamed", f"{r['name']} -> {row['name']}", by)
-            our_names.add(row["name"])
+                store._round_event(r["id"], "renamed", f"{r['name']} -> {row['name']}", by, value=row["name"])
+            our_names[row["name"].casefold()] = row["name"]
             report.rounds_added.append(row["name"])
             touched_rounds[r["id"]] = row
         record_round_frameworks(db)  # the question texts of a framework version new to this copy, for the views
@@ -493,6 +492,8 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                 key=lambda e: (e["done_at"], e["event_id"]),
             )
             lock_state[round_id] = locks[-1] if locks else None
+
+        _refuse_finalising_changes_the_finaliser_never_saw(db, touched_rounds, lock_state, theirs, report, source)
 
         def refuse_if_finalised(round_id: str) -> None:
             """Called before each change to a round: a finalised round takes no changes, unless a copy
@@ -575,8 +576,8 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                     report.conflict_rounds.add(name)
 
         for round_id in sorted({r for r in touched.get("attribute", {}).values()}):
-            for stratum, statuses in store.sample_counts(store.round_by_id(round_id)).items():
-                short = statuses.get("swapped out", 0) - statuses.get("swapped in", 0)
+            for stratum in store.sample_counts(store.round_by_id(round_id)):
+                short = store.unreplaced_swaps(round_id, stratum or None)
                 if short > 0 and stratum:
                     report.notes.append(
                         f"Round {touched_rounds[round_id]['name']!r}, stratum {stratum!r}: {short} swapped-out case(s) have no "
@@ -587,6 +588,48 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                 store._round_event(round_id, "merged", f"merged from {source}", by)
         _apply_round_events(store, touched_rounds, lock_state, their_events, report, source)
     return report
+
+
+def _refuse_finalising_changes_the_finaliser_never_saw(
+    db, touched_rounds: dict, lock_state: dict, theirs: dict, report: MergeReport, source: str
+) -> None:
+    """A round open here that the other copy finalised (its latest finalise or reopen is a finalise) would be
+    finalised here with this copy's changes to it, which whoever finalised it never saw. The other direction
+    (merging this copy into the finalised one) refuses those changes, so this one refuses too: the outcome is
+    the same whichever copy merges first. The changes counted are those that direction refuses: cases, answers,
+    case attributes (swaps, removals), domain-1 ratings, unit changes and removals of the round."""
+    theirs_ids = {
+        table: {h["event_id"] for h in theirs[table]}
+        for table in ("answer_history", "attribute_history", "rating_history", "round_events")
+    }
+    for round_id, latest in lock_state.items():
+        row = touched_rounds.get(round_id)
+        if row is None or row["name"] in report.rounds_added or row.get("finalised_at"):
+            continue
+        if latest is None or latest["event"] != "finalised":
+            continue
+        their_refs = {c["case_ref"] for c in theirs["cases"] if c["round_id"] == round_id}
+        unseen = any(
+            c["case_ref"] not in their_refs for c in db.query("SELECT case_ref FROM cases WHERE round_id = ?", [round_id])
+        )
+        for table, sql in (
+            ("answer_history", "SELECT h.event_id FROM answer_history h JOIN cases c ON c.id = h.case_id WHERE c.round_id = ?"),
+            (
+                "attribute_history",
+                "SELECT h.event_id FROM attribute_history h JOIN cases c ON c.id = h.case_id WHERE c.round_id = ?",
+            ),
+            ("rating_history", "SELECT event_id FROM rating_history WHERE round_id = ?"),
+            ("round_events", "SELECT event_id FROM round_events WHERE round_id = ? AND event IN ('unit changed', 'removed')"),
+        ):
+            if unseen:
+                break
+            unseen = any(event_id not in theirs_ids[table] for (event_id,) in db.execute(sql, [round_id]))
+        if unseen:
+            raise RoundFinalised(
+                f"round {row['name']!r} was finalised in {source} by {latest['done_by']}, but this copy has changes to it "
+                f"that {source} lacks (its finaliser never saw them); nothing was merged. Reopen the round in {source} with "
+                "a reason and merge this copy into it, then merge again"
+            )
 
 
 def _apply_round_events(
@@ -615,35 +658,77 @@ def _apply_round_events(
             _apply_removal_and_unit(store, round_id, report, source)
 
 
-def _rename_as_events_say(db, our_rounds: dict, theirs: dict, report: MergeReport, source: str) -> None:
+def _free_name(name: str, source: str, taken: set[str]) -> str:
+    """``name`` marked as merged from ``source``, numbered if need be, so that it differs from every name in
+    ``taken`` (casefolded) in more than case."""
+    new_name, n = f"{name} (merged from {source})", 2
+    while new_name.casefold() in taken:
+        new_name, n = f"{name} (merged from {source}, {n})", n + 1
+    return new_name
+
+
+def _renamed_to(event: dict, current: str) -> str | None:
+    """The name a 'renamed' event gives its round: its value; in an event written before renames recorded one,
+    what follows 'OLD -> ' in its reason (None when it names the round's current name already)."""
+    if event.get("value"):
+        return event["value"]
+    reason = event["reason"] or ""
+    if reason.startswith(f"{current} -> "):
+        return reason[len(current) + 4 :].strip()
+    if reason.endswith(f" -> {current}"):
+        return None
+    return reason.rpartition(" -> ")[2].strip() or None
+
+
+def _rename_as_events_say(store: AuditStore, our_rounds: dict, theirs: dict, report: MergeReport, source: str, by) -> None:
     """Before the other copy's rounds come in: a round both copies hold takes the name its latest rename (in
-    every copy's round events together) gives it, so a name freed by a rename there is free here too."""
+    every copy's round events together) gives it, so a name freed by a rename there is free here too.
+
+    Renames that free a name are made first. A rename to a name another round here holds (without regard to
+    case) is made to that name marked as merged from ``source`` instead, recorded as a rename: its latest
+    rename then says so in every copy, which converge on it."""
+    db = store.db
     their_events: dict[str, list[dict]] = {}
     for event in theirs["round_events"]:
         if event["event"] == "renamed" and event["round_id"] in our_rounds:
             their_events.setdefault(event["round_id"], []).append(event)
+    pending: dict[str, str] = {}  # round id -> the name its latest rename gives it
     for round_id, events in their_events.items():
         every = {
             e["event_id"]: e for e in db.query("SELECT * FROM round_events WHERE round_id = ? AND event = 'renamed'", [round_id])
         }
-        known = set(every)
         every.update({e["event_id"]: e for e in events})
         latest = max(every.values(), key=lambda e: (e["done_at"], e["event_id"]))
-        if latest["event_id"] in known:
-            continue  # the latest rename is one this copy already had
-        new_name = (latest["reason"] or "").rpartition(" -> ")[2].strip()
         current = our_rounds[round_id]["name"]
-        if not new_name or new_name == current:
-            continue
-        if db.execute("SELECT 1 FROM rounds WHERE name = ? AND id != ?", [new_name, round_id]).fetchone():
-            report.notes.append(
-                f"Round {current!r} was renamed {new_name!r} in {source}, but another round here has that name; "
-                "it keeps its name here."
-            )
-            continue
+        new_name = _renamed_to(latest, current)
+        if new_name and new_name != current:
+            pending[round_id] = new_name
+
+    def holder(name: str, round_id: str) -> str | None:
+        """The name of another round here called ``name`` without regard to case, if any."""
+        folded = name.casefold()
+        return next((r["name"] for i, r in our_rounds.items() if i != round_id and r["name"].casefold() == folded), None)
+
+    def rename(round_id: str, new_name: str) -> None:
         db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, round_id])
         our_rounds[round_id]["name"] = new_name
+
+    while pending:  # one at a time, so that each rename frees its old name before the next looks
+        free = next((i for i in sorted(pending) if holder(pending[i], i) is None), None)
+        if free is None:
+            break
+        current, new_name = our_rounds[free]["name"], pending.pop(free)
+        rename(free, new_name)
         report.notes.append(f"Round {current!r} was renamed {new_name!r} in {source}: it is renamed here too.")
+    for round_id, wanted in sorted(pending.items()):
+        current, other = our_rounds[round_id]["name"], holder(wanted, round_id)
+        new_name = _free_name(wanted, source, {r["name"].casefold() for r in our_rounds.values()})
+        rename(round_id, new_name)
+        store._round_event(round_id, "renamed", f"{current} -> {new_name}", by, value=new_name)
+        report.notes.append(
+            f"Round {current!r} was renamed {wanted!r} in {source}, but another round here is called {other!r}: "
+            f"it is called {new_name!r} here, recorded as a rename so that every copy uses it."
+        )
 
 
 def _latest_round_event(store: AuditStore, round_id: str, kinds: tuple[str, ...]) -> dict | None:
