@@ -343,3 +343,17 @@ def test_chained_swaps_count_every_reserve_used_and_answers_to_uncounted_cases_s
     assert counted.code == 0 and counted.err == ""
     uncounted = cli("--db", sampled, "answer", "--round", "S", "A100001", "2.1.1", "No")
     assert uncounted.code == 0 and "A100001 is swapped out: its answers are kept but not counted" in uncounted.err
+
+
+def test_a_rounds_export_imports_back_into_it_after_a_swap(cli, tmp_path, sampled):
+    """An export has no sample columns: importing it back leaves every case's place in the sample as it is
+    (the swapped-in reserve stays swapped in) and changes nothing."""
+    from tests.test_sheets import db_state
+
+    assert cli("--db", sampled, "swap", "--round", "S", "A100001", "--reason", "in custody").code == 0
+    exported = cli("--db", sampled, "export", "--round", "S", tmp_path / "back.csv")
+    assert exported.code == 0, exported.err
+    before = db_state(sampled)
+    again = cli("--db", sampled, "import", tmp_path / "back.csv", "--round", "S")
+    assert again.code == 0 and "nothing changed" in again.out, again
+    assert db_state(sampled) == before

@@ -67,6 +67,10 @@ class CaseSheet:
     # a sample file's reserve cases (its `reserve` column says Yes): they stand by for cases found
     # unsuitable, so an import stores them as reserves (listed, not audited or counted until swapped in)
     reserves: tuple[str, ...] = ()
+    # whether the sheet has any of the sample columns (stratum, reserve, draw_order): only a sample file says
+    # how its cases were drawn. Any other sheet (an export, a case list) leaves each case's place in the
+    # sample as it is, so a swapped-in reserve stays swapped in when the round's export is imported back.
+    has_sample_columns: bool = False
 
 
 # ------------------------------------------------------------------ validating
@@ -215,6 +219,7 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
         question_columns=tuple(k for kind, k in columns if kind == "question"),
         cases=tuple(cases),
         reserves=tuple(reserves),
+        has_sample_columns=any(kind in ("sample", "reserve") for kind, _ in columns),
     )
 
 
@@ -324,10 +329,10 @@ def import_sheet(
                 added += 1
             source = f"import:{Path(path).name}"
             case_id = store.upsert_case(round_row, case.case_ref, case.attributes, changed_by=auditor, source=source)
-            # how the case was drawn, checked against what it already holds before this sheet's answers go in
-            store.record_sample(
-                case_id, stratum=case.stratum, draw_order=case.draw_order, reserve=case.reserve, by=auditor, source=source
-            )
+            if sheet.has_sample_columns:  # how the case was drawn, checked against what it holds before its answers go in
+                store.record_sample(
+                    case_id, stratum=case.stratum, draw_order=case.draw_order, reserve=case.reserve, by=auditor, source=source
+                )
             changed += store.write_answers_in_bulk(case_id, case.answers, auditor, source, notes=case.notes)
             if progress is not None:
                 progress(n, len(sheet.cases))
