@@ -267,7 +267,7 @@ def test_report_says_how_the_sample_was_drawn_in_every_format(cli, tmp_path, db_
     assert 'id="sample"' in page and "<b>|x</b>" not in page and "&lt;b&gt;" in page
     book = openpyxl.load_workbook(io.BytesIO(render_xlsx(report)))
     cells = [[c.value for c in row] for row in book["Sample"].iter_rows()]
-    assert cells[0][0] == "Stratum" and [LICENCE, 2, 1, 1, 1] in cells
+    assert cells[0][0] == "Stratum" and [LICENCE, 2, 1, 1, 1, 0] in cells
     assert all(cell.data_type == "s" for cell in book["Sample"]["A"][1:])  # a stratum is text, never a formula
 
 
@@ -409,3 +409,33 @@ def test_a_stratum_is_one_of_the_rounds_frameworks_whatever_its_case(cli, tmp_pa
         "--framework", "hmip-youth-2021",
     )  # fmt: skip
     assert youth.code == 2 and "column C (stratum): framework hmip-youth-2021" in youth.err and "defines no strata" in youth.err
+
+
+def test_the_report_keeps_swaps_of_removed_cases_and_says_when_a_stratum_is_short(cli, tmp_path, sampled):
+    """A swap stays a swap when its case is later removed; a stratum whose swapped-in reserve is removed (here,
+    or in another copy merged in) is a case short of its draw, and the report and the merge say so."""
+    from audit.reports.markdown import render_markdown_report
+    from audit.reports.model import build_report
+
+    def lines(db):
+        with AuditStore.open(db) as store:
+            report = build_report(store, store.round("S"), case_level=False)
+        found = {s.stratum: (s.in_sample, s.reserves_used, s.swaps, s.reserves_left, s.short) for s in report.sample.strata}
+        return found, report
+
+    theirs = tmp_path / "theirs.db"
+    assert cli("--db", sampled, "backup", theirs).code == 0
+    assert cli("--db", sampled, "swap", "--round", "S", "B100001", "--reason", "in custody").code == 0
+    assert cli("--db", sampled, "remove-case", "--round", "S", "B100001", "--reason", "a duplicate").code == 0
+    assert lines(sampled)[0][COMMUNITY] == (1, 1, 1, 0, 0)
+    # one copy swaps a case out, the other removes the reserve it brought in: merged, the stratum is a case short
+    assert cli("--db", sampled, "swap", "--round", "S", "A100001", "--reason", "in custody").code == 0
+    assert cli("--db", theirs, "remove-case", "--round", "S", "A100003", "--reason", "added by mistake").code == 0
+    merged = cli("--db", sampled, "merge", theirs)
+    assert merged.code == 0 and "1 swapped-out case(s) have no reserve in their place" in merged.out, merged
+    assert "or a reserve swapped in was removed" in merged.out
+    found, report = lines(sampled)
+    assert found[LICENCE] == (1, 1, 1, 1, 1)
+    markdown = render_markdown_report(report)
+    assert "| Stratum | Cases in the sample | Reserves used | Swaps | Reserves not used | Cases short |" in markdown
+    assert f"| {LICENCE} | 1 | 1 | 1 | 1 | 1 |" in markdown
