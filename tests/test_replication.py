@@ -542,3 +542,18 @@ def test_the_young_adult_flag_follows_the_age_shown_after_a_merge(cli, tmp_path)
         with AuditStore.open(db) as store:
             case = store.case(store.round("R"), "A100001")
         assert case["young_adult"] == ("Yes" if 18 <= int(case["age"]) <= 25 else "No"), (db, case["age"], case["young_adult"])
+
+
+def test_a_merge_records_one_merged_event_for_each_round_it_changed(cli, two_copies):
+    """Who merged what into a round is a round event: once per merge and round, whatever the merge brought."""
+    ours, theirs = two_copies
+    with AuditStore.open(ours) as store:
+        ref = first_case(store)
+    assert cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.4.1", "No").code == 0
+    assert cli("--db", ours, "--auditor", "qa.lead", "merge", theirs).code == 0
+    with AuditStore.open(ours) as store:
+        merged = [e for e in store.round_events(store.round(NEWHAM)) if e["event"] == "merged"]
+        others = [r["name"] for r in store.rounds() if r["name"] != NEWHAM]
+        untouched = [e for name in others for e in store.round_events(store.round(name)) if e["event"] == "merged"]
+    assert [(e["reason"], e["done_by"]) for e in merged] == [("merged from laptop-b.db", "qa.lead")]
+    assert untouched == []  # rounds the merge did not change get no event
