@@ -660,3 +660,18 @@ def test_a_round_finalised_in_one_copy_and_changed_in_the_other_merges_in_neithe
     assert cli("--db", f2, "merge", f1).code == 0
     with AuditStore.open(f2) as store:
         assert store.round("R").finalised_at is None
+
+
+def test_a_merge_records_one_merged_event_for_each_round_it_changed(cli, two_copies):
+    """Who merged what into a round is a round event: once per merge and round, whatever the merge brought."""
+    ours, theirs = two_copies
+    with AuditStore.open(ours) as store:
+        ref = first_case(store)
+    assert cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.4.1", "No").code == 0
+    assert cli("--db", ours, "--auditor", "qa.lead", "merge", theirs).code == 0
+    with AuditStore.open(ours) as store:
+        merged = [e for e in store.round_events(store.round(NEWHAM)) if e["event"] == "merged"]
+        others = [r["name"] for r in store.rounds() if r["name"] != NEWHAM]
+        untouched = [e for name in others for e in store.round_events(store.round(name)) if e["event"] == "merged"]
+    assert [(e["reason"], e["done_by"]) for e in merged] == [("merged from laptop-b.db", "qa.lead")]
+    assert untouched == []  # rounds the merge did not change get no event

@@ -194,7 +194,9 @@ def test_exclusions_are_listed_with_reasons():
         case(2, "female", start=dt.date(2021, 1, 1)),
         CaseloadCase(row=10, case_ref="X000003", start_date=dt.date(2022, 1, 5), attributes={"gender": "Male"}),
         case(4, "female", start=dt.date(2022, 1, 9)),
-        CaseloadCase(row=12, case_ref="X000004", start_date=dt.date(2022, 1, 3), attributes=STRATUM_ATTRS["female"]),
+        CaseloadCase(
+            row=12, case_ref="X000004", start_date=dt.date(2022, 1, 3), practitioner="P1", attributes=STRATUM_ATTRS["female"]
+        ),
         CaseloadCase(row=13, case_ref="X000005", start_date=None, attributes=STRATUM_ATTRS["female"]),
     ]
     window = Window(today=TODAY, started_from=dt.date(2021, 12, 1))
@@ -496,3 +498,29 @@ def test_a_sample_of_no_cases_is_refused(cli, tmp_path, db_path):
     with pytest.raises(SystemExit) as refused:  # a usage error: one line, exit 2
         cli("--db", db_path, "sample", caseload, "--size", 0, "-o", tmp_path / "s.csv")
     assert refused.value.code == 2 and not (tmp_path / "s.csv").exists()
+
+
+def test_a_reversed_start_window_is_refused_in_one_line(cli, tmp_path, db_path):
+    caseload = write_caseload(tmp_path / "caseload.csv", caseload_rows(10))
+    window = ("--started-from", "2022-01-20", "--started-to", "2022-01-05")
+    result = cli("--db", db_path, "sample", caseload, "--size", 3, *window, "-o", tmp_path / "s.csv")
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result
+    assert "--started-from 2022-01-20 is after --started-to 2022-01-05" in result.err
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_a_case_with_no_practitioner_is_excluded_with_the_reason():
+    """An unallocated case (blank practitioner) is not pooled as one practitioner with no name: the
+    inspectorate's fieldwork interviews each case's practitioner, so it is left out and listed, in the
+    stratified sample and the dip sample alike."""
+    allocated = [case(i, "male-community-low", practitioner=f"P{i % 2}") for i in range(4)]
+    unallocated = [case(i, "male-community-low", practitioner="") for i in range(4, 12)]
+    for sample in (
+        draw_sample(allocated + unallocated, SCHEME, size=6, buffer=0, cap=6, window=WINDOW, seed=1),
+        dip_sample(allocated + unallocated, SCHEME, per_practitioner=1, window=WINDOW, seed=1),
+    ):
+        assert {d.case.practitioner for d in sample.cases} == {"P0", "P1"}
+        reasons = {e.case_ref: e.reason for e in sample.excluded}
+        assert sorted(reasons) == [c.case_ref for c in unallocated]
+        assert all(reason == "no practitioner (unallocated)" for reason in reasons.values())
+        assert sample.dropped == 0 and sum(s.population for s in sample.strata) == 4

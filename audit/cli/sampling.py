@@ -276,6 +276,11 @@ def cmd_sample(args) -> int:
         raise InvalidValue(
             "a dip sample (--per-practitioner K) takes K cases from each practitioner: it has no --buffer or --max-per-practitioner"
         )
+    if args.started_from and args.started_to and args.started_from > args.started_to:
+        raise InvalidValue(
+            f"--started-from {args.started_from} is after --started-to {args.started_to}: no case could start in that window"
+            " (give the earlier date first)"
+        )
     buffer = DEFAULT_BUFFER if args.buffer is None else args.buffer
     cap = DEFAULT_CAP if args.max_per_practitioner is None else args.max_per_practitioner
     output = args.output.expanduser()

@@ -4,8 +4,8 @@ The algorithm is that of the Ministry of Justice's probation case sampler writte
 inspectorate (see docs and ``/work/shared/reference/sampling.md``):
 
 1. the long list: cases that started in the window (never after today);
-2. exclusions: a repeated case reference keeps its earliest case; a case no stratum places is
-   excluded with the reason, never silently dropped;
+2. exclusions: a repeated case reference keeps its earliest case; a case no stratum places, or with no
+   practitioner (unallocated), is excluded with the reason, never silently dropped;
 3. stratum sizes in proportion to the caseload, halves rounded up, plus a buffer of reserves,
    then the rounding adjuster brings the total to ``n + round_half_up(n * b / 100)``;
 4. each stratum's count split in proportion by team, then by practitioner (same sizing and
@@ -35,6 +35,10 @@ from framework.rules import round_half_up
 
 DEFAULT_BUFFER = 20  # per cent
 DEFAULT_CAP = 6  # cases per practitioner
+# A case with no practitioner is left out, and listed: the inspectorate's fieldwork discusses each sampled case
+# with the practitioner who manages it, and the per-practitioner cap and dip sample are per named person
+# (sampling.md is silent on unallocated cases; pooling them as one nameless "practitioner" would cap them together).
+UNALLOCATED = "no practitioner (unallocated)"
 
 
 def _frozen_mapping(value) -> Mapping[str, str]:
@@ -240,6 +244,8 @@ def eligible(
             excluded.append(
                 Excluded(case_ref=case.case_ref, row=case.row, reason=f"no stratum places it ({_describe(case, scheme)})")
             )
+        elif not case.practitioner.strip():
+            excluded.append(Excluded(case_ref=case.case_ref, row=case.row, reason=UNALLOCATED))
         else:
             placed[stratum.id].append(case)
     excluded.sort(key=lambda e: e.row)

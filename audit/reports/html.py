@@ -406,12 +406,14 @@ def _sample_html(report: Report) -> list[str]:
         '<h2 id="sample">How the sample was drawn</h2>',
         f"<p>{_e(sample.SENTENCE)}</p>",
         '<table class="sample"><thead><tr><th>Stratum</th><th class="num">Cases in the sample</th>'
-        '<th class="num">Reserves used</th><th class="num">Swaps</th><th class="num">Reserves not used</th></tr></thead><tbody>',
+        '<th class="num">Reserves used</th><th class="num">Swaps</th><th class="num">Reserves not used</th>'
+        '<th class="num">Cases short</th></tr></thead><tbody>',
     ]
     for s in (*sample.strata, sample.total):
         out.append(
             f'<tr data-stratum="{_e(s.stratum)}"><td>{_e(s.stratum)}</td><td class="num">{s.in_sample}</td>'
-            f'<td class="num">{s.reserves_used}</td><td class="num">{s.swaps}</td><td class="num">{s.reserves_left}</td></tr>'
+            f'<td class="num">{s.reserves_used}</td><td class="num">{s.swaps}</td><td class="num">{s.reserves_left}</td>'
+            f'<td class="num">{s.short}</td></tr>'
         )
     out.append("</tbody></table>")
     return out

@@ -107,11 +107,11 @@ def _markdown_sample(report: Report) -> list[str]:
         "",
         sample.SENTENCE,
         "",
-        "| Stratum | Cases in the sample | Reserves used | Swaps | Reserves not used |",
-        "|---|---:|---:|---:|---:|",
+        "| Stratum | Cases in the sample | Reserves used | Swaps | Reserves not used | Cases short |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for s in (*sample.strata, sample.total):
-        out.append(f"| {md(s.stratum)} | {s.in_sample} | {s.reserves_used} | {s.swaps} | {s.reserves_left} |")
+        out.append(f"| {md(s.stratum)} | {s.in_sample} | {s.reserves_used} | {s.swaps} | {s.reserves_left} | {s.short} |")
     return [*out, ""]
 
 

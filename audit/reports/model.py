@@ -58,6 +58,9 @@ class StratumLine:
     reserves_used: int
     swaps: int  # cases swapped out (found unsuitable)
     reserves_left: int
+    # the main sample drawn less the cases in it now: a swapped-out case with no reserve in its place (two copies
+    # swapped in the same reserve), or a counted case removed from the round (a swapped-in reserve among them)
+    short: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -75,12 +78,14 @@ class SampleSection:
             reserves_used=sum(s.reserves_used for s in self.strata),
             swaps=sum(s.swaps for s in self.strata),
             reserves_left=sum(s.reserves_left for s in self.strata),
+            short=sum(s.short for s in self.strata),
         )
 
     SENTENCE = (
         "The cases were drawn at random within strata (caseaudit sample), with reserves drawn beside the main sample. "
         "A case found unsuitable was swapped for the next reserve of its stratum; swapped-out cases and unused "
-        "reserves are not counted in any figure."
+        "reserves are not counted in any figure. Cases short: the main sample drawn less the cases in it now "
+        "(a swapped-out case with no reserve in its place, or a case removed from the round)."
     )
 
 
@@ -89,14 +94,20 @@ def sample_section(store: AuditStore, round_row: Round) -> SampleSection | None:
         return None
     lines = []
     brought_in = store.reserves_brought_in(round_row)
-    for stratum, statuses in store.sample_counts(round_row).items():
+    swapped = store.swaps_made(round_row)  # from the history: a swapped-out case later removed was still swapped
+    removed = store.removed_from_sample(round_row)
+    counts = store.sample_counts(round_row)
+    for stratum in sorted(set(counts) | set(swapped) | set(removed)):  # a stratum whose every case was removed too
+        statuses = counts.get(stratum, {})
+        swaps, used = swapped.get(stratum, 0), brought_in.get(stratum, 0)
         lines.append(
             StratumLine(
                 stratum=stratum or "(no stratum)",
                 in_sample=statuses.get("main", 0) + statuses.get("swapped in", 0),
-                reserves_used=brought_in.get(stratum, 0),
-                swaps=statuses.get("swapped out", 0),
+                reserves_used=used,
+                swaps=swaps,
                 reserves_left=statuses.get("reserve", 0),
+                short=max(0, swaps - used) + removed.get(stratum, 0),
             )
         )
     return SampleSection(strata=tuple(lines))

@@ -260,11 +260,20 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
         drawn = _Sheet(
             workbook,
             "Sample",
-            ["Stratum", "Cases in the sample", "Reserves used", "Swaps", "Reserves not used"],
-            [40, 18, 14, 10, 18],
+            ["Stratum", "Cases in the sample", "Reserves used", "Swaps", "Reserves not used", "Cases short"],
+            [40, 18, 14, 10, 18, 12],
         )
         for stratum in (*report.sample.strata, report.sample.total):
-            drawn.append([stratum.stratum, stratum.in_sample, stratum.reserves_used, stratum.swaps, stratum.reserves_left])
+            drawn.append(
+                [
+                    stratum.stratum,
+                    stratum.in_sample,
+                    stratum.reserves_used,
+                    stratum.swaps,
+                    stratum.reserves_left,
+                    stratum.short,
+                ]
+            )
         drawn.finish()
 
     if report.moderation:

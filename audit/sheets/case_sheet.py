@@ -67,6 +67,11 @@ class CaseSheet:
     # a sample file's reserve cases (its `reserve` column says Yes): they stand by for cases found
     # unsuitable, so an import stores them as reserves (listed, not audited or counted until swapped in)
     reserves: tuple[str, ...] = ()
+    # whether the sheet has any of the sample columns (stratum, reserve, draw_order): only a sample file says
+    # how its cases were drawn. Any other sheet (an export, a case list) leaves each case's place in the
+    # sample as it is, so a swapped-in reserve stays swapped in when the round's export is imported back.
+    has_sample_columns: bool = False
+    draw_order_column: str = ""  # the draw_order column's letter, for messages ("" when there is none)
 
 
 # ------------------------------------------------------------------ validating
@@ -133,6 +138,13 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
             kind, key = "attribute", normalised
         elif normalised == "reserve":
             kind, key = "reserve", normalised
+        elif normalised == "stratum" and framework.sampling is None:
+            problems.add(
+                f"{where}: framework {framework.id} version {framework.version} defines no strata, so its rounds take no"
+                " stratum column (a sample is drawn with a framework that has strata)"
+            )
+            columns.append(("skip", ""))
+            continue
         elif normalised in SAMPLE_COLUMNS:
             kind, key = "sample", normalised
         else:
@@ -152,6 +164,8 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
     cases: list[CaseRow] = []
     reserves: list[str] = []
     first_row_of: dict[str, int] = {}
+    stratum_of = _stratum_reader(framework)
+    drawn_at: dict[str, tuple[int, str]] = {}  # draw order -> (row, case) that gave it first
     for row_number, cells in enumerate(rows, start=2):
         if not any(cell.strip() for cell in cells):
             continue
@@ -171,6 +185,8 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
                     case_ref = check_case_ref(value)
                 elif kind == "reserve":
                     reserve = _reserve_flag(value)
+                elif kind == "sample" and key == "stratum" and value.strip():
+                    sample[key] = stratum_of(value)
                 elif kind == "sample" and value.strip():
                     sample[key] = check_sample_value(key, value.strip())
                 elif kind == "attribute" and value.strip():
@@ -192,6 +208,16 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
                 )
                 continue
             first_row_of[case_ref] = row_number
+            order = sample.get("draw_order")
+            if order is not None:  # each case has its own draw order: a swap brings in the lowest of its stratum
+                if order in drawn_at:
+                    first_row, first_case = drawn_at[order]
+                    problems.add(
+                        f"row {row_number}, column {seen['draw_order']} (draw_order): draw order {order} is also case "
+                        f"{first_case}'s (row {first_row}); each case in a sample has its own draw order"
+                    )
+                else:
+                    drawn_at[order] = (row_number, case_ref)
             if reserve:
                 if not sample.get("stratum"):  # a swap brings in a reserve of the same stratum: without one it never could
                     problems.add(f"row {row_number}: reserve case {case_ref} has no stratum; a reserve stands in for its stratum")
@@ -215,7 +241,27 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
         question_columns=tuple(k for kind, k in columns if kind == "question"),
         cases=tuple(cases),
         reserves=tuple(reserves),
+        has_sample_columns=any(kind in ("sample", "reserve") for kind, _ in columns),
+        draw_order_column=seen.get("draw_order", ""),
     )
+
+
+def _stratum_reader(framework: Framework):
+    """A stratum cell as the framework names it: one of its strata (by id, or by name), matched without regard
+    to case and stored as the stratum's id, so "Female" and "FEMALE" are the one stratum a swap draws from."""
+    strata = framework.sampling.strata if framework.sampling is not None else ()
+    known = {s.id.casefold(): s.id for s in strata} | {s.name.casefold(): s.id for s in strata}
+
+    def read(value: str) -> str:
+        try:
+            return known[value.strip().casefold()]
+        except KeyError:
+            raise InvalidValue(
+                f"{value.strip()!r} is not a stratum of {framework.id} version {framework.version}"
+                f" ({', '.join(s.id for s in strata)})"
+            ) from None
+
+    return read
 
 
 def _reserve_flag(value: str) -> bool:
@@ -313,6 +359,7 @@ def import_sheet(
                 round_row = store.change_unit(round_row, unit, by=auditor)
                 unit_changed = (before, round_row.unit)
         _refuse_removed_cases(store, round_row, sheet)
+        _refuse_draw_orders_taken(store, round_row, sheet)
         events_before = _last_attribute_event(store)
         existing = {r["case_ref"] for r in store.db.query("SELECT case_ref FROM cases WHERE round_id = ?", [round_row.id])}
         for n, case in enumerate(sheet.cases, 1):
@@ -324,10 +371,10 @@ def import_sheet(
                 added += 1
             source = f"import:{Path(path).name}"
             case_id = store.upsert_case(round_row, case.case_ref, case.attributes, changed_by=auditor, source=source)
-            # how the case was drawn, checked against what it already holds before this sheet's answers go in
-            store.record_sample(
-                case_id, stratum=case.stratum, draw_order=case.draw_order, reserve=case.reserve, by=auditor, source=source
-            )
+            if sheet.has_sample_columns:  # how the case was drawn, checked against what it holds before its answers go in
+                store.record_sample(
+                    case_id, stratum=case.stratum, draw_order=case.draw_order, reserve=case.reserve, by=auditor, source=source
+                )
             changed += store.write_answers_in_bulk(case_id, case.answers, auditor, source, notes=case.notes)
             if progress is not None:
                 progress(n, len(sheet.cases))
@@ -360,6 +407,27 @@ def _refuse_removed_cases(store: AuditStore, round_row: Round, sheet: CaseSheet)
             f"restore it first (caseaudit restore-case --round {round_row.name!r} {first.case_ref}) or take its row out; "
             "nothing was imported"
         )
+
+
+def _refuse_draw_orders_taken(store: AuditStore, round_row: Round, sheet: CaseSheet) -> None:
+    """Within the import's write, before anything is written: a sheet giving a case a draw order another case of
+    the round already has (one the sheet does not name) is refused: each case in a round has its own draw order,
+    and a swap brings in the reserve with the lowest."""
+    given = {case.draw_order: case for case in sheet.cases if case.draw_order is not None}
+    if not given:
+        return
+    named = {case.case_ref for case in sheet.cases}
+    for held in store.db.query(
+        "SELECT case_ref, draw_order FROM cases WHERE round_id = ? AND draw_order IS NOT NULL ORDER BY draw_order, case_ref",
+        [round_row.id],
+    ):
+        case = given.get(str(held["draw_order"]))
+        if case is not None and held["case_ref"] != case.case_ref and held["case_ref"] not in named:
+            raise InvalidValue(
+                f"{sheet.source}: row {case.row}, column {sheet.draw_order_column} (draw_order): draw order {case.draw_order} "
+                f"is already case {held['case_ref']}'s in round {round_row.name!r}; each case in a round has its own draw "
+                "order. Nothing was imported"
+            )
 
 
 def _last_attribute_event(store: AuditStore) -> int:

@@ -502,6 +502,31 @@ class AuditStore:
             )
         }
 
+    def swaps_made(self, round_row: Round) -> dict[str, int]:
+        """Per stratum: how many cases were ever swapped out, from the history (a swapped-out case later removed
+        from the round was still swapped)."""
+        return {
+            row["stratum"]: row["n"]
+            for row in self.db.query(
+                "SELECT coalesce(c.stratum, '') AS stratum, count(DISTINCT c.id) AS n FROM cases c"
+                " JOIN attribute_history h ON h.case_id = c.id AND h.attribute = 'sample_status' AND h.new_value = 'swapped out'"
+                " WHERE c.round_id = ? GROUP BY 1",
+                [round_row.id],
+            )
+        }
+
+    def removed_from_sample(self, round_row: Round) -> dict[str, int]:
+        """Per stratum: how many cases that would be counted (the main sample or a reserve swapped in) are removed
+        from the round."""
+        return {
+            row["stratum"]: row["n"]
+            for row in self.db.query(
+                "SELECT coalesce(stratum, '') AS stratum, count(*) AS n FROM cases WHERE round_id = ? AND removed = 'Yes'"
+                " AND sample_status IN ('main', 'swapped in') GROUP BY 1",
+                [round_row.id],
+            )
+        }
+
     def has_strata(self, round_row: Round) -> bool:
         return self._one("SELECT 1 FROM cases WHERE round_id = ? AND stratum IS NOT NULL LIMIT 1", [round_row.id]) is not None
 

@@ -581,10 +581,12 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                 if short > 0 and stratum:
                     report.notes.append(
                         f"Round {touched_rounds[round_id]['name']!r}, stratum {stratum!r}: {short} swapped-out case(s) have no "
-                        "reserve in their place (copies swapped in the same reserve); swap one of them again "
-                        "(caseaudit swap) to bring in the next reserve."
+                        "reserve in their place (copies swapped in the same reserve, or a reserve swapped in was removed); "
+                        "swap one of them again (caseaudit swap) to bring in the next reserve."
                     )
 
+        for round_id in sorted(changed_rounds):  # one "merged" event for each round the merge changed
+            if touched_rounds[round_id]["name"] not in report.rounds_added:
                 store._round_event(round_id, "merged", f"merged from {source}", by)
         _apply_round_events(store, touched_rounds, lock_state, their_events, report, source)
     return report
