@@ -11,7 +11,7 @@ from audit.core.safe_text import for_terminal
 
 
 def cmd_rounds(args) -> int:
-    with _store(args, readonly=True) as store:
+    with _store(args, readonly=True, verify=True) as store:  # progress figures: never from a damaged file
         rounds = store.rounds()
     if not rounds:
         say("No rounds yet. Load the demo with 'caseaudit demo' or import a case sheet with 'caseaudit import'.")

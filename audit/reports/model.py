@@ -150,7 +150,7 @@ def build_report(store: AuditStore, round_row: Round, *, compare_with: Round | N
     counts, the case totals and every breakdown are counted from the same case table (so they
     agree with each other), which the XLSX report also writes out as its case-level sheet."""
     framework = store.framework_for(round_row)
-    table = read_case_answer_table(store, round_row)
+    table = read_case_answer_table(store, round_row, with_reasons=case_level)  # the figures need no reasons
     total, incomplete = table.case_totals()
     summary = summary_from_counts(store, round_row, table.answer_counts(), total, incomplete)
     all_groupings = groupings()

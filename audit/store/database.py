@@ -26,6 +26,7 @@ from audit.errors import (
     InvalidValue,
     NoSuchDatabase,
 )
+from audit.store.answer_codes import fill_answer_codes, rounds_to_fill
 from audit.store.schema import APPLICATION_ID, SCHEMA_VERSION, migrations
 
 ANY_STATE = object()  # a write that states its value outright, whatever is stored (the command line)
@@ -333,6 +334,11 @@ def open_database(path: str | Path, *, create: bool = True, readonly: bool = Fal
         try:
             db = sqlite_utils.Database(connect_readonly(path))
             db.conn.execute("PRAGMA foreign_keys = ON")
+            if rounds_to_fill(db):  # a round made before answer codes, whose framework was added since
+                db.close()
+                open_database(path, create=False).close()  # its codes written once, then read
+                db = sqlite_utils.Database(connect_readonly(path))
+                db.conn.execute("PRAGMA foreign_keys = ON")
             return db
         except sqlite3.DatabaseError as error:
             raise database_error(error, path) from None
@@ -366,6 +372,9 @@ def open_database(path: str | Path, *, create: bool = True, readonly: bool = Fal
                 if migrations.pending(db) or version != SCHEMA_VERSION:
                     migrations.apply(db)
                     _set_schema_markers(db)
+        if rounds_to_fill(db):  # a round made before answer codes, whose framework was added since
+            with write_lock(db, path):
+                fill_answer_codes(db, rounds_to_fill(db))
         return db
     except CaseauditError:
         raise

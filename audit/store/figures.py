@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from audit.core.summary import Summary, build_summary
+from audit.store.answer_codes import counts_by_question, incomplete
 from audit.store.audit_store import AuditStore
 from audit.store.rounds import Round
 
@@ -11,9 +12,10 @@ def summarise(store: AuditStore, round_row: Round, *, where: str = "", params: t
     """The Summary of a stored round (optionally of the cases matching a SQL filter on ``c``).
 
     Counted by the round's id; named as ``round_row`` was read (read it again by id for a later name)."""
-    counts = store.answer_counts(round_row, where, params)
-    cases, incomplete = store.case_totals(round_row, where, params)
-    return summary_from_counts(store, round_row, counts, cases, incomplete)
+    questions = tuple(store.framework_for(round_row).question_ids)
+    strings = store.answer_code_strings(round_row, where, params)  # one read of the cases
+    counts = counts_by_question(questions, strings, questions)
+    return summary_from_counts(store, round_row, counts, len(strings), incomplete(strings))
 
 
 def summary_from_counts(store: AuditStore, round_row: Round, counts: dict[str, dict], cases: int, incomplete: int) -> Summary:
