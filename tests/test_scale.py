@@ -105,7 +105,7 @@ def test_answer_codes_follow_every_kind_of_write(cli, demo_db, tmp_path):
     assert stored_codes(demo_db) == codes_from_answers(demo_db)
 
 
-@pytest.mark.parametrize("schema", [1, 3, 5])
+@pytest.mark.parametrize("schema", [1, 3, 6])
 def test_an_older_database_gets_its_answer_codes_when_migrated(schema, tmp_path, cli):
     db = tmp_path / "old.db"
     shutil.copy(FIXTURES / f"schema-{schema}.db", db)

@@ -150,10 +150,15 @@ def build_report(store: AuditStore, round_row: Round, *, compare_with: Round | N
     counts, the case totals and every breakdown are counted from the same case table (so they
     agree with each other), which the XLSX report also writes out as its case-level sheet."""
     framework = store.framework_for(round_row)
-    table = read_case_answer_table(store, round_row, with_reasons=case_level)  # the figures need no reasons
+    all_groupings = groupings()
+    # the figures need no reasons, and the breakdowns only their columns; the case-level sheet needs all
+    table = (
+        read_case_answer_table(store, round_row)
+        if case_level
+        else read_case_answer_table(store, round_row, with_reasons=False, columns={g.column for g in all_groupings})
+    )
     total, incomplete = table.case_totals()
     summary = summary_from_counts(store, round_row, table.answer_counts(), total, incomplete)
-    all_groupings = groupings()
     kq_ids = [kq.id for s in framework.standards for kq in s.key_questions]
     answer_rows, case_rows = table.breakdown_counts(sorted({g.column for g in all_groupings}), kq_ids)
     level = framework.reporting.confidence_level

@@ -113,50 +113,67 @@ class _AnswerCodes:
 
 
 def read_case_answer_table(
-    store: AuditStore, round_row: Round, *, deidentify: bool = False, with_reasons: bool = True
+    store: AuditStore,
+    round_row: Round,
+    *,
+    deidentify: bool = False,
+    with_reasons: bool = True,
+    columns: Iterable[str] | None = None,
 ) -> CaseAnswerTable:
     """The case sheet of a round, in case-reference order. De-identified: case references become
     salted hashes (and the rows are sorted by them); notes, not-applicable reasons, dates, ages
     and practitioners' names are left out. ``with_reasons=False``: every not-applicable answer
     is "N/A" (the figures need no reasons; a report without its case-level sheet reads none).
+    ``columns``: only these attribute columns (default: all of them).
 
     Each case's answers are its ``answer_codes`` (``audit.store.answer_codes``), one row per case;
     the not-applicable reasons come from the answers that have one (a partial index holds them).
+    An attribute value is held once however many cases share it (a national round's 250,000 cases
+    name a few hundred teams).
     """
     framework = store.framework_for(round_row)
     questions = tuple(framework.question_ids)
     width = len(questions)
-    columns = tuple(c for c in ATTRIBUTE_COLUMNS if not (deidentify and c in DEIDENTIFY_DROPS))
-    rows = store.db.conn.execute(
+    wanted = ATTRIBUTE_COLUMNS if columns is None else tuple(c for c in ATTRIBUTE_COLUMNS if c in set(columns))
+    attribute_columns = tuple(c for c in wanted if not (deidentify and c in DEIDENTIFY_DROPS))
+    shared: dict[str, str] = {}
+    one_copy = shared.setdefault
+    case_ids: list[int] = []
+    cases: list[tuple[str, tuple[str, ...], str]] = []
+    for row in store.db.conn.execute(
         f"""
-        SELECT c.id, c.case_ref, {"".join(f"coalesce(c.{c}, ''), " for c in columns)}{padded_codes_sql(width)}
+        SELECT c.id, c.case_ref, {padded_codes_sql(width)}{"".join(f", coalesce(c.{c}, '')" for c in attribute_columns)}
         FROM cases c WHERE c.round_id = ? AND {IN_SAMPLE} ORDER BY c.case_ref
         """,
         [round_row.id],
-    ).fetchall()
+    ):
+        case_ids.append(row[0])
+        cases.append((row[1], tuple([one_copy(value, value) for value in row[3:]]), row[2]))
     answer_codes = _AnswerCodes()
-    if deidentify or not with_reasons:
-        cases = [(row[1], row[2:-1], row[-1]) for row in rows]
-    else:
-        cases = _with_reasons(store, round_row, rows, questions, answer_codes)
+    if with_reasons and not deidentify:
+        _add_reasons(store, round_row, case_ids, cases, questions, answer_codes)
     if deidentify:
         salt = store.deidentify_salt()
         cases = sorted(((deidentified_ref(salt, ref), attributes, codes) for ref, attributes, codes in cases), key=itemgetter(0))
     return CaseAnswerTable(
-        header=(CASE_REF_COLUMN, *columns, *questions),
-        attribute_columns=columns,
+        header=(CASE_REF_COLUMN, *attribute_columns, *questions),
+        attribute_columns=attribute_columns,
         question_ids=questions,
         words=answer_codes.words(),
         cases=tuple(cases),
     )
 
 
-def _with_reasons(
-    store: AuditStore, round_row: Round, rows: list, questions: tuple[str, ...], answer_codes: _AnswerCodes
-) -> list:
-    """The cases of ``rows`` (id, reference, attributes..., codes), each not-applicable answer with a
-    reason carrying the code of its words ("N/A: reason")."""
-    place_of_case = {row[0]: n for n, row in enumerate(rows)}
+def _add_reasons(
+    store: AuditStore,
+    round_row: Round,
+    case_ids: list[int],
+    cases: list[tuple[str, tuple[str, ...], str]],
+    questions: tuple[str, ...],
+    answer_codes: _AnswerCodes,
+) -> None:
+    """Give each not-applicable answer with a reason the code of its words ("N/A: reason"), in place."""
+    place_of_case = {case_id: n for n, case_id in enumerate(case_ids)}
     place_of_question = {q: i for i, q in enumerate(questions)}
     reasons: dict[int, list[tuple[int, str]]] = {}
     for case_id, question_id, reason in store.db.conn.execute(
@@ -164,16 +181,12 @@ def _with_reasons(
         " WHERE round_id = ? AND reason IS NOT NULL AND value = 'Not applicable' AND reason <> ''",
         [round_row.id],
     ):
-        if case_id in place_of_case and question_id in place_of_question:
-            reasons.setdefault(case_id, []).append((place_of_question[question_id], answer_codes("N/A: " + reason)))
-    cases = []
-    for row in rows:
-        codes = row[-1]
-        given = reasons.get(row[0])
-        if given:
-            letters = list(codes)
-            for place, code in given:
-                letters[place] = code
-            codes = "".join(letters)
-        cases.append((row[1], row[2:-1], codes))
-    return cases
+        n = place_of_case.get(case_id)
+        if n is not None and question_id in place_of_question:
+            reasons.setdefault(n, []).append((place_of_question[question_id], answer_codes("N/A: " + reason)))
+    for n, given in reasons.items():
+        case_ref, attributes, codes = cases[n]
+        letters = list(codes)
+        for place, code in given:
+            letters[place] = code
+        cases[n] = (case_ref, attributes, "".join(letters))
