@@ -270,3 +270,35 @@ async def test_the_cases_screen_filters_a_view_and_keeps_the_cursor_on_its_case(
             assert table.get_row_index("X000007") == shown.index("X000007")
         assert table._rows[0][1][4] == "74/77"
         assert "of 300 cases shown" in str(screen.query_one("#cases-count").render())
+
+
+def test_a_bulk_writer_can_defer_the_codes_to_the_end_of_its_write(tmp_path):
+    """deferred_codes: the triggers stand aside while many answers go in; the named cases' codes are
+    worked out at the end of the same write; outside such a write the triggers keep them as before."""
+    from audit.store import write_lock
+    from audit.store.answer_codes import deferred_codes
+
+    db = tmp_path / "bulk.db"
+    with AuditStore.open(db) as store:
+        round_row = store.create_round("Bulk", "Unit", FRAMEWORK.id)
+        first = store.upsert_case(round_row, "X000001", {})
+        second = store.upsert_case(round_row, "X000002", {})
+        with write_lock(store.db), deferred_codes(store.db) as touched:
+            store.db.conn.executemany(
+                "INSERT INTO answers (case_id, question_id, round_id, value, auditor, answered_at, event_id)"
+                " VALUES (?, ?, ?, ?, 'bulk', '2026-01-01', ?)",
+                [(first, q, round_row.id, "No", f"e{n}") for n, q in enumerate(QUESTIONS[:5])]
+                + [(second, QUESTIONS[1], round_row.id, "Yes", "e-second")],
+            )
+            assert store.db.execute("SELECT answer_codes FROM cases WHERE id = ?", [first]).fetchone()[0] is None  # deferred
+            touched.update({first, second})
+        assert not list(store.db.query("SELECT 1 FROM settings WHERE key = 'answer_codes_deferred'"))
+        store.record_answer(round_row, "X000002", QUESTIONS[2], Answer.NOT_APPLICABLE, reason="none", auditor="t")
+        assert store.answer_counts(round_row)[QUESTIONS[1]] == {
+            "question_id": QUESTIONS[1],
+            "yes": 1,
+            "no": 1,
+            "not_applicable": 0,
+        }
+    assert stored_codes(db) == codes_from_answers(db)
+    assert stored_codes(db)[("Bulk", "X000002")].startswith(" YA")

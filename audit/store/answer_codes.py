@@ -20,7 +20,8 @@ every answer (19 million rows), and the counts are string counting (see ``audit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 
 import sqlite_utils
 
@@ -28,44 +29,45 @@ CODE_OF_VALUE = {"Yes": "Y", "No": "N", "Not applicable": "A"}
 YES_CODE, NO_CODE, UNANSWERED_CODE = "Y", "N", " "  # every other code is a not-applicable answer
 
 _CODE = "CASE {row}.value WHEN 'Yes' THEN 'Y' WHEN 'No' THEN 'N' WHEN 'Not applicable' THEN 'A' ELSE ' ' END"
-_POSITION = (
-    "(SELECT p.position FROM answer_code_positions p WHERE p.round_id = {row}.round_id AND p.question_id = {row}.question_id)"
-)
+# while a bulk writer has deferred the codes (``deferred_codes``), the triggers do nothing
+_NOT_DEFERRED = "NOT EXISTS (SELECT 1 FROM settings WHERE key = 'answer_codes_deferred')"
 
 
 def _set_code(row: str, code: str) -> str:
     """The UPDATE that puts ``code`` at the place of ``row``'s question in its case's string (padding
-    a shorter string with blanks)."""
-    position = _POSITION.format(row=row)
+    a shorter string with blanks); the place is looked up once, and a question without one changes nothing."""
+    codes = "coalesce(cases.answer_codes, '')"
     return f"""
-        UPDATE cases SET answer_codes =
-            substr(coalesce(answer_codes, '') || printf('%*s', {position}, ''), 1, {position})
-            || {code} || substr(coalesce(answer_codes, ''), {position} + 2)
-        WHERE id = {row}.case_id AND {position} IS NOT NULL;"""
+        UPDATE cases SET answer_codes = coalesce((
+            SELECT substr({codes} || printf('%*s', p.position, ''), 1, p.position) || {code} || substr({codes}, p.position + 2)
+            FROM answer_code_positions p WHERE p.round_id = {row}.round_id AND p.question_id = {row}.question_id
+        ), cases.answer_codes)
+        WHERE id = {row}.case_id;"""
 
 
 TRIGGERS = {
     "answers_codes_insert": f"""
-        CREATE TRIGGER answers_codes_insert AFTER INSERT ON answers BEGIN
+        CREATE TRIGGER answers_codes_insert AFTER INSERT ON answers WHEN {_NOT_DEFERRED} BEGIN
             {_set_code("NEW", _CODE.format(row="NEW"))}
         END""",
     "answers_codes_update": f"""
         CREATE TRIGGER answers_codes_update AFTER UPDATE OF value ON answers
         WHEN OLD.value IS NOT NEW.value AND OLD.case_id = NEW.case_id AND OLD.question_id = NEW.question_id
-             AND OLD.round_id = NEW.round_id
+             AND OLD.round_id = NEW.round_id AND {_NOT_DEFERRED}
         BEGIN
             {_set_code("NEW", _CODE.format(row="NEW"))}
         END""",
     # caseaudit never moves an answer to another case or question; were one moved, both places follow
     "answers_codes_move": f"""
         CREATE TRIGGER answers_codes_move AFTER UPDATE OF case_id, question_id, round_id ON answers
-        WHEN OLD.case_id IS NOT NEW.case_id OR OLD.question_id IS NOT NEW.question_id OR OLD.round_id IS NOT NEW.round_id
+        WHEN (OLD.case_id IS NOT NEW.case_id OR OLD.question_id IS NOT NEW.question_id OR OLD.round_id IS NOT NEW.round_id)
+             AND {_NOT_DEFERRED}
         BEGIN
             {_set_code("OLD", "' '")}
             {_set_code("NEW", _CODE.format(row="NEW"))}
         END""",
     "answers_codes_delete": f"""
-        CREATE TRIGGER answers_codes_delete AFTER DELETE ON answers BEGIN
+        CREATE TRIGGER answers_codes_delete AFTER DELETE ON answers WHEN {_NOT_DEFERRED} BEGIN
             {_set_code("OLD", "' '")}
         END""",
 }
@@ -153,6 +155,57 @@ def fill_answer_codes(db: sqlite_utils.Database, rounds: Iterable[tuple[str, str
         )
         filled.append(round_id)
     return filled
+
+
+@contextlib.contextmanager
+def deferred_codes(db: sqlite_utils.Database) -> Iterator[set[int]]:
+    """For a bulk writer, within its open write transaction: the triggers stand aside while it writes
+    many answers, and the codes of the cases it names (it adds their ids to the set yielded) are worked
+    out once from their answers at the end, in the same transaction. Other connections never see the
+    codes out of date: the setting that defers them is never committed.
+
+        with write_lock(db), deferred_codes(db) as touched:
+            ... insert answers ...; touched.add(case_id)
+    """
+    if not db.conn.in_transaction:
+        raise RuntimeError("deferred_codes is used within an open write transaction (write_lock)")
+    db.conn.execute("INSERT INTO settings (key, value) VALUES ('answer_codes_deferred', 'yes')")
+    touched: set[int] = set()
+    try:
+        yield touched
+        refresh_case_codes(db, touched)
+    finally:
+        db.conn.execute("DELETE FROM settings WHERE key = 'answer_codes_deferred'")
+
+
+def refresh_case_codes(db: sqlite_utils.Database, case_ids: Iterable[int]) -> None:
+    """Work out the codes of these cases from their stored answers (within a write)."""
+    ids = sorted(set(case_ids))
+    places: dict[str, dict[str, int]] = {}
+    updates = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        codes: dict[int, list[str]] = {}
+        rounds: dict[int, str] = {}
+        for case_id, round_id in db.conn.execute(f"SELECT id, round_id FROM cases WHERE id IN ({marks})", chunk):
+            rounds[case_id] = round_id
+            if round_id not in places:
+                places[round_id] = {
+                    q: n
+                    for q, n in db.conn.execute(
+                        "SELECT question_id, position FROM answer_code_positions WHERE round_id = ?", [round_id]
+                    )
+                }
+            codes[case_id] = [UNANSWERED_CODE] * len(places[round_id])
+        for case_id, question_id, value in db.conn.execute(
+            f"SELECT case_id, question_id, value FROM answers WHERE case_id IN ({marks})", chunk
+        ):
+            place = places[rounds[case_id]].get(question_id)
+            if place is not None:
+                codes[case_id][place] = CODE_OF_VALUE.get(value, UNANSWERED_CODE)
+        updates += [("".join(letters) if places[rounds[c]] else None, c) for c, letters in codes.items()]
+    db.conn.executemany("UPDATE cases SET answer_codes = coalesce(?, answer_codes) WHERE id = ?", updates)
 
 
 def padded_codes_sql(width: int, column: str = "c.answer_codes") -> str:
