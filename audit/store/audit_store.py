@@ -1135,7 +1135,7 @@ class AuditStore:
         for table in self.EVENT_SCALE_TABLES:
             if not self.db[table].exists():
                 continue
-            key = ", ".join(f'"{c}"' for c in self.db[table].pks)  # rowid, or a WITHOUT ROWID table's key
+            key = ", ".join(f'"{c}"' for c in self.db.table(table).pks)  # rowid, or a WITHOUT ROWID table's key
             for order in ("ASC", "DESC"):
                 self.db.conn.execute(f'SELECT * FROM "{table}" ORDER BY {key} {order} LIMIT 1').fetchall()
             for name, sql in self.db.conn.execute(

@@ -81,7 +81,7 @@ class ShownCases(Sequence):
     def __len__(self) -> int:
         return len(self.places)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         n = self.places[index]

@@ -46,7 +46,7 @@ class _Part(Sequence):
     def __len__(self) -> int:
         return len(self._rows)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         if isinstance(index, slice):
             return [row[self._part] for row in self._rows[index]]
         return self._rows[index][self._part]
