@@ -1,6 +1,6 @@
 """National scale (issue 14): every figure of rounds of 40, 4,000, 40,000 and 250,000 cases.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/scale.py [--sizes 40,4000,40000,250000] [--import-up-to 4000]
+    PYTHONPATH=. .venv/bin/python benchmarks/scale.py [--sizes 40,4000,40000,250000] [--import-up-to 40]
                                                       [--import-all] [--keep DIR]
 
 For each size, a round of the PDU framework (hmip-probation-pdu-2021; every key question and prompt
@@ -286,7 +286,7 @@ def start_up(folder: Path, runs: int = 10) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="40,4000,40000,250000", help="comma-separated round sizes (cases)")
-    parser.add_argument("--import-up-to", type=int, default=4000, help="time `caseaudit import` for rounds up to this size")
+    parser.add_argument("--import-up-to", type=int, default=40, help="time `caseaudit import` for rounds up to this size")
     parser.add_argument("--import-all", action="store_true", help="import every size (once the fast import has landed)")
     parser.add_argument("--runs", type=int, default=3, help="whole-process runs of summary and reports (best and median)")
     parser.add_argument("--keep", type=Path, help="build in this folder and leave the databases there")

@@ -305,6 +305,9 @@ def _inspect_existing(path: Path, *, verify: bool = False) -> int:
 def open_database(path: str | Path, *, create: bool = True, readonly: bool = False) -> sqlite_utils.Database:
     """Open (creating if allowed) a caseaudit database, migrated to the current schema.
 
+    sqlite-utils plugins are not loaded (``execute_plugins=False``): no installed package can add
+    functions to caseaudit's connections, and a command does not scan every installed package first.
+
     ``readonly``: open with SQLite's mode=ro and never create or change anything (a missing
     database is refused; an older schema is migrated by a writable open first).
     """
@@ -332,12 +335,12 @@ def open_database(path: str | Path, *, create: bool = True, readonly: bool = Fal
         if existing_version < SCHEMA_VERSION:
             open_database(path, create=False).close()  # migrated (with its backup) once, then read
         try:
-            db = sqlite_utils.Database(connect_readonly(path))
+            db = sqlite_utils.Database(connect_readonly(path), execute_plugins=False)
             db.conn.execute("PRAGMA foreign_keys = ON")
             if rounds_to_fill(db):  # a round made before answer codes, whose framework was added since
                 db.close()
                 open_database(path, create=False).close()  # its codes written once, then read
-                db = sqlite_utils.Database(connect_readonly(path))
+                db = sqlite_utils.Database(connect_readonly(path), execute_plugins=False)
                 db.conn.execute("PRAGMA foreign_keys = ON")
             return db
         except sqlite3.DatabaseError as error:
@@ -350,7 +353,7 @@ def open_database(path: str | Path, *, create: bool = True, readonly: bool = Fal
         )
     _make_owner_only(path)  # before anything is written into it (the -wal and -shm follow its mode)
     try:
-        db = sqlite_utils.Database(path)
+        db = sqlite_utils.Database(path, execute_plugins=False)
         db.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         _retrying(lambda: db.conn.execute("PRAGMA journal_mode = WAL"), path)
         db.conn.execute("PRAGMA synchronous = FULL")
