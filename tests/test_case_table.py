@@ -77,6 +77,8 @@ def make_round(path: Path, cases: list[dict], changes: list[dict] | None = None)
         for n, answers in changes or []:
             if n < len(ids):
                 for question_id, (value, reason) in answers.items():
+                    if value == Answer.NOT_APPLICABLE and not (reason or "").strip():
+                        reason = "not relevant"  # a not-applicable answer given on its own needs its reason
                     store.record_answer(round_row, f"C{n:03d}", question_id, value, reason=reason, auditor="second")
 
 

@@ -541,3 +541,95 @@ def test_a_case_named_twice_is_moderated_once(cli, db_path):
         store.upsert_case(store.create_round("R", "Testshire PDU", "hmip-probation-pdu-2021"), "A111111", {})
     made = cli("--db", db_path, "moderate", "--round", "R", "--case", "a111111", "--case", " A111111 ", "--case", "A111111")
     assert made.code == 0 and "1 case(s)" in made.out, made
+
+
+def test_importing_the_originals_export_into_its_blind_round_is_warned(cli, db_path, tmp_path):
+    """A moderation round filled from R's own export would agree with R perfectly and mean nothing: the import
+    says so. A real second marking (one answer differs) is imported without the warning."""
+    import csv
+
+    from audit.store import AuditStore
+
+    assert cli("--db", db_path, "demo").code == 0
+    assert cli("--db", db_path, "moderate", "--round", "Newham 2022", "--cases", "3", "--seed", "7").code == 0
+    exported = tmp_path / "newham.csv"
+    assert cli("--db", db_path, "export", "--round", "Newham 2022", exported).code == 0
+    with AuditStore.open(db_path) as store:
+        chosen = set(refs_of(store, store.round("Newham 2022 moderation")))
+    rows = list(csv.reader(exported.open(newline="", encoding="utf-8-sig")))
+    header, body = rows[0], [row for row in rows[1:] if row[0] in chosen]
+    assert len(body) == 3
+
+    def write(path, rows):
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([header, *rows])
+        return path
+
+    # a genuine second marking: the same but for one answer
+    question = header.index("2.2.1")
+    genuine = [list(row) for row in body]
+    genuine[0][question] = "No" if genuine[0][question] == "Yes" else "Yes"
+    honest = cli("--db", db_path, "import", write(tmp_path / "second.csv", genuine), "--round", "Newham 2022 moderation")
+    assert honest.code == 0 and "warning" not in honest.err, honest
+    copied = cli("--db", db_path, "import", write(tmp_path / "copied.csv", body), "--round", "Newham 2022 moderation")
+    assert copied.code == 0, copied
+    assert "warning: all" in copied.err and "equal the first marking in 'Newham 2022'" in copied.err
+    assert len(copied.err.strip().splitlines()) == 1
+
+
+def test_two_copies_moderating_r_by_the_default_name_end_with_the_same_recorded_names(cli, tmp_path):
+    """Each laptop copy made its own "R moderation": a merge must not rename either silently. The name given to the
+    incoming round is a round event, so it travels back, and after merging both ways the copies agree."""
+    import shutil
+
+    from audit.store import AuditStore
+
+    base = tmp_path / "base.db"  # R only: both copies moderate it themselves
+    with AuditStore.open(base) as store:
+        r = store.create_round("R", "Testshire PDU", "hmip-probation-pdu-2021", created_by="first-marker")
+        for ref in ("A111111", "B222222", "C333333", "D444444"):
+            store.upsert_case(r, ref, {"sentence_type": "Licence"})
+            store.record_answer(r, ref, "2.1.1", "Yes", auditor="first-marker")
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    shutil.copy(base, a)
+    shutil.copy(base, b)
+    assert cli("--db", a, "--auditor", "ann", "moderate", "--round", "R", "--cases", "2", "--seed", "1").code == 0
+    assert cli("--db", b, "--auditor", "bob", "moderate", "--round", "R", "--cases", "2", "--seed", "2").code == 0
+    assert cli("--db", a, "--auditor", "ann", "merge", b).code == 0
+    assert cli("--db", b, "--auditor", "bob", "merge", a).code == 0
+    assert cli("--db", a, "--auditor", "ann", "merge", b).code == 0
+
+    def names(path):
+        with AuditStore.open(path) as store:
+            return {r.id: r.name for r in store.moderation_rounds(store.round("R"))}, [
+                (e["event"], e["reason"], e["done_by"])
+                for e in store.db.query("SELECT * FROM round_events WHERE event = 'renamed'")
+            ]
+
+    (names_a, renames_a), (names_b, renames_b) = names(a), names(b)
+    assert names_a == names_b and len(set(names_a.values())) == 2
+    assert "R moderation (merged from b.db)" in names_a.values()
+    assert ("renamed", "R moderation -> R moderation (merged from b.db)", "ann") in renames_a
+    assert sorted(renames_a) == sorted(renames_b)
+
+
+@pytest.mark.parametrize("points_at", ["itself", "a round neither copy holds"])
+def test_a_merged_round_moderating_itself_or_nothing_is_refused_naming_the_file(marked, cli, tmp_path, points_at):
+    import shutil
+    import sqlite3
+
+    crafted = tmp_path / "crafted.db"
+    shutil.copy(marked, crafted)
+    conn = sqlite3.connect(crafted)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    target = "id" if points_at == "itself" else "'0123456789abcdef0123456789abcdef'"
+    conn.execute(f"UPDATE rounds SET moderates = {target} WHERE moderates IS NOT NULL")
+    conn.commit()
+    conn.close()
+    from audit.store import AuditStore
+
+    fresh = tmp_path / "fresh.db"
+    AuditStore.open(fresh).close()
+    result = cli("--db", fresh, "merge", crafted)
+    assert result.code == 2 and result.err.strip().count("\n") == 0, result
+    assert "crafted.db: round 'R moderation' moderates " + points_at in result.err and "nothing was merged" in result.err

@@ -74,7 +74,7 @@ def test_merging_back_and_forth_never_overwrites_either_answer(cli, two_copies):
     result = cli("--db", ours, "merge", theirs)
     assert "1 conflict(s) settled" in result.out, result
     assert answer_of(ours, ref, "2.4.1") == "No" and open_conflicts(ours) == []
-    assert "kept theirs (qa.lead)" in cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
+    assert "took the other value (qa.lead)" in cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
     check_passes(cli, ours, theirs)
 
 
@@ -365,7 +365,11 @@ def test_answering_with_the_other_sides_value_settles_the_conflict_in_every_copy
     "damage, message",
     [
         ("UPDATE answer_history SET case_id = 99999 WHERE id = (SELECT max(id) FROM answer_history)", "belongs to no case"),
-        ("INSERT INTO round_events VALUES ('e-x', 'no-such-round', 'merged', NULL, 'x', '2026-01-01')", "belongs to no round"),
+        (
+            "INSERT INTO round_events (event_id, round_id, event, reason, done_by, done_at)"
+            " VALUES ('e-x', 'no-such-round', 'merged', NULL, 'x', '2026-01-01')",
+            "belongs to no round",
+        ),
         (
             "UPDATE answer_history SET based_on = event_id || ' ' || coalesce(based_on, '') WHERE id = (SELECT max(id) FROM answer_history)",
             "not earlier than itself",
@@ -425,7 +429,8 @@ def test_an_auditor_name_that_cannot_be_recorded_is_refused(cli, demo_db, monkey
         ),
         ("UPDATE cases SET rosh_level = 'Galactic' WHERE id = (SELECT min(id) FROM cases)", "rosh_level 'Galactic'"),
         (
-            "INSERT INTO round_events VALUES ('e-y', (SELECT id FROM rounds LIMIT 1), 'vanished', NULL, 'x', '2026-01-01')",
+            "INSERT INTO round_events (event_id, round_id, event, reason, done_by, done_at)"
+            " VALUES ('e-y', (SELECT id FROM rounds LIMIT 1), 'vanished', NULL, 'x', '2026-01-01')",
             "unknown kind",
         ),
         ("UPDATE answer_history SET auditor = '' WHERE id = (SELECT max(id) FROM answer_history)", "has no auditor"),
@@ -491,7 +496,7 @@ def test_a_conflict_settled_by_answering_is_kept_as_settled_and_numbers_are_neve
     (conflict,) = open_conflicts(ours)
     cli("--db", ours, "--auditor", "lead", "answer", "--round", NEWHAM, ref, "2.4.1", "No")
     listing = cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
-    assert f"#{conflict['id']}" in listing and "resolved: kept theirs (lead)" in listing
+    assert f"#{conflict['id']}" in listing and "resolved: took the other value (lead)" in listing
     answer_apart(cli, ours, theirs, "2.6.1", ("theirs", "No"), ("ours", "Yes"))
     cli("--db", ours, "merge", theirs)
     (newer,) = open_conflicts(ours)

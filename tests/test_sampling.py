@@ -324,7 +324,7 @@ def test_cli_sample_imports_with_caseaudit_import(cli, tmp_path, db_path, suffix
     result = cli("--db", db_path, "sample", caseload, "--size", 20, "--seed", 5, "--started-to", "2022-01-31", "-o", out)
     assert result.code == 0, result.err
     assert "seed 5" in result.out and "male-licence-low" in result.out
-    imported = cli("--db", db_path, "import", out, "--round", "Sampled")
+    imported = cli("--db", db_path, "import", out, "--round", "Sampled", "--unit", "U")
     assert imported.code == 0, imported.err
     # the main sample (20) is the round's audited cases; the 4 reserves are stored and listed as reserves
     assert "20 case(s) added" in imported.out and "4 reserve case(s) stored as reserves" in imported.out
@@ -381,6 +381,10 @@ def test_cli_json_keys_and_same_seed_same_sample(cli, tmp_path, db_path):
     assert data["size"] == 10 and data["buffer"] == 20 and data["seed"] == 9
     assert runs[0]["cases"] == runs[1]["cases"]
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    # a share is four decimal places, halves up, never a float's long tail: 61 cases make shares of 12/61 and 13/61
+    odd = write_caseload(tmp_path / "odd.csv", caseload_rows(61))
+    result = cli("--db", db_path, "sample", odd, "--size", 10, "--seed", 9, "--format", "json", "-o", tmp_path / "c.csv")
+    assert sorted({s["share"] for s in json.loads(result.out)["strata"]}) == [0.1967, 0.2131]  # 0.19672..., 0.21311...
 
 
 def test_cli_prints_a_chosen_seed(cli, tmp_path, db_path):
@@ -441,6 +445,10 @@ def test_cli_dip_sample_and_existing_output_refused(cli, tmp_path, db_path):
     onto_itself = cli("--db", db_path, "sample", caseload, "--per-practitioner", 2, "-o", caseload, "--force")
     assert onto_itself.code == 2 and "the caseload being sampled" in onto_itself.err
     assert caseload.read_bytes() == before
+    for option in ("--buffer", "--max-per-practitioner"):  # a dip sample has neither: refused, not ignored
+        ignored = cli("--db", db_path, "sample", caseload, "--per-practitioner", 2, option, 3, "-o", tmp_path / "x.csv")
+        assert ignored.code == 2 and "has no --buffer or --max-per-practitioner" in ignored.err
+        assert not (tmp_path / "x.csv").exists()
 
 
 @settings(max_examples=300, deadline=None)

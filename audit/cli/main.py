@@ -26,12 +26,27 @@ def build_parser() -> argparse.ArgumentParser:
         prog="caseaudit",
         description="Case-file audit scoring against HM Inspectorate of Probation's frameworks, or your own.",
     )
-    parser.add_argument("--db", type=Path, default=None, help=f"database file (default: ${DB_ENV} or the user data directory)")
-    parser.add_argument("--auditor", default=None, help="who is recording (default: $CASEAUDIT_AUDITOR or your login name)")
+    _add_common_options(parser, default=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_commands(commands)
+    _accept_common_options_after_the_command(commands)
     return parser
+
+
+def _add_common_options(parser: argparse.ArgumentParser, *, default) -> None:
+    parser.add_argument("--db", type=Path, default=default, help=f"database file (default: ${DB_ENV} or the user data directory)")
+    parser.add_argument("--auditor", default=default, help="who is recording (default: $CASEAUDIT_AUDITOR or your login name)")
+
+
+def _accept_common_options_after_the_command(commands: argparse._SubParsersAction) -> None:
+    """``--db`` and ``--auditor`` are taken before or after the command name (and a subcommand's):
+    given after it, they are set by the command's own parser, which otherwise leaves them alone."""
+    for command in set(commands.choices.values()):
+        _add_common_options(command, default=argparse.SUPPRESS)
+        for action in command._subparsers._group_actions if command._subparsers else ():
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_common_options_after_the_command(action)
 
 
 def _tui_handler():

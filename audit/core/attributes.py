@@ -182,6 +182,10 @@ SAMPLE_STATUSES = ("main", "reserve", "swapped in", "swapped out")
 IN_SAMPLE_STATUSES = ("main", "swapped in")  # the statuses every figure counts
 SAMPLE_COLUMNS = ("stratum", "draw_order", "sample_status")  # case columns set by events, like attributes
 MAX_STRATUM_LENGTH = 200
+# A case removed from a round (added by mistake, a duplicate, out of scope) keeps its answers but is out of
+# every figure, export and report until it is restored; 'Yes' or 'No', set by events like the sample columns.
+REMOVED_COLUMN = "removed"
+CASE_STATE_COLUMNS = (*SAMPLE_COLUMNS, REMOVED_COLUMN)  # case columns set by events besides the attributes
 
 
 def check_sample_value(column: str, value: str | None) -> str | None:
@@ -198,6 +202,9 @@ def check_sample_value(column: str, value: str | None) -> str | None:
     elif column == "stratum":
         if not text.strip() or len(text) > MAX_STRATUM_LENGTH:
             raise InvalidAttribute(f"a stratum is 1 to {MAX_STRATUM_LENGTH} characters")
+    elif column == REMOVED_COLUMN:
+        if text not in YES_NO:
+            raise InvalidAttribute(f"{text!r} is not Yes or No (whether the case is removed from its round)")
     else:
         raise InvalidAttribute(f"{column!r} is not a sample column")
     return text

@@ -21,6 +21,7 @@ The dip sample (an SPO's management oversight) is ``K`` cases per practitioner, 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -296,17 +297,28 @@ def apply_cap(
             given_back[stratum] += 1
     dropped: dict[str, int] = {}
     for stratum in strata:
+        wanted = given_back.get(stratum, 0)
+        if not wanted:
+            continue
+        pools, held = available[stratum], alloc[stratum]
+
+        def can_take(name: str, pools: dict[str, int] = pools, held: dict[str, int] = held) -> bool:
+            return totals[name] < cap and held.get(name, 0) < pools[name]
+
+        # the practitioner with the fewest cases so far (then by name) first: a heap, so that thousands of
+        # practitioners giving back cases one at a time stay quick; only the chosen one's count moves
+        waiting = [(totals[name], name) for name in pools if can_take(name)]
+        heapq.heapify(waiting)
         lost = 0
-        for _ in range(given_back.get(stratum, 0)):
-            candidates = [
-                name for name, pool in available[stratum].items() if totals[name] < cap and alloc[stratum].get(name, 0) < pool
-            ]
-            if not candidates:
+        for _ in range(wanted):
+            if not waiting:
                 lost += 1
                 continue
-            chosen = min(candidates, key=lambda name: (totals[name], name))
-            alloc[stratum][chosen] = alloc[stratum].get(chosen, 0) + 1
+            _, chosen = heapq.heappop(waiting)
+            held[chosen] = held.get(chosen, 0) + 1
             totals[chosen] += 1
+            if can_take(chosen):
+                heapq.heappush(waiting, (totals[chosen], chosen))
         if lost:
             dropped[stratum] = lost
     return alloc, dropped

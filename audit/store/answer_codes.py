@@ -94,6 +94,8 @@ def create_answer_codes(db: sqlite_utils.Database) -> None:
     db.execute(
         "CREATE INDEX answers_with_reasons ON answers(round_id, case_id, question_id, value, reason) WHERE reason IS NOT NULL"
     )
+    # and the answers with a note, for the case sheet's note columns and the report's notes appendix
+    db.execute("CREATE INDEX answers_with_notes ON answers(round_id, case_id, question_id) WHERE note IS NOT NULL")
 
 
 def record_positions(db: sqlite_utils.Database, round_id: str, question_ids: Iterable[str]) -> None:

@@ -13,7 +13,7 @@ second once its cases are read.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
 
 import attrs
@@ -25,12 +25,26 @@ from audit.store.answer_codes import counts_by_question, incomplete, padded_code
 from audit.store.audit_store import IN_SAMPLE
 
 CASE_REF_COLUMN = "case_ref"
+# the column of a question's notes, beside the question's own column (only for questions with any note)
+NOTE_COLUMN_PREFIX = "note:"
+
+
+def note_column(question_id: str) -> str:
+    return NOTE_COLUMN_PREFIX + question_id
+
+
 # dropped from de-identified tables: dates, exact ages (the young-adult flag stays) and staff names
 DEIDENTIFY_DROPS = ("start_date", "age", "practitioner")
 
 PLAIN_ANSWER_CODES = {"Yes": "Y", "No": "N", "N/A": "A", "": " "}
 # codes for other texts: supplementary-plane characters, never a plain code
 _FIRST_TEXT_CODE, _LAST_TEXT_CODE = 0x10000, 0x10FFFF
+
+# the words for an answer, formatted by SQLite (the same words as format_answer_text)
+_PRINTED = (
+    "CASE WHEN a.value = 'Not applicable' AND a.reason <> '' THEN 'N/A: ' || a.reason"
+    " WHEN a.value = 'Not applicable' THEN 'N/A' ELSE a.value END"
+)
 
 
 def deidentified_ref(salt: str, case_ref: str) -> str:
@@ -49,15 +63,45 @@ class CaseAnswerTable:
     question_ids: tuple[str, ...]
     words: dict[str, str]  # answer code -> the words the sheet shows
     cases: tuple[tuple[str, tuple[str, ...], str], ...]  # (case reference, attribute values, answer codes)
+    # the notes on answers, by case reference and question id (none when de-identified); each
+    # question with any note has a column of notes beside its own (``note_column``)
+    notes: dict[str, dict[str, str]] = attrs.field(factory=dict)
+    note_questions: tuple[str, ...] = ()  # the questions with any note, in the framework's order
+    # (place in question_ids, question id) of each question with any note
+    note_places: tuple[tuple[int, str], ...] = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: tuple((self.question_ids.index(q), q) for q in self.note_questions), takes_self=True),
+    )
 
     def __len__(self) -> int:
         return len(self.cases)
 
+    def with_notes(self, case_ref: str, answer_cells: list, note_cell: Callable[[str], object], blank: object) -> list:
+        """A row's answer cells (one per question, in order) with its note cells put in beside
+        them, as the header has them: ``note_cell(text)`` for a note, ``blank`` for none."""
+        places = self.note_places
+        if not places:
+            return answer_cells
+        notes = self.notes.get(case_ref)
+        out: list = []
+        start = 0
+        for place, question_id in places:
+            out += answer_cells[start : place + 1]
+            text = notes.get(question_id) if notes else None
+            out.append(note_cell(text) if text else blank)
+            start = place + 1
+        out += answer_cells[start:]
+        return out
+
     def rows(self) -> Iterator[list[str]]:
         """The sheet's rows after the header, as plain text."""
         word = self.words.__getitem__
+        places = self.note_places
         for case_ref, attributes, codes in self.cases:
-            yield [case_ref, *attributes, *map(word, codes)]
+            answers = list(map(word, codes))
+            if places:
+                answers = self.with_notes(case_ref, answers, str, "")
+            yield [case_ref, *attributes, *answers]
 
     # -- counts --------------------------------------------------------
     def case_totals(self) -> tuple[int, int]:
@@ -76,13 +120,14 @@ class CaseAnswerTable:
         wanted = [q for q in question_ids if q in self.question_ids]
         answer_rows: list[dict] = []
         case_rows: list[dict] = []
+        codes = [c for _, _, c in self.cases]
         for column in columns:
             if column not in self.attribute_columns:
                 continue
-            place = self.attribute_columns.index(column)
-            groups: dict[str, list[str]] = {}
-            for _, attributes, codes in self.cases:
-                groups.setdefault(attributes[place], []).append(codes)
+            values = list(map(itemgetter(self.attribute_columns.index(column)), map(itemgetter(1), self.cases)))
+            groups: dict[str, list[str]] = {value: [] for value in dict.fromkeys(values)}  # in order of first use
+            for value, case_codes in zip(values, codes, strict=True):
+                groups[value].append(case_codes)
             for value, members in groups.items():
                 shown = value or None  # a blank attribute is counted as not recorded
                 case_rows.append({"column_name": column, "value": shown, "cases": len(members)})
@@ -123,7 +168,8 @@ def read_case_answer_table(
     """The case sheet of a round, in case-reference order. De-identified: case references become
     salted hashes (and the rows are sorted by them); notes, not-applicable reasons, dates, ages
     and practitioners' names are left out. ``with_reasons=False``: every not-applicable answer
-    is "N/A" (the figures need no reasons; a report without its case-level sheet reads none).
+    is "N/A" and no notes are read (the figures need neither; a report without its case-level sheet
+    reads none).
     ``columns``: only these attribute columns (default: all of them).
 
     Each case's answers are its ``answer_codes`` (``audit.store.answer_codes``), one row per case;
@@ -155,13 +201,70 @@ def read_case_answer_table(
     if deidentify:
         salt = store.deidentify_salt()
         cases = sorted(((deidentified_ref(salt, ref), attributes, codes) for ref, attributes, codes in cases), key=itemgetter(0))
+    notes = read_notes(store, round_row) if with_reasons and not deidentify else {}
+    noted = {q for of_case in notes.values() for q in of_case}
+    note_questions = tuple(q for q in questions if q in noted)
     return CaseAnswerTable(
-        header=(CASE_REF_COLUMN, *attribute_columns, *questions),
+        header=(CASE_REF_COLUMN, *attribute_columns, *sheet_question_columns(questions, note_questions)),
         attribute_columns=attribute_columns,
         question_ids=questions,
         words=answer_codes.words(),
         cases=tuple(cases),
+        notes=notes,
+        note_questions=note_questions,
     )
+
+
+def sheet_question_columns(questions: Iterable[str], note_questions: Iterable[str]) -> list[str]:
+    """The question columns of a case sheet, each followed by its notes' column when it has any note."""
+    noted = set(note_questions)
+    return [c for q in questions for c in ((q, note_column(q)) if q in noted else (q,))]
+
+
+@attrs.frozen(kw_only=True)
+class NoteLine:
+    """One note on an answer, as a report's notes appendix lists it."""
+
+    case_ref: str
+    question: str
+    answer: str  # the answer's words ("Yes", "N/A: reason"), blank when unanswered
+    note: str
+    auditor: str  # who last changed the answer or its note
+
+
+def read_note_lines(store: AuditStore, round_row: Round) -> list[NoteLine]:
+    """Every note on an answer of the round's sample (a note stays when its answer is cleared, so
+    a note may stand on an unanswered question), in case-reference order then the framework's.
+    Read through the index of the answers with notes (``audit.store.answer_codes``), never every answer."""
+    order = {q: n for n, q in enumerate(store.framework_for(round_row).question_ids)}
+    lines = [
+        NoteLine(case_ref=case_ref, question=question_id, answer=answer or "", note=note, auditor=auditor or "")
+        for case_ref, question_id, answer, note, auditor in store.db.conn.execute(
+            f"""
+            SELECT c.case_ref, a.question_id, {_PRINTED}, a.note, a.auditor FROM answers a JOIN cases c ON c.id = a.case_id
+            WHERE a.round_id = ? AND a.note IS NOT NULL AND a.note <> '' AND {IN_SAMPLE}
+            ORDER BY c.case_ref
+            """,
+            [round_row.id],
+        )
+    ]
+    return sorted(lines, key=lambda line: (line.case_ref, order.get(line.question, len(order))))
+
+
+def read_notes(store: AuditStore, round_row: Round) -> dict[str, dict[str, str]]:
+    """Every note on an answer of the round's sample, by case reference and question id (a note
+    stays when its answer is cleared, so a note may stand on an unanswered question). Read through the
+    index of the answers with notes (``audit.store.answer_codes``), never every answer."""
+    notes: dict[str, dict[str, str]] = {}
+    for case_ref, question_id, note in store.db.conn.execute(
+        f"""
+        SELECT c.case_ref, a.question_id, a.note FROM answers a JOIN cases c ON c.id = a.case_id
+        WHERE a.round_id = ? AND a.note IS NOT NULL AND a.note <> '' AND {IN_SAMPLE}
+        """,
+        [round_row.id],
+    ):
+        notes.setdefault(case_ref, {})[question_id] = note
+    return notes
 
 
 def _add_reasons(

@@ -28,6 +28,8 @@ from audit.errors import (
 )
 from audit.store.answer_codes import fill_answer_codes, rounds_to_fill
 from audit.store.schema import APPLICATION_ID, SCHEMA_VERSION, migrations
+from audit.store.views import create_views, drop_views, frameworks_missing, record_round_frameworks
+from framework import UnknownFramework, load_framework
 
 ANY_STATE = object()  # a write that states its value outright, whatever is stored (the command line)
 
@@ -373,8 +375,13 @@ def open_database(path: str | Path, *, create: bool = True, readonly: bool = Fal
                         finally:
                             reader.close()
                 if migrations.pending(db) or version != SCHEMA_VERSION:
+                    # the views are made again after every migration run: a migration that rebuilds a
+                    # table never leaves a view reading the old one
+                    drop_views(db)
                     migrations.apply(db)
+                    create_views(db)
                     _set_schema_markers(db)
+        _record_added_frameworks(db, path)
         if rounds_to_fill(db):  # a round made before answer codes, whose framework was added since
             with write_lock(db, path):
                 fill_answer_codes(db, rounds_to_fill(db))
@@ -387,6 +394,27 @@ def open_database(path: str | Path, *, create: bool = True, readonly: bool = Fal
         raise database_error(error, path) from None
     except OSError as error:
         raise database_error(error, path) from None
+
+
+_UNAVAILABLE_FRAMEWORKS: set[tuple[str, str]] = set()  # looked for once per process
+
+
+def _record_added_frameworks(db: sqlite_utils.Database, path: Path) -> None:
+    """A round pinned to a framework this caseaudit lacked when the round arrived: once the framework is
+    added (``caseaudit frameworks add``), its question texts are copied in for the views."""
+    missing = [pair for pair in frameworks_missing(db) if pair not in _UNAVAILABLE_FRAMEWORKS]
+    if not missing:
+        return
+    available = []
+    for pair in missing:
+        try:
+            load_framework(*pair)
+            available.append(pair)
+        except UnknownFramework:
+            _UNAVAILABLE_FRAMEWORKS.add(pair)
+    if available:
+        with write_lock(db, path):
+            record_round_frameworks(db, available)
 
 
 def _backup_connection(source: sqlite3.Connection, target: Path) -> None:

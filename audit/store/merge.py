@@ -33,7 +33,7 @@ import attrs
 from audit.core.attributes import (
     ATTRIBUTE_COLUMNS,
     ATTRIBUTES_BY_COLUMN,
-    SAMPLE_COLUMNS,
+    CASE_STATE_COLUMNS,
     InvalidAttribute,
     check_case_ref,
     check_sample_value,
@@ -43,6 +43,7 @@ from audit.store import AuditStore, Round, backup_database, open_database, write
 from audit.store.answer_codes import record_positions
 from audit.store.database import _inspect_existing
 from audit.store.schema import _stable_event_id
+from audit.store.views import record_round_frameworks
 from framework import Answer, Framework, Rating, RatingMethod
 
 
@@ -243,7 +244,7 @@ def _add_events_for_values_written_outside_caseaudit(copy: dict) -> None:
 
 EVENT_ID = re.compile(r"[0-9A-Za-z_.:-]{1,64}")
 MAX_GENERATION = 2**40  # far beyond any real history; a forged larger one would overflow SQLite later
-ROUND_EVENTS = {"finalised", "reopened", "merged", "renamed"}
+ROUND_EVENTS = {"finalised", "reopened", "merged", "renamed", "removed", "restored", "unit changed"}
 REQUIRED = {
     "rounds": ("id", "name", "unit", "framework_id", "framework_version", "created_at", "created_by"),
     "cases": ("id", "round_id", "case_ref", "created_at"),
@@ -270,6 +271,9 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
     cases = {c["id"] for c in theirs["cases"]}
     ours_by_id = {r["id"]: r for r in store.db.query("SELECT * FROM rounds")}
     for r in theirs["rounds"]:
+        moderates = r.get("moderates")
+        if moderates is not None and (moderates == r["id"] or (moderates not in rounds and moderates not in ours_by_id)):
+            refuse(f"round {r['name']!r} moderates {'itself' if moderates == r['id'] else 'a round neither copy holds'}")
         mine = ours_by_id.get(r["id"])
         if mine and (mine["framework_id"], mine["framework_version"]) != (r["framework_id"], r["framework_version"]):
             refuse(
@@ -296,6 +300,8 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
             refuse(f"round event {event['event_id']} is of an unknown kind ({event['event']!r})")
         if not EVENT_ID.fullmatch(str(event["event_id"])):
             refuse(f"round event id {event['event_id']!r} is malformed")
+        if event["event"] == "unit changed" and not (event.get("value") or "").strip():
+            refuse(f"round event {event['event_id']} changes the unit to nothing")
     for h in theirs["attribute_history"]:
         _check_attribute_value(h["attribute"], h["new_value"], refuse, f"event {h['event_id']}")
     for table, owner, owners in (
@@ -326,7 +332,7 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
 
 
 def _check_attribute_value(attribute: str, value, refuse, where: str) -> None:
-    if attribute in SAMPLE_COLUMNS:  # the sample a case was drawn in: stratum, draw order, sample status
+    if attribute in CASE_STATE_COLUMNS:  # the sample a case was drawn in (stratum, draw order, status); removed
         try:
             check_sample_value(attribute, value)
         except InvalidAttribute as error:
@@ -422,7 +428,7 @@ def _refuse_what_this_build_cannot_check(store: AuditStore, theirs: dict, source
                     " nothing was merged"
                 )
     for h in theirs["attribute_history"]:
-        if h["attribute"] not in ATTRIBUTE_COLUMNS and h["attribute"] not in SAMPLE_COLUMNS:
+        if h["attribute"] not in ATTRIBUTE_COLUMNS and h["attribute"] not in CASE_STATE_COLUMNS:
             raise InvalidValue(f"{where(h['case_id'])}: {h['attribute']!r} is not a case attribute; nothing was merged")
     ratings = {r.value for r in Rating}
     for table, value_column in (("domain_ratings", "rating"), ("rating_history", "new_rating")):
@@ -450,6 +456,7 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
     db = store.db
     with write_lock(db):
         our_rounds = {r["id"]: r for r in db.query("SELECT * FROM rounds")}
+        _rename_as_events_say(db, our_rounds, theirs, report, source)
         our_names = {r["name"] for r in our_rounds.values()}
         touched_rounds: dict[str, dict] = {}  # their round id -> our round row
         for r in theirs["rounds"]:
@@ -466,9 +473,12 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                 row["name"] = new_name
             db.table("rounds").insert(row)
             record_positions(db, row["id"], store.framework_for(Round.from_row(row)).question_ids)
+            if row["name"] != r["name"]:  # recorded, so the name travels back to the copy it came from
+                store._round_event(r["id"], "renamed", f"{r['name']} -> {row['name']}", by)
             our_names.add(row["name"])
             report.rounds_added.append(row["name"])
             touched_rounds[r["id"]] = row
+        record_round_frameworks(db)  # the question texts of a framework version new to this copy, for the views
 
         changed_rounds: set[str] = set()
         # finalising and reopening travel: after the merge a round is finalised if its latest finalise or
@@ -499,10 +509,22 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                     " Reopen the round with a reason, then merge again"
                 )
 
+        our_event_ids = {row[0] for row in db.execute("SELECT event_id FROM round_events")}
         for event in theirs["round_events"]:
+            if event["event"] in ("unit changed", "removed") and event["event_id"] not in our_event_ids:
+                refuse_if_finalised(event["round_id"])  # a finalised round keeps its unit and its place in the list
             inserted = db.execute(
-                "INSERT OR IGNORE INTO round_events VALUES (?, ?, ?, ?, ?, ?)",
-                [event["event_id"], event["round_id"], event["event"], event["reason"], event["done_by"], event["done_at"]],
+                "INSERT OR IGNORE INTO round_events (event_id, round_id, event, reason, done_by, done_at, value)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    event["event_id"],
+                    event["round_id"],
+                    event["event"],
+                    event["reason"],
+                    event["done_by"],
+                    event["done_at"],
+                    event.get("value"),
+                ],
             ).rowcount
             report.round_events_added += inserted
 
@@ -589,18 +611,30 @@ def _apply_round_events(
         elif latest["event"] == "reopened" and row.get("finalised_at"):
             db.execute("UPDATE rounds SET finalised_at = NULL, finalised_by = NULL WHERE id = ?", [round_id])
             report.notes.append(f"Round {row['name']!r} was reopened in {source} by {latest['done_by']}: it is open here too.")
-    for round_id, events in their_events.items():
+    for round_id in their_events:
         row = touched_rounds[round_id]
-        if row["name"] in report.rounds_added:
-            continue
-        renames = sorted(
-            (e for e in db.query("SELECT * FROM round_events WHERE round_id = ? AND event = 'renamed'", [round_id])),
-            key=lambda e: (e["done_at"], e["event_id"]),
-        )
-        if not renames or renames[-1]["event_id"] not in {e["event_id"] for e in events}:
+        if row["name"] not in report.rounds_added:
+            _apply_removal_and_unit(store, round_id, report, source)
+
+
+def _rename_as_events_say(db, our_rounds: dict, theirs: dict, report: MergeReport, source: str) -> None:
+    """Before the other copy's rounds come in: a round both copies hold takes the name its latest rename (in
+    every copy's round events together) gives it, so a name freed by a rename there is free here too."""
+    their_events: dict[str, list[dict]] = {}
+    for event in theirs["round_events"]:
+        if event["event"] == "renamed" and event["round_id"] in our_rounds:
+            their_events.setdefault(event["round_id"], []).append(event)
+    for round_id, events in their_events.items():
+        every = {
+            e["event_id"]: e for e in db.query("SELECT * FROM round_events WHERE round_id = ? AND event = 'renamed'", [round_id])
+        }
+        known = set(every)
+        every.update({e["event_id"]: e for e in events})
+        latest = max(every.values(), key=lambda e: (e["done_at"], e["event_id"]))
+        if latest["event_id"] in known:
             continue  # the latest rename is one this copy already had
-        new_name = (renames[-1]["reason"] or "").rpartition(" -> ")[2].strip()
-        current = db.execute("SELECT name FROM rounds WHERE id = ?", [round_id]).fetchone()[0]
+        new_name = (latest["reason"] or "").rpartition(" -> ")[2].strip()
+        current = our_rounds[round_id]["name"]
         if not new_name or new_name == current:
             continue
         if db.execute("SELECT 1 FROM rounds WHERE name = ? AND id != ?", [new_name, round_id]).fetchone():
@@ -610,4 +644,40 @@ def _apply_round_events(
             )
             continue
         db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, round_id])
+        our_rounds[round_id]["name"] = new_name
         report.notes.append(f"Round {current!r} was renamed {new_name!r} in {source}: it is renamed here too.")
+
+
+def _latest_round_event(store: AuditStore, round_id: str, kinds: tuple[str, ...]) -> dict | None:
+    """The latest of a round's events of these kinds in every copy's events together (latest time, then id):
+    the same in every copy whatever the order of merges."""
+    marks = ", ".join("?" for _ in kinds)
+    return next(
+        iter(
+            store.db.query(
+                f"SELECT * FROM round_events WHERE round_id = ? AND event IN ({marks}) ORDER BY done_at DESC, event_id DESC LIMIT 1",
+                [round_id, *kinds],
+            )
+        ),
+        None,
+    )
+
+
+def _apply_removal_and_unit(store: AuditStore, round_id: str, report: MergeReport, source: str) -> None:
+    """Make a round's removed state and unit what every copy's round events say (the latest wins)."""
+    db = store.db
+    current = store.round_by_id(round_id)
+    latest = _latest_round_event(store, round_id, ("removed", "restored"))
+    if latest is not None:
+        if latest["event"] == "removed" and not current.removed:
+            db.execute(
+                "UPDATE rounds SET removed_at = ?, removed_by = ? WHERE id = ?", [latest["done_at"], latest["done_by"], round_id]
+            )
+            report.notes.append(f"Round {current.name!r} was removed in {source} by {latest['done_by']}: it is removed here too.")
+        elif latest["event"] == "restored" and current.removed:
+            db.execute("UPDATE rounds SET removed_at = NULL, removed_by = NULL WHERE id = ?", [round_id])
+            report.notes.append(f"Round {current.name!r} was restored in {source} by {latest['done_by']}: it is back here too.")
+    latest = _latest_round_event(store, round_id, ("unit changed",))
+    if latest is not None and latest["value"] and latest["value"] != current.unit:
+        db.execute("UPDATE rounds SET unit = ? WHERE id = ?", [latest["value"], round_id])
+        report.notes.append(f"Round {current.name!r}: its unit was changed to {latest['value']!r} in {source}, here too.")

@@ -53,6 +53,26 @@ def first_marking(store: AuditStore, original: Round, moderation: Round) -> dict
     return marking
 
 
+def copied_first_marking(store: AuditStore, moderation: Round) -> tuple[int, int] | None:
+    """For a moderation round: (answers identical to the first marking, answers both have). A blind second
+    marking that equals the first in every answer (and every not-applicable reason) over many answers was most
+    likely imported from the original round's export; None for a round that moderates nothing."""
+    if not moderation.moderates:
+        return None
+    original = store.round_by_id(moderation.moderates)
+    first = first_marking(store, original, moderation)
+    second = {
+        (row["case_ref"], row["question_id"]): (row["value"], row["reason"])
+        for row in store.db.query(
+            "SELECT c.case_ref, a.question_id, a.value, a.reason FROM answers a JOIN cases c ON c.id = a.case_id"
+            " WHERE c.round_id = ? AND a.value IS NOT NULL",
+            [moderation.id],
+        )
+    }
+    both = first.keys() & second.keys()
+    return sum(first[key] == second[key] for key in both), len(both)
+
+
 def _compare(store: AuditStore, original: Round, moderation: Round) -> Agreement:
     framework = store.framework_for(original)
     questions = [(q.id, str(q.kind)) for q in framework.iter_questions()]
@@ -97,6 +117,7 @@ def settle(
     if keep not in ("first", "second"):
         raise InvalidValue(f"{keep!r}: settle keeps 'first' or 'second'")
     framework = store.framework_for(original)
+    question_id = framework.canonical_question_id(question_id) or question_id  # without regard to case
     if not framework.has_question(question_id):
         raise UnknownQuestion(f"{question_id!r} is not a question of {framework.id} version {framework.version}")
     moderation = store.moderation_round(original, moderation_name)
@@ -125,6 +146,7 @@ def settle(
         auditor=auditor,
         source=SOURCE,
         always_record=True,
+        reason_required=False,  # the marker's answer as given (a sheet may carry a bare N/A)
     )
     return (before.get("value"), before.get("reason")) != (chosen["value"], chosen.get("reason"))
 

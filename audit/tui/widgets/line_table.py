@@ -57,7 +57,7 @@ class LineTable(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES = {"line-table--header", "line-table--cursor"}
     DEFAULT_CSS = """
-    LineTable { height: 1fr; overflow-x: hidden; }
+    LineTable { height: 1fr; overflow-x: hidden; scrollbar-size-vertical: 1; }
     LineTable > .line-table--header { text-style: bold; background: $panel; }
     LineTable > .line-table--cursor { background: $block-cursor-blurred-background; }
     LineTable:focus > .line-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold; }
