@@ -9,7 +9,8 @@ naming that event. `caseaudit check` passes on it (tests/test_scale_round.py che
 
 The round: the PDU framework (hmip-probation-pdu-2021), every key question and prompt answered (74 a
 case; the 3 data items are left blank, as benchmarks/import_rate.py leaves them) in the proportions
-6 Yes : 3 No : 1 Not applicable, half the N/As with a reason, and a
+6 Yes : 3 No : 1 Not applicable for the prompts (half the N/As with a reason) and each key question judged
+from its prompts (Yes when most relevant prompts are Yes; a few judged the other way, to check), and a
 realistic mix of attributes (sentence types, RoSH levels, gender, ethnicity, ages with the young-adult
 flag, MAPPA, IOM, grades, about 40 cases per practitioner and 10 practitioners per team).
 """
@@ -67,19 +68,35 @@ def case_attributes(rng: random.Random, n: int, cases: int) -> dict[str, str]:
 def answer_patterns(question_ids: tuple[str, ...], seed: int) -> list[list[tuple[str | None, str | None]]]:
     """ANSWER_PATTERNS ways of answering the framework: (value, reason), both None for a data item (left
     blank), per question in framework order."""
+    from framework import load_framework
+
+    framework = load_framework(FRAMEWORK_ID)
+    prompts_of = {kq.id: [p.id for p in kq.prompts] for kq in framework.key_questions}
     answered = set(answered_questions())
     rng = random.Random(seed * 7919 + 1)
     patterns = []
-    for _ in range(ANSWER_PATTERNS):
-        pattern: list[tuple[str | None, str | None]] = []
+    for number in range(ANSWER_PATTERNS):
+        given: dict[str, tuple[str | None, str | None]] = {}
         for question in question_ids:
             if question not in answered:
-                pattern.append((None, None))
-                continue
-            value = rng.choices(("Yes", "No", "Not applicable"), (6, 3, 1))[0]
-            reason = rng.choice(REASONS) if value == "Not applicable" and rng.random() < 0.5 else None
-            pattern.append((value, reason))
-        patterns.append(pattern)
+                given[question] = (None, None)
+            elif question not in prompts_of:  # a prompt: 6 Yes : 3 No : 1 N/A, half the N/As with a reason
+                value = rng.choices(("Yes", "No", "Not applicable"), (6, 3, 1))[0]
+                given[question] = (value, rng.choice(REASONS) if value == "Not applicable" and rng.random() < 0.5 else None)
+        for kq, prompts in prompts_of.items():
+            # a key question is a judgement on its prompts: Yes when most relevant prompts are (1 pattern in
+            # 100 judges one the other way: a few judgements to check, as a real round has)
+            relevant = [given[p][0] for p in prompts if given[p][0] in ("Yes", "No")]
+            if prompts and not relevant:
+                given[kq] = ("Not applicable", rng.choice(REASONS))
+            elif prompts:
+                judged_yes = relevant.count("Yes") * 2 >= len(relevant)
+                if number % 100 == 0 and kq == framework.key_questions[number % len(framework.key_questions)].id:
+                    judged_yes = not judged_yes
+                given[kq] = ("Yes" if judged_yes else "No", None)
+            else:
+                given[kq] = (rng.choices(("Yes", "No"), (2, 1))[0], None)
+        patterns.append([given[q] for q in question_ids])
     return patterns
 
 
