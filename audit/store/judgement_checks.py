@@ -57,7 +57,7 @@ def judgement_checks(store: AuditStore, round_row: Round, *, in_sample_only: boo
             codes = joined[n * width : (n + 1) * width]
             judgement = word.get(codes[questions.index(kq.id) : questions.index(kq.id) + 1])
             prompts = [word.get(codes[i : i + 1]) for i in (questions.index(p.id) for p in kq.prompts)]
-            if judgement_disagrees(judgement, prompts):
+            if judgement is not None and judgement_disagrees(judgement, prompts):
                 checks.append(JudgementCheck(case_ref=refs[n], question=kq.id, judgement=judgement, text=kq.text))
             n = flags.find(1, n + 1)
     order = {kq.id: n for n, kq in enumerate(framework.key_questions)}
