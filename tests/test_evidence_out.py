@@ -219,17 +219,14 @@ def checked_db(demo_db) -> Path:
     return demo_db
 
 
-@pytest.mark.parametrize("prompts_by_id_range", [True, False], ids=["id ranges", "prompt lists"])
-def test_store_judgement_checks_are_the_case_screen_rule_over_every_case(checked_db, monkeypatch, prompts_by_id_range):
-    from audit.store import judgement_checks as module
+def test_store_judgement_checks_are_the_case_screen_rule_over_every_case(checked_db):
+    """Found from the answer codes a key question at a time over every case: the same as the rule applied
+    to each case's answers one by one."""
     from audit.store.judgement_checks import judgement_checks
 
-    if not prompts_by_id_range:  # the way round for a framework whose prompt ids are not its key question's and a letter
-        monkeypatch.setattr(module, "_prompts_are_id_ranges", lambda framework: False)
     with AuditStore.open(checked_db, readonly=True) as store:
         for round_name in (ROUND, "Lewisham and Bromley 2022"):
             framework = store.framework_for(store.round(round_name))
-            assert module._prompts_are_id_ranges(framework) is prompts_by_id_range
             expected = find_judgement_checks(framework, every_case_answers(store, round_name))
             assert judgement_checks(store, store.round(round_name)) == expected
             assert expected  # the demo rounds hold some

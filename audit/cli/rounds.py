@@ -13,7 +13,7 @@ from audit.core.safe_text import for_terminal
 
 
 def cmd_rounds(args) -> int:
-    with _store(args, readonly=True) as store:
+    with _store(args, readonly=True, verify=True) as store:  # progress figures: never from a damaged file
         rounds = store.rounds(removed=args.removed)
     if args.removed:
         rounds = [r for r in rounds if r.get("removed_at")]

@@ -184,11 +184,16 @@ def build_report(
     ``breakdowns``: the breakdowns by case attributes (an appendix in print); ``case_refs`` False:
     no case reference anywhere (no case-level sheet, no notes, judgement checks counted per key question)."""
     framework = store.framework_for(round_row)
-    table = read_case_answer_table(store, round_row)
+    all_groupings = groupings()
+    # the figures need no reasons, and the breakdowns only their columns; the case-level sheet needs all
+    table = (
+        read_case_answer_table(store, round_row)
+        if case_level
+        else read_case_answer_table(store, round_row, with_reasons=False, columns={g.column for g in all_groupings})
+    )
     total, incomplete = table.case_totals()
     summary = summary_from_counts(store, round_row, table.answer_counts(), total, incomplete)
     summary = attrs.evolve(summary, judgement_checks=judgement_checks(store, round_row))
-    all_groupings = groupings()
     kq_ids = [kq.id for s in framework.standards for kq in s.key_questions]
     answer_rows, case_rows = table.breakdown_counts(sorted({g.column for g in all_groupings}), kq_ids)
     level = framework.reporting.confidence_level

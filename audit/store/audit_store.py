@@ -45,6 +45,14 @@ from audit.errors import (
     UnknownStandard,
 )
 from audit.store import slots
+from audit.store.answer_codes import (
+    CODE_OF_VALUE,
+    UNANSWERED_CODE,
+    counts_by_question,
+    incomplete,
+    padded_codes_sql,
+    record_positions,
+)
 from audit.store.clock import now
 from audit.store.database import ANY_STATE, _check_text_length, current_user, is_damage, open_database, write_lock
 from audit.store.rounds import Round
@@ -59,6 +67,11 @@ from framework.rules import advisory_cap, exceeds_cap
 IN_SAMPLE_SQL = "(" + ", ".join(f"'{s}'" for s in IN_SAMPLE_STATUSES) + ")"
 IN_SAMPLE = f"(c.sample_status IN {IN_SAMPLE_SQL} AND c.removed = 'No')"
 OUT_OF_SAMPLE = f"NOT {IN_SAMPLE}"  # reserves, swapped-out and removed cases: listed, never counted
+# the answers given in a round's sample, from each case's answer codes (every character but a blank is an answer)
+ANSWERED_IN_SAMPLE = (
+    "SELECT coalesce(sum(length(replace(coalesce(c.answer_codes, ''), ' ', ''))), 0) FROM cases c"
+    f" WHERE c.round_id = {{round}} AND {IN_SAMPLE}"
+)
 
 
 # ------------------------------------------------------------------ the store
@@ -134,6 +147,7 @@ class AuditStore:
         with write_lock(self.db):
             self._refuse_a_taken_name(name)
             self.db.table("rounds").insert(new_round.as_row())
+            record_positions(self.db, new_round.id, framework.question_ids)
             record_framework_questions(self.db, framework)  # the question texts the views show
         return new_round
 
@@ -204,9 +218,7 @@ class AuditStore:
             f"""
             SELECT r.*,
                    (SELECT count(*) FROM cases c WHERE c.round_id = r.id AND {IN_SAMPLE}) AS cases,
-                   (SELECT count(*) FROM answers a WHERE a.round_id = r.id AND a.value IS NOT NULL)
-                   - (SELECT count(*) FROM cases c JOIN answers a ON a.case_id = c.id
-                      WHERE c.round_id = r.id AND {OUT_OF_SAMPLE} AND a.value IS NOT NULL) AS answered
+                   ({ANSWERED_IN_SAMPLE.format(round="r.id")}) AS answered
             FROM rounds r {"" if removed else "WHERE r.removed_at IS NULL"} ORDER BY r.created_at, r.name
             """
         ):
@@ -260,6 +272,7 @@ class AuditStore:
                     )
             self._refuse_a_taken_name(name)
             self.db.table("rounds").insert(new_round.as_row())
+            record_positions(self.db, new_round.id, self.framework_for(new_round).question_ids)
             for case in cases:
                 attributes = {c: case[c] for c in ATTRIBUTE_COLUMNS if case[c] not in (None, "")}
                 self.upsert_case(new_round, case["case_ref"], attributes, changed_by=by, source="moderation")
@@ -543,12 +556,10 @@ class AuditStore:
         """(answers given, cases) of the round's sample: reserves and swapped-out cases are not counted."""
         row = self._one(
             f"""
-            SELECT (SELECT count(*) FROM answers a WHERE a.round_id = ? AND a.value IS NOT NULL)
-                   - (SELECT count(*) FROM cases c JOIN answers a ON a.case_id = c.id
-                      WHERE c.round_id = ? AND {OUT_OF_SAMPLE} AND a.value IS NOT NULL) AS answered,
+            SELECT ({ANSWERED_IN_SAMPLE.format(round="?")}) AS answered,
                    (SELECT count(*) FROM cases c WHERE c.round_id = ? AND {IN_SAMPLE}) AS cases
             """,
-            [round_id, round_id, round_id],
+            [round_id, round_id],
         )
         assert row is not None
         return row["answered"], row["cases"]
@@ -673,17 +684,44 @@ class AuditStore:
     def cases(self, round_row: Round) -> list[dict]:
         """Cases of a round with their answered-question count, in case-reference order; ``in_sample``
         says whether the figures count it (reserves and swapped-out cases are listed, not counted)."""
-        framework = self.framework_for(round_row)
+        width = len(self.framework_for(round_row).question_ids)
         return list(
             self.db.query(
                 f"""
-                SELECT c.*, count(a.question_id) AS answered, ? AS questions, {IN_SAMPLE} AS in_sample
-                FROM cases c LEFT JOIN answers a ON a.case_id = c.id AND a.value IS NOT NULL
-                WHERE c.round_id = ? GROUP BY c.id ORDER BY c.case_ref
+                SELECT c.*, length(replace({padded_codes_sql(width)}, ' ', '')) AS answered, ? AS questions,
+                       {IN_SAMPLE} AS in_sample
+                FROM cases c WHERE c.round_id = ? ORDER BY c.case_ref
                 """,
-                [len(framework.question_ids), round_row.id],
+                [width, round_row.id],
             )
         )
+
+    CASE_LIST_COLUMNS = (
+        "case_ref", "sentence_type", "rosh_level", "practitioner", "team", "answered", "sample_status", "in_sample",
+        "removed", "progress", "haystack",
+    )  # fmt: skip
+
+    def case_list(self, round_row: Round) -> list[tuple]:
+        """The cases screen's list: a tuple per case of CASE_LIST_COLUMNS, in case-reference order: the
+        answered count from each case's answer codes, its progress ("not started", "in progress",
+        "complete"), and the text the screen's filter searches (reference, sentence type, practitioner,
+        team and RoSH level, lower case), all worked out by SQLite: one row per case, nothing else read."""
+        width = len(self.framework_for(round_row).question_ids)
+        answered = f"length(replace({padded_codes_sql(width)}, ' ', ''))"
+        return self.db.conn.execute(
+            f"""
+            SELECT case_ref, sentence_type, rosh_level, practitioner, team, answered, sample_status, in_sample, removed,
+                   CASE WHEN answered = 0 THEN 'not started' WHEN answered >= ? THEN 'complete' ELSE 'in progress' END,
+                   lower(case_ref || ' ' || sentence_type || ' ' || practitioner || ' ' || team || ' ' || rosh_level)
+            FROM (
+                SELECT c.case_ref, coalesce(c.sentence_type, '') AS sentence_type, coalesce(c.rosh_level, '') AS rosh_level,
+                       coalesce(c.practitioner, '') AS practitioner, coalesce(c.team, '') AS team, {answered} AS answered,
+                       c.sample_status, {IN_SAMPLE} AS in_sample, c.removed = 'Yes' AS removed
+                FROM cases c WHERE c.round_id = ? ORDER BY c.case_ref
+            )
+            """,
+            [width, round_row.id],
+        ).fetchall()
 
     # -- answers ---------------------------------------------------------
     def answers_for_case(self, case_id: int) -> dict[str, dict]:
@@ -949,58 +987,31 @@ class AuditStore:
         ]
 
     # -- aggregation -----------------------------------------------------
-    def answer_counts(self, round_row: Round, where: str = "", params: Iterable[Any] = ()) -> dict[str, dict]:
-        """Grouped counts per question: {question_id: {yes, no, not_applicable}} (SQL, not Python loops).
+    def answer_code_strings(self, round_row: Round, where: str = "", params: Iterable[Any] = ()) -> list[str]:
+        """Each counted case's answer codes (``audit.store.answer_codes``), one character per question of
+        the round's framework, optionally of the cases matching a SQL filter on ``c``: one row per case,
+        never every answer. Reserves and swapped-out cases are never counted (their answers are kept)."""
+        width = len(self.framework_for(round_row).question_ids)
+        filter_sql = f"AND ({where}) AND {IN_SAMPLE}" if where else f"AND {IN_SAMPLE}"
+        return [
+            row[0]
+            for row in self.db.conn.execute(
+                f"SELECT {padded_codes_sql(width)} FROM cases c WHERE c.round_id = ? {filter_sql}", [round_row.id, *params]
+            )
+        ]
 
-        A whole round is counted from the (round, question, value) index alone; a cohort
-        (``where``, a SQL filter on the cases ``c``) joins its cases.
-        """
-        if where or self.has_cases_outside_sample(round_row.id):
-            # reserves and swapped-out cases are never counted (their answers are kept)
-            where = f"({where}) AND {IN_SAMPLE}" if where else IN_SAMPLE
-            sql = f"""
-                SELECT a.question_id, sum(a.value = 'Yes') AS yes, sum(a.value = 'No') AS no,
-                       sum(a.value = 'Not applicable') AS not_applicable
-                FROM answers a JOIN cases c ON c.id = a.case_id
-                WHERE a.round_id = ? AND a.value IS NOT NULL AND {where}
-                GROUP BY a.question_id
-            """
-        else:
-            # counted in the index's own order: (round, question, value) ranges, no sort, no table access
-            counts: dict[str, dict] = {}
-            for row in self.db.query(
-                "SELECT question_id, value, count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL"
-                " GROUP BY question_id, value",
-                [round_row.id],
-            ):
-                entry = counts.setdefault(
-                    row["question_id"], {"question_id": row["question_id"], "yes": 0, "no": 0, "not_applicable": 0}
-                )
-                entry[{"Yes": "yes", "No": "no", "Not applicable": "not_applicable"}[row["value"]]] = row["n"]
-            return counts
-        return {row["question_id"]: row for row in self.db.query(sql, [round_row.id, *params])}
+    def answer_counts(self, round_row: Round, where: str = "", params: Iterable[Any] = ()) -> dict[str, dict]:
+        """Counts per question: {question_id: {question_id, yes, no, not_applicable}} of the questions with
+        any answer, optionally of the cases matching a SQL filter on ``c``."""
+        questions = tuple(self.framework_for(round_row).question_ids)
+        return counts_by_question(questions, self.answer_code_strings(round_row, where, params), questions)
 
     def case_totals(self, round_row: Round, where: str = "", params: Iterable[Any] = ()) -> tuple[int, int]:
         """(cases, incomplete cases), optionally of the cases matching a SQL filter on ``c``.
 
-        A case is incomplete until every question of its framework has an answer.
-        """
-        framework = self.framework_for(round_row)
-        filter_sql = f"AND ({where}) AND {IN_SAMPLE}" if where else f"AND {IN_SAMPLE}"
-        # Each case counts its own answers (a short range of the case-ordered table): no sort of
-        # every answer. Stored question ids are always the framework's (checked on every write and
-        # by `caseaudit check`), so the count is of the framework's questions.
-        row = self._one(
-            f"""
-            SELECT count(*) AS cases, coalesce(sum((
-                SELECT count(*) FROM answers a WHERE a.case_id = c.id AND a.value IS NOT NULL
-            ) < ?), 0) AS incomplete
-            FROM cases c WHERE c.round_id = ? {filter_sql}
-            """,
-            [len(framework.question_ids), round_row.id, *params],
-        )
-        assert row is not None  # an aggregate query always returns its one row
-        return row["cases"], row["incomplete"]
+        A case is incomplete until every question of its framework has an answer."""
+        strings = self.answer_code_strings(round_row, where, params)
+        return len(strings), incomplete(strings)
 
     # -- domain-1 ratings --------------------------------------------------
     def domain_ratings(self, round_row: Round) -> dict[str, dict]:
@@ -1320,17 +1331,57 @@ class AuditStore:
         return row["value"]
 
     # -- integrity -------------------------------------------------------------
+    # the tables holding a row per answer or per event: millions of rows in a national round
+    EVENT_SCALE_TABLES = ("answers", "answer_history", "attribute_history")
+
     def verify_intact(self) -> None:
-        """SQLite's quick check (every page read once): damage anywhere is refused, never summarised silently."""
+        """Refuse a damaged file before figures are drawn from it, at a cost that does not grow with the
+        answers: SQLite's quick check of every table the figures come from (rounds, cases with their
+        answer codes, ratings, ...) and their indexes, and, for the tables with a row per answer or event,
+        every tree's first and last path from root to leaf. Damage elsewhere in those is met when its
+        page is read (SQLite says the file is malformed: one line, exit 2); `caseaudit check` reads it all."""
         try:
-            result = [row[0] for row in self.db.conn.execute("PRAGMA quick_check(1)")]
+            result = self._quick_check_outside_events() + self._walk_event_trees()
         except sqlite3.DatabaseError as error:
-            if is_damage(error):
+            if is_damage(error) or "malformed" in str(error).lower():
                 result = [str(error)]
             else:
                 raise
-        if result != ["ok"]:
+        if result:
             raise DatabaseDamaged(f"the database is damaged ({self.path}): run caseaudit check")
+
+    def _quick_check_outside_events(self) -> list[str]:
+        problems = []
+        for (table,) in self.db.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        ).fetchall():
+            if table not in self.EVENT_SCALE_TABLES:
+                found = [row[0] for row in self.db.conn.execute(f'PRAGMA quick_check("{table}")')]
+                problems += [line for line in found if line != "ok"]
+        return problems
+
+    def _walk_event_trees(self) -> list[str]:
+        """Read the first and the last entry of each event-scale table and of each of its indexes, so
+        every page on the two edge paths of every tree (the roots and interior pages among them) is read."""
+        for table in self.EVENT_SCALE_TABLES:
+            if not self.db[table].exists():
+                continue
+            key = ", ".join(f'"{c}"' for c in self.db.table(table).pks)  # rowid, or a WITHOUT ROWID table's key
+            for order in ("ASC", "DESC"):
+                self.db.conn.execute(f'SELECT * FROM "{table}" ORDER BY {key} {order} LIMIT 1').fetchall()
+            for name, sql in self.db.conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", [table]
+            ).fetchall():
+                columns = [row[2] for row in self.db.conn.execute(f'PRAGMA index_info("{name}")') if row[2] is not None]
+                if not columns:
+                    continue
+                partial = sql.split(" WHERE ", 1)[1] if sql and " WHERE " in sql else "1"
+                for order in ("ASC", "DESC"):
+                    ordering = ", ".join(f'"{c}" {order}' for c in columns)
+                    self.db.conn.execute(
+                        f'SELECT "{columns[0]}" FROM "{table}" INDEXED BY "{name}" WHERE {partial} ORDER BY {ordering} LIMIT 1'
+                    ).fetchall()
+        return []
 
     def check(self) -> list[str]:
         """SQLite's integrity and foreign-key checks, then every stored answer against its round's
@@ -1390,6 +1441,8 @@ class AuditStore:
                 problems.append(f"round {round_row.name!r}: its framework cannot be loaded ({error})")
                 continue
             known = set(framework.question_ids)
+            place = {q: i for i, q in enumerate(framework.question_ids)}
+            expected_codes: dict[str, list[str]] = {}
             for row in self.db.query(
                 """
                 SELECT c.case_ref, a.question_id, a.value, a.reason FROM answers a JOIN cases c ON c.id = a.case_id
@@ -1400,10 +1453,27 @@ class AuditStore:
                 where = f"round {round_row.name!r}, case {row['case_ref']}, question {row['question_id']}"
                 if row["question_id"] not in known:
                     problems.append(f"{where}: not a question of {framework.id} version {framework.version}")
+                else:
+                    codes = expected_codes.setdefault(row["case_ref"], [UNANSWERED_CODE] * len(place))
+                    codes[place[row["question_id"]]] = CODE_OF_VALUE.get(row["value"], UNANSWERED_CODE)
                 if row["value"] is not None and row["value"] not in {a.value for a in Answer}:
                     problems.append(f"{where}: {row['value']!r} is not an answer")
                 if row["reason"] is not None and row["value"] != Answer.NOT_APPLICABLE:
                     problems.append(f"{where}: has a not-applicable reason but the answer is {row['value']!r}")
+            blank = UNANSWERED_CODE * len(place)
+            mismatched = [
+                case_ref
+                for case_ref, codes in self.db.conn.execute(
+                    f"SELECT case_ref, {padded_codes_sql(len(place))} FROM cases c WHERE round_id = ? ORDER BY case_ref",
+                    [round_row.id],
+                )
+                if codes != "".join(expected_codes.get(case_ref, blank))
+            ]
+            for case_ref in mismatched[:20]:
+                problems.append(
+                    f"round {round_row.name!r}, case {case_ref}: its answer codes (what the figures count) differ from its"
+                    " answers (changed outside caseaudit?)"
+                )
             judged = {s.id for s in framework.standards if s.method is RatingMethod.JUDGEMENT}
             for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row.id]):
                 where = f"round {round_row.name!r}, standard {row['standard_id']}"

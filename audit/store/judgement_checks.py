@@ -3,60 +3,69 @@ place that reads them, for `caseaudit summary`, `caseaudit check --round`, the r
 
 from __future__ import annotations
 
-import json
-
 from audit.core.judgement_checks import JudgementCheck
+from audit.store.answer_codes import padded_codes_sql
 from audit.store.audit_store import IN_SAMPLE, AuditStore
 from audit.store.rounds import Round
-from framework import Framework
 from framework.rules import judgement_disagrees
 
 
 def judgement_checks(store: AuditStore, round_row: Round, *, in_sample_only: bool = True) -> tuple[JudgementCheck, ...]:
     """Every key-question judgement in the round's sample (reserves and swapped-out cases are not
-    counted, unless ``in_sample_only`` is False: the cases screen flags every case it lists) that contradicts every relevant prompt of its case, in case-reference order, then the
-    framework's order. A case screen's "check" warning, for the whole round.
+    counted, unless ``in_sample_only`` is False: the cases screen flags every case it lists) that
+    contradicts every relevant prompt of its case, in case-reference order, then the framework's order.
+    A case screen's "check" warning, for the whole round.
 
-    SQL picks the candidates: a Yes or No judgement with a Yes or No prompt and no prompt giving the
-    same answer, read case by case (CROSS JOIN keeps that order: each case's answers are one short
-    range of the case-ordered table). The framework's rule then decides on each candidate's answers.
-    """
+    Read from each case's answer codes (``audit.store.answer_codes``), one row per case. The
+    candidates are found a key question at a time over every case at once: each question's codes,
+    one byte per case, become a number with a bit per case ("answered Yes"), so "Yes with some prompt
+    No and no prompt Yes" is a few integer operations; the framework's rule then decides on each."""
     framework = store.framework_for(round_row)
-    prompts_of = {kq.id: [p.id for p in kq.prompts] for kq in framework.key_questions if kq.prompts}
-    if not prompts_of:
-        return ()
-    if _prompts_are_id_ranges(framework):
-        # a key question's prompts are its id and one letter (as framework files write them): one short
-        # range of the case's answers, by the (case, question) key
-        prompts_params: list[str] = []
-        in_prompts = (
-            "a.question_id BETWEEN k.question_id || 'a' AND k.question_id || 'z'"
-            " AND length(a.question_id) = length(k.question_id) + 1"
-        )
-    else:  # each key question's prompts as a small JSON list picked by a CASE
-        prompts_params = [x for kq, prompts in prompts_of.items() for x in (kq, json.dumps(prompts))]
-        prompts_list = "json_each(CASE k.question_id " + " ".join("WHEN ? THEN ?" for _ in prompts_of) + " END)"
-        in_prompts = f"a.question_id IN (SELECT value FROM {prompts_list})"
-    relevant_prompts = f"FROM answers a WHERE a.case_id = k.case_id AND a.value IN ('Yes', 'No') AND {in_prompts}"
+    questions = tuple(framework.question_ids)
+    width = len(questions)
     rows = store.db.conn.execute(
-        f"""
-        SELECT c.case_ref, k.question_id, k.value, (SELECT json_group_array(a.value) {relevant_prompts})
-        FROM cases c CROSS JOIN answers k ON k.case_id = c.id
-        WHERE c.round_id = ? AND {IN_SAMPLE if in_sample_only else "1"} AND k.value IN ('Yes', 'No')
-          AND k.question_id IN (SELECT value FROM json_each(?))
-          AND NOT EXISTS (SELECT 1 {relevant_prompts} AND a.value = k.value)
-        ORDER BY c.case_ref
-        """,
-        [*prompts_params, round_row.id, json.dumps(list(prompts_of)), *prompts_params],
+        f"SELECT c.case_ref, {padded_codes_sql(width)} FROM cases c"
+        f" WHERE c.round_id = ? AND {IN_SAMPLE if in_sample_only else '1'} ORDER BY c.case_ref",
+        [round_row.id],
     ).fetchall()
+    if not rows:
+        return ()
+    refs = [row[0] for row in rows]
+    joined = "".join(row[1] for row in rows).encode("ascii")  # the plain codes: Y, N, A and blank
+    cases = len(refs)
+    everyone = int.from_bytes(b"\x01" * cases, "big")
+
+    def answered(question_id: str, code: bytes) -> int:
+        column = joined[questions.index(question_id) :: width]
+        return int.from_bytes(column.translate(_ONE_FOR[code]), "big")
+
+    word = {b"Y": "Yes", b"N": "No"}
+    checks = []
+    for kq in framework.key_questions:
+        if not kq.prompts:
+            continue
+        prompt_yes = prompt_no = 0
+        for prompt in kq.prompts:
+            prompt_yes |= answered(prompt.id, b"Y")
+            prompt_no |= answered(prompt.id, b"N")
+        candidates = (answered(kq.id, b"Y") & prompt_no & (everyone ^ prompt_yes)) | (
+            answered(kq.id, b"N") & prompt_yes & (everyone ^ prompt_no)
+        )
+        flags = candidates.to_bytes(cases, "big")
+        n = flags.find(1)
+        while n != -1:
+            codes = joined[n * width : (n + 1) * width]
+            judgement = word.get(codes[questions.index(kq.id) : questions.index(kq.id) + 1])
+            prompts = [word.get(codes[i : i + 1]) for i in (questions.index(p.id) for p in kq.prompts)]
+            if judgement is not None and judgement_disagrees(judgement, prompts):
+                checks.append(JudgementCheck(case_ref=refs[n], question=kq.id, judgement=judgement, text=kq.text))
+            n = flags.find(1, n + 1)
     order = {kq.id: n for n, kq in enumerate(framework.key_questions)}
-    text = {kq.id: kq.text for kq in framework.key_questions}
-    checks = [
-        JudgementCheck(case_ref=case_ref, question=question_id, judgement=judgement, text=text[question_id])
-        for case_ref, question_id, judgement, prompts in rows
-        if judgement_disagrees(judgement, json.loads(prompts))
-    ]
-    return tuple(sorted(checks, key=lambda c: (c.case_ref, order[c.question])))  # stable: case-reference order kept
+    return tuple(sorted(checks, key=lambda c: (c.case_ref, order[c.question])))
+
+
+# a byte per case: 1 where a question's code is the one asked for, else 0
+_ONE_FOR = {code: bytes(1 if byte == code[0] else 0 for byte in range(256)) for code in (b"Y", b"N")}
 
 
 def judgement_check_counts(store: AuditStore, round_row: Round) -> dict[str, int]:
@@ -66,14 +75,3 @@ def judgement_check_counts(store: AuditStore, round_row: Round) -> dict[str, int
     for check in judgement_checks(store, round_row, in_sample_only=False):
         counts[check.case_ref] = counts.get(check.case_ref, 0) + 1
     return counts
-
-
-def _prompts_are_id_ranges(framework: Framework) -> bool:
-    """True when each key question's prompts are exactly the questions whose id is the key question's
-    and one letter (a-z): what the framework loader asks of prompt ids, checked here all the same."""
-    ids = framework.question_ids
-    for kq in framework.key_questions:
-        in_range = {q for q in ids if len(q) == len(kq.id) + 1 and kq.id + "a" <= q <= kq.id + "z"}
-        if in_range != {p.id for p in kq.prompts}:
-            return False
-    return True

@@ -40,6 +40,7 @@ from audit.core.attributes import (
 )
 from audit.errors import DatabaseProblem, FrameworkUnavailable, InvalidValue, RoundFinalised
 from audit.store import AuditStore, Round, backup_database, open_database, write_lock
+from audit.store.answer_codes import record_positions
 from audit.store.database import _inspect_existing
 from audit.store.schema import _stable_event_id
 from audit.store.views import record_round_frameworks
@@ -470,6 +471,7 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                 report.rounds_renamed.append((r["name"], new_name, our_names[row["name"].casefold()]))
                 row["name"] = new_name
             db.table("rounds").insert(row)
+            record_positions(db, row["id"], store.framework_for(Round.from_row(row)).question_ids)
             if row["name"] != r["name"]:  # recorded, so the name travels back to the copy it came from
                 store._round_event(r["id"], "renamed", f"{r['name']} -> {row['name']}", by, value=row["name"])
             our_names[row["name"].casefold()] = row["name"]
