@@ -204,3 +204,27 @@ def test_browse_without_datasette_is_one_line(demo_db, cli, monkeypatch):
 def test_browse_refuses_a_missing_database(tmp_path, cli):
     result = cli("--db", tmp_path / "nothing.db", "browse", "--port", "0")
     assert result.code == 2 and "no such database" in result.err and not (tmp_path / "nothing.db").exists()
+
+
+async def test_browse_never_shows_the_de_identification_salt_by_any_route(demo_db, cli, tmp_path):
+    """The salt makes de-identified case references reversible (references are few enough to try them all):
+    hidden from Datasette's lists is not enough; no page, JSON, CSV, row or SQL query may read it."""
+    from audit.web.browse import make_datasette
+
+    assert cli("--db", demo_db, "export", "--round", NEWHAM, "--deidentify", tmp_path / "de.csv").code == 0
+    salt = sqlite3.connect(demo_db).execute("SELECT value FROM settings WHERE key = 'deidentify_salt'").fetchone()[0]
+    ds = make_datasette(demo_db, token="T0KEN")
+    name = demo_db.stem
+    for route in (
+        f"/{name}/settings.json",
+        f"/{name}/settings.csv",
+        f"/{name}/settings",
+        f"/{name}/settings/deidentify_salt.json",
+        f"/{name}.json?sql=select+*+from+settings",
+        f"/{name}.json?sql=select+group_concat(value)+from+settings",
+        f"/{name}.json?sql=select+*+from+_sqlite_migrations",
+    ):
+        response = await ds.client.get(route)
+        assert salt not in response.text, route
+    views = await ds.client.get(f"/{name}/answer_sheet.json?_shape=array&_size=5")
+    assert views.status_code == 200 and len(views.json()) == 5  # the rest still reads

@@ -66,6 +66,17 @@ COLUMN_DESCRIPTIONS = {
 HIDDEN_TABLES = ("settings", "_sqlite_migrations")  # the de-identification salt; the migration record
 
 
+def _refuse_hidden_tables(action: int, table: str | None, column: str | None, _database, _trigger) -> int:
+    """SQLite's authorizer on every browse connection: reading a setting's value (the salt that makes de-identified
+    case references reversible) is refused whatever the route: table page, JSON, CSV, row page or arbitrary SQL.
+    Its key stays readable: the answer triggers ask whether a bulk write has set them aside."""
+    import sqlite3
+
+    if action == sqlite3.SQLITE_READ and table == "settings" and column != "key":
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
 def browse_metadata(name: str, db_path: Path) -> dict[str, Any]:
     """Datasette's metadata: titles and descriptions for the database, its tables and views."""
     tables: dict[str, Any] = {}
@@ -97,6 +108,7 @@ def make_datasette(db_path: Path, *, token: str):
             """Every connection read-only, the one Datasette would write through too."""
             conn = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
             conn.execute("PRAGMA query_only = 1")
+            conn.set_authorizer(_refuse_hidden_tables)  # hidden from the lists is not enough: no query reads them
             self._all_file_connections.append(conn)
             return conn
 
