@@ -337,3 +337,20 @@ async def test_the_rounds_screen_removes_lists_and_restores_a_round(two_cases):
         assert not store.round("R").removed
         events = [(e["event"], e["reason"], e["done_by"]) for e in store.round_events(store.round("R"))]
     assert events == [("removed", "test import", "qa.tui"), ("restored", None, "qa.tui")]
+
+
+def test_a_screen_opened_before_its_round_was_removed_cannot_write_to_it(tmp_path):
+    """The TUI holds a Round from before another auditor removed it: its next answer is refused, not stored
+    in a round that no longer shows."""
+    from audit.errors import InvalidValue
+    from audit.store import AuditStore
+
+    db = tmp_path / "stale.db"
+    with AuditStore.open(db) as store:
+        held = store.create_round("NR", "Testshire PDU", "hmip-probation-pdu-2021")
+        store.upsert_case(held, "X200009", {"sentence_type": "Licence"})
+        with AuditStore.open(db) as other:
+            other.remove_round(other.round("NR"), "made in error", by="qa.lead")
+        with pytest.raises(InvalidValue, match="was removed on .* restore it"):
+            store.record_answer(held, "X200009", "2.2.1b", "Yes", auditor="spo.a")
+        assert store.db.execute("SELECT count(*) FROM answers").fetchone()[0] == 0

@@ -316,6 +316,12 @@ class AuditStore:
         return found[0]
 
     def check_writable(self, round_row: Round) -> None:
+        """A finalised or removed round takes no change (a screen opened before either is refused at its next write)."""
+        if round_row.removed_at:
+            raise InvalidValue(
+                f"round {round_row.name!r} was removed on {round_row.removed_at[:10]} by {round_row.removed_by}; "
+                "restore it (caseaudit restore-round) before changing it"
+            )
         if round_row.finalised_at:
             raise RoundFinalised(
                 f"round {round_row.name!r} was finalised on {round_row.finalised_at[:10]} by "
