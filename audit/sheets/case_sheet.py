@@ -31,6 +31,7 @@ from audit.output_file import atomic_output, check_target, write_output
 from audit.sheets.rows import _Problems, column_letter, read_rows
 from audit.store import AuditStore, Round, current_user, write_lock
 from audit.store.case_table import CASE_REF_COLUMN, read_case_answer_table
+from audit.store.importing import write_imported_cases
 from framework import Answer, Framework, load_framework
 from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
 
@@ -230,7 +231,6 @@ def import_sheet(
             raise InvalidValue(str(error)) from None
     sheet = parse_sheet(path, framework)
     auditor = auditor or current_user()
-    added = updated = changed = 0
     created = False
     with write_lock(store.db):
         if isinstance(round_row, str):
@@ -240,30 +240,18 @@ def import_sheet(
             # asked again inside the write: a round finalised while the sheet was being read takes nothing
             round_row = store.round_by_id(round_row.id)
             store.check_writable(round_row)
-        existing = {r["case_ref"] for r in store.db.query("SELECT case_ref FROM cases WHERE round_id = ?", [round_row.id])}
-        for n, case in enumerate(sheet.cases, 1):
-            if case.reserve:
-                pass  # counted apart: a reserve is not audited as part of the sample (result.reserves)
-            elif case.case_ref in existing:
-                updated += 1
-            else:
-                added += 1
-            source = f"import:{Path(path).name}"
-            case_id = store.upsert_case(round_row, case.case_ref, case.attributes, changed_by=auditor, source=source)
-            # how the case was drawn, checked against what it already holds before this sheet's answers go in
-            store.record_sample(
-                case_id, stratum=case.stratum, draw_order=case.draw_order, reserve=case.reserve, by=auditor, source=source
-            )
-            changed += store.write_answers_in_bulk(case_id, case.answers, auditor, source)
-            if progress is not None:
-                progress(n, len(sheet.cases))
+        # every case, how it was drawn (checked against what it already holds before this sheet's answers
+        # go in) and its answers, written in bulk; events with ids derived from what changed (importing.py)
+        counts = write_imported_cases(
+            store, round_row, sheet.cases, by=auditor, source=f"import:{Path(path).name}", progress=progress
+        )
     return ImportResult(
         round=round_row.name,
         round_id=round_row.id,
         created_round=created,
-        cases_added=added,
-        cases_updated=updated,
-        answers_changed=changed,
+        cases_added=counts.cases_added,
+        cases_updated=counts.cases_updated,
+        answers_changed=counts.answers_changed,
         reserves=sheet.reserves,
     )
 
