@@ -241,3 +241,96 @@ def test_an_import_whose_derived_event_id_is_taken_records_its_change_all_the_sa
         assert [h["new_value"] for h in history] == ["Yes", "No", "Yes", "Yes"]
         assert len({h["event_id"] for h in history}) == 4
         assert store.answer(store.case(round_row, "A100001")["id"], "2.2.1")["value"] == "Yes"
+
+
+# ------------------------------------------------------------------ reading XLSX text cells quickly, as openpyxl does
+@pytest.mark.parametrize(
+    "cell,quick",
+    [
+        ('<c r="B2" t="s"><v>1</v></c>', True),
+        ('<c t="s"><v>0</v></c>', True),
+        ('<c r="C2" t="s" s="3"><v></v></c>', True),
+        ('<c r="D2" t="inlineStr"><is><t>Yes</t></is></c>', True),
+        ('<c r="D2" t="inlineStr"><is><t xml:space="preserve"> N/A: no PSR </t></is></c>', True),
+        ('<c r="E2" t="inlineStr"><is><t/></is></c>', True),
+        ('<c r="F2" t="inlineStr"><is><r><t>Y</t></r><r><rPr><b/></rPr><t>es</t></r></is></c>', False),
+        ('<c r="G2" t="inlineStr"><is><t>Ye</t><rPh sb="0" eb="1"><t>x</t></rPh></is></c>', False),
+        ('<c r="H2" t="inlineStr"></c>', False),
+        ('<c r="I2" t="s"><f>A1</f><v>1</v></c>', False),
+        ('<c r="J2" t="inlineStr"><f>"x"</f><is><t>x</t></is></c>', False),
+        ('<c r="K2"><v>42</v></c>', False),
+        ('<c r="L2" t="str"><v>text</v></c>', False),
+    ],
+)
+def test_a_text_cell_is_read_as_openpyxl_reads_it(cell, quick):
+    import io
+    from xml.etree.ElementTree import fromstring
+
+    from openpyxl.utils.cell import coordinate_to_tuple
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    from audit.sheets.rows import _parse_text_cell
+
+    namespace = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    element = fromstring(cell.replace("<c ", f'<c xmlns="{namespace}" ', 1))
+
+    def parser():
+        made = WorkSheetParser(io.BytesIO(b""), ["No", "Yes"], data_only=False)
+        made.row_counter, made.col_counter = 2, 5
+        return made
+
+    ours, openpyxls = parser(), parser()
+    read = _parse_text_cell(ours, element, coordinate_to_tuple)
+    expected = openpyxls.parse_cell(element)
+    if read is not None:  # any other cell is left to openpyxl's parse_cell
+        assert read == expected and ours.col_counter == openpyxls.col_counter
+    else:
+        assert ours.col_counter == 5  # nothing consumed
+    assert (read is not None) == quick  # the text cells spreadsheets and openpyxl write are read the quick way
+
+
+def test_an_imported_event_id_is_derived_from_what_happened(tmp_path):
+    """Round, case reference, question, parents, new value and person (audit.core.events.stable_event_id)."""
+    from audit.core.events import stable_event_id
+
+    db = tmp_path / "a.db"
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("case_ref,gender,2.2.1,2.2.1a\nA100001,Male,N/A: no PSR prepared,Yes\n", encoding="utf-8")
+    with AuditStore.open(db) as store:
+        import_sheet(store, sheet, "R", unit=UNIT, auditor="spo.a")
+        round_row = store.round("R")
+        answers = {h["question_id"]: h["event_id"] for h in store.answer_history(round_row)}
+        (gender,) = store.attribute_history(round_row)
+    rid = round_row.id
+    assert answers == {
+        "2.2.1": stable_event_id(
+            "import answer", rid, "A100001", "2.2.1", None, "Not applicable", "no PSR prepared", None, "spo.a"
+        ),
+        "2.2.1a": stable_event_id("import answer", rid, "A100001", "2.2.1a", None, "Yes", None, None, "spo.a"),
+    }
+    assert gender["event_id"] == stable_event_id("import attribute", rid, "A100001", "gender", None, "Male", "spo.a")
+
+
+def test_a_long_import_shows_how_far_it_has_got_on_a_terminal(tmp_path, monkeypatch):
+    import io
+    import itertools
+    import sys
+    import time
+
+    from audit.cli.rounds import _progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    clock = itertools.count(0, 0.5)  # half a second passes between two looks at the clock
+    monkeypatch.setattr(time, "monotonic", lambda: next(clock))
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("case_ref,2.2.1\n" + "".join(f"C{n:06d},Yes\n" for n in range(2100)), encoding="utf-8")
+    with AuditStore.open(tmp_path / "a.db") as store:
+        import_sheet(store, sheet, "R", unit=UNIT, auditor="spo.a", progress=_progress())
+    shown = terminal.getvalue()
+    assert "\rReading the sheet: 2,000 rows\n" in shown
+    assert shown.endswith("\rWriting: 1,000 of 2,100 cases\rWriting: 2,000 of 2,100 cases\rWriting: 2,100 of 2,100 cases\n")

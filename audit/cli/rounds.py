@@ -39,7 +39,9 @@ def cmd_import(args) -> int:
             target = store.round(args.round)
         except UnknownRound:
             target = args.round  # a new round, created by the import
-        result = import_sheet(store, args.sheet, target, unit=args.unit, framework_id=args.framework, auditor=args.auditor)
+        result = import_sheet(
+            store, args.sheet, target, unit=args.unit, framework_id=args.framework, auditor=args.auditor, progress=_progress()
+        )
     verb = "created" if result.created_round else "updated"
     say(
         f"Round {result.round!r} {verb}: {result.cases_added} case(s) added, {result.cases_updated} updated, "
@@ -51,6 +53,34 @@ def cmd_import(args) -> int:
             f"for a case found unsuitable: caseaudit swap --round ROUND CASE --reason TEXT): {', '.join(result.reserves)}"
         )
     return 0
+
+
+def _progress():
+    """How far a long import has got, on stderr when it is a terminal: nothing for the first second
+    (most sheets are read and written by then), then the rows read and the cases written."""
+    import sys
+    import time
+
+    if not sys.stderr.isatty():
+        return None
+    started = time.monotonic()
+    shown: list[str] = []  # the stages shown so far
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        if not shown and time.monotonic() - started < 1.0:
+            return
+        if shown and shown[-1] != stage:
+            print(file=sys.stderr)
+        if not shown or shown[-1] != stage:
+            shown.append(stage)
+        if stage == "reading":
+            line = f"Reading the sheet: {done:,} rows"
+        else:
+            line = f"Writing: {done:,} of {total:,} cases"
+        end = "\n" if total is not None and done == total else ""
+        print(f"\r{line}", end=end, file=sys.stderr, flush=True)
+
+    return progress
 
 
 def cmd_swap(args) -> int:

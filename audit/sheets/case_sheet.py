@@ -11,7 +11,9 @@ writing happens only for a sheet without a single problem, in one transaction.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import attrs
 
@@ -34,6 +36,9 @@ from audit.store.case_table import CASE_REF_COLUMN, read_case_answer_table
 from audit.store.importing import write_imported_cases
 from framework import Answer, Framework, load_framework
 from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
+
+# told how far a long import has got: (stage, done, total or None)
+Progress = Callable[[str, int, int | None], object]
 
 # The columns `caseaudit sample` adds to a case list: on import they record how each case was drawn
 # (its stratum and draw order, and whether it is a reserve), which the round keeps.
@@ -63,7 +68,9 @@ class CaseSheet:
 
 
 # ------------------------------------------------------------------ validating
-def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
+def parse_sheet(path: str | Path, framework: Framework, *, progress: Progress | None = None) -> CaseSheet:
+    """The whole sheet, checked: SheetError lists the problems by row and column (the first 20).
+    ``progress("reading", rows read, None)`` is called every 1,000 rows."""
     path = Path(path)
     source = str(path)
     rows = read_rows(path)
@@ -121,21 +128,31 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
     cases: list[CaseRow] = []
     reserves: list[str] = []
     first_row_of: dict[str, int] = {}
+    width = len(columns)
+    read_answer = _AnswerReader()
     for row_number, cells in enumerate(rows, start=2):
+        if progress is not None and (row_number - 1) % 1000 == 0:  # rows before this one, read
+            progress("reading", row_number - 1, None)
         if not any(cell.strip() for cell in cells):
             continue
-        if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
-            problems.add(f"row {row_number}, column {column_letter(len(columns))}: a value beyond the last header column")
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
+            problems.add(f"row {row_number}, column {column_letter(width)}: a value beyond the last header column")
+        if len(cells) < width:
+            cells = [*cells, *([""] * (width - len(cells)))]
         attributes: dict[str, str] = {}
         answers: dict[str, tuple[Answer, str | None]] = {}
         case_ref = ""
         reserve = False
         sample: dict[str, str | None] = {}
         for index, (kind, key) in enumerate(columns):
-            value = cells[index] if index < len(cells) else ""
-            where = f"row {row_number}, column {column_letter(index)} ({header[index].strip()})"
+            value = cells[index]
             try:
-                if kind == "case_ref":
+                if kind == "question":
+                    if value:
+                        answer = read_answer(value)
+                        if answer[0] is not None:  # the one tuple per distinct cell, shared: a big sheet stays small
+                            answers[key] = cast("tuple[Answer, str | None]", answer)
+                elif kind == "case_ref":
                     case_ref = check_case_ref(value)
                 elif kind == "reserve":
                     reserve = _reserve_flag(value)
@@ -143,12 +160,8 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
                     sample[key] = check_sample_value(key, value.strip())
                 elif kind == "attribute" and value.strip():
                     attributes[key] = ATTRIBUTES_BY_COLUMN[key].parse(value)
-                elif kind == "question":
-                    answer, reason = parse_answer_text(value)
-                    if answer is not None:
-                        answers[key] = (answer, reason)
             except (InvalidAttribute, InvalidValue) as error:
-                problems.add(f"{where}: {error}")
+                problems.add(f"row {row_number}, column {column_letter(index)} ({header[index].strip()}): {error}")
         if case_ref:
             if case_ref in first_row_of:
                 problems.add(
@@ -181,6 +194,24 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
     )
 
 
+class _AnswerReader:
+    """``parse_answer_text`` remembering what it read: a sheet holds a few distinct answers a million times."""
+
+    KEPT = 10_000  # distinct cells remembered (N/A reasons can be many)
+
+    def __init__(self) -> None:
+        self.read: dict[str, tuple[Answer | None, str | None]] = {}
+
+    def __call__(self, text: str) -> tuple[Answer | None, str | None]:
+        try:
+            return self.read[text]
+        except KeyError:
+            answer = parse_answer_text(text)  # InvalidValue for what is not an answer
+            if len(self.read) < self.KEPT:
+                self.read[text] = answer
+            return answer
+
+
 def _reserve_flag(value: str) -> bool:
     word = value.strip().lower()
     if word in ("", "no", "n"):
@@ -209,9 +240,12 @@ def import_sheet(
     unit: str | None = None,
     framework_id: str | None = None,
     auditor: str | None = None,
-    progress=None,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Validate the whole sheet, then write it in one transaction (all or nothing).
+
+    ``progress(stage, done, total)``: "reading" every 1,000 rows (total None), then "writing" every
+    1,000 cases (of the sheet's cases).
 
     ``round_row``: a ``Round`` to import into (by its id, whatever it is called by then), or the
     name of a round to create (DuplicateRound if that name is taken by the time it is written).
@@ -229,7 +263,7 @@ def import_sheet(
             framework = load_framework(framework_id or DEFAULT_FRAMEWORK_ID)
         except UnknownFramework as error:
             raise InvalidValue(str(error)) from None
-    sheet = parse_sheet(path, framework)
+    sheet = parse_sheet(path, framework, progress=progress)
     auditor = auditor or current_user()
     created = False
     with write_lock(store.db):
@@ -243,7 +277,12 @@ def import_sheet(
         # every case, how it was drawn (checked against what it already holds before this sheet's answers
         # go in) and its answers, written in bulk; events with ids derived from what changed (importing.py)
         counts = write_imported_cases(
-            store, round_row, sheet.cases, by=auditor, source=f"import:{Path(path).name}", progress=progress
+            store,
+            round_row,
+            sheet.cases,
+            by=auditor,
+            source=f"import:{Path(path).name}",
+            progress=None if progress is None else lambda done, total: progress("writing", done, total),
         )
     return ImportResult(
         round=round_row.name,

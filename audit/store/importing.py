@@ -23,15 +23,15 @@ apart that way (its slot holds a value no event explains) gets a random id.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from audit.core.attributes import ATTRIBUTE_COLUMNS, check_sample_value, derived_young_adult
-from audit.core.events import SlotEvent, format_based_on, heads, next_generation, parse_based_on
+from audit.core.events import SlotEvent, format_based_on, heads, next_generation, parse_based_on, stable_event_id
 from audit.errors import InvalidValue
 from audit.store.clock import now
 from audit.store.rounds import Round
@@ -72,9 +72,8 @@ class ImportCounts:
 
 
 def _event_id(kind: str, round_id: str, case_ref: str, slot: str, based_on: str | None, state: tuple, by: str) -> str:
-    """``audit.core.events.stable_event_id`` of an imported change, written out for speed (a sheet has millions)."""
-    parts = ("import " + kind, round_id, case_ref, slot, based_on, *state, by)
-    return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:32]
+    """The id of an imported change: derived from what happened (``audit.core.events.stable_event_id``)."""
+    return stable_event_id("import " + kind, round_id, case_ref, slot, based_on, *state, by)
 
 
 # an answer as the round holds it: (value, reason, note, event_id, heads, generation)
@@ -87,6 +86,10 @@ ANSWER_UPSERT = """
         value = excluded.value, reason = excluded.reason, note = excluded.note,
         auditor = excluded.auditor, answered_at = excluded.answered_at, event_id = excluded.event_id,
         heads = excluded.heads, generation = excluded.generation
+"""
+FIRST_ANSWER_INSERT = """
+    INSERT INTO answers (case_id, question_id, round_id, value, reason, note, auditor, answered_at, event_id, heads, generation)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 ANSWER_EVENT_INSERT = """
     INSERT INTO answer_history (event_id, case_id, question_id, old_value, new_value, old_reason, new_reason,
@@ -348,9 +351,13 @@ class _SheetWriter:
             case_id = rows[case.case_ref]["id"]
             ref = case.case_ref
             if ref not in existing:  # a new case holds no answer: every answer is its first event
+                # _event_id("answer", round_id, ref, question_id, None, (value, reason, None), by), written out:
+                # the hot loop of a big import
+                prefix = f"import answer\x1f{round_id}\x1f{ref}\x1f"
                 for question_id, (answer, reason) in case.answers.items():
-                    value = answer.value
-                    event_id = _event_id("answer", round_id, ref, question_id, None, (value, reason, None), by)
+                    value = answer._value_
+                    text = f"{prefix}{question_id}\x1f\x1f{value}\x1f{reason or ''}\x1f\x1f{by}"
+                    event_id = sha256(text.encode()).hexdigest()[:32]
                     first_events.append(
                         (event_id, case_id, question_id, None, value, None, reason, None, None, by, source, stamp, None, 1)
                     )
@@ -399,10 +406,10 @@ class _SheetWriter:
             else (e[1], e[2], round_id, e[4], e[6], e[8], by, stamp, e[0], None, e[13])
             for i, e in enumerate(events)
         ]
-        for history, shown in ((first_events, first_answers), (events, answers)):
+        for history, shown, sql in ((first_events, first_answers, FIRST_ANSWER_INSERT), (events, answers, ANSWER_UPSERT)):
             if history:
                 self.conn.executemany(ANSWER_EVENT_INSERT, history)
-                self.conn.executemany(ANSWER_UPSERT, shown)
+                self.conn.executemany(sql, shown)
         return len(first_events) + len(events)
 
     def _head_states(self, conflicted: list[tuple[tuple[int, str], tuple]]) -> dict[tuple[int, str], list[tuple]]:
