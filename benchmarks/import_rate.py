@@ -96,8 +96,10 @@ def build_sheet(path: Path, cases: int) -> int:
 def measure_floor(cases: int, questions_per_case: int, path: str | Path) -> float:
     """Answers per second that plain sqlite3 reaches writing ``cases`` x ``questions_per_case`` answers
     and one history row each, with ``executemany`` in one transaction, into a new database at ``path``:
-    WAL, synchronous=FULL, answers clustered by case (WITHOUT ROWID), one (round, question, value) index.
-    The values are made before the clock starts; the commit (and its fsync) is timed."""
+    WAL, synchronous=FULL, answers clustered by case (WITHOUT ROWID), one (round, question, value) index,
+    and no other index, constraint or check. The values are those an import writes (a 32-digit round id,
+    a full timestamp, reasons for half the N/As), made before the clock starts; the commit (and its
+    fsync) is timed."""
     answers, seconds, _ = floor_run(cases, questions_per_case, path)
     return answers / seconds
 
@@ -107,16 +109,20 @@ def floor_run(cases: int, questions_per_case: int, path: str | Path) -> tuple[in
     path = Path(path)
     for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         leftover.unlink(missing_ok=True)
+    # the values an import writes: a round's id (32 hex digits), question ids, the sheet's answers and
+    # reasons, a timestamp as caseaudit stamps one, the auditor, "import:" and the sheet's name
     rng = random.Random(7)
-    questions = [f"q{n:03d}" for n in range(questions_per_case)]
-    stamp = "2024-01-01T00:00:00+00:00"
+    round_id = f"{rng.getrandbits(128):032x}"
+    questions = [f"2.{n // 20 + 1}.{n % 20 // 5 + 1}{'abcde'[n % 5]}" for n in range(questions_per_case)]
+    stamp, source = "2024-01-01T00:00:00.000000+00:00", "import:sheet.csv"
     answers, history = [], []
     for case_id in range(1, cases + 1):
         for question in questions:
             value = rng.choices(("Yes", "No", "Not applicable"), (6, 3, 1))[0]
+            reason = rng.choice(REASONS) if value == "Not applicable" and rng.random() < 0.5 else None
             event_id = f"{rng.getrandbits(128):032x}"
-            answers.append((case_id, question, "round", value, None, None, "bench", stamp, event_id, None, 1))
-            history.append((event_id, case_id, question, None, value, None, None, None, None, "bench", "import", stamp, None, 1))
+            answers.append((case_id, question, round_id, value, reason, None, "bench", stamp, event_id, None, 1))
+            history.append((event_id, case_id, question, None, value, None, reason, None, None, "bench", source, stamp, None, 1))
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
@@ -158,7 +164,8 @@ def time_import(sheet: Path, db: Path, *, root: Path = ROOT, python: str = sys.e
     command = [python, "-m", "audit.cli", "--db", str(db), "--auditor", "bench", "import", str(sheet), "--round", "Bench"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    # run from ``root``: ``python -m`` puts the working folder ahead of PYTHONPATH on the import path
+    done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
