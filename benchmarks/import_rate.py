@@ -1,6 +1,6 @@
 """Import rate against the floor (issue 14): `caseaudit import` of a 20,000-case sheet, as a whole process.
 
-    .venv/bin/python benchmarks/import_rate.py [--cases 20000] [--format csv|xlsx] [--keep DIR] [--also FOLDER]
+    .venv/bin/python benchmarks/import_rate.py [--cases 20000] [--format csv|xlsx] [--keep DIR] [--also FOLDER] [--repeat N]
 
 Builds a case sheet of ``--cases`` cases, every key question and prompt of the PDU framework
 (hmip-probation-pdu-2021) answered (74 a case: 6 Yes : 3 No : 1 N/A, half the N/As with a reason)
@@ -26,6 +26,7 @@ import os
 import random
 import resource
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="also time the caseaudit checked out in this folder (e.g. an older one)",
     )
+    parser.add_argument("--repeat", type=int, default=1, help="measure the floor and the import(s) this many times, in turn")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="caseaudit-import-rate-") as tmp:
         folder = args.keep or Path(tmp)
@@ -198,22 +200,29 @@ def main(argv: list[str] | None = None) -> None:
             f"sheet: {args.cases:,} cases x {per_case} answers = {answers:,} answers, "
             f"{sheet.stat().st_size / 1e6:.1f} MB {args.format.upper()}, built in {time.perf_counter() - started:.1f} s"
         )
-        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other work slows both figures)")
-        _, floor_seconds, floor_cpu = floor_run(args.cases, per_case, folder / "floor.db")
-        floor = answers / floor_seconds
-        print(
-            f"floor (sqlite3 executemany, one transaction): {floor:>9,.0f} answers/s "
-            f"({floor_seconds:.2f} s, {floor_cpu:.2f} s CPU)"
-        )
-        for root in (ROOT, *args.also):
-            seconds, cpu, said = time_import(sheet, folder / "import.db", root=root)
-            rate = answers / seconds
-            label = "caseaudit import (whole process)" if root == ROOT else f"caseaudit import in {root}"
-            print(f"{label}: {rate:>9,.0f} answers/s ({seconds:.2f} s, {cpu:.2f} s CPU)  [{said}]")
+        ratios: dict[Path, list[float]] = {root: [] for root in (ROOT, *args.also)}
+        for run in range(1, args.repeat + 1):
+            print(f"run {run}: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work slows both figures)")
+            _, floor_seconds, floor_cpu = floor_run(args.cases, per_case, folder / "floor.db")
+            floor = answers / floor_seconds
             print(
-                f"  ratio to the floor: {rate / floor:.2f} (target >= 0.50); "
-                f"by CPU time, less swayed by other work: {floor_cpu / cpu:.2f}"
+                f"  floor (sqlite3 executemany, one transaction): {floor:>9,.0f} answers/s "
+                f"({floor_seconds:.2f} s, {floor_cpu:.2f} s CPU)"
             )
+            for root in ratios:
+                seconds, cpu, said = time_import(sheet, folder / "import.db", root=root)
+                rate = answers / seconds
+                label = "caseaudit import (whole process)" if root == ROOT else f"caseaudit import in {root}"
+                print(f"  {label}: {rate:>9,.0f} answers/s ({seconds:.2f} s, {cpu:.2f} s CPU)  [{said}]")
+                print(
+                    f"    ratio to the floor: {rate / floor:.2f} (target >= 0.50); "
+                    f"by CPU time, less swayed by other work: {floor_cpu / cpu:.2f}"
+                )
+                ratios[root].append(rate / floor)
+        if args.repeat > 1:
+            for root, found in ratios.items():
+                label = "caseaudit import" if root == ROOT else f"caseaudit import in {root}"
+                print(f"{label}: median ratio to the floor over {args.repeat} runs: {statistics.median(found):.2f}")
 
 
 if __name__ == "__main__":
