@@ -41,8 +41,8 @@ def load_demo(store: AuditStore) -> Iterator[str]:
     for spec in demo_spec()["round"]:
         name = spec["name"]
         try:
-            store.round(name)
-            yield f"{name}: already loaded"
+            loaded = store.round(name, removed_ok=True)
+            yield f"{name}: already loaded" + (" (removed: restore it with 'caseaudit restore-round')" if loaded.removed else "")
             continue
         except UnknownRound:
             pass

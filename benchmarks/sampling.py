@@ -31,14 +31,14 @@ from framework import load_framework  # noqa: E402
 TODAY = dt.date(2022, 2, 1)
 
 
-def make_caseload(path: Path, cases: int, seed: int = 11) -> None:
+def make_caseload(path: Path, cases: int, seed: int = 11, practitioners: int = 400) -> None:
     rng = random.Random(seed)
     start = TODAY - dt.timedelta(days=365)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["case_ref", "gender", "sentence_type", "rosh_level", "practitioner", "team", "start_date", "ethnicity"])
         for n in range(cases):
-            practitioner = rng.randrange(400)
+            practitioner = rng.randrange(practitioners)
             writer.writerow(
                 [
                     f"X{n:06d}",
@@ -82,5 +82,22 @@ def main_benchmark(cases: int) -> None:
     print(f"caseaudit sample end to end (CSV in, CSV out), {cases:,} cases: {cli_seconds:.2f} s ({verdict})")
 
 
+def crowded_benchmark(cases: int = 100_000, practitioners: int = 20_000, size: int = 20_000) -> None:
+    """A hostile shape: many practitioners, a cap of one, so thousands of cases are given back and placed again."""
+    scheme = load_framework().sampling
+    with tempfile.TemporaryDirectory() as folder:
+        caseload = Path(folder) / "caseload.csv"
+        make_caseload(caseload, cases, practitioners=practitioners)
+        parsed, _ = read_caseload(caseload, scheme)
+        began = time.perf_counter()
+        sample = draw_sample(parsed, scheme, size=size, cap=1, window=Window(today=TODAY), seed=1)
+        seconds = time.perf_counter() - began
+    print(
+        f"pure draw_sample, {cases:,} cases, {practitioners:,} practitioners, size {size:,}, cap 1: {seconds:.2f} s "
+        f"({len(sample.cases):,} drawn)"
+    )
+
+
 if __name__ == "__main__":
     main_benchmark(int(sys.argv[1]) if len(sys.argv) > 1 else 250_000)
+    crowded_benchmark()

@@ -170,10 +170,11 @@ class _Reader:
             return ""
         if not _ID_PATTERN.match(identifier):
             self.report(where, f"id {identifier!r} has characters other than letters, digits, '.', '-', '_'")
-        if identifier in self.seen_ids:
-            self.report(f"id {identifier}", f"duplicate id (already used by {self.seen_ids[identifier]})")
+        # ids are matched without regard to case (a sheet's "2.2.3.DA" is 2.2.3.da), so two may not differ only in case
+        if identifier.casefold() in self.seen_ids:
+            self.report(f"id {identifier}", f"duplicate id (already used by {self.seen_ids[identifier.casefold()]})")
         else:
-            self.seen_ids[identifier] = where
+            self.seen_ids[identifier.casefold()] = where
         return identifier
 
     def rating(self, value: Any, where: str, *, not_applicable: str = "'Not applicable' is not a rating band") -> Rating | None:

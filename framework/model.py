@@ -227,6 +227,15 @@ class Framework:
     def has_question(self, question_id: str) -> bool:
         return question_id in self._questions
 
+    def canonical_question_id(self, text: str) -> str | None:
+        """The question id ``text`` names, without regard to case or surrounding spaces ('2.2.3.DA' is
+        2.2.3.da); None if it names none. Ids never differ only in case (checked when a framework loads)."""
+        text = text.strip()
+        if text in self._questions:
+            return text
+        folded = text.casefold()
+        return next((q for q in self._questions if q.casefold() == folded), None)
+
     def standard(self, standard_id: str) -> Standard:
         for standard in self.standards:
             if standard.id == standard_id:

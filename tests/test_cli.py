@@ -159,3 +159,24 @@ def test_serve_binds_to_localhost_only(demo_db):
         process.terminate()
         output += process.communicate(timeout=10)[0]
     assert f"127.0.0.1:{port}" in output and "this computer only" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "command", "says"),
+    [
+        (["sample", "caseload.csv", "--size", "0", "-o", "s.csv"], "caseaudit sample", "argument --size: must be at least 1"),
+        (["sample", "caseload.csv", "--size", "5", "--started-from", "2024-13-01"], "caseaudit sample", "is not a date"),
+        (["resolve", "--round", "R", "abc", "other"], "caseaudit resolve", "argument conflict: invalid int value: 'abc'"),
+        (["settle", "--round", "R"], "caseaudit settle", "the following arguments are required"),
+        (["no-such-command"], "caseaudit", "invalid choice: 'no-such-command'"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_the_command_and_its_help(cli, capsys, tmp_path, args, command, says):
+    """Every mistake in the arguments is one line on stderr, exit 2, saying where to read the usage (never
+    argparse's usage block), and nothing is created."""
+    with pytest.raises(SystemExit) as refused:
+        cli("--db", tmp_path / "never.db", *args)
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"{command}: error: ") and says in err and err.rstrip().endswith(f"(see '{command} --help')"), err
+    assert not (tmp_path / "never.db").exists()

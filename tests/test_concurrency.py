@@ -27,11 +27,11 @@ def caseaudit(db, *args):
 
 def test_sigkilled_answer_commands_lose_nothing_that_was_reported_saved(tmp_path):
     db = tmp_path / "killed.db"
-    run = kill_run(db, commands=200, min_kills=50)
+    run = kill_run(db, commands=100, min_kills=25)
     print(
         f"\n{run.commands} answer commands, {run.kills} SIGKILLed mid-run, {len(run.returned_ok)} returned 0, {run.seconds:.1f} s"
     )
-    assert run.kills >= 50
+    assert run.kills >= 25
     assert run.other_failures == []  # a command that was not killed never failed ("database is locked" etc.)
     stored = stored_answers(db)
     for pair, value in run.returned_ok.items():
@@ -49,11 +49,12 @@ def test_sigkilled_answer_commands_lose_nothing_that_was_reported_saved(tmp_path
     assert after.returncode == 0, after.stderr
 
 
-def test_eight_processes_writing_500_answers_each_at_once(tmp_path):
-    run = load_run(tmp_path / "load.db", processes=8, answers_each=500)
+def test_eight_processes_writing_150_answers_each_at_once(tmp_path):
+    # the full-size run (8 x 500) is benchmarks/reliability.py; eight writers at once is what is tested here
+    run = load_run(tmp_path / "load.db", processes=8, answers_each=150)
     print(
         f"\n{run.processes} processes x {run.answers_each} answers: {run.stored} stored, {run.failed_commands} failed, {run.seconds:.1f} s"
     )
     assert run.failed_commands == 0
-    assert run.stored == 4000
+    assert run.stored == 8 * 150
     assert caseaudit(tmp_path / "load.db", "check").returncode == 0

@@ -628,7 +628,9 @@ def test_disk_full_on_a_small_tmpfs(demo_db, tmp_path):
         ref = first_case(db)
         assert run("--db", db, "answer", "--round", NEWHAM, ref, "2.1.1", "N/A: before the disk filled").returncode == 0
         _fill(small)
-        one_line(run("--db", small / "new.db", "import", FIXTURES / "two-cases.csv", "--round", "R"), "disk is full")
+        one_line(
+            run("--db", small / "new.db", "import", FIXTURES / "two-cases.csv", "--round", "R", "--unit", "U"), "disk is full"
+        )
         result = run("--db", db, "answer", "--round", NEWHAM, ref, "2.1.1", "N/A: " + "x" * 120_000)
         one_line(result, "disk is full")
         one_line(run("--db", db, "backup", small / "b.db"), "disk is full")

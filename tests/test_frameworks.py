@@ -450,7 +450,7 @@ def test_a_local_copy_with_its_own_bands_is_imported_and_summarised(cli, user_di
 def test_a_round_whose_user_framework_is_missing_gives_one_line_until_it_is_added_again(cli, user_dir, tmp_path, db_path):
     copy = _local_framework(cli, tmp_path)
     sheet = _sheet(tmp_path / "sheet.csv", load_framework("pdu-no-court-work"), 9)
-    assert cli("--db", db_path, "import", sheet, "--round", "Local", "--framework", "pdu-no-court-work").code == 0
+    assert cli("--db", db_path, "import", sheet, "--round", "Local", "--unit", "U", "--framework", "pdu-no-court-work").code == 0
     (user_dir / "pdu-no-court-work-v1.toml").unlink()
     missing = cli("--db", db_path, "summary", "--round", "Local", "--format", "json")
     assert missing.code == 2
@@ -487,7 +487,7 @@ def test_a_youth_round_through_the_command_line(cli, tmp_path, db_path):
 @pytest.mark.parametrize("suffix", ["html", "xlsx", "md"])
 def test_a_youth_round_reports_in_every_format(cli, tmp_path, db_path, suffix):
     sheet = _sheet(tmp_path / "youth.csv", load_framework(YOUTH), 4)
-    assert cli("--db", db_path, "import", sheet, "--round", "YJS", "--framework", YOUTH).code == 0
+    assert cli("--db", db_path, "import", sheet, "--round", "YJS", "--unit", "U", "--framework", YOUTH).code == 0
     assert cli("--db", db_path, "rate", "--round", "YJS", "4.1", "Good").code == 0
     out = tmp_path / f"report.{suffix}"
     result = cli("--db", db_path, "report", "--round", "YJS", "-o", out)

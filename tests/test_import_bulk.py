@@ -34,10 +34,11 @@ def two_copies_with_a_round(tmp_path, name="S"):
 def write_sample_file(path):
     """24 cases in the main sample (two strata of 12) and two reserves per stratum, with answers."""
     lines = ["case_ref,sentence_type,stratum,reserve,draw_order,2.1.1,2.1.1a"]
-    for stratum, letter, sentence in (("licence", "A", "Licence"), ("community", "B", "Community order")):
+    strata = (("male-licence-low", "A", "Licence", 0), ("male-community-low", "B", "Community order", 100))
+    for stratum, letter, sentence, drawn_before in strata:
         for n in range(1, 15):
-            reserve = "Yes" if n > 12 else "No"
-            lines.append(f"{letter}1000{n:02d},{sentence},{stratum},{reserve},{n},{'Yes' if n % 3 else 'No'},Yes")
+            reserve = "Yes" if n > 12 else "No"  # each case its own draw order, over the whole sample
+            lines.append(f"{letter}1000{n:02d},{sentence},{stratum},{reserve},{drawn_before + n},{'Yes' if n % 3 else 'No'},Yes")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -198,12 +199,14 @@ def test_an_import_settles_an_open_conflict_it_agrees_with(tmp_path):
     copy_database(a, b)
     for db, value, who in ((a, "No", "spo.a"), (b, "Not applicable", "spo.b")):
         with AuditStore.open(db) as store:
-            store.record_answer(store.round("S"), "A100001", "2.2.1", value, auditor=who)
+            reason = "no risk work needed" if value == "Not applicable" else None
+            store.record_answer(store.round("S"), "A100001", "2.2.1", value, reason=reason, auditor=who)
     assert merge_database(AuditStore.open(a), b, by="spo.a").conflicts_found == 1
     with AuditStore.open(a) as store:
         (conflict,) = store.conflicts(store.round("S"))
         other = "No" if conflict["our_value"] == "Not applicable" else "Not applicable"
-    sheet.write_text(f"case_ref,2.2.1\nA100001,{'N/A' if other == 'Not applicable' else 'No'}\n", encoding="utf-8")
+    cell = "N/A: no risk work needed" if other == "Not applicable" else "No"
+    sheet.write_text(f"case_ref,2.2.1\nA100001,{cell}\n", encoding="utf-8")
     result = import_into(a, sheet, auditor="qa.lead")
     assert result.answers_changed == 1
     with AuditStore.open(a) as store:
@@ -334,3 +337,57 @@ def test_a_long_import_shows_how_far_it_has_got_on_a_terminal(tmp_path, monkeypa
     shown = terminal.getvalue()
     assert "\rReading the sheet: 2,000 rows\n" in shown
     assert shown.endswith("\rWriting: 1,000 of 2,100 cases\rWriting: 2,000 of 2,100 cases\rWriting: 2,100 of 2,100 cases\n")
+
+
+def test_notes_go_in_with_the_bulk_write_and_the_answer_codes_follow_the_answers(tmp_path):
+    """Notes in new and existing cases (a note on a blank answer keeps the answer; a blank note cell erases
+    nothing), each in the history; the answer codes, worked out once at the end, equal the answers."""
+    db = tmp_path / "a.db"
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text(
+        "case_ref,2.1.1,note:2.1.1,2.1.1a,note:2.1.1a\nA100001,Yes,seen the OASys,No,\nA100002,,plan overdue,N/A: custody,\n",
+        encoding="utf-8",
+    )
+    second.write_text(
+        "case_ref,2.1.1,note:2.1.1,2.1.1a,note:2.1.1a\nA100001,No,,,asked the PO\nA100002,Yes,,,\nA100003,,new case note,Yes,\n",
+        encoding="utf-8",
+    )
+    with AuditStore.open(db) as store:
+        import_sheet(store, first, "R", unit=UNIT, auditor="spo.a")
+        result = import_sheet(store, second, store.round("R"), auditor="spo.b")
+        assert (result.cases_added, result.answers_changed) == (1, 5)
+        round_row = store.round("R")
+        shown = {
+            (ref, question): (a["value"], a["reason"], a["note"])
+            for ref in ("A100001", "A100002", "A100003")
+            for question in ("2.1.1", "2.1.1a")
+            if (a := store.answer(store.case(round_row, ref)["id"], question)) is not None
+        }
+        assert shown == {
+            ("A100001", "2.1.1"): ("No", None, "seen the OASys"),  # the blank note cell kept the note
+            ("A100001", "2.1.1a"): ("No", None, "asked the PO"),  # a note on a blank answer kept the answer
+            ("A100002", "2.1.1"): ("Yes", None, "plan overdue"),
+            ("A100002", "2.1.1a"): ("Not applicable", "custody", None),
+            ("A100003", "2.1.1"): (None, None, "new case note"),
+            ("A100003", "2.1.1a"): ("Yes", None, None),
+        }
+        notes_recorded = {
+            (r["case_ref"], r["question_id"], r["new_note"], r["auditor"])
+            for r in store.db.query(
+                "SELECT c.case_ref, h.question_id, h.new_note, h.auditor FROM answer_history h JOIN cases c ON c.id = h.case_id"
+                " WHERE h.new_note IS NOT h.old_note"
+            )
+        }
+        assert notes_recorded == {
+            ("A100001", "2.1.1", "seen the OASys", "spo.a"),
+            ("A100002", "2.1.1", "plan overdue", "spo.a"),
+            ("A100001", "2.1.1a", "asked the PO", "spo.b"),
+            ("A100003", "2.1.1", "new case note", "spo.b"),
+        }
+        assert store.check() == []  # includes: every case's answer codes equal its answers
+        place = dict(store.db.execute("SELECT question_id, position FROM answer_code_positions").fetchall())
+        codes = {
+            ref: "".join((text or "").ljust(len(place))[place[q]] for q in ("2.1.1", "2.1.1a"))
+            for ref, text in store.db.execute("SELECT case_ref, answer_codes FROM cases")
+        }
+        assert codes == {"A100001": "NN", "A100002": "YA", "A100003": " Y"}

@@ -264,7 +264,15 @@ def test_agreement_json_on_a_hand_made_example(cli, db_path):
     result = cli("--db", db_path, "agreement", "--round", "R", "--format", "json")
     assert result.code == 0, result
     data = json.loads(result.out)
-    assert list(data) == ["round", "moderation_round", "questions", "overall", "disagreements"]
+    assert list(data) == [
+        "round",
+        "moderation_round",
+        "questions",
+        "overall",
+        "disagreements",
+        "first_marking_as_of",
+        "answers_since_not_compared",
+    ]
     assert (data["round"], data["moderation_round"]) == ("R", "R moderation")
     by_id = {q["id"]: q for q in data["questions"]}
     assert len(by_id) == 77  # every question of the framework, key questions, prompts and data items
@@ -340,7 +348,7 @@ def test_settle_records_the_moderated_answer_in_the_history(marked, cli):
         (["agreement", "--round", "R", "--moderation", "other"], "no moderation round called 'other'"),
         (["settle", "--round", "R", "Z999999", "2.1.1", "first"], "no case 'Z999999'"),
         (["settle", "--round", "R", "A111111", "9.9.9", "first"], "not a question"),
-        (["settle", "--round", "R", "D444444", "2.1.1", "first"], "has not answered"),
+        (["settle", "--round", "R", "D444444", "2.1.1", "first"], "had not answered"),
     ],
 )
 def test_errors_exit_2_with_one_line(marked, cli, args, words):
@@ -502,9 +510,11 @@ def test_the_first_marking_is_what_r_held_when_moderation_began(marked, cli):
     first_said = FIRST[(ref, "2.1.1")]
     other = "No" if first_said == "Yes" else "Yes"
     before = json.loads(cli("--db", marked, "agreement", "--round", "R", "--format", "json").out)
-    # someone changes R's answer after the moderation began: the first marking is unchanged
+    # someone changes R's answer after the moderation began: the first marking is unchanged (and the change is counted
+    # as an answer given since, not compared)
     assert cli("--db", marked, "--auditor", "erin", "answer", "--round", "R", ref, "2.1.1", other).code == 0
     after = json.loads(cli("--db", marked, "agreement", "--round", "R", "--format", "json").out)
+    assert (before.pop("answers_since_not_compared"), after.pop("answers_since_not_compared")) == (0, 1)
     assert after == before
     kept = cli("--db", marked, "--auditor", "qa-lead", "settle", "--round", "R", ref, "2.1.1", "first", "--reason", "first right")
     assert kept.code == 0, kept
@@ -519,7 +529,8 @@ def test_the_first_marking_is_what_r_held_when_moderation_began(marked, cli):
             "qa-lead",
         )
     # settling never moves the agreement figures
-    assert json.loads(cli("--db", marked, "agreement", "--round", "R", "--format", "json").out) == before
+    settled = json.loads(cli("--db", marked, "agreement", "--round", "R", "--format", "json").out)
+    assert settled.pop("answers_since_not_compared") == 1 and settled == before
 
 
 def test_agreement_json_shows_control_characters_in_names_as_escapes(marked, cli):
@@ -541,3 +552,169 @@ def test_a_case_named_twice_is_moderated_once(cli, db_path):
         store.upsert_case(store.create_round("R", "Testshire PDU", "hmip-probation-pdu-2021"), "A111111", {})
     made = cli("--db", db_path, "moderate", "--round", "R", "--case", "a111111", "--case", " A111111 ", "--case", "A111111")
     assert made.code == 0 and "1 case(s)" in made.out, made
+
+
+def test_importing_the_originals_export_into_its_blind_round_is_warned(cli, db_path, tmp_path):
+    """A moderation round filled from R's own export would agree with R perfectly and mean nothing: the import
+    says so. A real second marking (one answer differs) is imported without the warning."""
+    import csv
+
+    from audit.store import AuditStore
+
+    assert cli("--db", db_path, "demo").code == 0
+    assert cli("--db", db_path, "moderate", "--round", "Newham 2022", "--cases", "3", "--seed", "7").code == 0
+    exported = tmp_path / "newham.csv"
+    assert cli("--db", db_path, "export", "--round", "Newham 2022", exported).code == 0
+    with AuditStore.open(db_path) as store:
+        chosen = set(refs_of(store, store.round("Newham 2022 moderation")))
+    rows = list(csv.reader(exported.open(newline="", encoding="utf-8-sig")))
+    header, body = rows[0], [row for row in rows[1:] if row[0] in chosen]
+    assert len(body) == 3
+
+    def write(path, rows):
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([header, *rows])
+        return path
+
+    # a genuine second marking: the same but for one answer
+    question = header.index("2.2.1")
+    genuine = [list(row) for row in body]
+    genuine[0][question] = "No" if genuine[0][question] == "Yes" else "Yes"
+    honest = cli("--db", db_path, "import", write(tmp_path / "second.csv", genuine), "--round", "Newham 2022 moderation")
+    assert honest.code == 0 and "warning" not in honest.err, honest
+    copied = cli("--db", db_path, "import", write(tmp_path / "copied.csv", body), "--round", "Newham 2022 moderation")
+    assert copied.code == 0, copied
+    assert "warning: all" in copied.err and "equal the first marking in 'Newham 2022'" in copied.err
+    assert len(copied.err.strip().splitlines()) == 1
+
+
+def test_two_copies_moderating_r_by_the_default_name_end_with_the_same_recorded_names(cli, tmp_path):
+    """Each laptop copy made its own "R moderation": a merge must not rename either silently. The name given to the
+    incoming round is a round event, so it travels back, and after merging both ways the copies agree."""
+    import shutil
+
+    from audit.store import AuditStore
+
+    base = tmp_path / "base.db"  # R only: both copies moderate it themselves
+    with AuditStore.open(base) as store:
+        r = store.create_round("R", "Testshire PDU", "hmip-probation-pdu-2021", created_by="first-marker")
+        for ref in ("A111111", "B222222", "C333333", "D444444"):
+            store.upsert_case(r, ref, {"sentence_type": "Licence"})
+            store.record_answer(r, ref, "2.1.1", "Yes", auditor="first-marker")
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    shutil.copy(base, a)
+    shutil.copy(base, b)
+    assert cli("--db", a, "--auditor", "ann", "moderate", "--round", "R", "--cases", "2", "--seed", "1").code == 0
+    assert cli("--db", b, "--auditor", "bob", "moderate", "--round", "R", "--cases", "2", "--seed", "2").code == 0
+    assert cli("--db", a, "--auditor", "ann", "merge", b).code == 0
+    assert cli("--db", b, "--auditor", "bob", "merge", a).code == 0
+    assert cli("--db", a, "--auditor", "ann", "merge", b).code == 0
+
+    def names(path):
+        with AuditStore.open(path) as store:
+            return {r.id: r.name for r in store.moderation_rounds(store.round("R"))}, [
+                (e["event"], e["reason"], e["done_by"])
+                for e in store.db.query("SELECT * FROM round_events WHERE event = 'renamed'")
+            ]
+
+    (names_a, renames_a), (names_b, renames_b) = names(a), names(b)
+    assert names_a == names_b and len(set(names_a.values())) == 2
+    assert "R moderation (merged from b.db)" in names_a.values()
+    assert ("renamed", "R moderation -> R moderation (merged from b.db)", "ann") in renames_a
+    assert sorted(renames_a) == sorted(renames_b)
+
+
+@pytest.mark.parametrize("points_at", ["itself", "a round neither copy holds"])
+def test_a_merged_round_moderating_itself_or_nothing_is_refused_naming_the_file(marked, cli, tmp_path, points_at):
+    import shutil
+    import sqlite3
+
+    crafted = tmp_path / "crafted.db"
+    shutil.copy(marked, crafted)
+    conn = sqlite3.connect(crafted)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    target = "id" if points_at == "itself" else "'0123456789abcdef0123456789abcdef'"
+    conn.execute(f"UPDATE rounds SET moderates = {target} WHERE moderates IS NOT NULL")
+    conn.commit()
+    conn.close()
+    from audit.store import AuditStore
+
+    fresh = tmp_path / "fresh.db"
+    AuditStore.open(fresh).close()
+    result = cli("--db", fresh, "merge", crafted)
+    assert result.code == 2 and result.err.strip().count("\n") == 0, result
+    assert "crafted.db: round 'R moderation' moderates " + points_at in result.err and "nothing was merged" in result.err
+
+
+def test_agreement_says_as_of_when_the_first_marking_is_taken_and_counts_answers_given_since(marked, cli):
+    """The first marking is R's answers when the moderation round was made: an answer the first marker gives in R
+    later is not compared. The table and JSON say so (as of when, how many answers since), and settling 'first'
+    on such an answer says the first marker had not answered it when the moderation began."""
+    from audit.store import AuditStore
+
+    with AuditStore.open(marked) as store:
+        moderation = store.round("R moderation")
+        refs = refs_of(store, moderation)
+    second_mark(cli, marked, {k: v for k, v in SECOND.items() if k[0] in refs})
+    ref = next(r for r in refs if (r, "2.1.1b") not in FIRST)  # unanswered by the first marker when moderation began
+    assert cli("--db", marked, "--auditor", "first-marker", "answer", "--round", "R", ref, "2.1.1b", "No").code == 0
+    table = cli("--db", marked, "agreement", "--round", "R")
+    as_of = moderation.created_at[:16].replace("T", " ")
+    assert f"First marking as of {as_of} UTC, when 'R moderation' was made" in table.out, table
+    assert "1 answer given in round 'R' since then is not compared" in table.out, table
+    data = json.loads(cli("--db", marked, "agreement", "--round", "R", "--format", "json").out)
+    assert data["first_marking_as_of"] == moderation.created_at and data["answers_since_not_compared"] == 1
+    refused = cli("--db", marked, "settle", "--round", "R", ref, "2.1.1b", "first")
+    assert refused.code == 2 and refused.err.count("\n") == 1, refused
+    assert f"had not answered 2.1.1b for {ref} when moderation round 'R moderation' was made" in refused.err, refused
+
+
+def test_settle_echoes_the_answer_recorded_whatever_the_case_of_the_question_id(marked, cli):
+    from audit.store import AuditStore
+
+    with AuditStore.open(marked) as store:
+        refs = refs_of(store, store.round("R moderation"))
+    second_mark(cli, marked, {k: v for k, v in SECOND.items() if k[0] in refs})
+    settled = cli("--db", marked, "settle", "--round", "R", refs[0], "2.1.1A", "second")
+    assert settled.code == 0, settled
+    with AuditStore.open(marked) as store:
+        r = store.round("R")
+        recorded = store.answer(store.case(r, refs[0])["id"], "2.1.1a")["value"]
+    assert settled.out.startswith(f"{refs[0]} 2.1.1a: {recorded} - "), settled
+
+
+def test_settling_a_case_not_counted_says_so_and_a_removed_case_must_be_restored_first(cli, db_path, tmp_path):
+    sheet = tmp_path / "sample.csv"
+    sheet.write_text(
+        "case_ref,gender,sentence_type,stratum,reserve,draw_order,2.1.1\n"
+        "A111111,Female,Licence,female,No,1,Yes\n"
+        "B222222,Female,Licence,female,No,2,Yes\n"
+        "C333333,Female,Licence,female,Yes,3,\n",
+        encoding="utf-8",
+    )
+    assert cli("--db", db_path, "import", sheet, "--round", "R", "--unit", "Testshire PDU").code == 0
+    assert cli("--db", db_path, "moderate", "--round", "R", "--case", "A111111", "--case", "B222222").code == 0
+    for ref in ("A111111", "B222222"):
+        assert cli("--db", db_path, "answer", "--round", "R moderation", ref, "2.1.1", "No").code == 0
+    assert cli("--db", db_path, "swap", "--round", "R", "A111111", "--reason", "in custody").code == 0
+    for keep in ("first", "second"):
+        settled = cli("--db", db_path, "settle", "--round", "R", "A111111", "2.1.1", keep)
+        assert settled.code == 0, settled
+        assert "A111111 is swapped out: its answers are kept but not counted" in settled.err, settled
+    assert cli("--db", db_path, "remove-case", "--round", "R", "B222222", "--reason", "duplicate").code == 0
+    for keep in ("first", "second"):
+        refused = cli("--db", db_path, "settle", "--round", "R", "B222222", "2.1.1", keep)
+        assert refused.code == 2 and refused.err.count("\n") == 1, refused
+        assert "B222222 was removed from round 'R'; restore it first" in refused.err, refused
+
+
+def test_a_removed_moderation_round_is_named_as_removed_and_the_help_says_what_the_default_is(marked, cli, capsys):
+    assert cli("--db", marked, "moderate", "--round", "R", "--cases", "1", "--seed", "2", "--name", "m2").code == 0
+    assert cli("--db", marked, "remove-round", "--round", "m2", "--reason", "a test").code == 0
+    refused = cli("--db", marked, "agreement", "--round", "R", "--moderation", "M2")
+    assert refused.code == 2 and refused.err.count("\n") == 1, refused
+    assert "moderation round 'm2' was removed" in refused.err and "caseaudit restore-round --round 'm2'" in refused.err
+    for command in ("agreement", "settle"):
+        with pytest.raises(SystemExit):
+            cli(command, "--help")
+        assert "the newest" not in " ".join(capsys.readouterr().out.split())

@@ -166,22 +166,46 @@ def test_conflicting_answers_are_kept_listed_and_resolved_from_the_command_line(
     assert merged.code == 0 and "1 conflict(s)" in merged.out
     assert answer_of(ours, ref, "2.4.1") == "Yes"  # never overwritten silently
     listing = cli("--db", ours, "conflicts", "--round", NEWHAM)
-    number = re.search(r"#(\d+)\s+" + ref + r" 2\.4\.1\s+ours: Yes \(spo\.a\)\s+theirs: No \(spo\.b, laptop-b\.db\)", listing.out)
+    number = re.search(
+        r"#(\d+)\s+" + ref + r" 2\.4\.1\s+shown: Yes \(spo\.a\)\s+other: No \(spo\.b, found merging laptop-b\.db\)", listing.out
+    )
     assert number, listing.out
-    settled = cli("--db", ours, "--auditor", "qa.lead", "resolve", "--round", NEWHAM, number.group(1), "theirs")
+    settled = cli("--db", ours, "--auditor", "qa.lead", "resolve", "--round", NEWHAM, number.group(1), "other")
     assert settled.code == 0
     assert answer_of(ours, ref, "2.4.1") == "No"
     assert "No open conflicts" in cli("--db", ours, "conflicts", "--round", NEWHAM).out
-    assert "kept theirs (qa.lead)" in cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
+    assert "took the other value (qa.lead)" in cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
     history = cli("--db", ours, "history", "--round", NEWHAM, "--case", ref).out.splitlines()
     assert (
         "qa.lead" in history[-1]
         and "Yes -> No" in history[-1]
-        and f"conflict {number.group(1)} resolved: kept theirs" in history[-1]
+        and f"conflict {number.group(1)} resolved: took the other value" in history[-1]
     )
     twice = cli("--db", ours, "resolve", "--round", NEWHAM, number.group(1), "ours")
     assert twice.code == 2 and "already resolved" in twice.err
     assert "Nothing new" in cli("--db", ours, "merge", theirs).out
+
+
+def test_a_conflict_never_credits_the_merged_copys_value_to_this_copy(cli, two_copies):
+    """The value shown after a merge may be the other copy's (the later one): it is listed as 'shown', with its
+    auditor, never as 'ours' (which read as this database's own answer)."""
+    ours, theirs = two_copies
+    with AuditStore.open(ours) as store:
+        ref = first_case(store)
+    cli("--db", ours, "--auditor", "spo.a", "answer", "--round", NEWHAM, ref, "2.4.1", "Yes")
+    cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.4.1", "No")  # the later answer
+    assert cli("--db", ours, "merge", theirs).code == 0
+    assert answer_of(ours, ref, "2.4.1") == "No"  # the other copy's later answer is the one every copy shows
+    listing = cli("--db", ours, "conflicts", "--round", NEWHAM).out
+    assert re.search(ref + r" 2\.4\.1\s+shown: No \(spo\.b\)\s+other: Yes \(spo\.a, found merging laptop-b\.db\)", listing), (
+        listing
+    )
+    assert "ours" not in listing.replace("caseaudit resolve", "")
+    settled = cli(
+        "--db", ours, "--auditor", "qa.lead", "resolve", "--round", NEWHAM, re.search(r"#(\d+)", listing).group(1), "shown"
+    )
+    assert settled.code == 0 and "kept the shown value" in settled.out
+    assert answer_of(ours, ref, "2.4.1") == "No"
 
 
 def test_keeping_ours_is_recorded_and_a_later_edit_on_their_side_is_taken(cli, two_copies):
@@ -196,7 +220,7 @@ def test_keeping_ours_is_recorded_and_a_later_edit_on_their_side_is_taken(cli, t
         store.resolve_conflict(store.round(NEWHAM), conflict["id"], "ours", by="qa.lead")
         last = store.answer_history(store.round(NEWHAM), ref)[-1]
     assert (last["old_value"], last["new_value"], last["auditor"]) == ("Yes", "Yes", "qa.lead")
-    assert "kept ours" in last["source"]
+    assert "kept the shown value" in last["source"]
     # they merge our copy (with the resolution), then change the answer again: a fast-forward, no conflict
     cli("--db", theirs, "merge", ours)
     assert answer_of(theirs, ref, "2.4.1") == "Yes"

@@ -74,7 +74,7 @@ def test_merging_back_and_forth_never_overwrites_either_answer(cli, two_copies):
     result = cli("--db", ours, "merge", theirs)
     assert "1 conflict(s) settled" in result.out, result
     assert answer_of(ours, ref, "2.4.1") == "No" and open_conflicts(ours) == []
-    assert "kept theirs (qa.lead)" in cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
+    assert "took the other value (qa.lead)" in cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
     check_passes(cli, ours, theirs)
 
 
@@ -365,7 +365,11 @@ def test_answering_with_the_other_sides_value_settles_the_conflict_in_every_copy
     "damage, message",
     [
         ("UPDATE answer_history SET case_id = 99999 WHERE id = (SELECT max(id) FROM answer_history)", "belongs to no case"),
-        ("INSERT INTO round_events VALUES ('e-x', 'no-such-round', 'merged', NULL, 'x', '2026-01-01')", "belongs to no round"),
+        (
+            "INSERT INTO round_events (event_id, round_id, event, reason, done_by, done_at)"
+            " VALUES ('e-x', 'no-such-round', 'merged', NULL, 'x', '2026-01-01')",
+            "belongs to no round",
+        ),
         (
             "UPDATE answer_history SET based_on = event_id || ' ' || coalesce(based_on, '') WHERE id = (SELECT max(id) FROM answer_history)",
             "not earlier than itself",
@@ -425,7 +429,8 @@ def test_an_auditor_name_that_cannot_be_recorded_is_refused(cli, demo_db, monkey
         ),
         ("UPDATE cases SET rosh_level = 'Galactic' WHERE id = (SELECT min(id) FROM cases)", "rosh_level 'Galactic'"),
         (
-            "INSERT INTO round_events VALUES ('e-y', (SELECT id FROM rounds LIMIT 1), 'vanished', NULL, 'x', '2026-01-01')",
+            "INSERT INTO round_events (event_id, round_id, event, reason, done_by, done_at)"
+            " VALUES ('e-y', (SELECT id FROM rounds LIMIT 1), 'vanished', NULL, 'x', '2026-01-01')",
             "unknown kind",
         ),
         ("UPDATE answer_history SET auditor = '' WHERE id = (SELECT max(id) FROM answer_history)", "has no auditor"),
@@ -491,7 +496,7 @@ def test_a_conflict_settled_by_answering_is_kept_as_settled_and_numbers_are_neve
     (conflict,) = open_conflicts(ours)
     cli("--db", ours, "--auditor", "lead", "answer", "--round", NEWHAM, ref, "2.4.1", "No")
     listing = cli("--db", ours, "conflicts", "--round", NEWHAM, "--all").out
-    assert f"#{conflict['id']}" in listing and "resolved: kept theirs (lead)" in listing
+    assert f"#{conflict['id']}" in listing and "resolved: took the other value (lead)" in listing
     answer_apart(cli, ours, theirs, "2.6.1", ("theirs", "No"), ("ours", "Yes"))
     cli("--db", ours, "merge", theirs)
     (newer,) = open_conflicts(ours)
@@ -537,3 +542,136 @@ def test_the_young_adult_flag_follows_the_age_shown_after_a_merge(cli, tmp_path)
         with AuditStore.open(db) as store:
             case = store.case(store.round("R"), "A100001")
         assert case["young_adult"] == ("Yes" if 18 <= int(case["age"]) <= 25 else "No"), (db, case["age"], case["young_adult"])
+
+
+def test_resolving_a_conflict_again_says_how_it_was_resolved_in_the_same_words(cli, two_copies):
+    ours, theirs = two_copies
+    answer_apart(cli, ours, theirs, "2.4.1", ("theirs", "No"), ("ours", "Yes"))
+    cli("--db", ours, "merge", theirs)
+    (conflict,) = open_conflicts(ours)
+    assert cli("--db", ours, "--auditor", "lead", "resolve", "--round", NEWHAM, str(conflict["id"]), "other").code == 0
+    again = cli("--db", ours, "resolve", "--round", NEWHAM, str(conflict["id"]), "shown")
+    assert again.code == 2 and "already resolved by lead (took the other value)" in again.err, again
+
+
+# ------------------------------------------------------------------ round names and finalising, merged in either order
+def fresh_copies(tmp_path, *names: str) -> list[Path]:
+    """Copies of one empty database, as laptops handed a backup would hold."""
+    import shutil
+
+    base = tmp_path / "base.db"
+    AuditStore.open(base).close()
+    copies = [tmp_path / name for name in names]
+    for copy in copies:
+        shutil.copy(base, copy)
+    return copies
+
+
+def round_names(db: Path) -> dict[str, str]:
+    with AuditStore.open(db) as store:
+        return {r["id"]: r["name"] for r in store.db.query("SELECT id, name FROM rounds")}
+
+
+def test_rounds_named_alike_but_for_case_are_told_apart_by_a_merge_and_the_copies_agree(cli, tmp_path):
+    s1, s2 = fresh_copies(tmp_path, "s1.db", "s2.db")
+    with AuditStore.open(s1) as store:
+        store.create_round("Spring", "U", "hmip-probation-pdu-2021")
+    with AuditStore.open(s2) as store:
+        store.create_round("spring", "U", "hmip-probation-pdu-2021")
+    merged = cli("--db", s1, "--auditor", "ann", "merge", s2)
+    assert merged.code == 0 and "is called 'spring (merged from s2.db)'" in merged.out, merged
+    assert cli("--db", s2, "merge", s1).code == 0
+    names = round_names(s1)
+    assert names == round_names(s2) and sorted(names.values()) == ["Spring", "spring (merged from s2.db)"]
+    assert cli("--db", s1, "summary", "--round", "SPRING").code == 0
+
+
+@pytest.mark.parametrize("first", ["renamed copy merges first", "other copy merges first"])
+def test_a_rename_merged_onto_a_name_differing_only_in_case_is_renamed_and_recorded_and_copies_agree(cli, tmp_path, first):
+    """One copy renames R to 'Autumn', the other makes a round 'autumn': after merging both ways, in either
+    order, both copies hold the same names, no two differing only in case, and every change of name is a
+    recorded round event."""
+    (a,), b = fresh_copies(tmp_path, "a.db"), tmp_path / "b.db"
+    with AuditStore.open(a) as store:
+        store.create_round("R", "U", "hmip-probation-pdu-2021")
+    shutil_copy(a, b)
+    with AuditStore.open(a) as store:
+        store.rename_round(store.round("R"), "Autumn", by="ann")
+    with AuditStore.open(b) as store:
+        store.create_round("autumn", "U", "hmip-probation-pdu-2021", created_by="bob")
+    order = [(a, b), (b, a), (a, b)] if first == "renamed copy merges first" else [(b, a), (a, b), (b, a)]
+    for into, other in order:
+        result = cli("--db", into, "merge", other)
+        assert result.code == 0, result
+    names = round_names(a)
+    assert names == round_names(b), (names, round_names(b))
+    folded = [n.casefold() for n in names.values()]
+    assert len(folded) == len(set(folded)) == 2 and "autumn" in folded, names
+    for db in (a, b):
+        with AuditStore.open(db) as store:
+            for round_id, name in names.items():
+                if name not in ("R", "autumn"):  # the name each was made with
+                    renames = list(
+                        store.db.query("SELECT * FROM round_events WHERE round_id = ? AND event = 'renamed'", [round_id])
+                    )
+                    assert any(e["reason"].endswith(f" -> {name}") for e in renames), (name, renames)
+    check_passes(cli, a, b)
+
+
+def shutil_copy(source: Path, target: Path) -> None:
+    import shutil
+
+    with AuditStore.open(source) as store:
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(source, target)
+
+
+@pytest.mark.parametrize("change", ["answer", "swap", "new case"])
+def test_a_round_finalised_in_one_copy_and_changed_in_the_other_merges_in_neither_order(cli, tmp_path, change):
+    """f1 finalises R; f2, not knowing, changes R. Merging f2 into f1 is refused (R is finalised there); merging
+    f1 into f2 must be refused too, or f2's R would be finalised with changes the finaliser never saw: one line
+    naming the round and the file, nothing changed. After reopening in f1 and merging f2 in, both merge."""
+    (f1,) = fresh_copies(tmp_path, "f1.db")
+    sheet = tmp_path / "sample.csv"
+    sheet.write_text(
+        "case_ref,gender,sentence_type,stratum,reserve,draw_order\n"
+        "A111111,Female,Licence,female,No,1\nB222222,Female,Licence,female,Yes,2\n",
+        encoding="utf-8",
+    )
+    assert cli("--db", f1, "import", sheet, "--round", "R", "--unit", "U").code == 0
+    f2 = tmp_path / "f2.db"
+    shutil_copy(f1, f2)
+    assert cli("--db", f1, "--auditor", "lead", "finalise", "--round", "R").code == 0
+    if change == "answer":
+        assert cli("--db", f2, "answer", "--round", "R", "A111111", "2.1.1", "Yes").code == 0
+    elif change == "swap":
+        assert cli("--db", f2, "swap", "--round", "R", "A111111", "--reason", "in custody").code == 0
+    else:
+        with AuditStore.open(f2) as store:
+            store.upsert_case(store.round("R"), "C333333", {})
+    for into, other in ((f1, f2), (f2, f1)):
+        before = db_state(into)
+        refused = cli("--db", into, "merge", other)
+        assert refused.code == 2 and refused.err.count("\n") == 1, refused
+        assert "round 'R'" in refused.err and other.name in refused.err and "nothing was merged" in refused.err, refused
+        assert db_state(into) == before
+    assert cli("--db", f1, "--auditor", "lead", "reopen", "--round", "R", "--reason", "late work").code == 0
+    assert cli("--db", f1, "merge", f2).code == 0
+    assert cli("--db", f2, "merge", f1).code == 0
+    with AuditStore.open(f2) as store:
+        assert store.round("R").finalised_at is None
+
+
+def test_a_merge_records_one_merged_event_for_each_round_it_changed(cli, two_copies):
+    """Who merged what into a round is a round event: once per merge and round, whatever the merge brought."""
+    ours, theirs = two_copies
+    with AuditStore.open(ours) as store:
+        ref = first_case(store)
+    assert cli("--db", theirs, "--auditor", "spo.b", "answer", "--round", NEWHAM, ref, "2.4.1", "No").code == 0
+    assert cli("--db", ours, "--auditor", "qa.lead", "merge", theirs).code == 0
+    with AuditStore.open(ours) as store:
+        merged = [e for e in store.round_events(store.round(NEWHAM)) if e["event"] == "merged"]
+        others = [r["name"] for r in store.rounds() if r["name"] != NEWHAM]
+        untouched = [e for name in others for e in store.round_events(store.round(name)) if e["event"] == "merged"]
+    assert [(e["reason"], e["done_by"]) for e in merged] == [("merged from laptop-b.db", "qa.lead")]
+    assert untouched == []  # rounds the merge did not change get no event

@@ -99,7 +99,10 @@ class Copies(RuleBasedStateMachine):
     def answer(self, index, case_ref, question, value, reason) -> None:
         store = self.copy(index)
         held = self.events_held(store)
-        store.record_answer(store.round(ROUND), case_ref, question, value, reason=reason, auditor=f"auditor-{index}")
+        # a bare N/A as a sheet may carry one (a person recording it gives a reason): such states merge too
+        store.record_answer(
+            store.round(ROUND), case_ref, question, value, reason=reason, auditor=f"auditor-{index}", reason_required=False
+        )
         self.acknowledge(store, case_ref, question, held)
 
     @rule(
@@ -121,6 +124,7 @@ class Copies(RuleBasedStateMachine):
             note=note,
             keep_note=False,
             auditor=f"auditor-{index}",
+            reason_required=False,
         )
         self.acknowledge(store, case_ref, question, held)
 

@@ -237,7 +237,7 @@ def test_html_report_escapes_everything(cli, markup_db, tmp_path):
 def test_html_report_shows_control_characters_in_team_names_as_escapes(cli, tmp_path):
     db, sheet, out = tmp_path / "a.db", tmp_path / "s.csv", tmp_path / "report.html"
     sheet.write_text('case_ref,team,2.2.1\nA100001,"North\x1b]52;c;aGk=\x07\u202e",Yes\n', encoding="utf-8")
-    assert cli("--db", db, "import", sheet, "--round", "R\x1b[2J").code == 0
+    assert cli("--db", db, "import", sheet, "--round", "R\x1b[2J", "--unit", "U").code == 0
     assert cli("--db", db, "report", "--round", "R\x1b[2J", "-o", out).code == 0
     text = out.read_text(encoding="utf-8")
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", text)
@@ -314,7 +314,7 @@ def test_terminal_output_shows_control_characters_escaped(cli, tmp_path):
 def test_error_messages_show_control_characters_escaped(cli, tmp_path):
     sheet = tmp_path / f"sheet{ESCAPES}.csv"
     sheet.write_text("case_ref,2.2.1\nA100001,Maybe\n", encoding="utf-8")
-    result = cli("--db", tmp_path / "a.db", "import", sheet, "--round", "R")
+    result = cli("--db", tmp_path / "a.db", "import", sheet, "--round", "R", "--unit", "U")
     assert result.code == 2
     assert no_raw_controls(result.err) and "sheet\\x1b[2J" in result.err
     assert for_terminal("a\x1bb\u202ec\n") == "a\\x1bb\\u202ec\\n"
@@ -344,13 +344,13 @@ def test_a_reason_longer_than_the_csv_field_limit_survives_export_and_import(cli
     db = tmp_path / "a.db"
     sheet = tmp_path / "s.csv"
     sheet.write_text("case_ref,2.2.1\nA100001,Yes\n", encoding="utf-8")
-    assert cli("--db", db, "import", sheet, "--round", "R").code == 0
+    assert cli("--db", db, "import", sheet, "--round", "R", "--unit", "U").code == 0
     reason = "because " * 25_000  # 200,000 characters
     assert cli("--db", db, "answer", "--round", "R", "A100001", "2.2.1a", "N/A", "--reason", reason).code == 0
     out = tmp_path / "out.csv"
     assert cli("--db", db, "export", "--round", "R", out).code == 0
     fresh = tmp_path / "fresh.db"
-    result = cli("--db", fresh, "import", out, "--round", "R")
+    result = cli("--db", fresh, "import", out, "--round", "R", "--unit", "U")
     assert result.code == 0, result
     import sqlite3
 

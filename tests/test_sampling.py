@@ -194,7 +194,9 @@ def test_exclusions_are_listed_with_reasons():
         case(2, "female", start=dt.date(2021, 1, 1)),
         CaseloadCase(row=10, case_ref="X000003", start_date=dt.date(2022, 1, 5), attributes={"gender": "Male"}),
         case(4, "female", start=dt.date(2022, 1, 9)),
-        CaseloadCase(row=12, case_ref="X000004", start_date=dt.date(2022, 1, 3), attributes=STRATUM_ATTRS["female"]),
+        CaseloadCase(
+            row=12, case_ref="X000004", start_date=dt.date(2022, 1, 3), practitioner="P1", attributes=STRATUM_ATTRS["female"]
+        ),
         CaseloadCase(row=13, case_ref="X000005", start_date=None, attributes=STRATUM_ATTRS["female"]),
     ]
     window = Window(today=TODAY, started_from=dt.date(2021, 12, 1))
@@ -324,7 +326,7 @@ def test_cli_sample_imports_with_caseaudit_import(cli, tmp_path, db_path, suffix
     result = cli("--db", db_path, "sample", caseload, "--size", 20, "--seed", 5, "--started-to", "2022-01-31", "-o", out)
     assert result.code == 0, result.err
     assert "seed 5" in result.out and "male-licence-low" in result.out
-    imported = cli("--db", db_path, "import", out, "--round", "Sampled")
+    imported = cli("--db", db_path, "import", out, "--round", "Sampled", "--unit", "U")
     assert imported.code == 0, imported.err
     # the main sample (20) is the round's audited cases; the 4 reserves are stored and listed as reserves
     assert "20 case(s) added" in imported.out and "4 reserve case(s) stored as reserves" in imported.out
@@ -381,6 +383,10 @@ def test_cli_json_keys_and_same_seed_same_sample(cli, tmp_path, db_path):
     assert data["size"] == 10 and data["buffer"] == 20 and data["seed"] == 9
     assert runs[0]["cases"] == runs[1]["cases"]
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    # a share is four decimal places, halves up, never a float's long tail: 61 cases make shares of 12/61 and 13/61
+    odd = write_caseload(tmp_path / "odd.csv", caseload_rows(61))
+    result = cli("--db", db_path, "sample", odd, "--size", 10, "--seed", 9, "--format", "json", "-o", tmp_path / "c.csv")
+    assert sorted({s["share"] for s in json.loads(result.out)["strata"]}) == [0.1967, 0.2131]  # 0.19672..., 0.21311...
 
 
 def test_cli_prints_a_chosen_seed(cli, tmp_path, db_path):
@@ -441,6 +447,10 @@ def test_cli_dip_sample_and_existing_output_refused(cli, tmp_path, db_path):
     onto_itself = cli("--db", db_path, "sample", caseload, "--per-practitioner", 2, "-o", caseload, "--force")
     assert onto_itself.code == 2 and "the caseload being sampled" in onto_itself.err
     assert caseload.read_bytes() == before
+    for option in ("--buffer", "--max-per-practitioner"):  # a dip sample has neither: refused, not ignored
+        ignored = cli("--db", db_path, "sample", caseload, "--per-practitioner", 2, option, 3, "-o", tmp_path / "x.csv")
+        assert ignored.code == 2 and "has no --buffer or --max-per-practitioner" in ignored.err
+        assert not (tmp_path / "x.csv").exists()
 
 
 @settings(max_examples=300, deadline=None)
@@ -485,6 +495,32 @@ def test_halves_round_up_not_to_even():
 
 def test_a_sample_of_no_cases_is_refused(cli, tmp_path, db_path):
     caseload = write_caseload(tmp_path / "caseload.csv", caseload_rows())
-    with pytest.raises(SystemExit) as refused:  # argparse: usage and one error line, exit 2
+    with pytest.raises(SystemExit) as refused:  # a usage error: one line, exit 2
         cli("--db", db_path, "sample", caseload, "--size", 0, "-o", tmp_path / "s.csv")
     assert refused.value.code == 2 and not (tmp_path / "s.csv").exists()
+
+
+def test_a_reversed_start_window_is_refused_in_one_line(cli, tmp_path, db_path):
+    caseload = write_caseload(tmp_path / "caseload.csv", caseload_rows(10))
+    window = ("--started-from", "2022-01-20", "--started-to", "2022-01-05")
+    result = cli("--db", db_path, "sample", caseload, "--size", 3, *window, "-o", tmp_path / "s.csv")
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result
+    assert "--started-from 2022-01-20 is after --started-to 2022-01-05" in result.err
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_a_case_with_no_practitioner_is_excluded_with_the_reason():
+    """An unallocated case (blank practitioner) is not pooled as one practitioner with no name: the
+    inspectorate's fieldwork interviews each case's practitioner, so it is left out and listed, in the
+    stratified sample and the dip sample alike."""
+    allocated = [case(i, "male-community-low", practitioner=f"P{i % 2}") for i in range(4)]
+    unallocated = [case(i, "male-community-low", practitioner="") for i in range(4, 12)]
+    for sample in (
+        draw_sample(allocated + unallocated, SCHEME, size=6, buffer=0, cap=6, window=WINDOW, seed=1),
+        dip_sample(allocated + unallocated, SCHEME, per_practitioner=1, window=WINDOW, seed=1),
+    ):
+        assert {d.case.practitioner for d in sample.cases} == {"P0", "P1"}
+        reasons = {e.case_ref: e.reason for e in sample.excluded}
+        assert sorted(reasons) == [c.case_ref for c in unallocated]
+        assert all(reason == "no practitioner (unallocated)" for reason in reasons.values())
+        assert sample.dropped == 0 and sum(s.population for s in sample.strata) == 4

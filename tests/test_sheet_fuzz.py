@@ -152,7 +152,7 @@ def fuzz_db(tmp_path_factory):
     return db, folder, db_state(db)
 
 
-@settings(max_examples=850, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     sheet=broken_sheets(),
     form=st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "xlsx"]),

@@ -47,7 +47,7 @@ def test_good_sheet_imports(cli, tmp_path):
 
 def test_bad_cell_in_last_row_changes_nothing(cli, tmp_path):
     db = tmp_path / "a.db"
-    assert cli("--db", db, "import", write(tmp_path / "first.csv", GOOD), "--round", "R1").code == 0
+    assert cli("--db", db, "import", write(tmp_path / "first.csv", GOOD), "--round", "R1", "--unit", "U").code == 0
     before = db_state(db)
     rows = [f"A2000{i:02d},Licence,High,Yes,Yes" for i in range(40)] + ["A200099,Licence,High,Yes,Perhaps"]
     bad = write(tmp_path / "bad.csv", "case_ref,sentence_type,rosh_level,2.2.1a,2.2.1\n" + "\n".join(rows) + "\n")
@@ -74,13 +74,14 @@ def test_bad_cell_in_last_row_changes_nothing(cli, tmp_path):
             "row 2, column B (rosh_level): 'Extreme' is not one of: Low, Medium, High, Very high",
         ),
         ("case_ref,start_date\nA100001,yesterday\n", "row 2, column B (start_date): 'yesterday' is not a date"),
-        ("sentence_type,case_ref\nLicence,A100001\n", "row 1, column A (sentence_type): the first column must be case_ref"),
+        ("sentence_type,reference\nLicence,A100001\n", "row 1: no case_ref column (the case reference)"),
+        ("sentence_type,reference\nLicence,A100001\n", "row 1, column B (reference): unknown column (did you mean case_ref?)"),
         ("", "the file is empty"),
     ],
 )
 def test_problems_name_row_and_column(cli, tmp_path, text, expected):
     db = tmp_path / "a.db"
-    result = cli("--db", db, "import", write(tmp_path / "s.csv", text), "--round", "R1")
+    result = cli("--db", db, "import", write(tmp_path / "s.csv", text), "--round", "R1", "--unit", "U")
     assert result.code == 2, result
     assert expected in result.err
     assert "Traceback" not in result.err
@@ -90,7 +91,9 @@ def test_problems_name_row_and_column(cli, tmp_path, text, expected):
 
 def test_many_bad_rows_are_summarised(cli, tmp_path):
     rows = "".join(f"A{100000 + i},Maybe\n" for i in range(5000))
-    result = cli("--db", tmp_path / "a.db", "import", write(tmp_path / "s.csv", "case_ref,2.2.1\n" + rows), "--round", "R1")
+    result = cli(
+        "--db", tmp_path / "a.db", "import", write(tmp_path / "s.csv", "case_ref,2.2.1\n" + rows), "--round", "R1", "--unit", "U"
+    )
     assert result.code == 2
     assert "5000 problems" in result.err
     assert "... and 4980 more" in result.err
@@ -108,7 +111,7 @@ def test_case_list_without_answers_is_valid(cli, tmp_path):
         tmp_path / "list.csv", "case_ref,sentence_type,practitioner\nA100001,Licence,PP1\nA100002,Community order,PP2\n"
     )
     db = tmp_path / "a.db"
-    assert cli("--db", db, "import", sheet, "--round", "R1").code == 0
+    assert cli("--db", db, "import", sheet, "--round", "R1", "--unit", "U").code == 0
     assert "0%" in cli("--db", db, "rounds").out
 
 
@@ -130,7 +133,7 @@ def test_xlsx_with_formula_or_merged_header_is_refused(framework, tmp_path):
 
 
 def test_not_an_xlsx(cli, tmp_path):
-    result = cli("--db", tmp_path / "a.db", "import", write(tmp_path / "x.xlsx", "hello"), "--round", "R1")
+    result = cli("--db", tmp_path / "a.db", "import", write(tmp_path / "x.xlsx", "hello"), "--round", "R1", "--unit", "U")
     assert result.code == 2 and "not a readable XLSX" in result.err
 
 
@@ -151,7 +154,7 @@ def test_export_then_import_gives_the_same_summary(cli, demo_db, tmp_path, suffi
 
 def test_import_never_erases_answers(cli, tmp_path):
     db = tmp_path / "a.db"
-    cli("--db", db, "import", write(tmp_path / "a.csv", "case_ref,2.2.1\nA100001,Yes\n"), "--round", "R1")
+    cli("--db", db, "import", write(tmp_path / "a.csv", "case_ref,2.2.1\nA100001,Yes\n"), "--round", "R1", "--unit", "U")
     cli("--db", db, "import", write(tmp_path / "b.csv", "case_ref,2.2.1,team\nA100001,,Blue\n"), "--round", "R1")
     summary = json.loads(cli("--db", db, "summary", "--round", "R1", "--format", "json").out)
     assert summary["standards"][5]["key_questions"][0]["yes"] == 1
@@ -175,12 +178,17 @@ def _summary_of(folder, lines):
         return to_json(summarise(store, store.round("Newham 2022")))
 
 
+_IN_ORDER: list[dict] = []
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(order=st.permutations(range(len(_DEMO_SHEET) - 1)))
 def test_case_order_never_changes_the_summary(tmp_path_factory, order):
     """Hypothesis: the Newham sheet's rows in any order give the same, published, summary."""
     header, body = _DEMO_SHEET[0], _DEMO_SHEET[1:]
-    in_order = _summary_of(tmp_path_factory.mktemp("ordered"), [header, *body])
+    if not _IN_ORDER:  # the sheet as published is summarised once, not once per example
+        _IN_ORDER.append(_summary_of(tmp_path_factory.mktemp("ordered"), [header, *body]))
+    in_order = _IN_ORDER[0]
     shuffled = _summary_of(tmp_path_factory.mktemp("shuffled"), [header, *(body[i] for i in order)])
     assert shuffled == in_order
     percentages = {kq["id"]: kq["percent"] for s in shuffled["standards"] for kq in s["key_questions"]}

@@ -297,12 +297,11 @@ async def test_summary_breakdown_and_saving_the_report(demo_db, tmp_path, monkey
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, SummaryScreen)
-        await pilot.press("b")
+        await pilot.press("b")  # the list of breakdowns, each chosen with one key
         await pilot.pause()
-        assert screen.query_one("#breakdown", Select).expanded
-        await pilot.press("escape")
-        screen.query_one("#breakdown", Select).value = "resettlement"
+        await pilot.press(next(letter for letter, key in app.screen.by_letter.items() if key == "resettlement"))
         await pilot.pause()
+        assert screen.query_one("#breakdown", Select).value == "resettlement"
         await app.workers.wait_for_complete()
         await pilot.pause()
         shown = screen_text(app)

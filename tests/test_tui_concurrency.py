@@ -683,8 +683,9 @@ async def test_resolving_a_conflict_that_changed_meanwhile_asks_and_records_the_
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)
         assert str(table.get_row_at(0)[3]).startswith("N/A: no risk work due (spo.c)")  # now shown
-        assert "ours is now N/A: no risk work due (spo.c) (this screen showed Yes (spo.a))" in str(
-            app.screen.query_one("#question").render()
+        assert (
+            "the shown value is now N/A: no risk work due (spo.c) (this screen showed Yes (spo.a)). Keep the shown value?"
+            in str(app.screen.query_one("#question").render())
         )
         await pilot.press("n")
         await pilot.pause()

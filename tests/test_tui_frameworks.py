@@ -120,7 +120,7 @@ async def test_a_fractional_band_bound_is_drawn_where_it_is_in_the_html_chart(cl
     copy.write_text(text, encoding="utf-8")
     assert cli("frameworks", "add", copy).code == 0
     sheet = _sheet(tmp_path / "sheet.csv", load_framework("pdu-fractional"), 7)
-    assert cli("--db", db_path, "import", sheet, "--round", "R", "--framework", "pdu-fractional").code == 0
+    assert cli("--db", db_path, "import", sheet, "--round", "R", "--unit", "U", "--framework", "pdu-fractional").code == 0
     out = tmp_path / "report.html"
     assert cli("--db", db_path, "report", "--round", "R", "-o", out).code == 0
     html = out.read_text(encoding="utf-8")
@@ -212,7 +212,7 @@ def test_a_youth_sheet_with_youth_disposals_is_imported_and_grouped_by_its_cohor
     sheet.write_text(
         f"case_ref,sentence_type,{kq}\n" + "".join(f"{ref},{sentence},Yes\n" for ref, sentence in rows), encoding="utf-8"
     )
-    imported = cli("--db", db_path, "import", sheet, "--round", "YJS", "--framework", YOUTH)
+    imported = cli("--db", db_path, "import", sheet, "--round", "YJS", "--unit", "U", "--framework", YOUTH)
     assert imported.code == 0, imported
     with AuditStore.open(db_path) as store:
         stored = {c["case_ref"]: c["sentence_type"] for c in store.db.query("SELECT * FROM cases")}

@@ -227,3 +227,13 @@ async def test_an_answer_changed_since_shown_is_not_settled_and_the_app_stays_up
         assert await until(pilot, lambda: screen.lines["A111111|2.1.1b"].second == "Not applicable")
         assert app.screen is screen
     assert answer_of(moderated, "R", "A111111", "2.1.1b") == "Yes"  # nothing settled
+
+
+async def test_the_agreement_screen_says_answers_given_since_the_moderation_began_are_not_compared(moderated):
+    with AuditStore.open(moderated) as store:
+        store.record_answer(store.round("R"), "B222222", "2.1.1b", "No", auditor="first-marker")  # after moderation began
+    app = CaseAuditApp(moderated, round_name="R", auditor="qa-lead")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("g")
+        assert await until(pilot, lambda: "1 answer(s) given since are not compared" in screen_text(app)), screen_text(app)

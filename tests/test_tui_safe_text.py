@@ -13,18 +13,19 @@ import pytest
 from rich.console import Console
 from rich.segment import Segment
 from textual.content import Content
-from textual.widgets import DataTable, Markdown, OptionList, Static
+from textual.widgets import DataTable, OptionList, Static
 from textual.widgets._data_table import default_cell_formatter
 from textual.widgets._header import HeaderTitle
 
 from audit.core.safe_text import for_terminal, for_tui_markdown
 from audit.store import AuditStore
 from audit.tui.app import CaseAuditApp
-from audit.tui.dialogs import ConfirmDialog, GuidanceDialog, TextDialog
+from audit.tui.dialogs import ConfirmDialog, TextDialog
 from audit.tui.screens.case import CaseScreen
 from audit.tui.screens.cases import CasesScreen
 from audit.tui.screens.conflicts import ConflictsScreen
 from audit.tui.screens.domain_one import DomainOneScreen
+from audit.tui.screens.history import HistoryScreen
 from audit.tui.screens.rounds import RoundsScreen
 from audit.tui.screens.summary import SummaryScreen
 from framework import Rating
@@ -165,7 +166,7 @@ async def test_cases_screen_shows_round_unit_and_practitioner_as_typed(hostile_d
         assert isinstance(screen, CasesScreen)
         table = screen.query_one("#cases")
         line = table.render_line(1).text  # the first case's line as drawn
-        assert shown(PRACTITIONER)[:11] + "…" in line and "\x1b" not in line, line  # its column is 12 wide
+        assert shown(PRACTITIONER)[:9] + "…" in line and "\x1b" not in line, line  # its column is 10 wide
         assert_plain_content(header_text(app), ROUND, UNIT)
 
 
@@ -250,17 +251,16 @@ async def test_history_view_shows_stored_text_as_words_not_markdown(hostile_db):
         await pilot.press("h")
         await pilot.pause()
         await pilot.pause()
-        dialog = app.screen
-        assert isinstance(dialog, GuidanceDialog)
-        markdown = dialog.query_one(Markdown)
-        cells = [content_of(w) for w in markdown.query(Static) if isinstance(w.visual, Content)]
-        text = "\n".join(c.plain for c in cells)
-        assert shown(AUDITOR) in text, text
-        assert f"N/A: {shown(link_reason)}" in text, text
-        for content in cells:
-            for span in content.spans:
-                meta = getattr(span.style, "meta", None) or {}
-                assert "@click" not in meta, (span, content.plain[span.start : span.end])
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        table = history.query_one("#history")
+        line = table.render_line(1).text  # the newest change, one line as drawn
+        assert "\x1b" not in line and "N/A: " in line, line
+        table.move_cursor(0)
+        await pilot.pause()
+        detail = content_of(history.query_one("#history-detail"))  # the highlighted change in full
+        assert_plain_content(detail, AUDITOR)
+        assert f"N/A: {shown(link_reason)}" in detail.plain, detail.plain
 
 
 async def test_summary_screen_shows_unit_and_team_names_as_typed(hostile_db):

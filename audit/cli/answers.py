@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from audit.cli.common import open_store as _store
 from audit.cli.common import say
+from audit.core.events import KEEP_CHOICES, KEPT_WORDS
 from audit.core.safe_text import for_terminal
 
 
@@ -29,8 +31,17 @@ def cmd_answer(args) -> int:
             auditor=args.auditor,
             source="cli",
         )
+        case = store.case(round_row, args.case_ref)
     state = "saved" if changed else "unchanged (already recorded)"
     say(f"{args.case_ref.upper()} {args.question}: {value_word} - {state}")
+    if case["sample_status"] in ("reserve", "swapped out"):
+        print(
+            for_terminal(
+                f"caseaudit: note: case {case['case_ref']} is {case['sample_status']}: its answers are kept but not "
+                "counted in any figure"
+            ),
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -118,32 +129,34 @@ def cmd_conflicts(args) -> int:
         return 0
     for k in conflicts:
         subject = f"judgement {k['subject']}" if k["kind"] == "rating" else f"{k['case_ref']} {k['subject']}"
-        ours = (
+        shown = (
             _change_text(k["our_value"], k["our_reason"], k["our_note"])
             if k["kind"] == "answer"
             else (k["our_value"] or "(none)")
         )
-        theirs = (
+        other = (
             _change_text(k["their_value"], k["their_reason"], k["their_note"])
             if k["kind"] == "answer"
             else (k["their_value"] or "(none)")
         )
-        state = f"  resolved: kept {k['kept']} ({k['resolved_by']})" if k["resolved_at"] else ""
-        our_by = f" ({k['our_by']})" if k["our_by"] else ""
+        state = f"  resolved: {KEPT_WORDS.get(k['kept'], k['kept'])} ({k['resolved_by']})" if k["resolved_at"] else ""
+        shown_by = f" ({k['our_by']})" if k["our_by"] else ""
+        # "shown" and "other", not "ours" and "theirs": either value may have come from either copy
         print(
             for_terminal(
-                f"#{k['id']:<4} {subject:<20} ours: {ours}{our_by}  theirs: {theirs} ({k['their_by']}, {k['from_file']}){state}"
+                f"#{k['id']:<4} {subject:<20} shown: {shown}{shown_by}  other: {other} ({k['their_by']}, found merging {k['from_file']}){state}"
             )
         )
     if not args.all:
-        say("Settle each with: caseaudit resolve --round NAME ID ours|theirs")
+        say("Settle each with: caseaudit resolve --round NAME ID shown|other (keep the value shown, or take the other)")
     return 0
 
 
 def cmd_resolve(args) -> int:
     with _store(args) as store:
         store.resolve_conflict(store.round(args.round), args.conflict, args.keep, by=args.auditor)
-    say(f"Conflict #{args.conflict} resolved: kept {args.keep}. The choice is recorded in the history.")
+    kept = KEPT_WORDS[KEEP_CHOICES[args.keep]]
+    say(f"Conflict #{args.conflict} resolved: {kept}. The choice is recorded in the history.")
     return 0
 
 
@@ -175,8 +188,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="include resolved conflicts")
     p.set_defaults(handler=cmd_conflicts)
 
-    p = commands.add_parser("resolve", help="settle a merge conflict by keeping ours or taking theirs")
+    p = commands.add_parser("resolve", help="settle a merge conflict by keeping the value shown or taking the other")
     p.add_argument("--round", required=True)
     p.add_argument("conflict", type=int, help="the conflict number shown by 'caseaudit conflicts'")
-    p.add_argument("keep", choices=["ours", "theirs"])
+    p.add_argument(
+        "keep",
+        choices=["shown", "other", "ours", "theirs"],
+        help="shown: keep the value this database shows; other: take the value it conflicts with ('ours'/'theirs' mean the same)",
+    )
     p.set_defaults(handler=cmd_resolve)

@@ -40,6 +40,14 @@ def cmd_serve(args) -> int:
     return serve(args.db.expanduser().resolve(), args.port, auditor_header=args.auditor_header)
 
 
+def cmd_browse(args) -> int:
+    from audit.store import AuditStore
+    from audit.web.browse import browse
+
+    AuditStore.open(args.db, readonly=True).close()  # refuse a missing, foreign or damaged file before serving
+    return browse(args.db.expanduser().resolve(), args.port)
+
+
 cmd_tui.interactive = True  # type: ignore[attr-defined]  # waits for the lock are shown in the app, not printed
 cmd_serve.interactive = True  # type: ignore[attr-defined]
 
@@ -59,3 +67,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "header (connections without it are refused); without it each session asks who is auditing",
     )
     p.set_defaults(handler=cmd_serve)
+
+    p = commands.add_parser(
+        "browse", help="open the database in Datasette, read-only, on 127.0.0.1 only (needs caseaudit[browse])"
+    )
+    p.add_argument("--port", type=int, default=8001, help="port on 127.0.0.1 (0: any free port; the real one is printed)")
+    p.set_defaults(handler=cmd_browse)

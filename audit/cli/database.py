@@ -51,7 +51,22 @@ def cmd_check(args) -> int:
             say(f"  {problem}")
         return 1
     say(f"{path}: integrity ok, foreign keys ok, every answer matches its round's framework version.")
+    if args.round is not None:
+        _say_judgement_checks(args)
     return 0
+
+
+def _say_judgement_checks(args) -> None:
+    """The round's key-question judgements that contradict every relevant prompt: listed for review
+    (a holistic judgement may rightly do so), not problems with the database."""
+    from audit.reports.summary_formats import judgement_checks_heading
+    from audit.store.figures import summarise
+
+    with _store(args, readonly=True) as store:
+        summary = summarise(store, store.round(args.round), with_judgement_checks=True)
+    say(f"Round {summary.round!r}: " + judgement_checks_heading(summary))
+    for check in summary.judgement_checks or ():
+        say(f"  {check.sentence()}")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -65,4 +80,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_merge)
 
     p = commands.add_parser("check", help="integrity, foreign keys and answers against the pinned framework (exit 1 on problems)")
+    p.add_argument(
+        "--round", help="also list the round's key-question judgements that contradict every relevant prompt, for review"
+    )
     p.set_defaults(handler=cmd_check)

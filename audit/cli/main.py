@@ -12,26 +12,50 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from audit.cli import answers, app, database, frameworks, moderation, outputs, rounds, sampling
 from audit.cli.common import DB_ENV, default_db_path, say
-from audit.core.safe_text import lines_for_terminal
+from audit.core.safe_text import for_terminal, lines_for_terminal
 from audit.errors import CaseauditError
 
 COMMAND_GROUPS = (rounds, answers, moderation, outputs, sampling, database, frameworks, app)
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """A mistake in the arguments is one line on stderr and exit status 2, like every other problem the user
+    can fix: argparse's usage block is left for ``--help``. Subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{for_terminal(f'{self.prog}: error: {message}')} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="caseaudit",
         description="Case-file audit scoring against HM Inspectorate of Probation's frameworks, or your own.",
     )
-    parser.add_argument("--db", type=Path, default=None, help=f"database file (default: ${DB_ENV} or the user data directory)")
-    parser.add_argument("--auditor", default=None, help="who is recording (default: $CASEAUDIT_AUDITOR or your login name)")
+    _add_common_options(parser, default=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_commands(commands)
+    _accept_common_options_after_the_command(commands)
     return parser
+
+
+def _add_common_options(parser: argparse.ArgumentParser, *, default) -> None:
+    parser.add_argument("--db", type=Path, default=default, help=f"database file (default: ${DB_ENV} or the user data directory)")
+    parser.add_argument("--auditor", default=default, help="who is recording (default: $CASEAUDIT_AUDITOR or your login name)")
+
+
+def _accept_common_options_after_the_command(commands: argparse._SubParsersAction) -> None:
+    """``--db`` and ``--auditor`` are taken before or after the command name (and a subcommand's):
+    given after it, they are set by the command's own parser, which otherwise leaves them alone."""
+    for command in set(commands.choices.values()):
+        _add_common_options(command, default=argparse.SUPPRESS)
+        for action in command._subparsers._group_actions if command._subparsers else ():
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_common_options_after_the_command(action)
 
 
 def _tui_handler():

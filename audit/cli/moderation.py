@@ -61,6 +61,8 @@ def cmd_agreement(args) -> int:
                         "questions": [q.as_dict() for q in agreement.questions],
                         "overall": agreement.overall.as_dict(),
                         "disagreements": [d.as_dict() for d in agreement.disagreements],
+                        "first_marking_as_of": result.first_marking_as_of,
+                        "answers_since_not_compared": result.answers_since,
                     },
                     indent=2,
                     ensure_ascii=False,
@@ -68,7 +70,11 @@ def cmd_agreement(args) -> int:
             )
         )
         return 0
-    lines = [f"Agreement: round {result.original.name!r}, second marking {result.moderation.name!r}", ""]
+    lines = [
+        f"Agreement: round {result.original.name!r}, second marking {result.moderation.name!r}",
+        _as_of_line(result),
+        "",
+    ]
     lines.append(f"{'Question':<12} {'Kind':<13} {'Compared':>8} {'Agreed':>6} {'%':>5}  Kappa")
     for q in (*agreement.questions, agreement.overall):
         percent = "-" if q.percent is None else f"{q.percent}%"
@@ -84,7 +90,22 @@ def cmd_agreement(args) -> int:
     return 0
 
 
+def _as_of_line(result) -> str:
+    """The first marking is what the round held when the moderation round was made: say when, and how many
+    answers given in the round since then are therefore not compared."""
+    as_of = (
+        f"First marking as of {result.first_marking_as_of[:16].replace('T', ' ')} UTC, when {result.moderation.name!r} was made"
+    )
+    n = result.answers_since
+    if n == 0:
+        return f"{as_of} (answers given in round {result.original.name!r} after that are not compared)."
+    given = "1 answer given" if n == 1 else f"{n} answers given"
+    return f"{as_of}: {given} in round {result.original.name!r} since then {'is' if n == 1 else 'are'} not compared."
+
+
 def cmd_settle(args) -> int:
+    import sys
+
     from audit.store.moderation import settle
 
     with _store(args) as store:
@@ -99,13 +120,23 @@ def cmd_settle(args) -> int:
             moderation_name=args.moderation,
             auditor=args.auditor,
         )
-        shown = store.answer(store.case(original, args.case_ref)["id"], args.question) or {}
+        question = store.framework_for(original).canonical_question_id(args.question) or args.question
+        case = store.case(original, args.case_ref)
+        shown = store.answer(case["id"], question) or {}
     state = "changed" if changed else "confirmed (unchanged)"
     say(
-        f"{args.case_ref.upper()} {args.question}: {shown.get('value')} - {state}, kept the {args.keep} marker's answer; "
+        f"{case['case_ref']} {question}: {shown.get('value')} - {state}, kept the {args.keep} marker's answer; "
         "recorded in the history as a moderation."
     )
+    if case["sample_status"] in ("reserve", "swapped out"):
+        say(
+            f"caseaudit: note: case {case['case_ref']} is {case['sample_status']}: its answers are kept but not counted in any figure",
+            file=sys.stderr,
+        )
     return 0
+
+
+MODERATION_HELP = "the moderation round's name (needed only when the round has more than one)"
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -120,7 +151,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser("agreement", help="how far a round's first and second markings agree (Cohen's kappa)")
     p.add_argument("--round", required=True, help="the original round")
-    p.add_argument("--moderation", help="the moderation round's name (default: the newest)")
+    p.add_argument("--moderation", help=MODERATION_HELP)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(handler=cmd_agreement)
 
@@ -130,5 +161,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("question")
     p.add_argument("keep", choices=["first", "second"])
     p.add_argument("--reason", help="why (recorded as the answer's note)")
-    p.add_argument("--moderation", help="the moderation round's name (default: the newest)")
+    p.add_argument("--moderation", help=MODERATION_HELP)
     p.set_defaults(handler=cmd_settle)

@@ -17,7 +17,7 @@ def cmd_summary(args) -> int:
     from audit.store.figures import summarise
 
     with _store(args, readonly=True, verify=True) as store:
-        summary = summarise(store, store.round(args.round))
+        summary = summarise(store, store.round(args.round), with_judgement_checks=True)
     text = render_summary(summary, args.format)
     # table and Markdown hold framework and round text: shown safely; CSV and JSON escape their own
     sys.stdout.write(lines_for_terminal(text) if args.format in ("table", "markdown") else text)
@@ -39,8 +39,16 @@ def cmd_report(args) -> int:
     with _store(args, readonly=True, verify=True) as store:
         earlier = store.round(args.compare) if args.compare else None
         report = build_report(
-            store, store.round(args.round), compare_with=earlier, case_level=(fmt == "xlsx" and not args.no_cases)
+            store,
+            store.round(args.round),
+            compare_with=earlier,
+            case_level=(fmt == "xlsx" and not args.no_cases),
+            notes=args.notes,
+            breakdowns=not args.no_breakdowns,
+            case_refs=not args.no_cases,
         )
+    if report.compare_warning:
+        print(f"caseaudit: warning: {lines_for_terminal(report.compare_warning)}", file=sys.stderr)
     progress = None
     if sys.stderr.isatty() and report.case_answers is not None and len(report.case_answers) > 2000:
 
@@ -132,7 +140,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-cases",
         action="store_true",
-        help="XLSX: leave out the case-level answers sheet (no case references in a report you share)",
+        help="no case reference in the report (to share it): no case-level answers sheet or notes, "
+        "judgements to review counted per key question",
+    )
+    p.add_argument(
+        "--notes",
+        action="store_true",
+        help="HTML and Markdown: add an appendix of every note on an answer, with its case and auditor "
+        "(an XLSX report's case-level sheet always carries the notes)",
+    )
+    p.add_argument(
+        "--no-breakdowns", action="store_true", help="leave out the breakdowns by case attributes (an appendix otherwise)"
     )
     p.set_defaults(handler=cmd_report)
 

@@ -1,8 +1,10 @@
-"""Rounds: list, import a case sheet, swap in a reserve, load the demo, finalise and reopen."""
+"""Rounds: list, import a case sheet, swap in a reserve, load the demo, finalise and reopen; tidy them
+(remove and restore a case or a round, change a round's unit)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from audit.cli.common import open_store as _store
@@ -11,8 +13,13 @@ from audit.core.safe_text import for_terminal
 
 
 def cmd_rounds(args) -> int:
-    with _store(args, readonly=True) as store:
-        rounds = store.rounds()
+    with _store(args, readonly=True, verify=True) as store:  # progress figures: never from a damaged file
+        rounds = store.rounds(removed=args.removed)
+    if args.removed:
+        rounds = [r for r in rounds if r.get("removed_at")]
+        if not rounds:
+            say("No removed rounds.")
+            return 0
     if not rounds:
         say("No rounds yet. Load the demo with 'caseaudit demo' or import a case sheet with 'caseaudit import'.")
         return 0
@@ -26,6 +33,8 @@ def cmd_rounds(args) -> int:
         done = "  n/a" if r["progress"] is None else f"{r['progress'] * 100:>5.0f}%"
         if r.get("framework_missing"):
             state += " (framework not available: add its definition to open this round)"
+        if r.get("removed_at"):
+            state += f" (removed {r['removed_at'][:10]} by {r['removed_by']})"
         print(for_terminal(f"{r['name']:<30} {r['unit']:<28} {framework:<28} {r['cases']:>5} {done}{state}"))
     return 0
 
@@ -36,29 +45,57 @@ def cmd_import(args) -> int:
 
     with _store(args) as store:
         try:
-            target = store.round(args.round)
+            target = store.round(args.round, removed_ok=True)
         except UnknownRound:
-            target = args.round  # a new round, created by the import
+            target = args.round  # a new round, created by the import (which needs --unit)
+        else:
+            if target.removed:
+                store.round(args.round)  # refused, saying how to restore it
         result = import_sheet(
-            store, args.sheet, target, unit=args.unit, framework_id=args.framework, auditor=args.auditor, progress=_progress()
+            store,
+            args.sheet,
+            target,
+            unit=args.unit,
+            framework_id=args.framework,
+            auditor=args.auditor,
+            progress=_progress(),
         )
-    verb = "created" if result.created_round else "updated"
-    say(
-        f"Round {result.round!r} {verb}: {result.cases_added} case(s) added, {result.cases_updated} updated, "
-        f"{result.answers_changed} answer(s) recorded."
-    )
-    if result.reserves:
-        say(
-            f"{len(result.reserves)} reserve case(s) stored as reserves (listed, not audited or counted; one comes in "
-            f"for a case found unsuitable: caseaudit swap --round ROUND CASE --reason TEXT): {', '.join(result.reserves)}"
-        )
+    for line in result.lines():
+        say(line)
+    _warn_if_first_marking_copied(args, result.round_id)
     return 0
+
+
+# a blind second marking identical to the first over this many answers was copied, not marked
+COPIED_AFTER = 10
+
+
+def _warn_if_first_marking_copied(args, round_id: str) -> None:
+    """Importing into a moderation round: warn when every answer equals the first marker's (the original round's
+    export imported into its blind moderation round would make the agreement figures meaningless)."""
+    from audit.store.moderation import copied_first_marking
+
+    with _store(args, readonly=True) as store:
+        moderation = store.round_by_id(round_id)
+        copied = copied_first_marking(store, moderation)
+        if copied is None:
+            return
+        original = store.round_by_id(moderation.moderates).name
+    identical, compared = copied
+    if compared >= COPIED_AFTER and identical == compared:
+        print(
+            for_terminal(
+                f"caseaudit: warning: all {compared} answers in moderation round {moderation.name!r} equal the first "
+                f"marking in {original!r}, reasons included. A blind second marking is made by the second marker, not "
+                f"imported from {original!r}'s export; if this sheet is that export, agreement with it means nothing."
+            ),
+            file=sys.stderr,
+        )
 
 
 def _progress():
     """How far a long import has got, on stderr when it is a terminal: nothing for the first second
     (most sheets are read and written by then), then the rows read and the cases written."""
-    import sys
     import time
 
     if not sys.stderr.isatty():
@@ -88,10 +125,58 @@ def cmd_swap(args) -> int:
         round_row = store.round(args.round)
         case = store.case(round_row, args.case)
         reserve = store.swap_case(round_row, args.case, args.reason, by=args.auditor)
+    draw = f" (draw {reserve['draw_order']})" if reserve["draw_order"] is not None else ""
     say(
         f"Case {case['case_ref']} swapped out of round {round_row.name!r} (stratum {reserve['stratum']!r}); "
-        f"reserve {reserve['case_ref']} (draw {reserve['draw_order']}) comes in. The reason is recorded in its history."
+        f"reserve {reserve['case_ref']}{draw} comes in. The reason is recorded in its history."
     )
+    return 0
+
+
+def cmd_remove_case(args) -> int:
+    with _store(args) as store:
+        round_row = store.round(args.round)
+        case = store.remove_case(round_row, args.case, args.reason, by=args.auditor)
+    say(
+        f"Case {case['case_ref']} removed from round {round_row.name!r}: its answers are kept but counted nowhere. "
+        f"Undo with: caseaudit restore-case --round {round_row.name!r} {case['case_ref']}"
+    )
+    return 0
+
+
+def cmd_restore_case(args) -> int:
+    with _store(args) as store:
+        round_row = store.round(args.round)
+        case = store.restore_case(round_row, args.case, args.reason, by=args.auditor)
+    say(f"Case {case['case_ref']} restored to round {round_row.name!r}: its answers count again.")
+    return 0
+
+
+def cmd_remove_round(args) -> int:
+    with _store(args) as store:
+        round_row = store.remove_round(store.round(args.round), args.reason, by=args.auditor)
+    say(
+        f"Round {round_row.name!r} removed: nothing in it is deleted; 'caseaudit rounds --removed' lists it. "
+        f"Undo with: caseaudit restore-round --round {round_row.name!r}"
+    )
+    return 0
+
+
+def cmd_restore_round(args) -> int:
+    with _store(args) as store:
+        round_row = store.restore_round(store.round(args.round, removed_ok=True), args.reason, by=args.auditor)
+    say(f"Round {round_row.name!r} restored.")
+    return 0
+
+
+def cmd_set_unit(args) -> int:
+    with _store(args) as store:
+        before = store.round(args.round)
+        after = store.change_unit(before, args.unit, by=args.auditor)
+    if after.unit == before.unit:
+        say(f"Round {after.name!r} already has the unit {after.unit!r}; nothing changed.")
+    else:
+        say(f"Round {after.name!r}: unit changed from {before.unit!r} to {after.unit!r} (recorded in its history).")
     return 0
 
 
@@ -121,12 +206,16 @@ def cmd_reopen(args) -> int:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("rounds", help="list rounds with unit, framework, cases and progress")
+    p.add_argument("--removed", action="store_true", help="list the removed rounds instead")
     p.set_defaults(handler=cmd_rounds)
 
     p = commands.add_parser("import", help="import a case sheet (CSV or XLSX) into a round")
     p.add_argument("sheet", type=Path)
     p.add_argument("--round", required=True, help="round name (created if new)")
-    p.add_argument("--unit", help="the PDU's name as reports print it (new rounds; default: the round name)")
+    p.add_argument(
+        "--unit",
+        help="the PDU's name as reports print it: required for a new round; for an existing round, changes its unit (recorded)",
+    )
     p.add_argument(
         "--framework", help="framework id for a new round (default: the shipped PDU framework; see 'caseaudit frameworks list')"
     )
@@ -139,6 +228,33 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("case", help="the case reference of the unsuitable case")
     p.add_argument("--reason", required=True, help="why the case is unsuitable (recorded in the history)")
     p.set_defaults(handler=cmd_swap)
+
+    p = commands.add_parser("remove-case", help="take a case out of a round (answers kept, counted nowhere; reversible)")
+    p.add_argument("--round", required=True)
+    p.add_argument("case", help="the case reference")
+    p.add_argument("--reason", required=True, help="why (recorded in the case's history)")
+    p.set_defaults(handler=cmd_remove_case)
+
+    p = commands.add_parser("restore-case", help="bring a removed case back into its round")
+    p.add_argument("--round", required=True)
+    p.add_argument("case", help="the case reference")
+    p.add_argument("--reason", help="why (recorded in the case's history)")
+    p.set_defaults(handler=cmd_restore_case)
+
+    p = commands.add_parser("remove-round", help="hide a round from the list (nothing deleted; reversible)")
+    p.add_argument("--round", required=True)
+    p.add_argument("--reason", required=True, help="why (recorded in the round's history)")
+    p.set_defaults(handler=cmd_remove_round)
+
+    p = commands.add_parser("restore-round", help="bring a removed round back into the list")
+    p.add_argument("--round", required=True)
+    p.add_argument("--reason", help="why (recorded in the round's history)")
+    p.set_defaults(handler=cmd_restore_round)
+
+    p = commands.add_parser("set-unit", help="change the unit a round's reports name (recorded)")
+    p.add_argument("--round", required=True)
+    p.add_argument("unit", help="the PDU's name as reports print it")
+    p.set_defaults(handler=cmd_set_unit)
 
     p = commands.add_parser("demo", help="load the demo rounds 'Lewisham and Bromley 2022' and 'Newham 2022'")
     p.set_defaults(handler=cmd_demo)

@@ -8,6 +8,18 @@ from pathlib import Path
 
 from audit.cli.common import say
 
+DEFAULT_BUFFER = 20  # reserves, as a percentage of the main sample
+DEFAULT_CAP = 6  # cases per practitioner, reserves included
+
+
+def _four_places(share) -> float:
+    """A stratum's share of the caseload for JSON: four decimal places, halves up (never a float's long tail)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    exact = Decimal(share.numerator) / Decimal(share.denominator)
+    return float(exact.quantize(Decimal("0.0001"), ROUND_HALF_UP))
+
+
 # The caseload columns besides the attributes the framework's strata name.
 REQUIRED_COLUMNS = ("case_ref", "practitioner", "team")
 
@@ -47,6 +59,7 @@ def read_caseload(path: Path, scheme) -> tuple[list, tuple[str, ...]]:
     from audit.core.sampling import CaseloadCase
     from audit.errors import InvalidValue, SheetError
     from audit.sheets.rows import column_letter, read_rows
+    from audit.sheets.vocabulary import header_hint, read_attribute
 
     source = str(path)
 
@@ -74,7 +87,10 @@ def read_caseload(path: Path, scheme) -> tuple[list, tuple[str, ...]]:
                     f"{where}: looks like personal identity data; caseaudit stores case references only, remove this column"
                 )
             if normalised != "case_ref" and normalised not in ATTRIBUTES_BY_COLUMN:
-                raise refuse(f"{where}: unknown column; expected case_ref and case attributes ({', '.join(ATTRIBUTE_COLUMNS)})")
+                hint = header_hint(name, ("case_ref", *ATTRIBUTE_COLUMNS))
+                raise refuse(
+                    f"{where}: unknown column{hint}; expected case_ref and case attributes ({', '.join(ATTRIBUTE_COLUMNS)})"
+                )
             if normalised in columns:
                 raise refuse(f"{where}: duplicate column (also column {column_letter(columns.index(normalised))})")
             columns.append(normalised)
@@ -109,7 +125,7 @@ def read_caseload(path: Path, scheme) -> tuple[list, tuple[str, ...]]:
                     value = cells[index]
                     known = cache.get(value)
                     if known is None:
-                        known = cache[value] = ATTRIBUTES_BY_COLUMN[column].parse(value) if value.strip() else ""
+                        known = cache[value] = read_attribute(column, value) if value.strip() else ""
                     if known:
                         values[column] = known
             except InvalidAttribute as error:
@@ -199,7 +215,7 @@ def sample_json(sample) -> dict:
                 "stratum": s.stratum,
                 "name": s.name,
                 "population": s.population,
-                "share": float(s.share),
+                "share": _four_places(s.share),
                 "sample": s.sample,
                 "reserve": s.reserve,
                 "dropped": s.dropped,
@@ -256,6 +272,17 @@ def cmd_sample(args) -> int:
         raise InvalidValue("give --size N (a stratified sample) or --per-practitioner K (a dip sample)")
     if args.size is not None and args.per_practitioner is not None:
         raise InvalidValue("give either --size or --per-practitioner, not both")
+    if args.per_practitioner is not None and (args.buffer is not None or args.max_per_practitioner is not None):
+        raise InvalidValue(
+            "a dip sample (--per-practitioner K) takes K cases from each practitioner: it has no --buffer or --max-per-practitioner"
+        )
+    if args.started_from and args.started_to and args.started_from > args.started_to:
+        raise InvalidValue(
+            f"--started-from {args.started_from} is after --started-to {args.started_to}: no case could start in that window"
+            " (give the earlier date first)"
+        )
+    buffer = DEFAULT_BUFFER if args.buffer is None else args.buffer
+    cap = DEFAULT_CAP if args.max_per_practitioner is None else args.max_per_practitioner
     output = args.output.expanduser()
     from audit.output_file import check_target
 
@@ -272,8 +299,8 @@ def cmd_sample(args) -> int:
             cases,
             framework.sampling,
             size=args.size,
-            buffer=args.buffer,
-            cap=args.max_per_practitioner,
+            buffer=buffer,
+            cap=cap,
             window=window,
             seed=seed,
         )
@@ -293,9 +320,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("caseload", type=Path, help="caseload CSV or XLSX: case_ref, gender, sentence_type, rosh_level, ...")
     p.add_argument("--size", type=_whole(1), help="cases in the main sample")
-    p.add_argument("--buffer", type=_whole(0), default=20, help="reserves as a percentage of the size (default 20)")
+    p.add_argument("--buffer", type=_whole(0), help=f"reserves as a percentage of the size (default {DEFAULT_BUFFER})")
     p.add_argument(
-        "--max-per-practitioner", type=_whole(1), default=6, help="cap per practitioner, reserves included (default 6)"
+        "--max-per-practitioner", type=_whole(1), help=f"cap per practitioner, reserves included (default {DEFAULT_CAP})"
     )
     p.add_argument("--seed", type=_whole(0), help="random seed (default: one is chosen and printed)")
     p.add_argument("--started-from", type=_date_argument, help="earliest start date (YYYY-MM-DD)")

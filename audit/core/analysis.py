@@ -188,16 +188,19 @@ class Disproportion:
     rest_percent: int
     group_relevant: int
     rest_relevant: int
+    key_question_text: str = ""
 
     @property
     def gap(self) -> int:
         return self.group_percent - self.rest_percent
 
-    def sentence(self, grouping_label: str) -> str:
+    def sentence(self, grouping_label: str = "") -> str:
+        """'2.2.1 Does assessment ...? Female: 40% of 10 relevant cases against 75% of 23 for the rest, 35 points lower.'"""
         direction = "higher" if self.gap > 0 else "lower"
+        question = f"{self.key_question_id} {self.key_question_text}".strip()
         return (
-            f"{self.key_question_id}: {self.group} {self.group_percent}% ({self.group_relevant} relevant cases) against "
-            f"{self.rest_percent}% for the rest ({self.rest_relevant}): {abs(self.gap)} points {direction}"
+            f"{question} {self.group}: {self.group_percent}% of {self.group_relevant} relevant cases against "
+            f"{self.rest_percent}% of {self.rest_relevant} for the rest, {abs(self.gap)} points {direction}."
         )
 
 
@@ -279,7 +282,8 @@ def build_breakdown(
         for kq in kq_ids:
             totals[kq] = _add(totals[kq], g.counts[kq])
     conventions = framework.reporting
-    flags = []
+    texts = {kq.id: kq.text for kq in framework.key_questions}
+    flags: list[Disproportion] = []
     for g in groups:
         if g.label == NOT_RECORDED or len(groups) < 2:
             continue
@@ -301,9 +305,27 @@ def build_breakdown(
                         rest_percent=rest_percent,
                         group_relevant=mine.relevant,
                         rest_relevant=rest.relevant,
+                        key_question_text=texts.get(kq, ""),
                     )
                 )
-    return Breakdown(grouping=grouping, groups=tuple(groups), flags=tuple(flags))
+    return Breakdown(grouping=grouping, groups=tuple(groups), flags=tuple(_each_difference_once(flags, groups, kq_ids)))
+
+
+def _each_difference_once(flags: list[Disproportion], groups: list[GroupFigures], kq_ids: tuple[str, ...]) -> list[Disproportion]:
+    """The flags with each difference stated once, largest first. Where the cases split into two
+    groups (besides any not recorded), one group against the rest is the other against the rest
+    turned round: only the smaller group's side is kept (the later one in display order on a tie)."""
+    recorded = [g for g in groups if g.label != NOT_RECORDED]
+    if len(recorded) == 2:
+        kept = []
+        for kq in kq_ids:
+            pair = [f for f in flags if f.key_question_id == kq]
+            if len(pair) == 2:
+                pair = [max(pair, key=lambda f: (-f.group_relevant, [g.label for g in recorded].index(f.group)))]
+            kept += pair
+        flags = kept
+    order = {kq: n for n, kq in enumerate(kq_ids)}
+    return sorted(flags, key=lambda f: (-abs(f.gap), order.get(f.key_question_id, 0)))
 
 
 # ------------------------------------------------------------------ trend

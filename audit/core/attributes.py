@@ -182,6 +182,11 @@ SAMPLE_STATUSES = ("main", "reserve", "swapped in", "swapped out")
 IN_SAMPLE_STATUSES = ("main", "swapped in")  # the statuses every figure counts
 SAMPLE_COLUMNS = ("stratum", "draw_order", "sample_status")  # case columns set by events, like attributes
 MAX_STRATUM_LENGTH = 200
+_DRAW_ORDER = re.compile(r"0|[1-9][0-9]{0,8}", re.ASCII)  # a whole number, no leading zero, at most 9 digits
+# A case removed from a round (added by mistake, a duplicate, out of scope) keeps its answers but is out of
+# every figure, export and report until it is restored; 'Yes' or 'No', set by events like the sample columns.
+REMOVED_COLUMN = "removed"
+CASE_STATE_COLUMNS = (*SAMPLE_COLUMNS, REMOVED_COLUMN)  # case columns set by events besides the attributes
 
 
 def check_sample_value(column: str, value: str | None) -> str | None:
@@ -193,11 +198,16 @@ def check_sample_value(column: str, value: str | None) -> str | None:
         if text not in SAMPLE_STATUSES:
             raise InvalidAttribute(f"{text!r} is not a sample status ({', '.join(SAMPLE_STATUSES)})")
     elif column == "draw_order":
-        if not text.isdigit() or len(text) > 9 or (text != "0" and text.startswith("0")):
-            raise InvalidAttribute(f"{text!r} is not a draw order (a whole number)")
+        # ASCII digits only: str.isdigit() takes "²" and "１", which SQLite would keep as text, sorting after
+        # every number, so a swap would bring in the wrong reserve
+        if not _DRAW_ORDER.fullmatch(text):
+            raise InvalidAttribute(f"{text!r} is not a draw order (a whole number in the digits 0-9)")
     elif column == "stratum":
         if not text.strip() or len(text) > MAX_STRATUM_LENGTH:
             raise InvalidAttribute(f"a stratum is 1 to {MAX_STRATUM_LENGTH} characters")
+    elif column == REMOVED_COLUMN:
+        if text not in YES_NO:
+            raise InvalidAttribute(f"{text!r} is not Yes or No (whether the case is removed from its round)")
     else:
         raise InvalidAttribute(f"{column!r} is not a sample column")
     return text

@@ -125,3 +125,9 @@ def generations(events: dict[str, tuple[str, ...]]) -> dict[str, int]:
     for event_id in events:
         of(event_id)
     return result
+
+
+# Settling a merge conflict: keep the value shown (in every copy the same, by ``shown``) or take the other. Either may
+# have come from either copy, so neither is "ours"; the conflicts table stores 'ours' / 'theirs' for them.
+KEEP_CHOICES = {"shown": "ours", "other": "theirs", "ours": "ours", "theirs": "theirs"}
+KEPT_WORDS = {"ours": "kept the shown value", "theirs": "took the other value"}

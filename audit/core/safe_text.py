@@ -177,3 +177,11 @@ def for_input_line(text: str) -> str:
     ONE visible character (ESC as ␛, others as U+FFFD), so the line keeps its length and the cursor
     stays on the character it is on, while the value edited is still exactly the stored text."""
     return _UNSAFE_ON_TERMINAL.sub(lambda m: _CONTROL_PICTURES.get(ord(m.group()), "\ufffd"), text)
+
+
+def has_visible_text(text: str | None) -> bool:
+    """Whether ``text`` shows anything: a reason made only of spaces, zero-width or other invisible
+    characters (format and control characters, separators) says nothing and counts as no reason."""
+    import unicodedata
+
+    return any(unicodedata.category(c)[0] not in "CZ" for c in text or "")

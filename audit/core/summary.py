@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from audit.core.judgement_checks import JudgementCheck
 from framework import Framework, Rating
 from framework.model import DataItem, Prompt, RatingMethod, Standard
 from framework.rules import (
@@ -86,6 +87,8 @@ class Summary:
     max_score: int
     overall_rating: Rating | None
     unrated_judgements: tuple[str, ...]  # domain-1 standards still to be rated
+    # key-question judgements contradicting every relevant prompt, to review; None: not looked for
+    judgement_checks: tuple[JudgementCheck, ...] | None = None
 
     @property
     def provisional(self) -> bool:
@@ -366,4 +369,5 @@ def to_json(summary: Summary) -> dict:
         "overall_rating": summary.overall_rating.value if summary.overall_rating else None,
         "provisional": summary.provisional,
         "unrated_judgements": list(summary.unrated_judgements),
+        "judgement_checks": [c.to_json() for c in summary.judgement_checks or ()],
     }

@@ -2,7 +2,8 @@
 
 The command line's choices, the TUI's "save report" list, file suffixes and renderers all come from here.
 A renderer is named by module and function and imported only when used, so listing the formats costs
-nothing (the command line builds its parser from these names on every run).
+nothing (the command line builds its parser from these names on every run; a NamedTuple, not attrs, for
+the same reason: nothing here is imported that the parser does not need).
 """
 
 from __future__ import annotations
@@ -10,19 +11,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from audit.errors import InvalidValue
 
 
-@attrs.frozen(kw_only=True)
-class OutputFormat:
+class OutputFormat(NamedTuple):
     name: str  # what --format takes
     label: str  # what a person is shown when choosing
-    suffixes: tuple[str, ...] = ()  # file name endings; the first is used for new files
     renderer: str  # "module:function"
+    suffixes: tuple[str, ...] = ()  # file name endings; the first is used for new files
 
     @property
     def suffix(self) -> str:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from audit.core.safe_text import for_markdown
 from audit.core.summary import StandardSummary, percent_text, rating_word
-from audit.reports.model import Report, cap_sentence, prompt_figure, provisional_text
+from audit.reports.model import (
+    JUDGEMENT_CHECKS_SENTENCE,
+    Report,
+    cap_sentence,
+    judgement_check_counts,
+    largest_differences,
+    prompt_figure,
+    provisional_text,
+)
 from audit.reports.summary_formats import markdown_prompt_rows
 
 
@@ -27,6 +35,7 @@ def render_markdown_report(report: Report) -> str:
         f"**Score {summary.score}/{summary.max_score}**. Overall rating: **{summary.overall_rating or 'Not yet rated'}**.",
         "",
     ]
+    out += _markdown_trend(report)
     for heading, judged, case_standards in report.sections():
         out += [f"## {md(heading)}", ""]
         for s in judged:
@@ -37,10 +46,56 @@ def render_markdown_report(report: Report) -> str:
                 out += [f"Evidence: {md(s.evidence)}", ""]
         for s in case_standards:
             out += _markdown_case_standard(report, s, level)
-    out += _markdown_breakdowns(report)
+    out += _markdown_judgement_checks(report)
+    out += _markdown_largest_differences(report)
     out += _markdown_sample(report)
     out += _markdown_moderation(report)
+    out += _markdown_breakdowns(report)
+    out += _markdown_notes(report)
     return "\n".join(out)
+
+
+def _markdown_judgement_checks(report: Report) -> list[str]:
+    md = for_markdown
+    out = ["## Judgements to review", "", JUDGEMENT_CHECKS_SENTENCE, ""]
+    if not report.judgement_checks:
+        return [*out, "None: every key-question judgement agrees with at least one relevant prompt.", ""]
+    if not report.case_refs:
+        out += ["| Key question | Judgements to review |", "|---|---:|"]
+        out += [f"| {kq_id} {md(text)} | {count} |" for kq_id, text, count in judgement_check_counts(report)]
+        return [*out, ""]
+    out += ["| Case | Key question | Judgement | Every relevant prompt |", "|---|---|---|---|"]
+    for c in report.judgement_checks:
+        out.append(f"| {md(c.case_ref)} | {c.question} {md(c.text)} | {c.judgement} | {c.prompts_say} |")
+    return [*out, ""]
+
+
+def _markdown_largest_differences(report: Report) -> list[str]:
+    largest = largest_differences(report)
+    if not largest:
+        return []
+    total = sum(len(b.flags) for b in report.breakdowns)
+    out = [
+        "## Largest differences between groups",
+        "",
+        f"The {len(largest)} largest of {total} difference(s) flagged in the breakdowns (appendix).",
+        "",
+    ]
+    out += [f"- **{for_markdown(label)}.** {for_markdown(flag.sentence())}" for label, flag in largest]
+    return [*out, ""]
+
+
+def _markdown_notes(report: Report) -> list[str]:
+    if report.notes is None:
+        return []
+    md = for_markdown
+    out = ["## Appendix: notes", ""]
+    if not report.notes:
+        return [*out, "No answer in this round has a note.", ""]
+    out += ["| Case | Question | Answer | Note | Auditor |", "|---|---|---|---|---|"]
+    for n in report.notes:
+        out.append(f"| {md(n.case_ref)} | {md(n.question)} | {md(n.answer or 'unanswered')} | {md(n.note)} | {md(n.auditor)} |")
+    return [*out, ""]
 
 
 def _markdown_sample(report: Report) -> list[str]:
@@ -52,11 +107,11 @@ def _markdown_sample(report: Report) -> list[str]:
         "",
         sample.SENTENCE,
         "",
-        "| Stratum | Cases in the sample | Reserves used | Swaps | Reserves not used |",
-        "|---|---:|---:|---:|---:|",
+        "| Stratum | Cases in the sample | Reserves used | Swaps | Reserves not used | Cases short |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for s in (*sample.strata, sample.total):
-        out.append(f"| {md(s.stratum)} | {s.in_sample} | {s.reserves_used} | {s.swaps} | {s.reserves_left} |")
+        out.append(f"| {md(s.stratum)} | {s.in_sample} | {s.reserves_used} | {s.swaps} | {s.reserves_left} | {s.short} |")
     return [*out, ""]
 
 
@@ -104,11 +159,14 @@ def _markdown_case_standard(report: Report, s: StandardSummary, level: str) -> l
 
 def _markdown_breakdowns(report: Report) -> list[str]:
     summary, md = report.summary, for_markdown
+    if not report.breakdowns:
+        return []
     out = [
-        "## Breakdowns",
+        "## Appendix: breakdowns",
         "",
         f"Flagged (**!**): a group {summary.framework.reporting.disproportion_points} or more points from the rest, "
-        f"with at least {summary.framework.reporting.disproportion_min_cases} relevant cases on each side.",
+        f"with at least {summary.framework.reporting.disproportion_min_cases} relevant cases on each side; where the cases "
+        "fall in two groups, the difference is stated once, for the smaller group.",
         "",
     ]
     kq_ids = [kq.id for s in report.case_standards for kq in s.key_questions]
@@ -125,9 +183,15 @@ def _markdown_breakdowns(report: Report) -> list[str]:
             out.append(f"| {kq} | " + " | ".join(cells) + " |")
         out.append("")
         for flag in breakdown.flags:
-            out.append(f"- {md(flag.sentence(breakdown.label))}")
+            out.append(f"- {md(flag.sentence())}")
         if breakdown.flags:
             out.append("")
+    return out
+
+
+def _markdown_trend(report: Report) -> list[str]:
+    md = for_markdown
+    out: list[str] = []
     if report.comparison:
         c = report.comparison
         out += [

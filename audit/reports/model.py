@@ -14,6 +14,7 @@ import attrs
 from audit.core.analysis import (
     Breakdown,
     Comparison,
+    Disproportion,
     Interval,
     build_breakdown,
     compare,
@@ -25,8 +26,9 @@ from audit.core.moderation import QuestionAgreement, kappa_text
 from audit.core.summary import QuestionFigures, StandardSummary, Summary, percent_text
 from audit.errors import InvalidValue
 from audit.store import AuditStore, Round
-from audit.store.case_table import CaseAnswerTable, read_case_answer_table
+from audit.store.case_table import CaseAnswerTable, NoteLine, read_case_answer_table, read_note_lines
 from audit.store.figures import summarise, summary_from_counts
+from audit.store.judgement_checks import judgement_checks
 from audit.store.moderation import latest_moderation
 from framework.model import RatingMethod
 
@@ -56,6 +58,9 @@ class StratumLine:
     reserves_used: int
     swaps: int  # cases swapped out (found unsuitable)
     reserves_left: int
+    # the main sample drawn less the cases in it now: a swapped-out case with no reserve in its place (two copies
+    # swapped in the same reserve), or a counted case removed from the round (a swapped-in reserve among them)
+    short: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -73,12 +78,14 @@ class SampleSection:
             reserves_used=sum(s.reserves_used for s in self.strata),
             swaps=sum(s.swaps for s in self.strata),
             reserves_left=sum(s.reserves_left for s in self.strata),
+            short=sum(s.short for s in self.strata),
         )
 
     SENTENCE = (
         "The cases were drawn at random within strata (caseaudit sample), with reserves drawn beside the main sample. "
         "A case found unsuitable was swapped for the next reserve of its stratum; swapped-out cases and unused "
-        "reserves are not counted in any figure."
+        "reserves are not counted in any figure. Cases short: the main sample drawn less the cases in it now "
+        "(a swapped-out case with no reserve in its place, or a case removed from the round)."
     )
 
 
@@ -86,14 +93,21 @@ def sample_section(store: AuditStore, round_row: Round) -> SampleSection | None:
     if not store.has_strata(round_row):
         return None
     lines = []
-    for stratum, statuses in store.sample_counts(round_row).items():
+    brought_in = store.reserves_brought_in(round_row)
+    swapped = store.swaps_made(round_row)  # from the history: a swapped-out case later removed was still swapped
+    removed = store.removed_from_sample(round_row)
+    counts = store.sample_counts(round_row)
+    for stratum in sorted(set(counts) | set(swapped) | set(removed)):  # a stratum whose every case was removed too
+        statuses = counts.get(stratum, {})
+        swaps, used = swapped.get(stratum, 0), brought_in.get(stratum, 0)
         lines.append(
             StratumLine(
                 stratum=stratum or "(no stratum)",
                 in_sample=statuses.get("main", 0) + statuses.get("swapped in", 0),
-                reserves_used=statuses.get("swapped in", 0),
-                swaps=statuses.get("swapped out", 0),
+                reserves_used=used,
+                swaps=swaps,
                 reserves_left=statuses.get("reserve", 0),
+                short=max(0, swaps - used) + removed.get(stratum, 0),
             )
         )
     return SampleSection(strata=tuple(lines))
@@ -110,6 +124,13 @@ class Report:
     generated_at: str
     moderation: ModerationSection | None = None  # when the round has a moderation round
     sample: SampleSection | None = None  # when the round's cases carry strata (a sample file was imported)
+    notes: tuple[NoteLine, ...] | None = None  # the notes appendix, when asked for
+    case_refs: bool = True  # False (--no-cases): no case reference anywhere, so no notes and judgement checks only counted
+    compare_warning: str = ""  # said on stderr when the rounds compared are not like for like
+
+    @property
+    def judgement_checks(self):
+        return self.summary.judgement_checks or ()
 
     def interval(self, question: QuestionFigures) -> Interval | None:
         return self.intervals.get(question.id)
@@ -145,15 +166,34 @@ def domain_heading(domain) -> str:
     return f"Domain {number}: {name}"
 
 
-def build_report(store: AuditStore, round_row: Round, *, compare_with: Round | None = None, case_level: bool = True) -> Report:
+def build_report(
+    store: AuditStore,
+    round_row: Round,
+    *,
+    compare_with: Round | None = None,
+    case_level: bool = True,
+    notes: bool = False,
+    breakdowns: bool = True,
+    case_refs: bool = True,
+) -> Report:
     """Everything the report shows, from one read of the round's cases and answers: the summary's
     counts, the case totals and every breakdown are counted from the same case table (so they
-    agree with each other), which the XLSX report also writes out as its case-level sheet."""
+    agree with each other), which the XLSX report also writes out as its case-level sheet.
+
+    ``notes``: the notes appendix (every note on an answer, with its case and auditor);
+    ``breakdowns``: the breakdowns by case attributes (an appendix in print); ``case_refs`` False:
+    no case reference anywhere (no case-level sheet, no notes, judgement checks counted per key question)."""
     framework = store.framework_for(round_row)
-    table = read_case_answer_table(store, round_row)
+    all_groupings = groupings()
+    # the figures need no reasons, and the breakdowns only their columns; the case-level sheet needs all
+    table = (
+        read_case_answer_table(store, round_row)
+        if case_level
+        else read_case_answer_table(store, round_row, with_reasons=False, columns={g.column for g in all_groupings})
+    )
     total, incomplete = table.case_totals()
     summary = summary_from_counts(store, round_row, table.answer_counts(), total, incomplete)
-    all_groupings = groupings()
+    summary = attrs.evolve(summary, judgement_checks=judgement_checks(store, round_row))
     kq_ids = [kq.id for s in framework.standards for kq in s.key_questions]
     answer_rows, case_rows = table.breakdown_counts(sorted({g.column for g in all_groupings}), kq_ids)
     level = framework.reporting.confidence_level
@@ -165,18 +205,20 @@ def build_report(store: AuditStore, round_row: Round, *, compare_with: Round | N
                 intervals[q.id] = wilson_interval(q.counts.yes, q.counts.relevant, level)
             if s.rated and unsettled(framework, intervals[kq.id]):
                 unsettled_ids.add(kq.id)
-    breakdowns = []
-    for grouping in all_groupings:
+    found_breakdowns = []
+    for grouping in all_groupings if breakdowns else ():
         answers = [{grouping.column: r["value"], **r} for r in answer_rows if r["column_name"] == grouping.column]
         cases = [{grouping.column: r["value"], "cases": r["cases"]} for r in case_rows if r["column_name"] == grouping.column]
         breakdown = build_breakdown(framework, grouping, answers, cases, kq_ids)
         if [g.label for g in breakdown.groups] not in ([], ["Not recorded"]):  # attributes nobody recorded are left out
-            breakdowns.append(breakdown)
+            found_breakdowns.append(breakdown)
     comparison = None
+    compare_warning = ""
     if compare_with:
         if compare_with.id == round_row.id:
             raise InvalidValue("compare with an earlier round, not the same one")
         comparison = compare(summary, summarise(store, compare_with))
+        compare_warning = comparison_warning(round_row, compare_with)
     moderation = None
     found = latest_moderation(store, round_row)
     if found is not None:
@@ -193,14 +235,52 @@ def build_report(store: AuditStore, round_row: Round, *, compare_with: Round | N
         summary=summary,
         intervals=intervals,
         unsettled=frozenset(unsettled_ids),
-        breakdowns=tuple(breakdowns),
+        breakdowns=tuple(found_breakdowns),
         comparison=comparison,
-        case_answers=table if case_level else None,
+        case_answers=table if case_level and case_refs else None,
+        case_refs=case_refs,
         generated_at=_dt.datetime.now().strftime("%d %B %Y %H:%M"),
+        notes=tuple(read_note_lines(store, round_row)) if notes and case_refs else None,
+        compare_warning=compare_warning,
     )
 
 
+def comparison_warning(now: Round, earlier: Round) -> str:
+    """One line when two rounds are not like for like (another unit, another framework), else ''."""
+    problems = []
+    if now.unit.strip().casefold() != earlier.unit.strip().casefold():
+        problems.append(f"of different units ({now.unit!r} and {earlier.unit!r})")
+    if (now.framework_id, now.framework_version) != (earlier.framework_id, earlier.framework_version):
+        problems.append(
+            f"on different frameworks ({now.framework_id} version {now.framework_version} and "
+            f"{earlier.framework_id} version {earlier.framework_version})"
+        )
+    if not problems:
+        return ""
+    return f"comparing {now.name!r} with {earlier.name!r}, rounds {' and '.join(problems)}: the change is not like for like"
+
+
 # ------------------------------------------------------------------ shared wording
+def judgement_check_counts(report: Report) -> list[tuple[str, str, int]]:
+    """(key question id, its text, judgements to review) for each key question with any, in the framework's order."""
+    counts: dict[str, int] = {}
+    for check in report.judgement_checks:
+        counts[check.question] = counts.get(check.question, 0) + 1
+    return [(kq.id, kq.text, counts[kq.id]) for kq in report.summary.framework.key_questions if kq.id in counts]
+
+
+JUDGEMENT_CHECKS_SENTENCE = (
+    "Key-question judgements that contradict every relevant prompt of their case (the case screen's \u201ccheck\u201d). "
+    "A key question is a holistic judgement, so one may be right: review the case and its notes."
+)
+
+
+def largest_differences(report: Report, how_many: int = 5) -> list[tuple[str, Disproportion]]:
+    """(breakdown label, flag) of the largest differences between a group and the rest, over every breakdown."""
+    every = [(b.label, f) for b in report.breakdowns for f in b.flags]
+    return sorted(every, key=lambda pair: -abs(pair[1].gap))[:how_many]
+
+
 def cap_sentence(s: StandardSummary) -> str:
     if s.cap is None:
         return ""
@@ -218,6 +298,14 @@ def prompt_sentence(q: QuestionFigures) -> str:
 def prompt_figure(q: QuestionFigures) -> str:
     """The sentence with its percentage: 'in 10 out of 27 relevant cases (37%)'."""
     return f"{prompt_sentence(q)} ({percent_text(q)})" if q.counts.relevant else prompt_sentence(q)
+
+
+def prompt_line(q: QuestionFigures) -> str:
+    """A prompt's figure and text as one sentence, in the reports' words:
+    'Yes in 12 out of 20 relevant cases (60%): Is the assessment ...?'."""
+    if not q.counts.relevant:
+        return f"No relevant cases: {q.text}"
+    return f"Yes {prompt_figure(q)}: {q.text}"
 
 
 def provisional_text(summary: Summary) -> str:

@@ -73,7 +73,22 @@ def render_table(summary: Summary, width: int = 100) -> str:
             for q in (*kq.prompts, *kq.data_items):
                 figure = f"{q.out_of()} ({_pct(q)})" if q.counts.relevant else "no relevant cases"
                 out.append(f"    {q.id:<10} {figure}")
+    if summary.judgement_checks is not None:
+        out += ["", judgement_checks_heading(summary)]
+        for check in summary.judgement_checks:
+            out.append(f"  {for_terminal(check.sentence())}")
     return "\n".join(out) + "\n"
+
+
+def judgement_checks_heading(summary: Summary) -> str:
+    """The heading of the list of judgements to review, with how many there are."""
+    checks = summary.judgement_checks or ()
+    if not checks:
+        return "Judgements to review: none contradicts every relevant prompt."
+    return (
+        f"Judgements to review: {len(checks)} key-question judgement(s) contradict every relevant prompt of their case "
+        "(a key question is a holistic judgement, so it may be right: review the case and its notes)."
+    )
 
 
 def render_markdown(summary: Summary) -> str:
@@ -112,7 +127,21 @@ def render_markdown(summary: Summary) -> str:
         if s.basis_note:
             out += [f"> {for_markdown(s.basis_note)}", ""]
         out += markdown_prompt_rows(s, lambda q: f"{q.out_of()} ({_pct(q)})" if q.counts.relevant else "no relevant cases")
+    out += markdown_judgement_checks(summary, "##")
     return "\n".join(out)
+
+
+def markdown_judgement_checks(summary: Summary, level: str) -> list[str]:
+    """The judgements to review as a Markdown section (nothing when they were not looked for)."""
+    if summary.judgement_checks is None:
+        return []
+    out = [f"{level} Judgements to review", "", judgement_checks_heading(summary), ""]
+    if summary.judgement_checks:
+        out += ["| Case | Key question | Judgement | Every relevant prompt |", "|---|---|---|---|"]
+        for c in summary.judgement_checks:
+            out.append(f"| {for_markdown(c.case_ref)} | {c.question} {for_markdown(c.text)} | {c.judgement} | {c.prompts_say} |")
+        out.append("")
+    return out
 
 
 def markdown_prompt_rows(s: StandardSummary, figure: Callable[[QuestionFigures], str]) -> list[str]:
@@ -137,6 +166,8 @@ CSV_COLUMNS = [
     "unanswered",
     "percent",
     "band",
+    "case_ref",  # judgement checks only: the case whose judgement contradicts every relevant prompt
+    "judgement",
 ]
 
 
@@ -147,7 +178,7 @@ def render_csv(summary: Summary) -> str:
     for s in summary.standards:
         rating = s.rating.value if s.rating else ""
         if not s.key_questions:
-            writer.writerow([s.id, rating, "", "standard", s.name, "", "", "", "", "", ""])
+            writer.writerow([s.id, rating, "", "standard", s.name, "", "", "", "", "", "", "", ""])
         for kq in s.key_questions:
             for q, kind in [
                 *((p, "prompt") for p in kq.prompts),
@@ -169,8 +200,15 @@ def render_csv(summary: Summary) -> str:
                         c.unanswered,
                         q.percent if q.percent is not None else "",
                         band,
+                        "",
+                        "",
                     ]
                 )
+    # the judgements to review (each with its case), before the score row, which stays last
+    for check in summary.judgement_checks or ():
+        standard_id = summary.framework.standard_of(check.question).id
+        row = [standard_id, "", check.question, "judgement check", check.text, "", "", "", "", "", ""]
+        writer.writerow([*row, check.case_ref, check.judgement])
     writer.writerow(
         [
             "score",
@@ -178,6 +216,8 @@ def render_csv(summary: Summary) -> str:
             "",
             "score",
             f"{summary.score}/{summary.max_score}",
+            "",
+            "",
             "",
             "",
             "",

@@ -8,6 +8,7 @@ openpyxl's write-only (streaming) mode, except the rows of the case-level sheet
 
 from __future__ import annotations
 
+import datetime as _dt
 import io
 import re
 import zipfile
@@ -21,11 +22,12 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 
 from audit.core.safe_text import for_xlsx
 from audit.core.summary import rating_word
 from audit.errors import InvalidValue
-from audit.reports.model import Report, cap_sentence, prompt_sentence
+from audit.reports.model import Report, cap_sentence, judgement_check_counts, prompt_sentence
 from audit.store.case_table import CaseAnswerTable
 
 HEADER_FONT = Font(bold=True)
@@ -55,6 +57,7 @@ class _Sheet:
         for index, width in enumerate(widths or [], start=1):
             self.ws.column_dimensions[get_column_letter(index)].width = width
         self.ws.freeze_panes = freeze_panes
+        print_setup(self.ws, wide=len(header) > 6 or sum(widths or []) > PORTRAIT_WIDTH)
         alignment = Alignment(wrap_text=True, vertical="top")
         self.ws.append([text_cell(self.ws, name, font=HEADER_FONT, fill=HEADER_FILL, alignment=alignment) for name in header])
 
@@ -76,6 +79,21 @@ class _Sheet:
     def finish(self) -> None:
         last = get_column_letter(max(len(self.header), 1))
         self.ws.auto_filter.ref = f"A1:{last}{self.rows + 1}"
+
+
+PORTRAIT_WIDTH = 110  # column widths (characters) an A4 portrait page holds at a readable size
+
+
+def print_setup(ws, *, wide: bool) -> None:
+    """How a sheet prints: A4, landscape when wide, scaled to the page's width (as many pages down
+    as it needs), the header row on every page. Set before any row is written: the sheet's
+    properties are the first thing streamed out."""
+    ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape" if wide else "portrait"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
 
 
 def _fraction(yes: int, relevant: int) -> float | None:
@@ -203,7 +221,7 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
                         counts.yes,
                         counts.relevant,
                         _fraction(counts.yes, counts.relevant) if counts.relevant else None,
-                        flag.sentence(breakdown.label) if flag else "",
+                        flag.sentence() if flag else "",
                     ],
                     percent_columns=(6,),
                 )
@@ -214,8 +232,15 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
         trend = _Sheet(
             workbook,
             "Trend",
-            ["Key question", f"{comparison.earlier_round}", "Now", "Change (points)", "Band before", "Band now"],
-            [11, 14, 10, 10, 22, 22],
+            [
+                "Key question",
+                comparison.earlier_round,  # its percentage "Yes"; the round's own name heads its column
+                summary.round,
+                "Change (points)",
+                f"Band in {comparison.earlier_round}",
+                f"Band in {summary.round}",
+            ],
+            [11, 18, 18, 10, 22, 22],
         )
         for k in comparison.key_questions:
             trend.append(
@@ -235,11 +260,20 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
         drawn = _Sheet(
             workbook,
             "Sample",
-            ["Stratum", "Cases in the sample", "Reserves used", "Swaps", "Reserves not used"],
-            [40, 18, 14, 10, 18],
+            ["Stratum", "Cases in the sample", "Reserves used", "Swaps", "Reserves not used", "Cases short"],
+            [40, 18, 14, 10, 18, 12],
         )
         for stratum in (*report.sample.strata, report.sample.total):
-            drawn.append([stratum.stratum, stratum.in_sample, stratum.reserves_used, stratum.swaps, stratum.reserves_left])
+            drawn.append(
+                [
+                    stratum.stratum,
+                    stratum.in_sample,
+                    stratum.reserves_used,
+                    stratum.swaps,
+                    stratum.reserves_left,
+                    stratum.short,
+                ]
+            )
         drawn.finish()
 
     if report.moderation:
@@ -267,11 +301,34 @@ def render_xlsx(report: Report, progress: Callable[[int, int], None] | None = No
             )
         moderation.finish()
 
+    _judgement_checks_sheet(workbook, report)
+
     if report.case_answers is None:
         buffer = io.BytesIO()
         workbook.save(buffer)
         return buffer.getvalue()
     return _with_case_sheet(workbook, report.case_answers, progress)
+
+
+def _judgement_checks_sheet(workbook: Workbook, report: Report) -> None:
+    """The key-question judgements that contradict every relevant prompt, to review (per key question,
+    without case references, in a report to share)."""
+    if not report.case_refs:
+        counts = _Sheet(workbook, "Judgements to review", ["Key question", "Text", "Judgements to review"], [13, 70, 12])
+        for kq_id, text, count in judgement_check_counts(report):
+            counts.append([kq_id, text, count])
+        counts.finish()
+        return
+    checks = _Sheet(
+        workbook,
+        "Judgements to review",
+        ["Case", "Standard", "Key question", "Text", "Judgement", "Every relevant prompt"],
+        [12, 9, 13, 60, 10, 12],
+    )
+    framework = report.summary.framework
+    for c in report.judgement_checks:
+        checks.append([c.case_ref, framework.standard_of(c.question).id, c.question, c.text, c.judgement, c.prompts_say])
+    checks.finish()
 
 
 def case_sheet_workbook(table: CaseAnswerTable, progress: Callable[[int, int], None] | None = None) -> bytes:
@@ -286,11 +343,16 @@ def _with_case_sheet(
     """The workbook's bytes with the case sheet added last. Only its header goes through openpyxl
     (styles, widths, frozen panes, filter); the rows are spliced in by _with_case_rows."""
     cases = _Sheet(workbook, CASES_SHEET, list(table.header), [10], freeze_panes=freeze_panes)
+    cases.ws.print_title_cols = "A:A"  # the case reference on every printed page too
     cases.rows = len(table)
     cases.finish()
+    # the date style, registered before the workbook is saved (its styles part is written then)
+    date_cell = WriteOnlyCell(cases.ws, value=None)
+    date_cell.number_format = DATE_FORMAT
+    date_style = date_cell.style_id
     buffer = io.BytesIO()
     workbook.save(buffer)
-    return _with_case_rows(buffer.getvalue(), table, progress)
+    return _with_case_rows(buffer.getvalue(), table, progress, date_style)
 
 
 # ------------------------------------------------------------------ the case-level sheet
@@ -326,6 +388,12 @@ def inline_cell(text: str) -> str:
     return f'<c t="inlineStr"><is>{_xml_text(text)}</is></c>' if text else "<c/>"
 
 
+DATE_FORMAT = "yyyy-mm-dd"
+_EXCEL_EPOCH = _dt.date(1899, 12, 30)  # day 0 of Excel's (1900) date system, as serial numbers count
+NUMBER_COLUMNS = ("age",)
+DATE_COLUMNS = ("start_date",)
+
+
 class SharedStrings(dict):
     """Cell XML by text, each distinct text stored once in the workbook's shared-strings part."""
 
@@ -347,21 +415,62 @@ class SharedStrings(dict):
         return (f'<sst xmlns="{_MAIN[1:-1]}" uniqueCount="{len(self.texts)}">{items}</sst>').encode()
 
 
+class TypedCells(dict):
+    """Cell XML by attribute value for one column: a date (start_date) as a date, a number (age) as a
+    number, so they sort and filter as such; a value that is neither stays text (a shared string)."""
+
+    def __init__(self, kind: str, strings: SharedStrings, date_style: int):
+        super().__init__()
+        self.kind, self.strings, self.date_style = kind, strings, date_style
+
+    def __missing__(self, text: str) -> str:
+        cell = ""
+        if self.kind == "date":
+            try:
+                serial = (_dt.date.fromisoformat(text) - _EXCEL_EPOCH).days
+            except ValueError:
+                serial = 0
+            if serial > 60:  # after Excel's phantom 29 February 1900: serials count days from here
+                cell = f'<c s="{self.date_style}"><v>{serial}</v></c>'
+        elif text.isdigit() and text.isascii():
+            cell = f"<c><v>{int(text)}</v></c>"
+        self[text] = cell or self.strings[text]
+        return self[text]
+
+
 def case_row_chunks(
-    table: CaseAnswerTable, strings: SharedStrings, progress: Callable[[int, int], None] | None = None
+    table: CaseAnswerTable,
+    strings: SharedStrings,
+    progress: Callable[[int, int], None] | None = None,
+    date_style: int | None = None,
 ) -> Iterator[str]:
-    """The sheet rows after the header as XML, ROWS_PER_CHUNK rows at a time."""
-    attribute_cell = strings.__getitem__
+    """The sheet rows after the header as XML, ROWS_PER_CHUNK rows at a time. With ``date_style`` (the
+    style of a date cell), dates and numbers among the attributes are written as such."""
+    column_cells: list[dict] = []
+    for column in table.attribute_columns:
+        if date_style is not None and column in DATE_COLUMNS:
+            column_cells.append(TypedCells("date", strings, date_style))
+        elif date_style is not None and column in NUMBER_COLUMNS:
+            column_cells.append(TypedCells("number", strings, date_style))
+        else:
+            column_cells.append(strings)
+
+    def attribute_cells(attributes: tuple[str, ...]) -> str:
+        return "".join(map(dict.__getitem__, column_cells, attributes))
+
     answer_cell = {code: strings[word] for code, word in table.words.items()}.__getitem__
     total = len(table)
     row_number = 2
+    noted = bool(table.note_places)  # notes are inline strings beside their answers (each met about once)
     for start in range(0, total, ROWS_PER_CHUNK):
         parts = []
         for case_ref, attributes, codes in table.cases[start : start + ROWS_PER_CHUNK]:
-            parts.append(
-                f'<row r="{row_number}">{inline_cell(case_ref)}{"".join(map(attribute_cell, attributes))}'
-                f"{''.join(map(answer_cell, codes))}</row>"
+            answers = "".join(
+                table.with_notes(case_ref, list(map(answer_cell, codes)), inline_cell, "<c/>")
+                if noted
+                else map(answer_cell, codes)
             )
+            parts.append(f'<row r="{row_number}">{inline_cell(case_ref)}{attribute_cells(attributes)}{answers}</row>')
             row_number += 1
         yield "".join(parts)
         if progress is not None:
@@ -387,7 +496,9 @@ def _insert_before(xml: bytes, closing_tag: bytes, addition: str) -> bytes:
     return xml[:at] + addition.encode("utf-8") + xml[at:]
 
 
-def _with_case_rows(package_bytes: bytes, table: CaseAnswerTable, progress: Callable[[int, int], None] | None) -> bytes:
+def _with_case_rows(
+    package_bytes: bytes, table: CaseAnswerTable, progress: Callable[[int, int], None] | None, date_style: int | None = None
+) -> bytes:
     """The workbook with the case rows written into its (header-only) Cases sheet."""
     if len(table) >= SHEET_ROWS:
         raise InvalidValue(
@@ -416,7 +527,7 @@ def _with_case_rows(package_bytes: bytes, table: CaseAnswerTable, progress: Call
                     pending.popleft().result()
 
             send(head)
-            for chunk in case_row_chunks(table, strings, progress):
+            for chunk in case_row_chunks(table, strings, progress, date_style):
                 send(chunk)
             send(sheet_xml[end_of_rows:])
             while pending:

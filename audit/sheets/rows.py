@@ -102,8 +102,9 @@ def _read_csv(path: Path) -> Iterator[list[str]]:
     text = _decode_csv(path, data)
     csv.field_size_limit(CSV_FIELD_LIMIT)
     rows_read = 0
+    delimiter = csv_delimiter(text)
     try:
-        for row in csv.reader(io.StringIO(text, newline="")):
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
             rows_read += 1
             # a cell beginning with a quote may carry export's mark: looked for once per row (a NUL cannot
             # be in the text, so "\0'" is found only where a cell begins with a quote)
@@ -116,6 +117,19 @@ def _read_csv(path: Path) -> Iterator[list[str]]:
                 "which no case sheet holds (nothing after it was read)",
             ) from None
         raise SheetError(str(path), [f"not a readable CSV: {error}"]) from None
+
+
+CSV_DELIMITERS = ",;\t"  # comma; semicolon (Excel's "CSV" where the decimal mark is a comma); tab
+
+
+def csv_delimiter(text: str) -> str:
+    """The CSV's delimiter, found by csv.Sniffer in its header line and restricted to comma, semicolon
+    or tab (a header of one column, or one the sniffer cannot read, is comma-separated)."""
+    header_line = text.split("\n", 1)[0][:65_536]
+    try:
+        return csv.Sniffer().sniff(header_line, delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        return ","
 
 
 def _decode_csv(path: Path, data: bytes) -> str:

@@ -22,10 +22,13 @@ import sqlite_utils
 
 from audit.core.attributes import (
     ATTRIBUTE_COLUMNS,
+    CASE_STATE_COLUMNS,
     IN_SAMPLE_STATUSES,
-    SAMPLE_COLUMNS,
+    REMOVED_COLUMN,
     derived_young_adult,
 )
+from audit.core.events import KEEP_CHOICES, KEPT_WORDS
+from audit.core.safe_text import has_visible_text
 from audit.errors import (
     CapExceeded,
     DatabaseDamaged,
@@ -41,17 +44,33 @@ from audit.errors import (
     UnknownStandard,
 )
 from audit.store import slots
+from audit.store.answer_codes import (
+    CODE_OF_VALUE,
+    UNANSWERED_CODE,
+    counts_by_question,
+    incomplete,
+    padded_codes_sql,
+    record_positions,
+)
 from audit.store.clock import now
 from audit.store.database import ANY_STATE, _check_text_length, current_user, is_damage, open_database, write_lock
 from audit.store.rounds import Round
 from audit.store.slots import SLOT_KINDS, SettleOutcome
+from audit.store.views import record_framework_questions
 from framework import Answer, Framework, Rating, UnknownFramework, load_framework
 from framework.model import RatingMethod
 from framework.rules import advisory_cap, exceeds_cap
 
-# the cases every figure counts: the main sample with the reserves swapped in (a SQL filter on cases `c`)
+# the cases every figure counts: the main sample with the reserves swapped in, less any case removed from
+# the round (a SQL filter on cases `c`)
 IN_SAMPLE_SQL = "(" + ", ".join(f"'{s}'" for s in IN_SAMPLE_STATUSES) + ")"
-IN_SAMPLE = f"c.sample_status IN {IN_SAMPLE_SQL}"
+IN_SAMPLE = f"(c.sample_status IN {IN_SAMPLE_SQL} AND c.removed = 'No')"
+OUT_OF_SAMPLE = f"NOT {IN_SAMPLE}"  # reserves, swapped-out and removed cases: listed, never counted
+# the answers given in a round's sample, from each case's answer codes (every character but a blank is an answer)
+ANSWERED_IN_SAMPLE = (
+    "SELECT coalesce(sum(length(replace(coalesce(c.answer_codes, ''), ' ', ''))), 0) FROM cases c"
+    f" WHERE c.round_id = {{round}} AND {IN_SAMPLE}"
+)
 
 
 # ------------------------------------------------------------------ the store
@@ -125,20 +144,44 @@ class AuditStore:
             created_by=created_by or current_user(),
         )
         with write_lock(self.db):
-            if self._one("SELECT id FROM rounds WHERE name = ?", [name]):
-                raise DuplicateRound(f"a round called {name!r} already exists")
+            self._refuse_a_taken_name(name)
             self.db.table("rounds").insert(new_round.as_row())
+            record_positions(self.db, new_round.id, framework.question_ids)
+            record_framework_questions(self.db, framework)  # the question texts the views show
         return new_round
 
-    def round(self, name: str) -> Round:
-        """The round called ``name`` now: for names given at the edge (a command's argument); work after
-        that goes by the round's id, which a rename does not change."""
-        row = self._one("SELECT * FROM rounds WHERE name = ?", [name])
-        if row is None:
-            names = [r["name"] for r in self.db.query("SELECT name FROM rounds ORDER BY created_at")]
+    def _rounds_named(self, name: str) -> list[dict]:
+        """The rounds called ``name`` without regard to case (removed rounds too), an exact match first."""
+        folded = name.strip().casefold()
+        found = [r for r in self.db.query("SELECT * FROM rounds ORDER BY created_at, name") if r["name"].casefold() == folded]
+        return sorted(found, key=lambda r: r["name"] != name.strip())
+
+    def _refuse_a_taken_name(self, name: str, *, other_than: str | None = None) -> None:
+        """Round names are matched without regard to case, so no two may differ only in case."""
+        for row in self._rounds_named(name):
+            if row["id"] != other_than:
+                removed = (
+                    " (removed: restore it with 'caseaudit restore-round', or choose another name)" if row["removed_at"] else ""
+                )
+                raise DuplicateRound(f"a round called {row['name']!r} already exists{removed}")
+
+    def round(self, name: str, *, removed_ok: bool = False) -> Round:
+        """The round called ``name`` now (without regard to case): for names given at the edge (a command's
+        argument); work after that goes by the round's id, which a rename does not change.
+
+        A removed round is refused (UnknownRound saying how to restore it) unless ``removed_ok``."""
+        rows = self._rounds_named(name)
+        if not rows:
+            names = [r["name"] for r in self.db.query("SELECT name FROM rounds WHERE removed_at IS NULL ORDER BY created_at")]
             known = ", ".join(repr(n) for n in names) if names else "none yet (try 'caseaudit demo' or 'caseaudit import')"
             raise UnknownRound(f"no round called {name!r}; rounds: {known}")
-        return Round.from_row(row)
+        found = Round.from_row(rows[0])
+        if found.removed and not removed_ok:
+            raise UnknownRound(
+                f"round {found.name!r} was removed on {(found.removed_at or '')[:10]} by {found.removed_by}; "
+                f"restore it to use it (caseaudit restore-round --round {found.name!r})"
+            )
+        return found
 
     def round_by_id(self, round_id: str) -> Round:
         """The round with this id as it is now (its current name and finalised state)."""
@@ -160,24 +203,22 @@ class AuditStore:
             self.check_writable(current)
             if new_name == current.name:
                 return current
-            if self._one("SELECT id FROM rounds WHERE name = ?", [new_name]):
-                raise DuplicateRound(f"a round called {new_name!r} already exists")
+            self._refuse_a_taken_name(new_name, other_than=current.id)  # a change of case alone is a rename
             self.db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, current.id])
-            self._round_event(current.id, "renamed", f"{current.name} -> {new_name}", by)
+            self._round_event(current.id, "renamed", f"{current.name} -> {new_name}", by, value=new_name)
         return attrs.evolve(current, name=new_name)
 
-    def rounds(self) -> list[dict]:
+    def rounds(self, *, removed: bool = False) -> list[dict]:
         """Every round's ``rounds`` row with its case count and progress (answered / expected answers):
-        a listing to show (or print as JSON); act on a round through ``round_by_id(row["id"])``."""
+        a listing to show (or print as JSON); act on a round through ``round_by_id(row["id"])``.
+        Removed rounds are left out; ``removed``: list them too."""
         result = []
         for row in self.db.query(
             f"""
             SELECT r.*,
                    (SELECT count(*) FROM cases c WHERE c.round_id = r.id AND {IN_SAMPLE}) AS cases,
-                   (SELECT count(*) FROM answers a WHERE a.round_id = r.id AND a.value IS NOT NULL)
-                   - (SELECT count(*) FROM cases c JOIN answers a ON a.case_id = c.id
-                      WHERE c.round_id = r.id AND c.sample_status NOT IN {IN_SAMPLE_SQL} AND a.value IS NOT NULL) AS answered
-            FROM rounds r ORDER BY r.created_at, r.name
+                   ({ANSWERED_IN_SAMPLE.format(round="r.id")}) AS answered
+            FROM rounds r {"" if removed else "WHERE r.removed_at IS NULL"} ORDER BY r.created_at, r.name
             """
         ):
             try:
@@ -222,13 +263,15 @@ class AuditStore:
             current = self.round_by_id(original.id)
             cases = [self.case(current, ref) for ref in refs]  # UnknownCase names the first one missing
             for case in cases:
+                if case["removed"] == "Yes":
+                    raise InvalidValue(f"case {case['case_ref']} was removed from round {current.name!r}; it is not moderated")
                 if case["sample_status"] not in IN_SAMPLE_STATUSES:
                     raise InvalidValue(
                         f"case {case['case_ref']} is {case['sample_status']}, not in the sample; it is not moderated"
                     )
-            if self._one("SELECT id FROM rounds WHERE name = ?", [name]):
-                raise DuplicateRound(f"a round called {name!r} already exists")
+            self._refuse_a_taken_name(name)
             self.db.table("rounds").insert(new_round.as_row())
+            record_positions(self.db, new_round.id, self.framework_for(new_round).question_ids)
             for case in cases:
                 attributes = {c: case[c] for c in ATTRIBUTE_COLUMNS if case[c] not in (None, "")}
                 self.upsert_case(new_round, case["case_ref"], attributes, changed_by=by, source="moderation")
@@ -238,7 +281,9 @@ class AuditStore:
         """The rounds moderating ``original``, newest first."""
         return [
             Round.from_row(row)
-            for row in self.db.query("SELECT * FROM rounds WHERE moderates = ? ORDER BY created_at DESC, name", [original.id])
+            for row in self.db.query(
+                "SELECT * FROM rounds WHERE moderates = ? AND removed_at IS NULL ORDER BY created_at DESC, name", [original.id]
+            )
         ]
 
     def moderation_round(self, original: Round, name: str | None = None, *, newest_if_several: bool = False) -> Round:
@@ -249,8 +294,14 @@ class AuditStore:
             raise InvalidValue(f"round {original.name!r} is a moderation round; name the round it moderates")
         found = self.moderation_rounds(original)
         if name is not None:
-            found = [r for r in found if r.name == name]
+            found = [r for r in found if r.name.casefold() == name.strip().casefold()]
             if not found:
+                for row in self._rounds_named(name):
+                    if row["moderates"] == original.id and row["removed_at"]:  # removed: say so, and how to restore it
+                        raise UnknownRound(
+                            f"moderation round {row['name']!r} was removed on {row['removed_at'][:10]} by {row['removed_by']};"
+                            f" restore it to use it (caseaudit restore-round --round {row['name']!r})"
+                        )
                 raise UnknownRound(f"no moderation round called {name!r} moderates round {original.name!r}")
         if not found:
             raise UnknownRound(
@@ -387,11 +438,49 @@ class AuditStore:
         result: dict[str, dict[str, int]] = {}
         for row in self.db.query(
             "SELECT coalesce(stratum, '') AS stratum, sample_status, count(*) AS n FROM cases WHERE round_id = ?"
-            " GROUP BY 1, 2 ORDER BY 1",
+            " AND removed = 'No' GROUP BY 1, 2 ORDER BY 1",
             [round_row.id],
         ):
             result.setdefault(row["stratum"], {})[row["sample_status"]] = row["n"]
         return result
+
+    def reserves_brought_in(self, round_row: Round) -> dict[str, int]:
+        """Per stratum: how many reserves were ever swapped in, from the history (a reserve swapped in and later
+        swapped out itself was still used)."""
+        return {
+            row["stratum"]: row["n"]
+            for row in self.db.query(
+                "SELECT coalesce(c.stratum, '') AS stratum, count(DISTINCT c.id) AS n FROM cases c"
+                " JOIN attribute_history h ON h.case_id = c.id AND h.attribute = 'sample_status' AND h.new_value = 'swapped in'"
+                " WHERE c.round_id = ? GROUP BY 1",
+                [round_row.id],
+            )
+        }
+
+    def swaps_made(self, round_row: Round) -> dict[str, int]:
+        """Per stratum: how many cases were ever swapped out, from the history (a swapped-out case later removed
+        from the round was still swapped)."""
+        return {
+            row["stratum"]: row["n"]
+            for row in self.db.query(
+                "SELECT coalesce(c.stratum, '') AS stratum, count(DISTINCT c.id) AS n FROM cases c"
+                " JOIN attribute_history h ON h.case_id = c.id AND h.attribute = 'sample_status' AND h.new_value = 'swapped out'"
+                " WHERE c.round_id = ? GROUP BY 1",
+                [round_row.id],
+            )
+        }
+
+    def removed_from_sample(self, round_row: Round) -> dict[str, int]:
+        """Per stratum: how many cases that would be counted (the main sample or a reserve swapped in) are removed
+        from the round."""
+        return {
+            row["stratum"]: row["n"]
+            for row in self.db.query(
+                "SELECT coalesce(stratum, '') AS stratum, count(*) AS n FROM cases WHERE round_id = ? AND removed = 'Yes'"
+                " AND sample_status IN ('main', 'swapped in') GROUP BY 1",
+                [round_row.id],
+            )
+        }
 
     def has_strata(self, round_row: Round) -> bool:
         return self._one("SELECT 1 FROM cases WHERE round_id = ? AND stratum IS NOT NULL LIMIT 1", [round_row.id]) is not None
@@ -399,7 +488,7 @@ class AuditStore:
     def has_cases_outside_sample(self, round_id: str) -> bool:
         return (
             self._one(
-                f"SELECT 1 FROM cases WHERE round_id = ? AND sample_status NOT IN {IN_SAMPLE_SQL} LIMIT 1",
+                f"SELECT 1 FROM cases c WHERE c.round_id = ? AND {OUT_OF_SAMPLE} LIMIT 1",
                 [round_id],
             )
             is not None
@@ -409,22 +498,26 @@ class AuditStore:
         """(answers given, cases) of the round's sample: reserves and swapped-out cases are not counted."""
         row = self._one(
             f"""
-            SELECT (SELECT count(*) FROM answers a WHERE a.round_id = ? AND a.value IS NOT NULL)
-                   - (SELECT count(*) FROM cases c JOIN answers a ON a.case_id = c.id
-                      WHERE c.round_id = ? AND c.sample_status NOT IN {IN_SAMPLE_SQL} AND a.value IS NOT NULL) AS answered,
+            SELECT ({ANSWERED_IN_SAMPLE.format(round="?")}) AS answered,
                    (SELECT count(*) FROM cases c WHERE c.round_id = ? AND {IN_SAMPLE}) AS cases
             """,
-            [round_id, round_id, round_id],
+            [round_id, round_id],
         )
         assert row is not None
         return row["answered"], row["cases"]
 
     def unreplaced_swaps(self, round_id: str, stratum: str | None) -> int:
         """How many of a stratum's swapped-out cases no reserve has replaced (0 unless copies that swapped
-        in the same reserve for different cases were merged)."""
+        in the same reserve for different cases were merged, or a reserve brought in was removed).
+
+        Every reserve swapped in replaced one case, even if it was later swapped out itself (its own place
+        then taken by the next reserve): so the swapped-out cases are set against the cases swapped in now and
+        the swapped-out ones that had been swapped in."""
         row = self._one(
-            "SELECT coalesce(sum(sample_status = 'swapped out'), 0) - coalesce(sum(sample_status = 'swapped in'), 0) AS n"
-            " FROM cases WHERE round_id = ? AND stratum IS ?",
+            "SELECT coalesce(sum(c.sample_status = 'swapped out'), 0) - coalesce(sum(c.sample_status = 'swapped in'"
+            " OR (c.sample_status = 'swapped out' AND EXISTS (SELECT 1 FROM attribute_history h WHERE h.case_id = c.id"
+            " AND h.attribute = 'sample_status' AND h.new_value = 'swapped in'))), 0) AS n"
+            " FROM cases c WHERE c.round_id = ? AND c.stratum IS ? AND c.removed = 'No'",
             [round_id, stratum],
         )
         assert row is not None
@@ -436,7 +529,7 @@ class AuditStore:
         The case becomes "swapped out" (its answers kept, no longer counted) and the reserve "swapped in";
         both changes are events carrying the reason and the person's name. Returns the reserve's row."""
         reason = (reason or "").strip()
-        if not reason:
+        if not has_visible_text(reason):
             raise InvalidValue("a swap needs a reason (why the case is unsuitable)")
         _check_text_length(reason, "reason")
         by = by or current_user()
@@ -445,6 +538,7 @@ class AuditStore:
             self.check_writable(current_round)
             case = self.case(current_round, case_ref)
             ref = case["case_ref"]
+            self._refuse_a_removed_case(case, current_round)
             if case["sample_status"] == "reserve":
                 raise InvalidValue(f"case {ref} is a reserve, not in the main sample; swap the case it should replace")
             # two copies that swapped different cases for the same reserve leave, once merged, a stratum with
@@ -455,10 +549,15 @@ class AuditStore:
             if case["stratum"] is None:
                 raise InvalidValue(f"case {ref} was not drawn in a stratum (no sample file); there is no reserve for it")
             reserve = self._one(
-                "SELECT * FROM cases WHERE round_id = ? AND stratum = ? AND sample_status = 'reserve'"
+                "SELECT * FROM cases WHERE round_id = ? AND stratum = ? AND sample_status = 'reserve' AND removed = 'No'"
                 " ORDER BY draw_order IS NULL, draw_order, case_ref LIMIT 1",
                 [current_round.id, case["stratum"]],
             )
+            if reserve is None and unreplaced:
+                raise InvalidValue(
+                    f"case {ref} has already been swapped out, and no reserve is left in stratum {case['stratum']!r} "
+                    "for the place no reserve has taken"
+                )
             if reserve is None:
                 raise InvalidValue(f"no reserve left in stratum {case['stratum']!r} to replace case {ref}")
             if not unreplaced:
@@ -470,20 +569,101 @@ class AuditStore:
             assert swapped is not None
             return swapped
 
+    # -- tidying a round: removing a case (reversible until the round is finalised) ---------------
+    def _refuse_a_removed_case(self, case: dict, round_row: Round) -> None:
+        if case["removed"] == "Yes":
+            raise InvalidValue(
+                f"case {case['case_ref']} was removed from round {round_row.name!r}; restore it first "
+                f"(caseaudit restore-case --round {round_row.name!r} {case['case_ref']})"
+            )
+
+    def remove_case(self, round_row: Round, case_ref: str, reason: str, *, by: str | None = None) -> dict:
+        """Take a case out of the round (added by mistake, a duplicate, out of scope): its answers are kept but
+        it is out of every figure, export and report until restored. An event with the person and the reason,
+        which travels in a merge. Returns the case as it is now."""
+        return self._set_removed(round_row, case_ref, "Yes", reason, by=by, reason_required=True)
+
+    def restore_case(self, round_row: Round, case_ref: str, reason: str | None = None, *, by: str | None = None) -> dict:
+        """Bring a removed case back into the round (and its answers into the figures)."""
+        return self._set_removed(round_row, case_ref, "No", reason, by=by, reason_required=False)
+
+    def _set_removed(
+        self, round_row: Round, case_ref: str, removed: str, reason: str | None, *, by: str | None, reason_required: bool
+    ) -> dict:
+        reason = (reason or "").strip() or None
+        if reason_required and not reason:
+            raise InvalidValue("removing a case needs a reason (--reason), which is recorded in its history")
+        _check_text_length(reason, "reason")
+        with write_lock(self.db):
+            current_round = self.round_by_id(round_row.id)
+            self.check_writable(current_round)
+            case = self.case(current_round, case_ref)
+            if case["removed"] == removed:
+                state = "already removed from" if removed == "Yes" else "not removed from"
+                raise InvalidValue(f"case {case['case_ref']} is {state} round {current_round.name!r}")
+            source = "removed" if removed == "Yes" else "restored"
+            self._write_attributes(case["id"], {REMOVED_COLUMN: removed}, by or current_user(), source, reason=reason)
+            now_row = self._one("SELECT * FROM cases WHERE id = ?", [case["id"]])
+            assert now_row is not None  # read within the write that changed it
+            return now_row
+
+    def removed_cases(self, round_row: Round) -> list[dict]:
+        """The round's removed cases, with who removed each, when and why (the latest removal event)."""
+        return list(
+            self.db.query(
+                """
+                SELECT c.case_ref, h.changed_by AS removed_by, h.changed_at AS removed_at, h.reason
+                FROM cases c JOIN attribute_history h ON h.case_id = c.id AND h.attribute = 'removed' AND h.new_value = 'Yes'
+                WHERE c.round_id = ? AND c.removed = 'Yes'
+                  AND h.changed_at = (SELECT max(changed_at) FROM attribute_history x
+                                      WHERE x.case_id = c.id AND x.attribute = 'removed' AND x.new_value = 'Yes')
+                ORDER BY c.case_ref
+                """,
+                [round_row.id],
+            )
+        )
+
     def cases(self, round_row: Round) -> list[dict]:
         """Cases of a round with their answered-question count, in case-reference order; ``in_sample``
         says whether the figures count it (reserves and swapped-out cases are listed, not counted)."""
-        framework = self.framework_for(round_row)
+        width = len(self.framework_for(round_row).question_ids)
         return list(
             self.db.query(
                 f"""
-                SELECT c.*, count(a.question_id) AS answered, ? AS questions, {IN_SAMPLE} AS in_sample
-                FROM cases c LEFT JOIN answers a ON a.case_id = c.id AND a.value IS NOT NULL
-                WHERE c.round_id = ? GROUP BY c.id ORDER BY c.case_ref
+                SELECT c.*, length(replace({padded_codes_sql(width)}, ' ', '')) AS answered, ? AS questions,
+                       {IN_SAMPLE} AS in_sample
+                FROM cases c WHERE c.round_id = ? ORDER BY c.case_ref
                 """,
-                [len(framework.question_ids), round_row.id],
+                [width, round_row.id],
             )
         )
+
+    CASE_LIST_COLUMNS = (
+        "case_ref", "sentence_type", "rosh_level", "practitioner", "team", "answered", "sample_status", "in_sample",
+        "removed", "progress", "haystack",
+    )  # fmt: skip
+
+    def case_list(self, round_row: Round) -> list[tuple]:
+        """The cases screen's list: a tuple per case of CASE_LIST_COLUMNS, in case-reference order: the
+        answered count from each case's answer codes, its progress ("not started", "in progress",
+        "complete"), and the text the screen's filter searches (reference, sentence type, practitioner,
+        team and RoSH level, lower case), all worked out by SQLite: one row per case, nothing else read."""
+        width = len(self.framework_for(round_row).question_ids)
+        answered = f"length(replace({padded_codes_sql(width)}, ' ', ''))"
+        return self.db.conn.execute(
+            f"""
+            SELECT case_ref, sentence_type, rosh_level, practitioner, team, answered, sample_status, in_sample, removed,
+                   CASE WHEN answered = 0 THEN 'not started' WHEN answered >= ? THEN 'complete' ELSE 'in progress' END,
+                   lower(case_ref || ' ' || sentence_type || ' ' || practitioner || ' ' || team || ' ' || rosh_level)
+            FROM (
+                SELECT c.case_ref, coalesce(c.sentence_type, '') AS sentence_type, coalesce(c.rosh_level, '') AS rosh_level,
+                       coalesce(c.practitioner, '') AS practitioner, coalesce(c.team, '') AS team, {answered} AS answered,
+                       c.sample_status, {IN_SAMPLE} AS in_sample, c.removed = 'Yes' AS removed
+                FROM cases c WHERE c.round_id = ? ORDER BY c.case_ref
+            )
+            """,
+            [width, round_row.id],
+        ).fetchall()
 
     # -- answers ---------------------------------------------------------
     def answers_for_case(self, case_id: int) -> dict[str, dict]:
@@ -516,8 +696,13 @@ class AuditStore:
         source: str = "cli",
         based_on: object = ANY_STATE,
         always_record: bool = False,
+        reason_required: bool = True,
     ) -> bool:
         """Commit one answer (None clears it). Returns True when something changed (or was recorded).
+
+        Not applicable needs a reason (the one rule for the command line and the TUI); ``reason_required``
+        False lets an answer already given elsewhere through as it is (a moderation settling on a marker's
+        bare N/A, as a sheet may carry one).
 
         ``always_record``: write a history event even when nothing changes (old = new), so the history
         shows the answer was confirmed (a moderation that kept the first marker's answer).
@@ -528,9 +713,7 @@ class AuditStore:
         says what is there now and nothing is written (compare-and-set). The command line
         states its value outright and leaves it out (last writer wins, recorded as 'cli').
         """
-        framework = self.framework_for(round_row)
-        if not framework.has_question(question_id):
-            raise UnknownQuestion(f"{question_id!r} is not a question of {framework.id} version {framework.version}")
+        question_id = self._question_id(round_row, question_id)
         if value is not None:
             try:
                 value = Answer(value)
@@ -541,10 +724,15 @@ class AuditStore:
         reason = (reason or "").strip() or None
         _check_text_length(reason, "reason")
         _check_text_length(note, "note")
+        if value is Answer.NOT_APPLICABLE and reason is None and reason_required:
+            raise InvalidValue(
+                f"{question_id}: Not applicable needs a reason (--reason TEXT, or 'N/A: reason'); nothing was saved"
+            )
         with write_lock(self.db):
             current_round = self.round_by_id(round_row.id)
             self.check_writable(current_round)
             case = self.case(current_round, case_ref)
+            self._refuse_a_removed_case(case, current_round)
             return self._write_answer(
                 case["id"],
                 question_id,
@@ -571,13 +759,12 @@ class AuditStore:
     ) -> bool:
         """Change only the note on an answer: the answer itself is left exactly as it is stored."""
         _check_text_length(note, "note")
-        framework = self.framework_for(round_row)
-        if not framework.has_question(question_id):
-            raise UnknownQuestion(f"{question_id!r} is not a question of {framework.id} version {framework.version}")
+        question_id = self._question_id(round_row, question_id)
         with write_lock(self.db):
             current_round = self.round_by_id(round_row.id)
             self.check_writable(current_round)
             case = self.case(current_round, case_ref)
+            self._refuse_a_removed_case(case, current_round)
             current = self._one("SELECT * FROM answers WHERE case_id = ? AND question_id = ?", [case["id"], question_id]) or {}
             value = Answer(current["value"]) if current.get("value") else None
             return self._write_answer(
@@ -591,6 +778,18 @@ class AuditStore:
                 source,
                 based_on=based_on,
             )
+
+    def _question_id(self, round_row: Round, text: str) -> str:
+        """The round's framework's question id ``text`` names, without regard to case; else UnknownQuestion."""
+        framework = self.framework_for(round_row)
+        question_id = framework.canonical_question_id(text)
+        if question_id is None:
+            import difflib
+
+            close = difflib.get_close_matches(text.strip(), framework.question_ids, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UnknownQuestion(f"{text!r} is not a question of {framework.id} version {framework.version}{hint}")
+        return question_id
 
     def _check_based_on(self, current: dict | None, based_on: object, what: str) -> None:
         if based_on is ANY_STATE:
@@ -694,13 +893,26 @@ class AuditStore:
         return True
 
     def write_answers_in_bulk(
-        self, case_id: int, answers: dict[str, tuple[Answer, str | None]], auditor: str, source: str
+        self,
+        case_id: int,
+        answers: dict[str, tuple[Answer, str | None]],
+        auditor: str,
+        source: str,
+        notes: dict[str, str] | None = None,
     ) -> int:
-        """Within an open write_lock: set several answers of one case. Returns how many changed."""
-        return sum(
-            self._write_answer(case_id, qid, value, reason, None, True, auditor, source)
+        """Within an open write_lock: set several answers of one case, and notes (by question id;
+        a note on a question not in ``answers`` leaves its stored answer as it is). A note left out
+        keeps the stored one: nothing here erases a note. Returns how many answers changed."""
+        notes = notes or {}
+        changed = sum(
+            self._write_answer(case_id, qid, value, reason, notes.get(qid), True, auditor, source)
             for qid, (value, reason) in answers.items()
         )
+        for qid in notes.keys() - answers.keys():
+            current = self._one("SELECT value, reason FROM answers WHERE case_id = ? AND question_id = ?", [case_id, qid]) or {}
+            value = Answer(current["value"]) if current.get("value") else None
+            changed += self._write_answer(case_id, qid, value, current.get("reason"), notes[qid], True, auditor, source)
+        return changed
 
     def na_reasons(self, round_row: Round, limit: int = 20) -> list[str]:
         """Not-applicable reasons used before in this round, most used first."""
@@ -717,58 +929,31 @@ class AuditStore:
         ]
 
     # -- aggregation -----------------------------------------------------
-    def answer_counts(self, round_row: Round, where: str = "", params: Iterable[Any] = ()) -> dict[str, dict]:
-        """Grouped counts per question: {question_id: {yes, no, not_applicable}} (SQL, not Python loops).
+    def answer_code_strings(self, round_row: Round, where: str = "", params: Iterable[Any] = ()) -> list[str]:
+        """Each counted case's answer codes (``audit.store.answer_codes``), one character per question of
+        the round's framework, optionally of the cases matching a SQL filter on ``c``: one row per case,
+        never every answer. Reserves and swapped-out cases are never counted (their answers are kept)."""
+        width = len(self.framework_for(round_row).question_ids)
+        filter_sql = f"AND ({where}) AND {IN_SAMPLE}" if where else f"AND {IN_SAMPLE}"
+        return [
+            row[0]
+            for row in self.db.conn.execute(
+                f"SELECT {padded_codes_sql(width)} FROM cases c WHERE c.round_id = ? {filter_sql}", [round_row.id, *params]
+            )
+        ]
 
-        A whole round is counted from the (round, question, value) index alone; a cohort
-        (``where``, a SQL filter on the cases ``c``) joins its cases.
-        """
-        if where or self.has_cases_outside_sample(round_row.id):
-            # reserves and swapped-out cases are never counted (their answers are kept)
-            where = f"({where}) AND {IN_SAMPLE}" if where else IN_SAMPLE
-            sql = f"""
-                SELECT a.question_id, sum(a.value = 'Yes') AS yes, sum(a.value = 'No') AS no,
-                       sum(a.value = 'Not applicable') AS not_applicable
-                FROM answers a JOIN cases c ON c.id = a.case_id
-                WHERE a.round_id = ? AND a.value IS NOT NULL AND {where}
-                GROUP BY a.question_id
-            """
-        else:
-            # counted in the index's own order: (round, question, value) ranges, no sort, no table access
-            counts: dict[str, dict] = {}
-            for row in self.db.query(
-                "SELECT question_id, value, count(*) AS n FROM answers WHERE round_id = ? AND value IS NOT NULL"
-                " GROUP BY question_id, value",
-                [round_row.id],
-            ):
-                entry = counts.setdefault(
-                    row["question_id"], {"question_id": row["question_id"], "yes": 0, "no": 0, "not_applicable": 0}
-                )
-                entry[{"Yes": "yes", "No": "no", "Not applicable": "not_applicable"}[row["value"]]] = row["n"]
-            return counts
-        return {row["question_id"]: row for row in self.db.query(sql, [round_row.id, *params])}
+    def answer_counts(self, round_row: Round, where: str = "", params: Iterable[Any] = ()) -> dict[str, dict]:
+        """Counts per question: {question_id: {question_id, yes, no, not_applicable}} of the questions with
+        any answer, optionally of the cases matching a SQL filter on ``c``."""
+        questions = tuple(self.framework_for(round_row).question_ids)
+        return counts_by_question(questions, self.answer_code_strings(round_row, where, params), questions)
 
     def case_totals(self, round_row: Round, where: str = "", params: Iterable[Any] = ()) -> tuple[int, int]:
         """(cases, incomplete cases), optionally of the cases matching a SQL filter on ``c``.
 
-        A case is incomplete until every question of its framework has an answer.
-        """
-        framework = self.framework_for(round_row)
-        filter_sql = f"AND ({where}) AND {IN_SAMPLE}" if where else f"AND {IN_SAMPLE}"
-        # Each case counts its own answers (a short range of the case-ordered table): no sort of
-        # every answer. Stored question ids are always the framework's (checked on every write and
-        # by `caseaudit check`), so the count is of the framework's questions.
-        row = self._one(
-            f"""
-            SELECT count(*) AS cases, coalesce(sum((
-                SELECT count(*) FROM answers a WHERE a.case_id = c.id AND a.value IS NOT NULL
-            ) < ?), 0) AS incomplete
-            FROM cases c WHERE c.round_id = ? {filter_sql}
-            """,
-            [len(framework.question_ids), round_row.id, *params],
-        )
-        assert row is not None  # an aggregate query always returns its one row
-        return row["cases"], row["incomplete"]
+        A case is incomplete until every question of its framework has an answer."""
+        strings = self.answer_code_strings(round_row, where, params)
+        return len(strings), incomplete(strings)
 
     # -- domain-1 ratings --------------------------------------------------
     def domain_ratings(self, round_row: Round) -> dict[str, dict]:
@@ -851,7 +1036,7 @@ class AuditStore:
         return row
 
     # -- finalising ----------------------------------------------------------
-    def _round_event(self, round_id: str, event: str, reason: str | None, by: str | None) -> dict:
+    def _round_event(self, round_id: str, event: str, reason: str | None, by: str | None, *, value: str | None = None) -> dict:
         row = {
             "event_id": uuid.uuid4().hex,
             "round_id": round_id,
@@ -859,6 +1044,7 @@ class AuditStore:
             "reason": reason,
             "done_by": by or current_user(),
             "done_at": now(),
+            "value": value,
         }
         self.db.table("round_events").insert(row)
         return row
@@ -886,6 +1072,53 @@ class AuditStore:
             self._round_event(round_row.id, "reopened", reason, by)
             self.db.execute("UPDATE rounds SET finalised_at = NULL, finalised_by = NULL WHERE id = ?", [round_row.id])
         return attrs.evolve(round_row, finalised_at=None, finalised_by=None)
+
+    # -- tidying: removing a round, changing its unit ------------------------------
+    def remove_round(self, round_or_id: Round | str, reason: str, *, by: str | None = None) -> Round:
+        """Hide a round from the list (a test import, a duplicate): nothing in it is deleted, and it can be
+        restored. Recorded as a round event with the person and the reason; a finalised round is kept."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise InvalidValue("removing a round needs a reason (--reason), which is recorded in its history")
+        _check_text_length(reason, "reason")
+        with write_lock(self.db):
+            round_row = self._current(round_or_id)
+            self.check_writable(round_row)
+            if round_row.removed:
+                raise InvalidValue(f"round {round_row.name!r} is already removed")
+            event = self._round_event(round_row.id, "removed", reason, by)
+            self.db.execute(
+                "UPDATE rounds SET removed_at = ?, removed_by = ? WHERE id = ?",
+                [event["done_at"], event["done_by"], round_row.id],
+            )
+        return attrs.evolve(round_row, removed_at=event["done_at"], removed_by=event["done_by"])
+
+    def restore_round(self, round_or_id: Round | str, reason: str | None = None, *, by: str | None = None) -> Round:
+        """Bring a removed round back into the list, as it was."""
+        reason = (reason or "").strip() or None
+        _check_text_length(reason, "reason")
+        with write_lock(self.db):
+            round_row = self._current(round_or_id)
+            if not round_row.removed:
+                raise InvalidValue(f"round {round_row.name!r} is not removed; there is nothing to restore")
+            self._round_event(round_row.id, "restored", reason, by)
+            self.db.execute("UPDATE rounds SET removed_at = NULL, removed_by = NULL WHERE id = ?", [round_row.id])
+        return attrs.evolve(round_row, removed_at=None, removed_by=None)
+
+    def change_unit(self, round_or_id: Round | str, unit: str, *, by: str | None = None) -> Round:
+        """Change the unit a round's reports name (a round event, 'OLD -> NEW'); a finalised round keeps its unit."""
+        unit = (unit or "").strip()
+        if not unit:
+            raise InvalidValue("a round needs a unit (the PDU's name, as reports print it)")
+        _check_text_length(unit, "unit")
+        with write_lock(self.db):
+            round_row = self._current(round_or_id)
+            if unit == round_row.unit:
+                return round_row
+            self.check_writable(round_row)
+            self._round_event(round_row.id, "unit changed", f"{round_row.unit} -> {unit}", by, value=unit)
+            self.db.execute("UPDATE rounds SET unit = ? WHERE id = ?", [unit, round_row.id])
+        return attrs.evolve(round_row, unit=unit)
 
     def round_events(self, round_row: Round) -> list[dict]:
         return list(self.db.query("SELECT * FROM round_events WHERE round_id = ? ORDER BY done_at, event_id", [round_row.id]))
@@ -951,7 +1184,7 @@ class AuditStore:
             )
         )
         for row in rows:
-            if row["kind"] == "attribute" and row["subject"] in (*ATTRIBUTE_COLUMNS, *SAMPLE_COLUMNS):
+            if row["kind"] == "attribute" and row["subject"] in (*ATTRIBUTE_COLUMNS, *CASE_STATE_COLUMNS):
                 case = self._one(f"SELECT {row['subject']} AS value FROM cases WHERE id = ?", [row["case_id"]]) or {}
                 row["our_value"] = case.get("value")
         return rows
@@ -961,8 +1194,14 @@ class AuditStore:
 
         The decision is an event based on every competing value, so it travels to other
         copies with the history and settles the conflict there too."""
+        # "shown" is the value this database shows now, "other" the value it conflicts with. Either may have come
+        # from either copy (the shown one is chosen by the same rule in every copy), so neither is called "ours";
+        # 'ours' and 'theirs' are still accepted for them and are what the conflicts table stores.
+        keep = KEEP_CHOICES.get(keep, keep)
         if keep not in ("ours", "theirs"):
-            raise InvalidValue(f"{keep!r}: keep 'ours' (the value in this database) or 'theirs' (the merged copy's)")
+            raise InvalidValue(
+                f"{keep!r}: keep 'shown' (the value this database shows now) or take 'other' (the value it conflicts with)"
+            )
         by = by or current_user()
         with write_lock(self.db):
             self.check_writable(self.round_by_id(round_row.id))
@@ -971,7 +1210,7 @@ class AuditStore:
                 raise InvalidValue(f"no conflict {conflict_id} in round {round_row.name!r} (see 'caseaudit conflicts')")
             if conflict["resolved_at"]:
                 raise InvalidValue(
-                    f"conflict {conflict_id} was already resolved by {conflict['resolved_by']} (kept {conflict['kept']})"
+                    f"conflict {conflict_id} was already resolved by {conflict['resolved_by']} ({KEPT_WORDS.get(conflict['kept'], conflict['kept'])})"
                 )
             kind = SLOT_KINDS[conflict["kind"]]
             key = (conflict["round_id"] if conflict["kind"] == "rating" else conflict["case_id"], conflict["subject"])
@@ -986,7 +1225,7 @@ class AuditStore:
             # head agreeing with either); a third value, listed as another conflict, stays open
             settled_states = {top.state, theirs.state if theirs is not None else top.state}
             competing = [h for h in all_heads if h.state in settled_states]
-            source = f"conflict {conflict_id} resolved: kept {keep} (merged from {conflict['from_file']})"
+            source = f"conflict {conflict_id} resolved: {KEPT_WORDS[keep]} (found merging {conflict['from_file']})"
             row = {
                 "event_id": uuid.uuid4().hex,
                 kind.key[0]: key[0],
@@ -1034,17 +1273,57 @@ class AuditStore:
         return row["value"]
 
     # -- integrity -------------------------------------------------------------
+    # the tables holding a row per answer or per event: millions of rows in a national round
+    EVENT_SCALE_TABLES = ("answers", "answer_history", "attribute_history")
+
     def verify_intact(self) -> None:
-        """SQLite's quick check (every page read once): damage anywhere is refused, never summarised silently."""
+        """Refuse a damaged file before figures are drawn from it, at a cost that does not grow with the
+        answers: SQLite's quick check of every table the figures come from (rounds, cases with their
+        answer codes, ratings, ...) and their indexes, and, for the tables with a row per answer or event,
+        every tree's first and last path from root to leaf. Damage elsewhere in those is met when its
+        page is read (SQLite says the file is malformed: one line, exit 2); `caseaudit check` reads it all."""
         try:
-            result = [row[0] for row in self.db.conn.execute("PRAGMA quick_check(1)")]
+            result = self._quick_check_outside_events() + self._walk_event_trees()
         except sqlite3.DatabaseError as error:
-            if is_damage(error):
+            if is_damage(error) or "malformed" in str(error).lower():
                 result = [str(error)]
             else:
                 raise
-        if result != ["ok"]:
+        if result:
             raise DatabaseDamaged(f"the database is damaged ({self.path}): run caseaudit check")
+
+    def _quick_check_outside_events(self) -> list[str]:
+        problems = []
+        for (table,) in self.db.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        ).fetchall():
+            if table not in self.EVENT_SCALE_TABLES:
+                found = [row[0] for row in self.db.conn.execute(f'PRAGMA quick_check("{table}")')]
+                problems += [line for line in found if line != "ok"]
+        return problems
+
+    def _walk_event_trees(self) -> list[str]:
+        """Read the first and the last entry of each event-scale table and of each of its indexes, so
+        every page on the two edge paths of every tree (the roots and interior pages among them) is read."""
+        for table in self.EVENT_SCALE_TABLES:
+            if not self.db[table].exists():
+                continue
+            key = ", ".join(f'"{c}"' for c in self.db.table(table).pks)  # rowid, or a WITHOUT ROWID table's key
+            for order in ("ASC", "DESC"):
+                self.db.conn.execute(f'SELECT * FROM "{table}" ORDER BY {key} {order} LIMIT 1').fetchall()
+            for name, sql in self.db.conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", [table]
+            ).fetchall():
+                columns = [row[2] for row in self.db.conn.execute(f'PRAGMA index_info("{name}")') if row[2] is not None]
+                if not columns:
+                    continue
+                partial = sql.split(" WHERE ", 1)[1] if sql and " WHERE " in sql else "1"
+                for order in ("ASC", "DESC"):
+                    ordering = ", ".join(f'"{c}" {order}' for c in columns)
+                    self.db.conn.execute(
+                        f'SELECT "{columns[0]}" FROM "{table}" INDEXED BY "{name}" WHERE {partial} ORDER BY {ordering} LIMIT 1'
+                    ).fetchall()
+        return []
 
     def check(self) -> list[str]:
         """SQLite's integrity and foreign-key checks, then every stored answer against its round's
@@ -1104,6 +1383,8 @@ class AuditStore:
                 problems.append(f"round {round_row.name!r}: its framework cannot be loaded ({error})")
                 continue
             known = set(framework.question_ids)
+            place = {q: i for i, q in enumerate(framework.question_ids)}
+            expected_codes: dict[str, list[str]] = {}
             for row in self.db.query(
                 """
                 SELECT c.case_ref, a.question_id, a.value, a.reason FROM answers a JOIN cases c ON c.id = a.case_id
@@ -1114,10 +1395,27 @@ class AuditStore:
                 where = f"round {round_row.name!r}, case {row['case_ref']}, question {row['question_id']}"
                 if row["question_id"] not in known:
                     problems.append(f"{where}: not a question of {framework.id} version {framework.version}")
+                else:
+                    codes = expected_codes.setdefault(row["case_ref"], [UNANSWERED_CODE] * len(place))
+                    codes[place[row["question_id"]]] = CODE_OF_VALUE.get(row["value"], UNANSWERED_CODE)
                 if row["value"] is not None and row["value"] not in {a.value for a in Answer}:
                     problems.append(f"{where}: {row['value']!r} is not an answer")
                 if row["reason"] is not None and row["value"] != Answer.NOT_APPLICABLE:
                     problems.append(f"{where}: has a not-applicable reason but the answer is {row['value']!r}")
+            blank = UNANSWERED_CODE * len(place)
+            mismatched = [
+                case_ref
+                for case_ref, codes in self.db.conn.execute(
+                    f"SELECT case_ref, {padded_codes_sql(len(place))} FROM cases c WHERE round_id = ? ORDER BY case_ref",
+                    [round_row.id],
+                )
+                if codes != "".join(expected_codes.get(case_ref, blank))
+            ]
+            for case_ref in mismatched[:20]:
+                problems.append(
+                    f"round {round_row.name!r}, case {case_ref}: its answer codes (what the figures count) differ from its"
+                    " answers (changed outside caseaudit?)"
+                )
             judged = {s.id for s in framework.standards if s.method is RatingMethod.JUDGEMENT}
             for row in self.db.query("SELECT * FROM domain_ratings WHERE round_id = ?", [round_row.id]):
                 where = f"round {round_row.name!r}, standard {row['standard_id']}"

@@ -26,7 +26,10 @@ from audit.errors import (
     InvalidValue,
     NoSuchDatabase,
 )
+from audit.store.answer_codes import fill_answer_codes, rounds_to_fill
 from audit.store.schema import APPLICATION_ID, SCHEMA_VERSION, migrations
+from audit.store.views import create_views, drop_views, frameworks_missing, record_round_frameworks
+from framework import UnknownFramework, load_framework
 
 ANY_STATE = object()  # a write that states its value outright, whatever is stored (the command line)
 
@@ -304,6 +307,9 @@ def _inspect_existing(path: Path, *, verify: bool = False) -> int:
 def open_database(path: str | Path, *, create: bool = True, readonly: bool = False) -> sqlite_utils.Database:
     """Open (creating if allowed) a caseaudit database, migrated to the current schema.
 
+    sqlite-utils plugins are not loaded (``execute_plugins=False``): no installed package can add
+    functions to caseaudit's connections, and a command does not scan every installed package first.
+
     ``readonly``: open with SQLite's mode=ro and never create or change anything (a missing
     database is refused; an older schema is migrated by a writable open first).
     """
@@ -331,8 +337,13 @@ def open_database(path: str | Path, *, create: bool = True, readonly: bool = Fal
         if existing_version < SCHEMA_VERSION:
             open_database(path, create=False).close()  # migrated (with its backup) once, then read
         try:
-            db = sqlite_utils.Database(connect_readonly(path))
+            db = sqlite_utils.Database(connect_readonly(path), execute_plugins=False)
             db.conn.execute("PRAGMA foreign_keys = ON")
+            if rounds_to_fill(db):  # a round made before answer codes, whose framework was added since
+                db.close()
+                open_database(path, create=False).close()  # its codes written once, then read
+                db = sqlite_utils.Database(connect_readonly(path), execute_plugins=False)
+                db.conn.execute("PRAGMA foreign_keys = ON")
             return db
         except sqlite3.DatabaseError as error:
             raise database_error(error, path) from None
@@ -344,7 +355,7 @@ def open_database(path: str | Path, *, create: bool = True, readonly: bool = Fal
         )
     _make_owner_only(path)  # before anything is written into it (the -wal and -shm follow its mode)
     try:
-        db = sqlite_utils.Database(path)
+        db = sqlite_utils.Database(path, execute_plugins=False)
         db.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         _retrying(lambda: db.conn.execute("PRAGMA journal_mode = WAL"), path)
         db.conn.execute("PRAGMA synchronous = FULL")
@@ -364,8 +375,16 @@ def open_database(path: str | Path, *, create: bool = True, readonly: bool = Fal
                         finally:
                             reader.close()
                 if migrations.pending(db) or version != SCHEMA_VERSION:
+                    # the views are made again after every migration run: a migration that rebuilds a
+                    # table never leaves a view reading the old one
+                    drop_views(db)
                     migrations.apply(db)
+                    create_views(db)
                     _set_schema_markers(db)
+        _record_added_frameworks(db, path)
+        if rounds_to_fill(db):  # a round made before answer codes, whose framework was added since
+            with write_lock(db, path):
+                fill_answer_codes(db, rounds_to_fill(db))
         return db
     except CaseauditError:
         raise
@@ -375,6 +394,27 @@ def open_database(path: str | Path, *, create: bool = True, readonly: bool = Fal
         raise database_error(error, path) from None
     except OSError as error:
         raise database_error(error, path) from None
+
+
+_UNAVAILABLE_FRAMEWORKS: set[tuple[str, str]] = set()  # looked for once per process
+
+
+def _record_added_frameworks(db: sqlite_utils.Database, path: Path) -> None:
+    """A round pinned to a framework this caseaudit lacked when the round arrived: once the framework is
+    added (``caseaudit frameworks add``), its question texts are copied in for the views."""
+    missing = [pair for pair in frameworks_missing(db) if pair not in _UNAVAILABLE_FRAMEWORKS]
+    if not missing:
+        return
+    available = []
+    for pair in missing:
+        try:
+            load_framework(*pair)
+            available.append(pair)
+        except UnknownFramework:
+            _UNAVAILABLE_FRAMEWORKS.add(pair)
+    if available:
+        with write_lock(db, path):
+            record_round_frameworks(db, available)
 
 
 def _backup_connection(source: sqlite3.Connection, target: Path) -> None:

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import attrs
+
 from audit.core.summary import Summary, build_summary
+from audit.store.answer_codes import counts_by_question, incomplete
 from audit.store.audit_store import AuditStore
+from audit.store.judgement_checks import judgement_checks
 from audit.store.rounds import Round
 
 
-def summarise(store: AuditStore, round_row: Round, *, where: str = "", params: tuple = ()) -> Summary:
+def summarise(
+    store: AuditStore, round_row: Round, *, where: str = "", params: tuple = (), with_judgement_checks: bool = False
+) -> Summary:
     """The Summary of a stored round (optionally of the cases matching a SQL filter on ``c``).
 
-    Counted by the round's id; named as ``round_row`` was read (read it again by id for a later name)."""
-    counts = store.answer_counts(round_row, where, params)
-    cases, incomplete = store.case_totals(round_row, where, params)
-    return summary_from_counts(store, round_row, counts, cases, incomplete)
+    Counted by the round's id; named as ``round_row`` was read (read it again by id for a later name).
+    ``with_judgement_checks``: also list the judgements that contradict every relevant prompt (whole round only)."""
+    questions = tuple(store.framework_for(round_row).question_ids)
+    strings = store.answer_code_strings(round_row, where, params)  # one read of the cases
+    counts = counts_by_question(questions, strings, questions)
+    summary = summary_from_counts(store, round_row, counts, len(strings), incomplete(strings))
+    if with_judgement_checks:
+        if where:
+            raise ValueError("judgement checks are listed for a whole round")
+        summary = attrs.evolve(summary, judgement_checks=judgement_checks(store, round_row))
+    return summary
 
 
 def summary_from_counts(store: AuditStore, round_row: Round, counts: dict[str, dict], cases: int, incomplete: int) -> Summary:

@@ -1,5 +1,6 @@
-"""Writing a whole case sheet into a round at once: what ``upsert_case``, ``record_sample`` and
-``record_answer`` do case by case, done for every case of the sheet in a few statements.
+"""Writing a whole case sheet into a round at once: what ``upsert_case``, recording how a case was drawn
+and ``write_answers_in_bulk`` (answers and notes) do case by case, done for every case of the sheet in a
+few statements.
 
 Within the caller's write (one transaction, all or nothing), for each group of cases:
 the round's current cases, attributes, attribute events and answers are read once, the changes are
@@ -8,11 +9,15 @@ worked out in Python, and the cases, attribute events, answers and answer events
 
 - each attribute and answer that changes is an event in its history, based on the value shown
   (and every head agreeing with it), with its generation and the person's name;
-- blank cells never erase (the caller passes only the answers given); an answer or attribute
-  already holding the sheet's value writes nothing;
+- blank cells never erase (the caller passes only the answers and notes given); an answer, note or
+  attribute already holding the sheet's value writes nothing; a note given for a question the row
+  leaves blank sets the note and keeps the stored answer;
 - a slot with an open merge conflict is settled again after the write (``settle_slots``), as the
   new value may agree with the other side;
-- how a case was drawn (stratum, draw order, reserve) is recorded once and never changed by an import.
+- how a case was drawn (stratum, draw order, reserve) is recorded once and never changed by an import;
+  a sheet without sample columns (an export, a case list) leaves each case's place in the sample alone;
+- the cases' answer codes (``audit.store.answer_codes``) are worked out once, at the end, for the
+  cases whose answers were written (``deferred_codes``), within the same transaction.
 
 Events written by an import have ids derived from what happened (the round, the case reference, the
 question or attribute, the events they were based on, the new value and the person): the same
@@ -33,6 +38,7 @@ import attrs
 from audit.core.attributes import ATTRIBUTE_COLUMNS, check_sample_value, derived_young_adult
 from audit.core.events import SlotEvent, format_based_on, heads, next_generation, parse_based_on, stable_event_id
 from audit.errors import InvalidValue
+from audit.store.answer_codes import deferred_codes
 from audit.store.clock import now
 from audit.store.rounds import Round
 
@@ -57,6 +63,8 @@ class CaseToImport(Protocol):
     @property
     def answers(self) -> dict[str, tuple[Answer, str | None]]: ...
     @property
+    def notes(self) -> dict[str, str]: ...
+    @property
     def stratum(self) -> str | None: ...
     @property
     def draw_order(self) -> str | None: ...
@@ -68,7 +76,8 @@ class CaseToImport(Protocol):
 class ImportCounts:
     cases_added: int = 0
     cases_updated: int = 0  # existing cases of the main sample the sheet names (whether or not anything changed)
-    answers_changed: int = 0
+    answers_changed: int = 0  # answers whose value, reason or note changed
+    cases_changed: int = 0  # cases the round held before whose attributes (or how they were drawn) changed
 
 
 def _event_id(kind: str, round_id: str, case_ref: str, slot: str, based_on: str | None, state: tuple, by: str) -> str:
@@ -114,10 +123,12 @@ def write_imported_cases(
     *,
     by: str,
     source: str,
+    sample_columns: bool = True,
     progress: Callable[[int, int], Any] | None = None,
 ) -> ImportCounts:
     """Within an open ``write_lock`` on a round checked writable: add or update every case of a
-    validated sheet, how each was drawn, and its answers. Returns what was added and changed."""
+    validated sheet, how each was drawn (when ``sample_columns``: the sheet has stratum, reserve or
+    draw_order columns), its answers and notes. Returns what was added and changed."""
     refs = [case.case_ref for case in cases]
     if len(set(refs)) != len(refs):
         raise InvalidValue("a sheet names a case twice; each case has one row")
@@ -129,26 +140,29 @@ def write_imported_cases(
     cache_before = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
     try:
-        writer = _SheetWriter(store, round_row, by=by, source=source)
-        added = updated = changed = 0
-        for start in range(0, len(cases), CASES_AT_A_TIME):
-            group = cases[start : start + CASES_AT_A_TIME]
-            a, u, c = writer.write(group)
-            added, updated, changed = added + a, updated + u, changed + c
-            if progress is not None:
-                progress(start + len(group), len(cases))
-        writer.settle()
+        with deferred_codes(store.db) as answered:  # each case's codes worked out once, from its answers
+            writer = _SheetWriter(store, round_row, by=by, source=source, sample_columns=sample_columns, answered=answered)
+            added = updated = changed = cases_changed = 0
+            for start in range(0, len(cases), CASES_AT_A_TIME):
+                group = cases[start : start + CASES_AT_A_TIME]
+                a, u, c, cc = writer.write(group)
+                added, updated, changed, cases_changed = added + a, updated + u, changed + c, cases_changed + cc
+                if progress is not None:
+                    progress(start + len(group), len(cases))
+            writer.settle()
     finally:
         conn.execute(f"PRAGMA cache_size = {cache_before}")
-    return ImportCounts(cases_added=added, cases_updated=updated, answers_changed=changed)
+    return ImportCounts(cases_added=added, cases_updated=updated, answers_changed=changed, cases_changed=cases_changed)
 
 
 class _SheetWriter:
     """The state one import carries from one group of cases to the next."""
 
-    def __init__(self, store: AuditStore, round_row: Round, *, by: str, source: str):
+    def __init__(self, store: AuditStore, round_row: Round, *, by: str, source: str, sample_columns: bool, answered: set[int]):
         self.store, self.conn, self.round = store, store.db.conn, round_row
         self.by, self.source = by, source
+        self.sample_columns = sample_columns
+        self.answered = answered  # the cases whose answers were written: their codes are worked out at the end
         self.stamp = now()
         self.unsettled_answers: list[tuple[int, str]] = []
         self.unsettled_attributes: list[tuple[int, str]] = []
@@ -215,7 +229,7 @@ class _SheetWriter:
         return found
 
     # -- one group of cases ----------------------------------------------------------------
-    def write(self, group: Sequence[CaseToImport]) -> tuple[int, int, int]:
+    def write(self, group: Sequence[CaseToImport]) -> tuple[int, int, int, int]:
         existing = self._existing_cases([case.case_ref for case in group])
         added = sum(1 for case in group if case.case_ref not in existing and not case.reserve)
         updated = sum(1 for case in group if case.case_ref in existing and not case.reserve)
@@ -229,12 +243,16 @@ class _SheetWriter:
         attribute_rows: list[tuple] = []
         case_updates: dict[str, list[tuple]] = {}
         unsure: list[int] = []  # rows whose id an earlier event of the slot might already hold
+        cases_changed = 0
         for case in group:
             row = rows[case.case_ref]
             is_new = case.case_ref not in existing
             changes = self._attribute_changes(case, row, is_new)
-            current = {**row, **changes}
-            changes.update(self._sample_changes(case, current, attribute_events))
+            if self.sample_columns:  # only a sample file says how its cases were drawn
+                current = {**row, **changes}
+                changes.update(self._sample_changes(case, current, attribute_events))
+            if changes and not is_new:
+                cases_changed += 1
             for attribute, value in changes.items():
                 old = None if is_new and attribute in ATTRIBUTE_COLUMNS else row[attribute]
                 old = None if old is None else str(old)  # a draw order is stored as a number, its events as text
@@ -271,7 +289,7 @@ class _SheetWriter:
         for attribute, writes in case_updates.items():
             self.conn.executemany(f"UPDATE cases SET {attribute} = ? WHERE id = ?", writes)
         changed = self._write_answers(group, rows, existing, old_ids)
-        return added, updated, changed
+        return added, updated, changed, cases_changed
 
     def _insert_cases(self, new_cases: list[CaseToImport]) -> None:
         """New cases with their attributes as given (the young-adult flag derived from an age)."""
@@ -347,27 +365,51 @@ class _SheetWriter:
         events: list[tuple] = []  # changes to the answers of cases the round held already
         unsure: list[int] = []  # events whose derived id an earlier event of the slot might already hold
         left_open: dict[int, list[str]] = {}  # event (by position) -> the heads it leaves as open conflicts
+        answered = self.answered
         for case in group:
             case_id = rows[case.case_ref]["id"]
             ref = case.case_ref
+            notes = case.notes
+            if case.answers or notes:
+                answered.add(case_id)
             if ref not in existing:  # a new case holds no answer: every answer is its first event
-                # _event_id("answer", round_id, ref, question_id, None, (value, reason, None), by), written out:
+                # _event_id("answer", round_id, ref, question_id, None, (value, reason, note), by), written out:
                 # the hot loop of a big import
                 prefix = f"import answer\x1f{round_id}\x1f{ref}\x1f"
                 for question_id, (answer, reason) in case.answers.items():
-                    value = answer._value_
-                    text = f"{prefix}{question_id}\x1f\x1f{value}\x1f{reason or ''}\x1f\x1f{by}"
+                    first_value = answer._value_
+                    note = (notes.get(question_id) or "").strip() or None if notes else None
+                    text = f"{prefix}{question_id}\x1f\x1f{first_value}\x1f{reason or ''}\x1f{note or ''}\x1f{by}"
                     event_id = sha256(text.encode()).hexdigest()[:32]
                     first_events.append(
-                        (event_id, case_id, question_id, None, value, None, reason, None, None, by, source, stamp, None, 1)
+                        (event_id, case_id, question_id, None, first_value, None, reason, None, note, by, source, stamp, None, 1)
                     )
-                    first_answers.append((case_id, question_id, round_id, value, reason, None, by, stamp, event_id, None, 1))
+                    first_answers.append(
+                        (case_id, question_id, round_id, first_value, reason, note, by, stamp, event_id, None, 1)
+                    )
+                for question_id in notes.keys() - case.answers.keys() if notes else ():  # a note on an unanswered question
+                    note = notes[question_id].strip() or None
+                    if note is None:
+                        continue
+                    event_id = _event_id("answer", round_id, ref, question_id, None, (None, None, note), by)
+                    first_events.append(
+                        (event_id, case_id, question_id, None, None, None, None, None, note, by, source, stamp, None, 1)
+                    )
+                    first_answers.append((case_id, question_id, round_id, None, None, note, by, stamp, event_id, None, 1))
                 continue
-            for question_id, (answer, reason) in case.answers.items():
-                value = answer.value
+            given: list[tuple[str, str | None, str | None, str | None]] = [
+                (question_id, answer.value, reason, notes.get(question_id) if notes else None)
+                for question_id, (answer, reason) in case.answers.items()
+            ]
+            if notes:  # a note for a question the row leaves blank: the stored answer and reason are kept
+                for question_id in notes.keys() - case.answers.keys():
+                    kept = stored.get((case_id, question_id))
+                    given.append((question_id, kept[0] if kept else None, kept[1] if kept else None, notes[question_id]))
+            for question_id, value, reason, given_note in given:
                 current = stored.get((case_id, question_id))
                 old_value, old_reason, old_note = current[_ANSWER_STATE] if current else (None, None, None)
-                note = (old_note or "").strip() or None  # an import keeps the note
+                # a note cell left blank keeps the stored note: an import never erases one
+                note = ((old_note if given_note is None else given_note) or "").strip() or None
                 if (old_value, old_reason, old_note) == (value, reason, note):
                     continue
                 parents, generation, other_heads = _parents(current, heads_of.get((case_id, question_id)))

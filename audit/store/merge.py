@@ -33,15 +33,17 @@ import attrs
 from audit.core.attributes import (
     ATTRIBUTE_COLUMNS,
     ATTRIBUTES_BY_COLUMN,
-    SAMPLE_COLUMNS,
+    CASE_STATE_COLUMNS,
     InvalidAttribute,
     check_case_ref,
     check_sample_value,
 )
 from audit.errors import DatabaseProblem, FrameworkUnavailable, InvalidValue, RoundFinalised
 from audit.store import AuditStore, Round, backup_database, open_database, write_lock
+from audit.store.answer_codes import record_positions
 from audit.store.database import _inspect_existing
 from audit.store.schema import _stable_event_id
+from audit.store.views import record_round_frameworks
 from framework import Answer, Framework, Rating, RatingMethod
 
 
@@ -49,7 +51,7 @@ from framework import Answer, Framework, Rating, RatingMethod
 class MergeReport:
     source: str
     rounds_added: list[str] = attrs.field(factory=list)
-    rounds_renamed: list[tuple[str, str]] = attrs.field(factory=list)
+    rounds_renamed: list[tuple[str, str, str]] = attrs.field(factory=list)  # (name there, name here, the round it clashed with)
     cases_added: int = 0
     answers_taken: int = 0
     attributes_taken: int = 0
@@ -78,8 +80,9 @@ class MergeReport:
         ]
         if self.conflicts_settled:
             out.append(f"{self.conflicts_settled} conflict(s) settled by decisions made in {self.source}.")
-        for old, new in self.rounds_renamed:
-            out.append(f"A different round is already called {old!r} here; the merged one is called {new!r}.")
+        for old, new, holder in self.rounds_renamed:
+            called = f"{holder!r}" if holder == old else f"{holder!r} (names are matched without regard to case)"
+            out.append(f"A different round is already called {called} here; the merged one, {old!r}, is called {new!r}.")
         if self.conflicts_found:
             rounds = ", ".join(repr(r) for r in sorted(self.conflict_rounds))
             out.append(
@@ -242,7 +245,7 @@ def _add_events_for_values_written_outside_caseaudit(copy: dict) -> None:
 
 EVENT_ID = re.compile(r"[0-9A-Za-z_.:-]{1,64}")
 MAX_GENERATION = 2**40  # far beyond any real history; a forged larger one would overflow SQLite later
-ROUND_EVENTS = {"finalised", "reopened", "merged", "renamed"}
+ROUND_EVENTS = {"finalised", "reopened", "merged", "renamed", "removed", "restored", "unit changed"}
 REQUIRED = {
     "rounds": ("id", "name", "unit", "framework_id", "framework_version", "created_at", "created_by"),
     "cases": ("id", "round_id", "case_ref", "created_at"),
@@ -269,6 +272,9 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
     cases = {c["id"] for c in theirs["cases"]}
     ours_by_id = {r["id"]: r for r in store.db.query("SELECT * FROM rounds")}
     for r in theirs["rounds"]:
+        moderates = r.get("moderates")
+        if moderates is not None and (moderates == r["id"] or (moderates not in rounds and moderates not in ours_by_id)):
+            refuse(f"round {r['name']!r} moderates {'itself' if moderates == r['id'] else 'a round neither copy holds'}")
         mine = ours_by_id.get(r["id"])
         if mine and (mine["framework_id"], mine["framework_version"]) != (r["framework_id"], r["framework_version"]):
             refuse(
@@ -295,6 +301,8 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
             refuse(f"round event {event['event_id']} is of an unknown kind ({event['event']!r})")
         if not EVENT_ID.fullmatch(str(event["event_id"])):
             refuse(f"round event id {event['event_id']!r} is malformed")
+        if event["event"] == "unit changed" and not (event.get("value") or "").strip():
+            refuse(f"round event {event['event_id']} changes the unit to nothing")
     for h in theirs["attribute_history"]:
         _check_attribute_value(h["attribute"], h["new_value"], refuse, f"event {h['event_id']}")
     for table, owner, owners in (
@@ -325,7 +333,7 @@ def _refuse_broken_records(store: AuditStore, theirs: dict, source: str) -> None
 
 
 def _check_attribute_value(attribute: str, value, refuse, where: str) -> None:
-    if attribute in SAMPLE_COLUMNS:  # the sample a case was drawn in: stratum, draw order, sample status
+    if attribute in CASE_STATE_COLUMNS:  # the sample a case was drawn in (stratum, draw order, status); removed
         try:
             check_sample_value(attribute, value)
         except InvalidAttribute as error:
@@ -421,7 +429,7 @@ def _refuse_what_this_build_cannot_check(store: AuditStore, theirs: dict, source
                     " nothing was merged"
                 )
     for h in theirs["attribute_history"]:
-        if h["attribute"] not in ATTRIBUTE_COLUMNS and h["attribute"] not in SAMPLE_COLUMNS:
+        if h["attribute"] not in ATTRIBUTE_COLUMNS and h["attribute"] not in CASE_STATE_COLUMNS:
             raise InvalidValue(f"{where(h['case_id'])}: {h['attribute']!r} is not a case attribute; nothing was merged")
     ratings = {r.value for r in Rating}
     for table, value_column in (("domain_ratings", "rating"), ("rating_history", "new_rating")):
@@ -449,24 +457,27 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
     db = store.db
     with write_lock(db):
         our_rounds = {r["id"]: r for r in db.query("SELECT * FROM rounds")}
-        our_names = {r["name"] for r in our_rounds.values()}
+        _rename_as_events_say(store, our_rounds, theirs, report, source, by)
+        # round names are matched without regard to case, so no two may differ only in case
+        our_names = {r["name"].casefold(): r["name"] for r in our_rounds.values()}
         touched_rounds: dict[str, dict] = {}  # their round id -> our round row
         for r in theirs["rounds"]:
             if r["id"] in our_rounds:
                 touched_rounds[r["id"]] = our_rounds[r["id"]]
                 continue
             row = dict(r)
-            if row["name"] in our_names:
-                new_name = f"{r['name']} (merged from {source})"
-                n = 2
-                while new_name in our_names:
-                    new_name, n = f"{r['name']} (merged from {source}, {n})", n + 1
-                report.rounds_renamed.append((r["name"], new_name))
+            if row["name"].casefold() in our_names:
+                new_name = _free_name(r["name"], source, set(our_names))
+                report.rounds_renamed.append((r["name"], new_name, our_names[row["name"].casefold()]))
                 row["name"] = new_name
             db.table("rounds").insert(row)
-            our_names.add(row["name"])
+            record_positions(db, row["id"], store.framework_for(Round.from_row(row)).question_ids)
+            if row["name"] != r["name"]:  # recorded, so the name travels back to the copy it came from
+                store._round_event(r["id"], "renamed", f"{r['name']} -> {row['name']}", by, value=row["name"])
+            our_names[row["name"].casefold()] = row["name"]
             report.rounds_added.append(row["name"])
             touched_rounds[r["id"]] = row
+        record_round_frameworks(db)  # the question texts of a framework version new to this copy, for the views
 
         changed_rounds: set[str] = set()
         # finalising and reopening travel: after the merge a round is finalised if its latest finalise or
@@ -484,6 +495,8 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
             )
             lock_state[round_id] = locks[-1] if locks else None
 
+        _refuse_finalising_changes_the_finaliser_never_saw(db, touched_rounds, lock_state, theirs, report, source)
+
         def refuse_if_finalised(round_id: str) -> None:
             """Called before each change to a round: a finalised round takes no changes, unless a copy
             reopened it after it was finalised here."""
@@ -497,10 +510,22 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                     " Reopen the round with a reason, then merge again"
                 )
 
+        our_event_ids = {row[0] for row in db.execute("SELECT event_id FROM round_events")}
         for event in theirs["round_events"]:
+            if event["event"] in ("unit changed", "removed") and event["event_id"] not in our_event_ids:
+                refuse_if_finalised(event["round_id"])  # a finalised round keeps its unit and its place in the list
             inserted = db.execute(
-                "INSERT OR IGNORE INTO round_events VALUES (?, ?, ?, ?, ?, ?)",
-                [event["event_id"], event["round_id"], event["event"], event["reason"], event["done_by"], event["done_at"]],
+                "INSERT OR IGNORE INTO round_events (event_id, round_id, event, reason, done_by, done_at, value)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    event["event_id"],
+                    event["round_id"],
+                    event["event"],
+                    event["reason"],
+                    event["done_by"],
+                    event["done_at"],
+                    event.get("value"),
+                ],
             ).rowcount
             report.round_events_added += inserted
 
@@ -553,18 +578,62 @@ def _merge(store: AuditStore, theirs: dict, source: str, by: str | None = None) 
                     report.conflict_rounds.add(name)
 
         for round_id in sorted({r for r in touched.get("attribute", {}).values()}):
-            for stratum, statuses in store.sample_counts(store.round_by_id(round_id)).items():
-                short = statuses.get("swapped out", 0) - statuses.get("swapped in", 0)
+            for stratum in store.sample_counts(store.round_by_id(round_id)):
+                short = store.unreplaced_swaps(round_id, stratum or None)
                 if short > 0 and stratum:
                     report.notes.append(
                         f"Round {touched_rounds[round_id]['name']!r}, stratum {stratum!r}: {short} swapped-out case(s) have no "
-                        "reserve in their place (copies swapped in the same reserve); swap one of them again "
-                        "(caseaudit swap) to bring in the next reserve."
+                        "reserve in their place (copies swapped in the same reserve, or a reserve swapped in was removed); "
+                        "swap one of them again (caseaudit swap) to bring in the next reserve."
                     )
 
+        for round_id in sorted(changed_rounds):  # one "merged" event for each round the merge changed
+            if touched_rounds[round_id]["name"] not in report.rounds_added:
                 store._round_event(round_id, "merged", f"merged from {source}", by)
         _apply_round_events(store, touched_rounds, lock_state, their_events, report, source)
     return report
+
+
+def _refuse_finalising_changes_the_finaliser_never_saw(
+    db, touched_rounds: dict, lock_state: dict, theirs: dict, report: MergeReport, source: str
+) -> None:
+    """A round open here that the other copy finalised (its latest finalise or reopen is a finalise) would be
+    finalised here with this copy's changes to it, which whoever finalised it never saw. The other direction
+    (merging this copy into the finalised one) refuses those changes, so this one refuses too: the outcome is
+    the same whichever copy merges first. The changes counted are those that direction refuses: cases, answers,
+    case attributes (swaps, removals), domain-1 ratings, unit changes and removals of the round."""
+    theirs_ids = {
+        table: {h["event_id"] for h in theirs[table]}
+        for table in ("answer_history", "attribute_history", "rating_history", "round_events")
+    }
+    for round_id, latest in lock_state.items():
+        row = touched_rounds.get(round_id)
+        if row is None or row["name"] in report.rounds_added or row.get("finalised_at"):
+            continue
+        if latest is None or latest["event"] != "finalised":
+            continue
+        their_refs = {c["case_ref"] for c in theirs["cases"] if c["round_id"] == round_id}
+        unseen = any(
+            c["case_ref"] not in their_refs for c in db.query("SELECT case_ref FROM cases WHERE round_id = ?", [round_id])
+        )
+        for table, sql in (
+            ("answer_history", "SELECT h.event_id FROM answer_history h JOIN cases c ON c.id = h.case_id WHERE c.round_id = ?"),
+            (
+                "attribute_history",
+                "SELECT h.event_id FROM attribute_history h JOIN cases c ON c.id = h.case_id WHERE c.round_id = ?",
+            ),
+            ("rating_history", "SELECT event_id FROM rating_history WHERE round_id = ?"),
+            ("round_events", "SELECT event_id FROM round_events WHERE round_id = ? AND event IN ('unit changed', 'removed')"),
+        ):
+            if unseen:
+                break
+            unseen = any(event_id not in theirs_ids[table] for (event_id,) in db.execute(sql, [round_id]))
+        if unseen:
+            raise RoundFinalised(
+                f"round {row['name']!r} was finalised in {source} by {latest['done_by']}, but this copy has changes to it "
+                f"that {source} lacks (its finaliser never saw them); nothing was merged. Reopen the round in {source} with "
+                "a reason and merge this copy into it, then merge again"
+            )
 
 
 def _apply_round_events(
@@ -587,25 +656,115 @@ def _apply_round_events(
         elif latest["event"] == "reopened" and row.get("finalised_at"):
             db.execute("UPDATE rounds SET finalised_at = NULL, finalised_by = NULL WHERE id = ?", [round_id])
             report.notes.append(f"Round {row['name']!r} was reopened in {source} by {latest['done_by']}: it is open here too.")
-    for round_id, events in their_events.items():
+    for round_id in their_events:
         row = touched_rounds[round_id]
-        if row["name"] in report.rounds_added:
-            continue
-        renames = sorted(
-            (e for e in db.query("SELECT * FROM round_events WHERE round_id = ? AND event = 'renamed'", [round_id])),
-            key=lambda e: (e["done_at"], e["event_id"]),
-        )
-        if not renames or renames[-1]["event_id"] not in {e["event_id"] for e in events}:
-            continue  # the latest rename is one this copy already had
-        new_name = (renames[-1]["reason"] or "").rpartition(" -> ")[2].strip()
-        current = db.execute("SELECT name FROM rounds WHERE id = ?", [round_id]).fetchone()[0]
-        if not new_name or new_name == current:
-            continue
-        if db.execute("SELECT 1 FROM rounds WHERE name = ? AND id != ?", [new_name, round_id]).fetchone():
-            report.notes.append(
-                f"Round {current!r} was renamed {new_name!r} in {source}, but another round here has that name; "
-                "it keeps its name here."
-            )
-            continue
+        if row["name"] not in report.rounds_added:
+            _apply_removal_and_unit(store, round_id, report, source)
+
+
+def _free_name(name: str, source: str, taken: set[str]) -> str:
+    """``name`` marked as merged from ``source``, numbered if need be, so that it differs from every name in
+    ``taken`` (casefolded) in more than case."""
+    new_name, n = f"{name} (merged from {source})", 2
+    while new_name.casefold() in taken:
+        new_name, n = f"{name} (merged from {source}, {n})", n + 1
+    return new_name
+
+
+def _renamed_to(event: dict, current: str) -> str | None:
+    """The name a 'renamed' event gives its round: its value; in an event written before renames recorded one,
+    what follows 'OLD -> ' in its reason (None when it names the round's current name already)."""
+    if event.get("value"):
+        return event["value"]
+    reason = event["reason"] or ""
+    if reason.startswith(f"{current} -> "):
+        return reason[len(current) + 4 :].strip()
+    if reason.endswith(f" -> {current}"):
+        return None
+    return reason.rpartition(" -> ")[2].strip() or None
+
+
+def _rename_as_events_say(store: AuditStore, our_rounds: dict, theirs: dict, report: MergeReport, source: str, by) -> None:
+    """Before the other copy's rounds come in: a round both copies hold takes the name its latest rename (in
+    every copy's round events together) gives it, so a name freed by a rename there is free here too.
+
+    Renames that free a name are made first. A rename to a name another round here holds (without regard to
+    case) is made to that name marked as merged from ``source`` instead, recorded as a rename: its latest
+    rename then says so in every copy, which converge on it."""
+    db = store.db
+    their_events: dict[str, list[dict]] = {}
+    for event in theirs["round_events"]:
+        if event["event"] == "renamed" and event["round_id"] in our_rounds:
+            their_events.setdefault(event["round_id"], []).append(event)
+    pending: dict[str, str] = {}  # round id -> the name its latest rename gives it
+    for round_id, events in their_events.items():
+        every = {
+            e["event_id"]: e for e in db.query("SELECT * FROM round_events WHERE round_id = ? AND event = 'renamed'", [round_id])
+        }
+        every.update({e["event_id"]: e for e in events})
+        latest = max(every.values(), key=lambda e: (e["done_at"], e["event_id"]))
+        current = our_rounds[round_id]["name"]
+        new_name = _renamed_to(latest, current)
+        if new_name and new_name != current:
+            pending[round_id] = new_name
+
+    def holder(name: str, round_id: str) -> str | None:
+        """The name of another round here called ``name`` without regard to case, if any."""
+        folded = name.casefold()
+        return next((r["name"] for i, r in our_rounds.items() if i != round_id and r["name"].casefold() == folded), None)
+
+    def rename(round_id: str, new_name: str) -> None:
         db.execute("UPDATE rounds SET name = ? WHERE id = ?", [new_name, round_id])
+        our_rounds[round_id]["name"] = new_name
+
+    while pending:  # one at a time, so that each rename frees its old name before the next looks
+        free = next((i for i in sorted(pending) if holder(pending[i], i) is None), None)
+        if free is None:
+            break
+        current, new_name = our_rounds[free]["name"], pending.pop(free)
+        rename(free, new_name)
         report.notes.append(f"Round {current!r} was renamed {new_name!r} in {source}: it is renamed here too.")
+    for round_id, wanted in sorted(pending.items()):
+        current, other = our_rounds[round_id]["name"], holder(wanted, round_id)
+        new_name = _free_name(wanted, source, {r["name"].casefold() for r in our_rounds.values()})
+        rename(round_id, new_name)
+        store._round_event(round_id, "renamed", f"{current} -> {new_name}", by, value=new_name)
+        report.notes.append(
+            f"Round {current!r} was renamed {wanted!r} in {source}, but another round here is called {other!r}: "
+            f"it is called {new_name!r} here, recorded as a rename so that every copy uses it."
+        )
+
+
+def _latest_round_event(store: AuditStore, round_id: str, kinds: tuple[str, ...]) -> dict | None:
+    """The latest of a round's events of these kinds in every copy's events together (latest time, then id):
+    the same in every copy whatever the order of merges."""
+    marks = ", ".join("?" for _ in kinds)
+    return next(
+        iter(
+            store.db.query(
+                f"SELECT * FROM round_events WHERE round_id = ? AND event IN ({marks}) ORDER BY done_at DESC, event_id DESC LIMIT 1",
+                [round_id, *kinds],
+            )
+        ),
+        None,
+    )
+
+
+def _apply_removal_and_unit(store: AuditStore, round_id: str, report: MergeReport, source: str) -> None:
+    """Make a round's removed state and unit what every copy's round events say (the latest wins)."""
+    db = store.db
+    current = store.round_by_id(round_id)
+    latest = _latest_round_event(store, round_id, ("removed", "restored"))
+    if latest is not None:
+        if latest["event"] == "removed" and not current.removed:
+            db.execute(
+                "UPDATE rounds SET removed_at = ?, removed_by = ? WHERE id = ?", [latest["done_at"], latest["done_by"], round_id]
+            )
+            report.notes.append(f"Round {current.name!r} was removed in {source} by {latest['done_by']}: it is removed here too.")
+        elif latest["event"] == "restored" and current.removed:
+            db.execute("UPDATE rounds SET removed_at = NULL, removed_by = NULL WHERE id = ?", [round_id])
+            report.notes.append(f"Round {current.name!r} was restored in {source} by {latest['done_by']}: it is back here too.")
+    latest = _latest_round_event(store, round_id, ("unit changed",))
+    if latest is not None and latest["value"] and latest["value"] != current.unit:
+        db.execute("UPDATE rounds SET unit = ? WHERE id = ?", [latest["value"], round_id])
+        report.notes.append(f"Round {current.name!r}: its unit was changed to {latest['value']!r} in {source}, here too.")

@@ -20,6 +20,12 @@ class Moderation:
     original: Round
     moderation: Round
     agreement: Agreement
+    answers_since: int = 0  # answers given in the original round since the moderation round was made: not compared
+
+    @property
+    def first_marking_as_of(self) -> str:
+        """When the first marking was taken: the moderation round's making (UTC)."""
+        return self.moderation.created_at
 
 
 def _marking(store: AuditStore, round_row: Round) -> dict[tuple[str, str], str]:
@@ -33,10 +39,13 @@ def _marking(store: AuditStore, round_row: Round) -> dict[tuple[str, str], str]:
     }
 
 
-def first_marking(store: AuditStore, original: Round, moderation: Round) -> dict[tuple[str, str], tuple[str, str | None]]:
+def first_marking(
+    store: AuditStore, original: Round, moderation: Round, *, counted_only: bool = True
+) -> dict[tuple[str, str], tuple[str, str | None]]:
     """The first marker's answers: the original round's answers as they stood when the moderation round was
     made (value, not-applicable reason), from its history. Answers given or settled since — by anyone, or by
-    settling this moderation — do not change what the first marker said."""
+    settling this moderation — do not change what the first marker said (``answers_given_since`` counts them).
+    ``counted_only``: leave out cases the figures do not count now (swapped out, removed), as agreement does."""
     marking: dict[tuple[str, str], tuple[str, str | None]] = {}
     for row in store.db.query(
         f"""
@@ -44,7 +53,7 @@ def first_marking(store: AuditStore, original: Round, moderation: Round) -> dict
             SELECT c.case_ref, h.question_id, h.new_value, h.new_reason,
                    row_number() OVER (PARTITION BY h.case_id, h.question_id ORDER BY h.changed_at DESC, h.id DESC) AS latest
             FROM answer_history h JOIN cases c ON c.id = h.case_id
-            WHERE c.round_id = ? AND h.changed_at <= ? AND {IN_SAMPLE}
+            WHERE c.round_id = ? AND h.changed_at <= ? AND {IN_SAMPLE if counted_only else "1"}
         ) WHERE latest = 1 AND new_value IS NOT NULL
         """,
         [original.id, moderation.created_at],
@@ -53,11 +62,52 @@ def first_marking(store: AuditStore, original: Round, moderation: Round) -> dict
     return marking
 
 
-def _compare(store: AuditStore, original: Round, moderation: Round) -> Agreement:
+def copied_first_marking(store: AuditStore, moderation: Round) -> tuple[int, int] | None:
+    """For a moderation round: (answers identical to the first marking, answers both have). A blind second
+    marking that equals the first in every answer (and every not-applicable reason) over many answers was most
+    likely imported from the original round's export; None for a round that moderates nothing."""
+    if not moderation.moderates:
+        return None
+    original = store.round_by_id(moderation.moderates)
+    first = first_marking(store, original, moderation)
+    second = {
+        (row["case_ref"], row["question_id"]): (row["value"], row["reason"])
+        for row in store.db.query(
+            "SELECT c.case_ref, a.question_id, a.value, a.reason FROM answers a JOIN cases c ON c.id = a.case_id"
+            " WHERE c.round_id = ? AND a.value IS NOT NULL",
+            [moderation.id],
+        )
+    }
+    both = first.keys() & second.keys()
+    return sum(first[key] == second[key] for key in both), len(both)
+
+
+def answers_given_since(store: AuditStore, original: Round, moderation: Round, first: dict[tuple[str, str], str]) -> int:
+    """How many answers to the moderated cases were given (or changed) in the original round after the moderation
+    round was made, other than by settling a disagreement: agreement does not compare them, since the first
+    marking is what the round held when the moderation began (``first``: that marking, (case, question) -> value)."""
+    given = {
+        (row["case_ref"], row["question_id"])
+        for row in store.db.query(
+            f"""
+            SELECT c.case_ref, h.question_id, h.new_value FROM answer_history h JOIN cases c ON c.id = h.case_id
+            WHERE c.round_id = ? AND {IN_SAMPLE} AND h.changed_at > ? AND h.source != ?
+              AND c.case_ref IN (SELECT case_ref FROM cases WHERE round_id = ?)
+            """,
+            [original.id, moderation.created_at, SOURCE, moderation.id],
+        )
+        if row["new_value"] != first.get((row["case_ref"], row["question_id"]))
+    }
+    return len(given)
+
+
+def _compare(store: AuditStore, original: Round, moderation: Round) -> tuple[Agreement, int]:
     framework = store.framework_for(original)
     questions = [(q.id, str(q.kind)) for q in framework.iter_questions()]
     first = {key: value for key, (value, _reason) in first_marking(store, original, moderation).items()}
-    return compare_markings(questions, first, _marking(store, moderation))
+    return compare_markings(questions, first, _marking(store, moderation)), answers_given_since(
+        store, original, moderation, first
+    )
 
 
 def moderation_of(
@@ -66,7 +116,8 @@ def moderation_of(
     """The agreement between the first marking of ``original`` and its moderation round (the one named, or
     its only one): settling a disagreement never changes the figures."""
     moderation = store.moderation_round(original, moderation_name, newest_if_several=newest_if_several)
-    return Moderation(original=original, moderation=moderation, agreement=_compare(store, original, moderation))
+    agreement, answers_since = _compare(store, original, moderation)
+    return Moderation(original=original, moderation=moderation, agreement=agreement, answers_since=answers_since)
 
 
 def latest_moderation(store: AuditStore, original: Round) -> Moderation | None:
@@ -97,21 +148,29 @@ def settle(
     if keep not in ("first", "second"):
         raise InvalidValue(f"{keep!r}: settle keeps 'first' or 'second'")
     framework = store.framework_for(original)
+    question_id = framework.canonical_question_id(question_id) or question_id  # without regard to case
     if not framework.has_question(question_id):
         raise UnknownQuestion(f"{question_id!r} is not a question of {framework.id} version {framework.version}")
     moderation = store.moderation_round(original, moderation_name)
     first_case = store.case(original, case_ref)
+    store._refuse_a_removed_case(first_case, original)  # a removed case takes no answers: restore it first
     second_case = store.case(moderation, case_ref)
+    ref = first_case["case_ref"]
     if keep == "first":  # what the first marker said, whatever the round holds now
-        value, first_reason = first_marking(store, original, moderation).get((first_case["case_ref"], question_id), (None, None))
+        value, first_reason = first_marking(store, original, moderation, counted_only=False).get((ref, question_id), (None, None))
         chosen = {"value": value, "reason": first_reason}
+        if not value:
+            raise InvalidValue(
+                f"the first marker (round {original.name!r}) had not answered {question_id} for {ref} when moderation round "
+                f"{moderation.name!r} was made ({moderation.created_at[:16].replace('T', ' ')} UTC): the first marking is "
+                "what the round held then; nothing to keep"
+            )
     else:
         chosen = store.answer(second_case["id"], question_id) or {}
-    if not chosen.get("value"):
-        marker = (
-            "first marker (round " + repr(original.name) if keep == "first" else "second marker (round " + repr(moderation.name)
-        )
-        raise InvalidValue(f"the {marker}) has not answered {question_id} for {first_case['case_ref']}; nothing to keep")
+        if not chosen.get("value"):
+            raise InvalidValue(
+                f"the second marker (round {moderation.name!r}) has not answered {question_id} for {ref}; nothing to keep"
+            )
     before = store.answer(first_case["id"], question_id) or {}
     note = (reason or "").strip() or None
     store.record_answer(
@@ -125,6 +184,7 @@ def settle(
         auditor=auditor,
         source=SOURCE,
         always_record=True,
+        reason_required=False,  # the marker's answer as given (a sheet may carry a bare N/A)
     )
     return (before.get("value"), before.get("reason")) != (chosen["value"], chosen.get("reason"))
 

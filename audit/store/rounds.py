@@ -28,10 +28,16 @@ class Round:
     finalised_at: str | None = None
     finalised_by: str | None = None
     moderates: str | None = None  # a moderation round (blind second marking): the id of the round it moderates
+    removed_at: str | None = None  # a round removed from the list (reversible: restore_round)
+    removed_by: str | None = None
 
     @property
     def is_moderation(self) -> bool:
         return self.moderates is not None
+
+    @property
+    def removed(self) -> bool:
+        return bool(self.removed_at)
 
     @property
     def finalised(self) -> bool:

@@ -11,7 +11,9 @@ from sqlite_utils.migrations import Migrations
 
 from audit.core.attributes import ATTRIBUTE_COLUMNS
 from audit.core.events import stable_event_id
+from audit.store.answer_codes import create_answer_codes, fill_answer_codes
 from audit.store.slots import settle_slots
+from audit.store.views import create_framework_questions_table, record_round_frameworks
 
 APPLICATION_ID = 0x43415544  # "CAUD": marks a caseaudit database
 
@@ -436,6 +438,62 @@ def m006_sample(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE cases ADD COLUMN sample_status TEXT NOT NULL DEFAULT 'main'")
     db.execute("ALTER TABLE attribute_history ADD COLUMN reason TEXT")
     db.execute("CREATE INDEX cases_sample ON cases(round_id, sample_status)")
+
+
+@migrations()
+def m007_removing_cases_and_rounds(db: sqlite_utils.Database) -> None:
+    """Tidying a round: a case can be removed from it (its answers kept, out of every figure) and a round
+    removed from the list, both reversible and recorded; a round's unit can change.
+
+    Plain columns, for reading with SQL:
+    - ``cases.removed``: 'Yes' or 'No', set by events in attribute_history (attribute 'removed', the reason
+      in ``reason``), so a removal travels in a merge like a swap;
+    - ``rounds.removed_at`` / ``rounds.removed_by``: NULL unless the round is removed (like finalised_at);
+    - ``round_events`` gains the events 'removed', 'restored' and 'unit changed', and a ``value`` column
+      (the new unit of a 'unit changed' event; NULL for the others)."""
+    db.execute("ALTER TABLE cases ADD COLUMN removed TEXT NOT NULL DEFAULT 'No' CHECK (removed IN ('Yes', 'No'))")
+    db.execute("ALTER TABLE rounds ADD COLUMN removed_at TEXT")
+    db.execute("ALTER TABLE rounds ADD COLUMN removed_by TEXT")
+    db.execute(
+        """
+        CREATE TABLE round_events_new (
+            event_id TEXT PRIMARY KEY,
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            event TEXT NOT NULL CHECK (event IN ('finalised', 'reopened', 'merged', 'renamed', 'removed', 'restored', 'unit changed')),
+            reason TEXT,
+            done_by TEXT NOT NULL,
+            done_at TEXT NOT NULL,
+            value TEXT
+        )"""
+    )
+    db.execute(
+        "INSERT INTO round_events_new (event_id, round_id, event, reason, done_by, done_at)"
+        " SELECT event_id, round_id, event, reason, done_by, done_at FROM round_events"
+    )
+    db.execute("DROP TABLE round_events")
+    db.execute("ALTER TABLE round_events_new RENAME TO round_events")
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER round_events_no_{verb.lower()} BEFORE {verb} ON round_events "
+            "BEGIN SELECT RAISE(ABORT, 'round_events is append-only'); END"
+        )
+
+
+@migrations()
+def m008_framework_questions(db: sqlite_utils.Database) -> None:
+    """The question texts of every framework version a round uses, copied from its definition, for the
+    views that read the database elsewhere (Datasette): answer_sheet, case_progress, notes and
+    judgement_checks. The views themselves are created after every migration run (``open_database``)."""
+    create_framework_questions_table(db)
+    record_round_frameworks(db)
+
+
+@migrations()
+def m009_answer_codes(db: sqlite_utils.Database) -> None:
+    """Each case's answers as one string kept by triggers (``audit.store.answer_codes``): the figures of a
+    250,000-case round read one row per case instead of 18.5 million answers."""
+    create_answer_codes(db)
+    fill_answer_codes(db)
 
 
 SCHEMA_VERSION = len(migrations._migrations)

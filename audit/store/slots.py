@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import sqlite_utils
 
-from audit.core.attributes import ATTRIBUTE_COLUMNS, SAMPLE_COLUMNS
+from audit.core.attributes import ATTRIBUTE_COLUMNS, CASE_STATE_COLUMNS
 from audit.errors import (
     InvalidValue,
 )
@@ -118,7 +118,7 @@ def settle_slots(
             for case in db.query(f"SELECT * FROM cases WHERE id IN ({marks})", chunk):
                 for attribute in ATTRIBUTE_COLUMNS:
                     current[(case["id"], attribute)] = ((case[attribute],), None, None, None)
-                for column in SAMPLE_COLUMNS:  # events hold text; draw_order is stored as a number
+                for column in CASE_STATE_COLUMNS:  # events hold text; draw_order is stored as a number
                     value = case.get(column)
                     current[(case["id"], column)] = ((None if value is None else str(value),), None, None, None)
         if kind_name == "rating":
@@ -141,7 +141,7 @@ def settle_slots(
         heads_text = format_based_on(h.event_id for h in head_events) if len(head_events) > 1 else None
         before = current.get(slot)
         if kind_name == "attribute":
-            if slot[1] not in ATTRIBUTE_COLUMNS and slot[1] not in SAMPLE_COLUMNS:
+            if slot[1] not in ATTRIBUTE_COLUMNS and slot[1] not in CASE_STATE_COLUMNS:
                 raise InvalidValue(f"{slot[1]!r} is not a case attribute")
             if before is None or before[0] != top.state:
                 attribute_writes.setdefault(slot[1], []).append((top.state[0], slot[0]))

@@ -203,27 +203,44 @@ class NewRoundDialog(ModalScreen[dict | None]):
 
 
 class AddCaseDialog(ModalScreen[dict | None]):
-    """A case reference (checked against the CRN format) and its attributes."""
+    """A case reference (checked against the CRN format) and its attributes: one line per field, each
+    with its label beside it (a label stays while you type), fitting an 80 x 24 terminal."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="addcase.cancel")]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog wide"):
+        # the form scrolls if the terminal is smaller still, but is never itself a stop for Tab
+        with VerticalScroll(classes="dialog wide form", can_focus=False):
             yield Label("Add a case (reference only, never a name)", classes="dialog-title")
-            yield Input(placeholder="Case reference (CRN), e.g. X123456", id="case_ref")
-            yield Plain("", id="case_ref-error", classes="error")
+            with Horizontal(classes="field"):
+                yield Label("Case reference", classes="field-label")
+                yield Input(placeholder="e.g. X123456", id="case_ref", compact=True)
+            yield Plain("", id="case_ref-error", classes="error field-error")
             for attribute in ATTRIBUTES:
-                if attribute.options:
-                    yield Select([(o, o) for o in attribute.options], prompt=attribute.label, id=attribute.column)
-                else:
-                    yield Input(placeholder=attribute.label, id=attribute.column)
-                yield Plain("", id=f"{attribute.column}-error", classes="error")
+                with Horizontal(classes="field"):
+                    yield Label(attribute.label, classes="field-label")
+                    if attribute.options:
+                        yield Select([(o, o) for o in attribute.options], prompt="-", id=attribute.column, compact=True)
+                    else:
+                        yield Input(
+                            placeholder="YYYY-MM-DD" if attribute.column == "start_date" else "",
+                            id=attribute.column,
+                            compact=True,
+                        )
+                yield Plain("", id=f"{attribute.column}-error", classes="error field-error")
             with Horizontal(classes="buttons"):
-                yield Button("Add", id="add", variant="primary")
-                yield Button("Cancel", id="cancel")
+                yield Button("Add", id="add", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Label("  Enter adds, Escape cancels", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#case_ref", Input).focus()
+
+    def show_error(self, field: str, message: str) -> None:
+        """A field's error on the line under it; the line takes no room while there is none."""
+        error = self.query_one(f"#{field}-error", Static)
+        error.update(lines_for_terminal(message))
+        error.display = bool(message)
 
     @on(Input.Changed, "#case_ref")
     def check_ref(self, event: Input.Changed) -> None:
@@ -233,7 +250,7 @@ class AddCaseDialog(ModalScreen[dict | None]):
                 check_case_ref(event.value)
             except InvalidAttribute as error:
                 message = str(error)
-        self.query_one("#case_ref-error", Static).update(lines_for_terminal(message))
+        self.show_error("case_ref", message)
 
     @on(Button.Pressed, "#add")
     @on(Input.Submitted)
@@ -243,7 +260,7 @@ class AddCaseDialog(ModalScreen[dict | None]):
         try:
             result["case_ref"] = check_case_ref(self.query_one("#case_ref", Input).value)
         except InvalidAttribute as error:
-            self.query_one("#case_ref-error", Static).update(lines_for_terminal(str(error)))
+            self.show_error("case_ref", str(error))
             ok = False
         attributes = {}
         for attribute in ATTRIBUTES:
@@ -253,13 +270,12 @@ class AddCaseDialog(ModalScreen[dict | None]):
             else:
                 assert isinstance(widget, Select)  # the form has an Input or a Select for each attribute
                 raw = "" if widget.value is Select.NULL else str(widget.value)
-            error_label = self.query_one(f"#{attribute.column}-error", Static)
-            error_label.update("")
+            self.show_error(attribute.column, "")
             if raw.strip():
                 try:
                     attributes[attribute.column] = attribute.parse(raw)
                 except InvalidAttribute as error:
-                    error_label.update(lines_for_terminal(str(error)))
+                    self.show_error(attribute.column, str(error))
                     ok = False
         if ok:
             result["attributes"] = attributes
@@ -296,3 +312,46 @@ class ReportFormatDialog(ModalScreen[str | None]):
 
     def action_choose(self, fmt: str) -> None:
         self.dismiss(fmt or None)
+
+
+class BreakdownDialog(ModalScreen[str | None]):
+    """Choose a breakdown with one key (its letter), or with the arrows and Enter; Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="breakdown.cancel")]
+    KEYS = "acdefghijklmnopqrstuvwxyz"  # b is left out: pressing b again is not taken as a choice
+
+    def __init__(self, choices: list[tuple[str, str]], current: str | None = None):
+        super().__init__()
+        self.choices = choices[: len(self.KEYS)]  # (label, key)
+        self.current = current
+        self.by_letter = {letter: key for letter, (_, key) in zip(self.KEYS, self.choices, strict=False)}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Break the key questions down by", classes="dialog-title")
+            yield OptionList(
+                *(f"{letter}  {label}" for letter, (label, _) in zip(self.KEYS, self.choices, strict=False)),
+                id="breakdowns",
+                markup=False,
+            )
+            yield Label("Press a letter (or arrows and Enter); Escape cancels", classes="hint")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#breakdowns", OptionList)
+        options.focus()
+        keys = [key for _, key in self.choices]
+        if self.current in keys:
+            options.highlighted = keys.index(self.current)
+
+    def on_key(self, event) -> None:
+        key = self.by_letter.get(event.character or "")
+        if key is not None:
+            event.stop()
+            self.dismiss(key)
+
+    @on(OptionList.OptionSelected, "#breakdowns")
+    def pick(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.choices[event.option_index][1])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

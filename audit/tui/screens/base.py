@@ -54,7 +54,7 @@ class PlainCell:
         self.text = for_terminal("" if value is None else value)
 
     def __rich__(self) -> Text:
-        return Text(self.text)
+        return Text(self.text, no_wrap=True, overflow="ellipsis")  # a narrowed column ends in "…"
 
     def __str__(self) -> str:
         return self.text

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
 from audit.core.answers import format_answer_text
-from audit.core.safe_text import for_terminal, for_tui_markdown, lines_for_terminal
+from audit.core.safe_text import for_terminal, lines_for_terminal
 from audit.core.summary import case_standards
 from audit.errors import CaseauditError, StaleAnswer
 from audit.store import AuditStore, Round
@@ -59,6 +59,7 @@ class CaseScreen(AuditScreen):
     Keys 1 to 9 jump to the framework's own case-rated standards, in its order (bound per screen)."""
 
     BINDINGS = [
+        Binding("escape", "back", "Back", id="case.back"),  # first: the footer shows it at any width
         Binding("y", "answer('Yes')", "Yes", id="case.yes", tooltip="Answer Yes and move to the next unanswered question"),
         Binding("n", "answer('No')", "No", id="case.no", tooltip="Answer No and move on"),
         Binding("x", "not_applicable", "N/A", id="case.na", tooltip="Not applicable: asks for a reason"),
@@ -71,7 +72,6 @@ class CaseScreen(AuditScreen):
         Binding("k", "move(-1)", "Up", show=False, id="case.up"),
         Binding("j", "move(1)", "Down", show=False, id="case.down"),
         Binding("h", "history", "History", id="case.history"),
-        Binding("escape", "back", "Back", id="case.back"),
     ]
 
     def __init__(self, store: AuditStore, round_row: Round, case_ref: str):
@@ -113,7 +113,9 @@ class CaseScreen(AuditScreen):
         self.round_answered = answered
         self.round_expected = cases * len(self.questions)
         table.focus()
-        self.move_to(self.first_unanswered(0))
+        first = self.first_unanswered(0)
+        # a case fully answered opens on its first question, with that question's detail shown
+        self.move_to(0 if first is None else first)
         self.refresh_status()
 
     def _question_label(self, question) -> Text:
@@ -506,26 +508,9 @@ class CaseScreen(AuditScreen):
         self.app.push_screen(GuidanceDialog("\n".join(parts)))
 
     def action_history(self) -> None:
-        rows = list(
-            self.store.db.query(
-                "SELECT question_id, old_value, new_value, new_reason, new_note, auditor, source, changed_at FROM answer_history "
-                "WHERE case_id = ? ORDER BY id DESC LIMIT 200",
-                [self.case["id"]],
-            )
-        )
-        md = for_tui_markdown  # stored text (merged from other copies too) is words in the table, never Markdown
-        lines = [
-            f"# History of case {md(self.case['case_ref'])}",
-            "",
-            "| When | Who | Question | Old | New |",
-            "|---|---|---|---|---|",
-        ]
-        for r in rows:
-            lines.append(
-                f"| {md(r['changed_at'][:19])} | {md(r['auditor'])} ({md(r['source'])}) | {md(r['question_id'])} | "
-                f"{md(r['old_value'] or '-')} | {md(format_answer_text(r['new_value'], r['new_reason']) or '-')} |"
-            )
-        self.app.push_screen(GuidanceDialog("\n".join(lines)))
+        from audit.tui.screens.history import HistoryScreen
+
+        self.app.push_screen(HistoryScreen(self.store, self.round_row, self.case["case_ref"]))
 
     def action_back(self) -> None:
         self.dismiss(self.answered_count())

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
+
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,7 +19,7 @@ from audit.errors import CaseauditError
 from audit.store import AuditStore, Round
 from audit.tui.dialogs import AddCaseDialog, TextDialog
 from audit.tui.messages import DatabaseChanged
-from audit.tui.screens.base import RoundScreen, relabel_binding, status_of
+from audit.tui.screens.base import RoundScreen, relabel_binding
 from audit.tui.screens.conflicts import ConflictsScreen
 from audit.tui.screens.domain_one import DomainOneScreen
 from audit.tui.screens.summary import SummaryScreen
@@ -23,27 +27,112 @@ from audit.tui.widgets.line_table import Column, LineTable
 
 
 # ------------------------------------------------------------------ cases
-def sample_status_text(row: dict, progress: str) -> str:
-    """The status column: how far a counted case is audited; a reserve or a swapped-out case says so."""
-    if row["sample_status"] == "reserve":
-        return "reserve (not counted)"
-    if row["sample_status"] == "swapped out":
-        return "swapped out (not counted)"
-    if row["sample_status"] == "swapped in":
-        return f"{progress} (swapped in)"
+def sample_status_text(sample_status: str, removed: bool, progress: str) -> str:
+    """The status column: how far a counted case is audited; a removed, reserve or swapped-out case says so
+    (the count line above says that they are not counted)."""
+    if removed:
+        return "removed"
+    if sample_status in ("reserve", "swapped out", "swapped in"):
+        return sample_status
     return progress
 
 
-class CasesLoaded(Message):
-    def __init__(self, rows: list[dict], open_conflicts: int, round_row: Round):
-        super().__init__()
+def checks_cell(count: int) -> Text | str:
+    """The Check column: how many of the case's judgements contradict every relevant prompt."""
+    return Text(f"!{count}", style="bold magenta") if count else ""
+
+
+class CaseListing:
+    """A round's cases as the screen lists them, made once per load on the worker thread: the rows
+    (``AuditStore.case_list``), each case's progress and the text a filter searches, so a key typed in
+    the filter is one pass over prepared strings (a 250,000-case round: a few hundredths of a second)."""
+
+    def __init__(self, rows: list[tuple], questions: int):
         self.rows = rows
+        self.questions = questions
+        self.refs = [row[0] for row in rows]  # in SQLite's order, which is Python's: a binary search finds a case
+        self.progress = [row[9] for row in rows]
+        # SQLite lowers ASCII letters only: any other text is lowered here, as the filter's text is
+        self.haystacks = [h if h.isascii() else h.lower() for h in (row[10] for row in rows)]
+        self.in_sample = sum(row[7] for row in rows)
+        self.complete = sum(1 for row in rows if row[7] and row[9] == "complete")
+        self.reserves = sum(1 for row in rows if row[6] == "reserve" and not row[8])
+        self.removed = sum(row[8] for row in rows)
+
+    def place(self, case_ref) -> int | None:
+        """Where ``case_ref`` is in the rows, or None."""
+        n = bisect.bisect_left(self.refs, case_ref)
+        return n if n < len(self.refs) and self.refs[n] == case_ref else None
+
+    def matching(self, text: str, status: str) -> Sequence[int]:
+        """The places of the cases shown for a filter text and a status ("all" or a progress), in order."""
+        if status == "all":
+            if not text:
+                return range(len(self.rows))
+            return [n for n, haystack in enumerate(self.haystacks) if text in haystack]
+        rows, progress = self.rows, self.progress
+        return [
+            n
+            for n, haystack in enumerate(self.haystacks)
+            if progress[n] == status and rows[n][7] and (not text or text in haystack)
+        ]
+
+    def cells(self, n: int, checks: dict[str, int]) -> tuple:
+        case_ref, sentence_type, rosh_level, practitioner, _team, answered, sample_status, _, removed, *_ = self.rows[n]
+        return (
+            case_ref,
+            sentence_type,
+            rosh_level,
+            practitioner,
+            f"{answered}/{self.questions}",
+            checks_cell(checks.get(case_ref, 0)),
+            sample_status_text(sample_status, bool(removed), self.progress[n]),
+        )
+
+
+class ShownCases(Sequence):
+    """The rows the table shows, (case reference, cells) made only as a row is drawn."""
+
+    def __init__(self, listing: CaseListing, places: Sequence[int], checks: dict[str, int]):
+        self.listing, self.places, self.checks = listing, places, checks
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = self.places[index]
+        return self.listing.rows[n][0], self.listing.cells(n, self.checks)
+
+    def find(self, case_ref) -> int | None:
+        """The row showing ``case_ref``, or None (the places are in order: a binary search)."""
+        n = self.listing.place(case_ref)
+        if n is None:
+            return None
+        index = bisect.bisect_left(self.places, n)
+        return index if index < len(self.places) and self.places[index] == n else None
+
+
+class CasesLoaded(Message):
+    def __init__(self, listing: CaseListing, open_conflicts: int, round_row: Round):
+        super().__init__()
+        self.listing = listing
         self.open_conflicts = open_conflicts
         self.round_row = round_row
 
 
+class ChecksCounted(Message):
+    """Per case reference, its judgements to check: counted after the cases are shown (a read of every answer)."""
+
+    def __init__(self, checks: dict[str, int]):
+        super().__init__()
+        self.checks = checks
+
+
 class CasesScreen(RoundScreen):
     BINDINGS = [
+        Binding("escape", "back", "Back", id="cases.back"),  # first: the footer shows it at any width
         Binding("enter", "open_case", "Open case", id="cases.open", show=False),
         Binding("a", "add_case", "Add case", id="cases.add"),
         Binding("slash", "focus_filter", "Filter", id="cases.filter"),
@@ -52,16 +141,18 @@ class CasesScreen(RoundScreen):
         Binding("c", "conflicts", "Conflicts", id="cases.conflicts"),
         Binding("g", "app.agreement", "Agreement", id="cases.agreement"),
         Binding("w", "swap", "Swap for reserve", id="cases.swap"),
-        Binding("escape", "back", "Back", id="cases.back"),
+        Binding("x", "remove_or_restore", "Remove/restore", id="cases.remove"),
     ]
 
     STATUSES = [("All cases", "all"), ("Not started", "not started"), ("In progress", "in progress"), ("Complete", "complete")]
 
     def __init__(self, store: AuditStore, round_row: Round):
         super().__init__(store, round_row)
-        self.rows: list[dict] = []
+        self.listing = CaseListing([], 0)
         self.open_conflicts = 0  # counted with each load, not on every filter keystroke
+        self.checks: dict[str, int] = {}  # case reference -> judgements to check
         self.loaded = False
+        self.cursor_to: str | None = None  # a case just added: the cursor goes to it once it is listed
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -70,13 +161,14 @@ class CasesScreen(RoundScreen):
             yield Select(self.STATUSES, value="all", allow_blank=False, id="status")
         yield Static("Loading cases...", id="cases-count")
         yield LineTable(
-            [
+            [  # every column fits 80 columns: the sentence type takes what the others leave
                 Column("Case", 8),
-                Column("Sentence type", 25),
+                Column("Sentence type", None),
                 Column("RoSH", 9),
-                Column("Practitioner", 12),
-                Column("Progress", 8),
-                Column("Status", None),
+                Column("Practitioner", 10),
+                Column("Done", 5),
+                Column("Check", 5),
+                Column("Status", 11),
             ],
             id="cases",
         )
@@ -99,22 +191,41 @@ class CasesScreen(RoundScreen):
     @work(thread=True, exclusive=True, group="cases", exit_on_error=False)
     def load_cases(self) -> None:
         """Read cases on a worker thread with its own connection; post them back."""
+        from audit.store.judgement_checks import judgement_check_counts
+
         with self.store.reopen() as store:
             round_row = self.current_round_row(store)
-            rows = store.cases(round_row)
+            rows = store.case_list(round_row)
+            questions = len(store.framework_for(round_row).question_ids)
             open_conflicts = len(store.conflicts(round_row))
-        self.post_message(CasesLoaded(rows, open_conflicts, round_row))
+            self.post_message(CasesLoaded(CaseListing(rows, questions), open_conflicts, round_row))
+            self.post_message(ChecksCounted(judgement_check_counts(store, round_row)))
 
     @on(CasesLoaded)
     def cases_loaded(self, message: CasesLoaded) -> None:
         self.round_row = message.round_row
         self.title = f"{for_terminal(self.round_row.name)}: {for_terminal(self.round_row.unit)}"
-        if self.loaded and message.rows == self.rows and message.open_conflicts == self.open_conflicts:
+        if (
+            self.loaded
+            and message.listing.rows == self.listing.rows
+            and message.open_conflicts == self.open_conflicts
+            and self.cursor_to is None
+        ):
             return  # nothing changed for this round: nothing to redraw
         self.loaded = True
-        self.rows = message.rows
+        self.listing = message.listing
         self.open_conflicts = message.open_conflicts
         self.apply_filter()
+        table = self.query_one("#cases", LineTable)
+        if self.cursor_to is not None and table.has_row(self.cursor_to):
+            table.move_cursor(table.get_row_index(self.cursor_to))
+            self.cursor_to = None
+
+    @on(ChecksCounted)
+    def checks_counted(self, message: ChecksCounted) -> None:
+        if message.checks != self.checks:
+            self.checks = message.checks
+            self.apply_filter()
 
     @on(Input.Changed, "#filter")
     @on(Select.Changed, "#status")
@@ -123,40 +234,23 @@ class CasesScreen(RoundScreen):
         status = self.query_one("#status", Select).value
         table = self.query_one("#cases", LineTable)
         current = table.cursor_key
-        shown = []
-        for row in self.rows:
-            row_status = status_of(row["answered"], row["questions"])
-            if status != "all" and (row_status != status or not row["in_sample"]):
-                continue
-            haystack = " ".join(
-                str(row.get(k) or "") for k in ("case_ref", "sentence_type", "practitioner", "team", "rosh_level")
-            ).lower()
-            if text and text not in haystack:
-                continue
-            shown.append(
-                (
-                    row["case_ref"],
-                    row["sentence_type"] or "",
-                    row["rosh_level"] or "",
-                    row["practitioner"] or "",
-                    f"{row['answered']}/{row['questions']}",
-                    sample_status_text(row, row_status),
-                )
-            )
-        table.set_rows([(values[0], values) for values in shown])
+        listing = self.listing
+        shown = ShownCases(listing, listing.matching(text, str(status)), self.checks)
+        table.set_rows(shown, find=shown.find)
         if current is not None and table.has_row(current):
             table.move_cursor(table.get_row_index(current))
-        in_sample = [r for r in self.rows if r["in_sample"]]  # reserves and swapped-out cases are not counted
-        complete = sum(1 for r in in_sample if status_of(r["answered"], r["questions"]) == "complete")
-        reserves = sum(1 for r in self.rows if r["sample_status"] == "reserve")
+        removed_text = f", {listing.removed} removed" if listing.removed else ""
         outside = (
-            f" (+{len(self.rows) - len(in_sample)} not in the sample: {reserves} reserve(s))"
-            if reserves or len(in_sample) < len(self.rows)
+            f" (+{len(listing.rows) - listing.in_sample} not in the sample: {listing.reserves} reserve(s){removed_text})"
+            if listing.reserves or listing.in_sample < len(listing.rows)
             else ""
         )
         warning = f"; {self.open_conflicts} merge conflict(s) to settle (press c)" if self.open_conflicts else ""
+        to_check = sum(1 for ref, count in self.checks.items() if count and listing.place(ref) is not None)
+        if to_check:
+            warning += f"; {to_check} with a judgement to check (!)"
         self.query_one("#cases-count", Static).update(
-            f"{len(shown)} of {len(in_sample)} cases shown{outside}; {complete} complete{warning}"
+            f"{len(shown)} of {listing.in_sample} cases shown{outside}; {listing.complete} complete{warning}"
         )
 
     def selected_case(self) -> str | None:
@@ -185,6 +279,7 @@ class CasesScreen(RoundScreen):
                         must_be_new=True,
                     )
                     self.notify(f"Case {for_terminal(values['case_ref'])} saved", markup=False)
+                    self.show_case(values["case_ref"])
                 except CaseauditError as error:  # already added, or the round was finalised meanwhile
                     self.notify(lines_for_terminal(str(error)), title="Case not added", severity="error", timeout=8, markup=False)
                 self.load_cases()
@@ -211,6 +306,47 @@ class CasesScreen(RoundScreen):
             TextDialog(f"Swap case {ref} for the next reserve of its stratum. Why is it unsuitable?", placeholder="Reason"),
             done,
         )
+
+    def action_remove_or_restore(self) -> None:
+        """Take the highlighted case out of the round (its answers kept, counted nowhere), or bring a removed
+        case back: asks why, and the reason is recorded in the case's history."""
+        ref = self.selected_case()
+        if not ref:
+            return
+        n = self.listing.place(ref)
+        restoring = n is not None and bool(self.listing.rows[n][8])
+
+        def done(reason: str | None) -> None:
+            if reason is None:
+                return
+            try:
+                if restoring:
+                    self.store.restore_case(self.round_row, ref, reason, by=self.auditor)
+                    self.notify(f"Case {ref} restored: its answers count again", markup=False)
+                else:
+                    self.store.remove_case(self.round_row, ref, reason, by=self.auditor)
+                    self.notify(
+                        f"Case {ref} removed: its answers are kept but counted nowhere (x again restores it)", markup=False
+                    )
+            except CaseauditError as error:  # finalised, or changed by someone else meanwhile
+                what = "Not restored" if restoring else "Not removed"
+                self.notify(lines_for_terminal(str(error)), title=what, severity="error", timeout=8, markup=False)
+            self.load_cases()
+
+        if restoring:
+            dialog = TextDialog(f"Restore case {ref} to the round? Why? (optional)", placeholder="Reason", required=False)
+        else:
+            dialog = TextDialog(
+                f"Remove case {ref} from the round? Its answers are kept but counted nowhere. Why?", placeholder="Reason"
+            )
+        self.app.push_screen(dialog, done)
+
+    def show_case(self, case_ref: str) -> None:
+        """Put the cursor on this case once the cases are read again, clearing a filter that would hide it."""
+        self.cursor_to = case_ref
+        self.query_one("#filter", Input).value = ""
+        self.query_one("#status", Select).value = "all"
+        self.query_one("#cases", LineTable).focus()
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()

@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
+from audit.core.events import KEPT_WORDS
 from audit.core.safe_text import for_terminal, lines_for_terminal
 from audit.errors import CaseauditError
 from audit.store import write_lock
@@ -17,13 +18,13 @@ from audit.tui.screens.base import PlainCell, RoundScreen, cursor_key
 
 # ------------------------------------------------------------------ merge conflicts
 class ConflictsScreen(RoundScreen):
-    """Answers two merged copies disagree on: keep ours or take theirs, one at a time."""
+    """Answers two merged copies disagree on: keep the value shown or take the other, one at a time."""
 
     shown: dict[str, tuple] = {}
 
     BINDINGS = [
-        Binding("o", "keep('ours')", "Keep ours", id="conflicts.ours"),
-        Binding("t", "keep('theirs')", "Take theirs", id="conflicts.theirs"),
+        Binding("o", "keep('ours')", "Keep shown", id="conflicts.ours"),
+        Binding("t", "keep('theirs')", "Take other", id="conflicts.theirs"),
         Binding("escape", "back", "Back", id="conflicts.back"),
     ]
 
@@ -40,9 +41,9 @@ class ConflictsScreen(RoundScreen):
             ("#", "id", 4),
             ("Case", "case", 10),
             ("Question", "subject", 9),
-            ("Ours", "ours", 18),
-            ("Theirs", "theirs", 18),
-            ("From", "from", 12),
+            ("Shown", "ours", 18),
+            ("Other", "theirs", 18),
+            ("Found merging", "from", 12),
         ):
             table.add_column(label, key=key, width=width)
         self.reload()
@@ -77,7 +78,7 @@ class ConflictsScreen(RoundScreen):
         if current is not None and current in self.shown:
             table.move_cursor(row=list(self.shown).index(current), animate=False)
         self.query_one("#conflicts-count", Static).update(
-            f"{len(conflicts)} open conflict(s). o keeps this database's answer, t takes the merged copy's; the choice is recorded."
+            f"{len(conflicts)} open conflict(s). o keeps the value shown, t takes the other (either may come from either copy); the choice is recorded."
             if conflicts
             else "No open conflicts in this round."
         )
@@ -94,9 +95,9 @@ class ConflictsScreen(RoundScreen):
 
         parts = []
         if shown is None or shown[:4] != now[:4]:
-            parts.append(f"ours is now {side(now, 0)} (this screen showed {side(shown, 0)})")
+            parts.append(f"the shown value is now {side(now, 0)} (this screen showed {side(shown, 0)})")
         if shown is None or shown[4:7] != now[4:7]:
-            parts.append(f"theirs is now {side(now, 4)} (this screen showed {side(shown, 4)})")
+            parts.append(f"the other value is now {side(now, 4)} (this screen showed {side(shown, 4)})")
         return f"Conflict #{key} changed since this screen showed it: {'; '.join(parts) or 'its details changed'}."
 
     @staticmethod
@@ -131,7 +132,7 @@ class ConflictsScreen(RoundScreen):
             self.reload()
             if now["resolved_at"]:
                 self.notify(
-                    f"Conflict #{key} was resolved by {for_terminal(now['resolved_by'])} (kept {for_terminal(now['kept'])}) "
+                    f"Conflict #{key} was resolved by {for_terminal(now['resolved_by'])} ({KEPT_WORDS.get(now['kept'], for_terminal(now['kept']))}) "
                     "since this screen showed it",
                     title="Not resolved",
                     severity="warning",
@@ -144,7 +145,12 @@ class ConflictsScreen(RoundScreen):
                 if go_on:  # as the confirm named it: a later change is asked about in turn
                     self.resolve(key, keep, self.state_of(now))
 
-            self.app.push_screen(ConfirmDialog(f"{self.describe_change(key, shown, self.state_of(now))} Keep {keep}?"), decided)
+            self.app.push_screen(
+                ConfirmDialog(
+                    f"{self.describe_change(key, shown, self.state_of(now))} {'Keep the shown value' if keep == 'ours' else 'Take the other value'}?"
+                ),
+                decided,
+            )
             return
-        self.notify(f"Conflict #{key}: kept {keep}", markup=False)
+        self.notify(f"Conflict #{key}: {KEPT_WORDS[keep]}", markup=False)
         self.reload()

@@ -132,8 +132,12 @@ class DisagreementsScreen(RoundScreen):
             figures = f"Overall agreement {overall.percent}% ({overall.agreed} of {overall.compared} answers both markers gave)"
         else:
             figures = "Overall agreement: no answer given by both markers yet"
+        since = ""
+        if moderation.answers_since:  # the first marking is R as it was when the moderation began
+            as_of = moderation.first_marking_as_of[:16].replace("T", " ")
+            since = f" First marking as of {as_of} UTC: {moderation.answers_since} answer(s) given since are not compared."
         header.update(
-            f"Second marking: {for_terminal(moderation.moderation.name)}. {figures}; Cohen's kappa {kappa}. "
+            f"Second marking: {for_terminal(moderation.moderation.name)}. {figures}; Cohen's kappa {kappa}.{since} "
             f"{len(found.lines)} disagreement(s), {found.open} to settle: f keeps the first marker's answer, "
             "s takes the second's (recorded as a moderation under your name)."
         )

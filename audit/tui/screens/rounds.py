@@ -23,6 +23,8 @@ class RoundsScreen(AuditScreen):
         Binding("enter", "open_round", "Open", id="rounds.open", show=False),
         Binding("n", "new_round", "New round", id="rounds.new"),
         Binding("r", "rename_round", "Rename", id="rounds.rename"),
+        Binding("x", "remove_or_restore", "Remove/restore", id="rounds.remove"),
+        Binding("v", "toggle_removed", "Show removed", id="rounds.show_removed"),
         Binding("d", "load_demo", "Load demo", id="rounds.demo"),
         Binding("q", "app.quit", "Quit", id="rounds.quit"),
     ]
@@ -30,6 +32,7 @@ class RoundsScreen(AuditScreen):
     def __init__(self, store: AuditStore):
         super().__init__()
         self.store = store
+        self.show_removed = False  # removed rounds are listed only when asked for (v)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -37,17 +40,28 @@ class RoundsScreen(AuditScreen):
         yield DataTable(id="rounds", cursor_type="row")
         yield Footer()
 
+    COLUMNS = (("Round", "name"), ("Unit", "unit"), ("Framework", "framework"), ("Cases", "cases"), ("Complete", "progress"))
+    SHRINKABLE = 3  # the round, unit and framework give way so that every column fits the screen
+
     def on_mount(self) -> None:
         self.title = "caseaudit: audit rounds"
-        table = self.query_one("#rounds", DataTable)
-        for label, key in (
-            ("Round", "name"),
-            ("Unit", "unit"),
-            ("Framework", "framework"),
-            ("Cases", "cases"),
-            ("Complete", "progress"),
-        ):
-            table.add_column(label, key=key)
+        self.widths: list[int] = []
+        self.cursor_to: str | None = None  # a round just created: the cursor goes to it
+
+    def on_resize(self) -> None:
+        self.reload()
+
+    def fitted_widths(self, cells: list[tuple[str, ...]]) -> list[int]:
+        """Each column as wide as its longest cell; when they do not all fit the screen, the widest of the
+        round, unit and framework are narrowed (their text ends in an ellipsis) until they do."""
+        widths = [max([len(label)] + [len(row[i]) for row in cells]) for i, (label, _) in enumerate(self.COLUMNS)]
+        # each column has a cell of padding either side; 2 more for a vertical scrollbar
+        room = self.size.width - 2 * len(widths) - 2 - sum(widths[self.SHRINKABLE :])
+        shrinkable = widths[: self.SHRINKABLE]
+        while sum(shrinkable) > room and max(shrinkable) > 6:
+            widest = shrinkable.index(max(shrinkable))
+            shrinkable[widest] -= 1
+        return shrinkable + widths[self.SHRINKABLE :]
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -56,18 +70,28 @@ class RoundsScreen(AuditScreen):
     @on(DatabaseChanged)
     def reload(self) -> None:
         table = self.query_one("#rounds", DataTable)
-        current = cursor_key(table)
-        table.clear()
-        rounds = self.store.rounds()
+        current = self.cursor_to or cursor_key(table)
+        self.cursor_to = None
+        rounds = self.store.rounds(removed=self.show_removed)
+        rows = []
         for r in rounds:
             state = " (finalised)" if r.get("finalised_at") else ""
+            state += " (removed)" if r.get("removed_at") else ""
             framework = f"{r['framework_id']} v{r['framework_version']}"
             if r.get("framework_missing"):
                 framework += " (not available)"
             progress = "-" if r.get("progress") is None else f"{r['progress'] * 100:.0f}%"
-            table.add_row(
-                PlainCell(r["name"] + state), PlainCell(r["unit"]), PlainCell(framework), str(r["cases"]), progress, key=r["id"]
-            )
+            rows.append((PlainCell(r["name"] + state), PlainCell(r["unit"]), PlainCell(framework), str(r["cases"]), progress))
+        widths = self.fitted_widths([tuple(str(cell) for cell in row) for row in rows])
+        if widths != self.widths:
+            self.widths = widths
+            table.clear(columns=True)
+            for (label, key), width in zip(self.COLUMNS, widths, strict=True):
+                table.add_column(label, key=key, width=width)
+        else:
+            table.clear()
+        for r, row in zip(rounds, rows, strict=True):
+            table.add_row(*row, key=r["id"])
         if current is not None:
             for index, r in enumerate(rounds):
                 if r["id"] == current:
@@ -115,9 +139,10 @@ class RoundsScreen(AuditScreen):
         def done(values: dict | None) -> None:
             if values:
                 try:
-                    self.store.create_round(
+                    created = self.store.create_round(
                         values["name"], values["unit"], values["framework_id"], values["version"] or None, created_by=self.auditor
                     )
+                    self.cursor_to = created.id
                 except CaseauditError as error:
                     self.notify(lines_for_terminal(str(error)), severity="error", markup=False)
                 self.reload()
@@ -139,6 +164,47 @@ class RoundsScreen(AuditScreen):
                 self.reload()
 
         self.app.push_screen(TextDialog(f"Rename round {name!r}", value=name), done)
+
+    def action_toggle_removed(self) -> None:
+        self.show_removed = not self.show_removed
+        self.notify(
+            "Removed rounds are listed (x restores one)" if self.show_removed else "Removed rounds are hidden", markup=False
+        )
+        self.reload()
+
+    def action_remove_or_restore(self) -> None:
+        """Hide the highlighted round from the list (nothing in it is deleted), or bring a removed round back:
+        asks why, and the reason is recorded in the round's history."""
+        round_row = self.selected_round()
+        if round_row is None:
+            return
+        restoring = round_row.removed
+
+        def done(reason: str | None) -> None:
+            if reason is None:
+                return
+            try:
+                if restoring:
+                    self.store.restore_round(round_row.id, reason, by=self.auditor)
+                    self.notify(f"Round {for_terminal(round_row.name)} restored", markup=False)
+                else:
+                    self.store.remove_round(round_row.id, reason, by=self.auditor)
+                    self.notify(
+                        f"Round {for_terminal(round_row.name)} removed (v lists removed rounds; x there restores it)",
+                        markup=False,
+                    )
+            except CaseauditError as error:  # a finalised round stays
+                what = "Not restored" if restoring else "Not removed"
+                self.notify(lines_for_terminal(str(error)), title=what, severity="error", timeout=8, markup=False)
+            self.reload()
+
+        if restoring:
+            dialog = TextDialog(f"Restore round {round_row.name!r}? Why? (optional)", placeholder="Reason", required=False)
+        else:
+            dialog = TextDialog(
+                f"Remove round {round_row.name!r} from the list? Nothing in it is deleted. Why?", placeholder="Reason"
+            )
+        self.app.push_screen(dialog, done)
 
     def action_load_demo(self) -> None:
         from audit.demo import load_demo

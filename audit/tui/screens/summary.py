@@ -70,6 +70,7 @@ REPORT_DIR_ENV = "CASEAUDIT_REPORT_DIR"
 
 class SummaryScreen(RoundScreen):
     BINDINGS = [
+        Binding("escape", "back", "Back", id="summary.back"),  # first: the footer shows it at any width
         Binding(
             "b", "breakdown", "Breakdown", id="summary.breakdown", tooltip="Key questions by sentence type, RoSH, ethnicity..."
         ),
@@ -77,20 +78,20 @@ class SummaryScreen(RoundScreen):
         Binding("o", "domain_one", "Judgement ratings", id="summary.domain1"),
         Binding("g", "app.agreement", "Agreement", id="summary.agreement"),
         Binding("r", "refresh", "Refresh", id="summary.refresh"),
-        Binding("escape", "back", "Back", id="summary.back"),
     ]
 
     def __init__(self, store: AuditStore, round_row: Round):
         super().__init__(store, round_row)
         self.summary: Summary | None = None
         self.report = None  # built on first use of a breakdown
+        self.scroll_pending = False
 
     def compose(self) -> ComposeResult:
         from audit.core.analysis import groupings
 
         yield Header()
         options = [(g.label, g.key) for g in groupings()]
-        yield Select(options, prompt="Breakdown by... (b)", id="breakdown", allow_blank=True)
+        yield Select(options, prompt="Breakdown by... (b)", id="breakdown", allow_blank=True, compact=True)
         with VerticalScroll(id="summary-scroll"):
             yield Static("", id="breakdown-body")
             yield Static("Computing the summary...", id="summary-body")
@@ -101,6 +102,7 @@ class SummaryScreen(RoundScreen):
         # the framework's own name for its judgement-rated standards, in the footer
         relabel_binding(self, "o", judgement_label(self.store.framework_for(self.round_row)))
         self.refresh_bindings()
+        self.query_one("#summary-scroll").focus()  # the figures, not the breakdown choice: PageDown scrolls them
 
     def on_screen_resume(self) -> None:
         self.compute()
@@ -113,7 +115,7 @@ class SummaryScreen(RoundScreen):
     def compute(self) -> None:
         with self.store.reopen() as store:
             round_row = self.current_round_row(store)
-            summary = summarise(store, round_row)
+            summary = summarise(store, round_row, with_judgement_checks=True)  # as `caseaudit summary` gives it
         self.post_message(SummaryReady(summary, round_row))
 
     @on(SummaryReady)
@@ -178,11 +180,34 @@ class SummaryScreen(RoundScreen):
 
     # -- breakdowns ------------------------------------------------------
     def action_breakdown(self) -> None:
+        """Choose a breakdown with one key; it is shown at the top of the figures, in view."""
+        from audit.core.analysis import groupings
+        from audit.tui.dialogs import BreakdownDialog
+
         select = self.query_one("#breakdown", Select)
-        select.focus()
-        select.expanded = True
+        current = None if select.value is Select.BLANK else str(select.value)
+
+        def chosen(key: str | None) -> None:
+            if key is None:
+                return
+            self.query_one("#summary-scroll").focus()
+            if key == current:
+                self.scroll_pending = False
+                self.scroll_to_breakdown()
+            else:
+                select.value = key  # Select.Changed shows it
+
+        self.app.push_screen(BreakdownDialog([(g.label, g.key) for g in groupings()], current), chosen)
+
+    def scroll_to_breakdown(self) -> None:
+        scroll = self.query_one("#summary-scroll", VerticalScroll)
+        self.call_after_refresh(scroll.scroll_home, animate=False)  # the breakdown sits above the summary
 
     @on(Select.Changed, "#breakdown")
+    def breakdown_chosen(self) -> None:
+        self.scroll_pending = True  # once shown, the breakdown is scrolled into view (a refresh leaves the view as it is)
+        self.show_breakdown()
+
     def show_breakdown(self) -> None:
         key = self.query_one("#breakdown", Select).value
         body = self.query_one("#breakdown-body", Static)
@@ -194,6 +219,9 @@ class SummaryScreen(RoundScreen):
             self.build_breakdowns()
             return
         body.update(self.render_breakdown(self.report, key))
+        if self.scroll_pending:
+            self.scroll_pending = False
+            self.scroll_to_breakdown()
 
     @work(thread=True, exclusive=True, group="breakdown", exit_on_error=False)
     def build_breakdowns(self) -> None:

@@ -1,0 +1,242 @@
+"""Each case's answers as one short string, kept by SQLite itself: what every figure is counted from.
+
+``cases.answer_codes`` holds a character per question of the round's framework, in the framework's
+order: "Y" Yes, "N" No, "A" Not applicable, " " unanswered (or cleared); a string shorter than the
+framework is unanswered beyond its end, and NULL is a case with no answer yet. Triggers on ``answers``
+set the character of each answer as it is inserted, changed or deleted, so every way an answer is
+written (the TUI, the command line, an import, a merge, settling a conflict, a migration) keeps it
+right, within the same transaction as the answer itself.
+
+A trigger finds a question's place in ``answer_code_positions`` (round, question id -> position), filled
+from the round's pinned framework when the round is made (``record_positions``, for every question at
+once). An answer to a question the framework lacks has no place and changes no code (no figure counts
+it; `caseaudit check` lists it). A round without places (made by another tool, or before answer codes
+while its framework was missing) is given them, and its codes, the next time the database is opened
+(``rounds_to_fill``).
+
+The figures of a round then read one row per case (a 250,000-case round: about 20 MB) instead of
+every answer (19 million rows), and the counts are string counting (see ``audit.store.case_table``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import sqlite_utils
+
+CODE_OF_VALUE = {"Yes": "Y", "No": "N", "Not applicable": "A"}
+YES_CODE, NO_CODE, UNANSWERED_CODE = "Y", "N", " "  # every other code is a not-applicable answer
+
+_CODE = "CASE {row}.value WHEN 'Yes' THEN 'Y' WHEN 'No' THEN 'N' WHEN 'Not applicable' THEN 'A' ELSE ' ' END"
+# while a bulk writer has deferred the codes (``deferred_codes``), the triggers do nothing
+_NOT_DEFERRED = "NOT EXISTS (SELECT 1 FROM settings WHERE key = 'answer_codes_deferred')"
+
+
+def _set_code(row: str, code: str) -> str:
+    """The UPDATE that puts ``code`` at the place of ``row``'s question in its case's string (padding
+    a shorter string with blanks); the place is looked up once, and a question without one changes nothing."""
+    codes = "coalesce(cases.answer_codes, '')"
+    return f"""
+        UPDATE cases SET answer_codes = coalesce((
+            SELECT substr({codes} || printf('%*s', p.position, ''), 1, p.position) || {code} || substr({codes}, p.position + 2)
+            FROM answer_code_positions p WHERE p.round_id = {row}.round_id AND p.question_id = {row}.question_id
+        ), cases.answer_codes)
+        WHERE id = {row}.case_id;"""
+
+
+TRIGGERS = {
+    "answers_codes_insert": f"""
+        CREATE TRIGGER answers_codes_insert AFTER INSERT ON answers WHEN {_NOT_DEFERRED} BEGIN
+            {_set_code("NEW", _CODE.format(row="NEW"))}
+        END""",
+    "answers_codes_update": f"""
+        CREATE TRIGGER answers_codes_update AFTER UPDATE OF value ON answers
+        WHEN OLD.value IS NOT NEW.value AND OLD.case_id = NEW.case_id AND OLD.question_id = NEW.question_id
+             AND OLD.round_id = NEW.round_id AND {_NOT_DEFERRED}
+        BEGIN
+            {_set_code("NEW", _CODE.format(row="NEW"))}
+        END""",
+    # caseaudit never moves an answer to another case or question; were one moved, both places follow
+    "answers_codes_move": f"""
+        CREATE TRIGGER answers_codes_move AFTER UPDATE OF case_id, question_id, round_id ON answers
+        WHEN (OLD.case_id IS NOT NEW.case_id OR OLD.question_id IS NOT NEW.question_id OR OLD.round_id IS NOT NEW.round_id)
+             AND {_NOT_DEFERRED}
+        BEGIN
+            {_set_code("OLD", "' '")}
+            {_set_code("NEW", _CODE.format(row="NEW"))}
+        END""",
+    "answers_codes_delete": f"""
+        CREATE TRIGGER answers_codes_delete AFTER DELETE ON answers WHEN {_NOT_DEFERRED} BEGIN
+            {_set_code("OLD", "' '")}
+        END""",
+}
+
+
+def create_answer_codes(db: sqlite_utils.Database) -> None:
+    """The column, the positions table, the triggers and an index of the answers with reasons (the
+    migration that adds them)."""
+    db.execute("ALTER TABLE cases ADD COLUMN answer_codes TEXT")
+    db.execute(
+        """
+        CREATE TABLE answer_code_positions (
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            question_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (round_id, question_id)
+        ) WITHOUT ROWID"""
+    )
+    for sql in TRIGGERS.values():
+        db.execute(sql)
+    # the answers with a not-applicable reason (a few per cent), everything the case-level sheet needs of them
+    # in the index itself: read without going through every answer, or to the table for each
+    db.execute(
+        "CREATE INDEX answers_with_reasons ON answers(round_id, case_id, question_id, value, reason) WHERE reason IS NOT NULL"
+    )
+    # and the answers with a note, for the case sheet's note columns and the report's notes appendix
+    db.execute("CREATE INDEX answers_with_notes ON answers(round_id, case_id, question_id) WHERE note IS NOT NULL")
+
+
+def record_positions(db: sqlite_utils.Database, round_id: str, question_ids: Iterable[str]) -> None:
+    """Give each question of a round's framework its place (the framework's order), once."""
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO answer_code_positions (round_id, question_id, position) VALUES (?, ?, ?)",
+        [(round_id, question_id, position) for position, question_id in enumerate(question_ids)],
+    )
+
+
+def rounds_without_positions(db: sqlite_utils.Database) -> list[tuple[str, str, str]]:
+    """(round id, framework id, version) of each round whose questions have no places yet: made by a
+    caseaudit before answer codes, when its framework could not be loaded."""
+    return [
+        tuple(row)
+        for row in db.conn.execute(
+            "SELECT id, framework_id, framework_version FROM rounds r"
+            " WHERE NOT EXISTS (SELECT 1 FROM answer_code_positions p WHERE p.round_id = r.id)"
+        )
+    ]
+
+
+def rounds_to_fill(db: sqlite_utils.Database) -> list[tuple[str, str, str]]:
+    """The rounds without places whose framework this caseaudit has (normally none: a query on a small table)."""
+    from framework import UnknownFramework, load_framework
+
+    found = []
+    for round_id, framework_id, version in rounds_without_positions(db):
+        try:
+            load_framework(framework_id, version)
+        except UnknownFramework:
+            continue
+        found.append((round_id, framework_id, version))
+    return found
+
+
+def fill_answer_codes(db: sqlite_utils.Database, rounds: Iterable[tuple[str, str, str]] | None = None) -> list[str]:
+    """Give places to the questions of ``rounds`` (default: every round without them) whose framework
+    this caseaudit has, and write their cases' answer codes from the stored answers. Returns the ids of
+    the rounds filled. Within a write (a migration, or opening a database)."""
+    from framework import UnknownFramework, load_framework
+
+    filled = []
+    for round_id, framework_id, version in rounds_without_positions(db) if rounds is None else rounds:
+        try:
+            framework = load_framework(framework_id, version)
+        except UnknownFramework:
+            continue  # its rounds cannot be opened until the definition is added; filled then
+        questions = tuple(framework.question_ids)
+        record_positions(db, round_id, questions)
+        place = {q: i for i, q in enumerate(questions)}
+        codes: dict[int, list[str]] = {}
+        for case_id, question_id, value in db.conn.execute(
+            "SELECT case_id, question_id, value FROM answers WHERE round_id = ?", [round_id]
+        ):
+            if question_id in place:  # an answer to an unknown question is a finding of `caseaudit check`
+                codes.setdefault(case_id, [UNANSWERED_CODE] * len(questions))[place[question_id]] = CODE_OF_VALUE.get(
+                    value, UNANSWERED_CODE
+                )
+        db.conn.executemany(
+            "UPDATE cases SET answer_codes = ? WHERE id = ?", [("".join(c), case_id) for case_id, c in codes.items()]
+        )
+        filled.append(round_id)
+    return filled
+
+
+@contextlib.contextmanager
+def deferred_codes(db: sqlite_utils.Database) -> Iterator[set[int]]:
+    """For a bulk writer, within its open write transaction: the triggers stand aside while it writes
+    many answers, and the codes of the cases it names (it adds their ids to the set yielded) are worked
+    out once from their answers at the end, in the same transaction. Other connections never see the
+    codes out of date: the setting that defers them is never committed.
+
+        with write_lock(db), deferred_codes(db) as touched:
+            ... insert answers ...; touched.add(case_id)
+    """
+    if not db.conn.in_transaction:
+        raise RuntimeError("deferred_codes is used within an open write transaction (write_lock)")
+    db.conn.execute("INSERT INTO settings (key, value) VALUES ('answer_codes_deferred', 'yes')")
+    touched: set[int] = set()
+    try:
+        yield touched
+        refresh_case_codes(db, touched)
+    finally:
+        db.conn.execute("DELETE FROM settings WHERE key = 'answer_codes_deferred'")
+
+
+def refresh_case_codes(db: sqlite_utils.Database, case_ids: Iterable[int]) -> None:
+    """Work out the codes of these cases from their stored answers (within a write)."""
+    ids = sorted(set(case_ids))
+    places: dict[str, dict[str, int]] = {}
+    updates = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        codes: dict[int, list[str]] = {}
+        rounds: dict[int, str] = {}
+        for case_id, round_id in db.conn.execute(f"SELECT id, round_id FROM cases WHERE id IN ({marks})", chunk):
+            rounds[case_id] = round_id
+            if round_id not in places:
+                places[round_id] = {
+                    q: n
+                    for q, n in db.conn.execute(
+                        "SELECT question_id, position FROM answer_code_positions WHERE round_id = ?", [round_id]
+                    )
+                }
+            codes[case_id] = [UNANSWERED_CODE] * len(places[round_id])
+        for case_id, question_id, value in db.conn.execute(
+            f"SELECT case_id, question_id, value FROM answers WHERE case_id IN ({marks})", chunk
+        ):
+            place = places[rounds[case_id]].get(question_id)
+            if place is not None:
+                codes[case_id][place] = CODE_OF_VALUE.get(value, UNANSWERED_CODE)
+        updates += [("".join(letters) if places[rounds[c]] else None, c) for c, letters in codes.items()]
+    db.conn.executemany("UPDATE cases SET answer_codes = coalesce(?, answer_codes) WHERE id = ?", updates)
+
+
+def padded_codes_sql(width: int, column: str = "c.answer_codes") -> str:
+    """SQL for a case's codes as exactly ``width`` characters (blanks for the unanswered)."""
+    return f"substr(coalesce({column}, '') || '{UNANSWERED_CODE * width}', 1, {width})"
+
+
+def counts_by_question(question_ids: tuple[str, ...], rows: list[str], wanted: Iterable[str]) -> dict[str, dict]:
+    """{question_id: {question_id, yes, no, not_applicable}} of the ``wanted`` questions with any answer,
+    over code strings of ``len(question_ids)`` characters each: the rows are joined once, and a
+    question's answers are every width-th character from its place (string counting, in C)."""
+    width = len(question_ids)
+    text = "".join(rows)
+    # the plain codes count faster as bytes (a case table's reasons have codes of their own: then as text)
+    joined: Any = text.encode("ascii") if text.isascii() else text
+    yes_code, no_code, blank = (YES_CODE, NO_CODE, UNANSWERED_CODE) if isinstance(joined, str) else (b"Y", b"N", b" ")
+    counts = {}
+    for question_id in wanted:
+        answers = joined[question_ids.index(question_id) :: width]
+        yes, no = answers.count(yes_code), answers.count(no_code)
+        not_applicable = len(answers) - yes - no - answers.count(blank)
+        if yes or no or not_applicable:
+            counts[question_id] = {"question_id": question_id, "yes": yes, "no": no, "not_applicable": not_applicable}
+    return counts
+
+
+def incomplete(rows: Iterable[str]) -> int:
+    """How many of the code strings have a question unanswered."""
+    return sum(UNANSWERED_CODE in codes for codes in rows)
