@@ -10,7 +10,7 @@ same run, it measures:
 - the floor: the same answers and one audit-trail (history) row each, written by plain
   ``sqlite3.executemany`` in one transaction (WAL, synchronous=FULL, answers clustered by case,
   one (round, question, value) index) -- what SQLite itself costs (``measure_floor``);
-- ``caseaudit import SHEET --round NAME`` into a new database, timed from process start to exit
+- ``caseaudit import SHEET --round NAME --unit UNIT`` into a new database, timed from process start to exit
   (parsing, validation, every history event, the commit).
 
 It prints both rates in answers per second and their ratio (the target: at least 0.5), with the CPU
@@ -163,6 +163,7 @@ def time_import(sheet: Path, db: Path, *, root: Path = ROOT, python: str = sys.e
         leftover.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": str(root)}
     command = [python, "-m", "audit.cli", "--db", str(db), "--auditor", "bench", "import", str(sheet), "--round", "Bench"]
+    command += ["--unit", "Benchmark PDU"]  # a new round is made with its unit
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     # run from ``root``: ``python -m`` puts the working folder ahead of PYTHONPATH on the import path
