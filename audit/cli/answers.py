@@ -83,15 +83,7 @@ def cmd_history(args) -> int:
         events = [] if args.case else store.round_events(round_row)
         ratings = [] if args.case else store.rating_history(round_row)
     lines = []
-    for h in changes:
-        old = _change_text(h["old_value"], h["old_reason"], h["old_note"])
-        new = _change_text(h["new_value"], h["new_reason"], h["new_note"])
-        lines.append(
-            (
-                h["changed_at"],
-                f"{h['changed_at'][:19].replace('T', ' ')}  {h['auditor']:<14} {h['case_ref']} {h['question_id']:<10} {old} -> {new}  ({h['source']})",
-            )
-        )
+    # a case's attributes before its answers: an import records both at one moment, attributes first
     for h in attributes:
         lines.append(
             (
@@ -99,6 +91,15 @@ def cmd_history(args) -> int:
                 f"{h['changed_at'][:19].replace('T', ' ')}  {h['changed_by']:<14} {h['case_ref']} {h['attribute']:<10} "
                 f"{h['old_value'] or '(blank)'} -> {h['new_value'] or '(blank)'}  ({h['source']})"
                 + (f"; reason: {h['reason']}" if h.get("reason") else ""),
+            )
+        )
+    for h in changes:
+        old = _change_text(h["old_value"], h["old_reason"], h["old_note"])
+        new = _change_text(h["new_value"], h["new_reason"], h["new_note"])
+        lines.append(
+            (
+                h["changed_at"],
+                f"{h['changed_at'][:19].replace('T', ' ')}  {h['auditor']:<14} {h['case_ref']} {h['question_id']:<10} {old} -> {new}  ({h['source']})",
             )
         )
     for r in ratings:

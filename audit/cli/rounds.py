@@ -51,7 +51,15 @@ def cmd_import(args) -> int:
         else:
             if target.removed:
                 store.round(args.round)  # refused, saying how to restore it
-        result = import_sheet(store, args.sheet, target, unit=args.unit, framework_id=args.framework, auditor=args.auditor)
+        result = import_sheet(
+            store,
+            args.sheet,
+            target,
+            unit=args.unit,
+            framework_id=args.framework,
+            auditor=args.auditor,
+            progress=_progress(),
+        )
     for line in result.lines():
         say(line)
     _warn_if_first_marking_copied(args, result.round_id)
@@ -83,6 +91,33 @@ def _warn_if_first_marking_copied(args, round_id: str) -> None:
             ),
             file=sys.stderr,
         )
+
+
+def _progress():
+    """How far a long import has got, on stderr when it is a terminal: nothing for the first second
+    (most sheets are read and written by then), then the rows read and the cases written."""
+    import time
+
+    if not sys.stderr.isatty():
+        return None
+    started = time.monotonic()
+    shown: list[str] = []  # the stages shown so far
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        if not shown and time.monotonic() - started < 1.0:
+            return
+        if shown and shown[-1] != stage:
+            print(file=sys.stderr)
+        if not shown or shown[-1] != stage:
+            shown.append(stage)
+        if stage == "reading":
+            line = f"Reading the sheet: {done:,} rows"
+        else:
+            line = f"Writing: {done:,} of {total:,} cases"
+        end = "\n" if total is not None and done == total else ""
+        print(f"\r{line}", end=end, file=sys.stderr, flush=True)
+
+    return progress
 
 
 def cmd_swap(args) -> int:

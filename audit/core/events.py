@@ -76,6 +76,14 @@ def superseded_by(event_id: str, events: Iterable[SlotEvent]) -> SlotEvent | Non
     return min(successors, key=display_key) if successors else None
 
 
+def stable_event_id(*parts: Any) -> str:
+    """An event id derived from what happened (the same parts give the same id in every copy): for events
+    that two copies can each make alike, such as a database migrated in both or one sheet imported into both."""
+    import hashlib
+
+    return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:32]
+
+
 def next_generation(parents: Iterable[SlotEvent]) -> int:
     return 1 + max((p.generation for p in parents), default=0)
 

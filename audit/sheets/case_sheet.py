@@ -15,7 +15,9 @@ writing happens only for a sheet without a single problem, in one transaction.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import attrs
 
@@ -37,8 +39,12 @@ from audit.sheets.vocabulary import header_hint, read_attribute
 from audit.store import AuditStore, Round, current_user, write_lock
 from audit.store.case_table import CASE_REF_COLUMN, NOTE_COLUMN_PREFIX, note_column, read_case_answer_table
 from audit.store.database import _check_text_length
+from audit.store.importing import write_imported_cases
 from framework import Answer, Framework, load_framework
 from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
+
+# told how far a long import has got: (stage, done, total or None)
+Progress = Callable[[str, int, int | None], object]
 
 # The columns `caseaudit sample` adds to a case list: on import they record how each case was drawn
 # (its stratum and draw order, and whether it is a reserve), which the round keeps.
@@ -75,7 +81,9 @@ class CaseSheet:
 
 
 # ------------------------------------------------------------------ validating
-def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
+def parse_sheet(path: str | Path, framework: Framework, *, progress: Progress | None = None) -> CaseSheet:
+    """The whole sheet, checked: SheetError lists the problems by row and column (the first 20).
+    ``progress("reading", rows read, None)`` is called every 1,000 rows."""
     path = Path(path)
     source = str(path)
     rows = read_rows(path)
@@ -166,11 +174,17 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
     first_row_of: dict[str, int] = {}
     stratum_of = _stratum_reader(framework)
     drawn_at: dict[str, tuple[int, str]] = {}  # draw order -> (row, case) that gave it first
+    width = len(columns)
+    read_answer = _AnswerReader()
     for row_number, cells in enumerate(rows, start=2):
+        if progress is not None and (row_number - 1) % 1000 == 0:  # rows before this one, read
+            progress("reading", row_number - 1, None)
         if not any(cell.strip() for cell in cells):
             continue
-        if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
-            problems.add(f"row {row_number}, column {column_letter(len(columns))}: a value beyond the last header column")
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
+            problems.add(f"row {row_number}, column {column_letter(width)}: a value beyond the last header column")
+        if len(cells) < width:
+            cells = [*cells, *([""] * (width - len(cells)))]
         attributes: dict[str, str] = {}
         answers: dict[str, tuple[Answer, str | None]] = {}
         notes: dict[str, str] = {}
@@ -178,10 +192,14 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
         reserve = False
         sample: dict[str, str | None] = {}
         for index, (kind, key) in enumerate(columns):
-            value = cells[index] if index < len(cells) else ""
-            where = f"row {row_number}, column {column_letter(index)} ({header[index].strip()})"
+            value = cells[index]
             try:
-                if kind == "case_ref":
+                if kind == "question":
+                    if value:
+                        answer = read_answer(value)
+                        if answer[0] is not None:  # the one tuple per distinct cell, shared: a big sheet stays small
+                            answers[key] = cast("tuple[Answer, str | None]", answer)
+                elif kind == "case_ref":
                     case_ref = check_case_ref(value)
                 elif kind == "reserve":
                     reserve = _reserve_flag(value)
@@ -191,15 +209,11 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
                     sample[key] = check_sample_value(key, value.strip())
                 elif kind == "attribute" and value.strip():
                     attributes[key] = read_attribute(key, value)  # through the recorded-values vocabulary
-                elif kind == "question":
-                    answer, reason = parse_answer_text(value)
-                    if answer is not None:
-                        answers[key] = (answer, reason)
                 elif kind == "note" and value.strip():
                     _check_text_length(value, "note")
                     notes[key[len(NOTE_COLUMN_PREFIX) :]] = value
             except (InvalidAttribute, InvalidValue) as error:
-                problems.add(f"{where}: {error}")
+                problems.add(f"row {row_number}, column {column_letter(index)} ({header[index].strip()}): {error}")
         if case_ref:
             if case_ref in first_row_of:
                 problems.add(
@@ -244,6 +258,24 @@ def parse_sheet(path: str | Path, framework: Framework) -> CaseSheet:
         has_sample_columns=any(kind in ("sample", "reserve") for kind, _ in columns),
         draw_order_column=seen.get("draw_order", ""),
     )
+
+
+class _AnswerReader:
+    """``parse_answer_text`` remembering what it read: a sheet holds a few distinct answers a million times."""
+
+    KEPT = 10_000  # distinct cells remembered (N/A reasons can be many)
+
+    def __init__(self) -> None:
+        self.read: dict[str, tuple[Answer | None, str | None]] = {}
+
+    def __call__(self, text: str) -> tuple[Answer | None, str | None]:
+        try:
+            return self.read[text]
+        except KeyError:
+            answer = parse_answer_text(text)  # InvalidValue for what is not an answer
+            if len(self.read) < self.KEPT:
+                self.read[text] = answer
+            return answer
 
 
 def _stratum_reader(framework: Framework):
@@ -314,9 +346,12 @@ def import_sheet(
     unit: str | None = None,
     framework_id: str | None = None,
     auditor: str | None = None,
-    progress=None,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Validate the whole sheet, then write it in one transaction (all or nothing).
+
+    ``progress(stage, done, total)``: "reading" every 1,000 rows (total None), then "writing" every
+    1,000 cases (of the sheet's cases).
 
     ``round_row``: a ``Round`` to import into (by its id, whatever it is called by then), or the
     name of a round to create (DuplicateRound if that name is taken by the time it is written).
@@ -337,13 +372,12 @@ def import_sheet(
             framework = load_framework(framework_id or DEFAULT_FRAMEWORK_ID)
         except UnknownFramework as error:
             raise InvalidValue(str(error)) from None
-    sheet = parse_sheet(path, framework)
+    sheet = parse_sheet(path, framework, progress=progress)
     if isinstance(round_row, str) and not (unit or "").strip():
         raise InvalidValue(
             f"round {round_row!r} is new: give its unit with --unit (the PDU's name, as reports print it, e.g. --unit 'Newham PDU')"
         )
     auditor = auditor or current_user()
-    added = updated = changed = 0
     created = False
     unit_changed: tuple[str, str] | None = None
     with write_lock(store.db):
@@ -360,34 +394,26 @@ def import_sheet(
                 unit_changed = (before, round_row.unit)
         _refuse_removed_cases(store, round_row, sheet)
         _refuse_draw_orders_taken(store, round_row, sheet)
-        events_before = _last_attribute_event(store)
-        existing = {r["case_ref"] for r in store.db.query("SELECT case_ref FROM cases WHERE round_id = ?", [round_row.id])}
-        for n, case in enumerate(sheet.cases, 1):
-            if case.reserve:
-                pass  # counted apart: a reserve is not audited as part of the sample (result.reserves)
-            elif case.case_ref in existing:
-                updated += 1
-            else:
-                added += 1
-            source = f"import:{Path(path).name}"
-            case_id = store.upsert_case(round_row, case.case_ref, case.attributes, changed_by=auditor, source=source)
-            if sheet.has_sample_columns:  # how the case was drawn, checked against what it holds before its answers go in
-                store.record_sample(
-                    case_id, stratum=case.stratum, draw_order=case.draw_order, reserve=case.reserve, by=auditor, source=source
-                )
-            changed += store.write_answers_in_bulk(case_id, case.answers, auditor, source, notes=case.notes)
-            if progress is not None:
-                progress(n, len(sheet.cases))
-        cases_changed = _cases_changed_since(store, round_row, events_before, existing)
+        # every case, how it was drawn (checked against what it already holds before this sheet's answers
+        # go in), its answers and notes, written in bulk; events with ids derived from what changed (importing.py)
+        counts = write_imported_cases(
+            store,
+            round_row,
+            sheet.cases,
+            by=auditor,
+            source=f"import:{Path(path).name}",
+            sample_columns=sheet.has_sample_columns,
+            progress=None if progress is None else lambda done, total: progress("writing", done, total),
+        )
     return ImportResult(
         round=round_row.name,
         round_id=round_row.id,
         created_round=created,
-        cases_added=added,
-        cases_updated=updated,
-        answers_changed=changed,
+        cases_added=counts.cases_added,
+        cases_updated=counts.cases_updated,
+        answers_changed=counts.answers_changed,
         reserves=sheet.reserves,
-        cases_changed=cases_changed,
+        cases_changed=counts.cases_changed,
         unit_changed=unit_changed,
     )
 
@@ -428,23 +454,6 @@ def _refuse_draw_orders_taken(store: AuditStore, round_row: Round, sheet: CaseSh
                 f"is already case {held['case_ref']}'s in round {round_row.name!r}; each case in a round has its own draw "
                 "order. Nothing was imported"
             )
-
-
-def _last_attribute_event(store: AuditStore) -> int:
-    row = next(iter(store.db.query("SELECT coalesce(max(id), 0) AS id FROM attribute_history")))
-    return int(row["id"])
-
-
-def _cases_changed_since(store: AuditStore, round_row: Round, events_before: int, existing: set[str]) -> int:
-    """How many of the round's cases that were there before the import got an attribute event from it."""
-    refs = [
-        r["case_ref"]
-        for r in store.db.query(
-            "SELECT DISTINCT c.case_ref FROM attribute_history h JOIN cases c ON c.id = h.case_id WHERE h.id > ? AND c.round_id = ?",
-            [events_before, round_row.id],
-        )
-    ]
-    return sum(ref in existing for ref in refs)
 
 
 # ------------------------------------------------------------------ writing

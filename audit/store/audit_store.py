@@ -25,7 +25,6 @@ from audit.core.attributes import (
     CASE_STATE_COLUMNS,
     IN_SAMPLE_STATUSES,
     REMOVED_COLUMN,
-    check_sample_value,
     derived_young_adult,
 )
 from audit.core.events import KEEP_CHOICES, KEPT_WORDS
@@ -439,64 +438,7 @@ class AuditStore:
             self.settle_slot("attribute", (case_id, attribute))
 
     # -- the sample: main sample, reserves, swaps ------------------------------
-    def record_sample(
-        self,
-        case_id: int,
-        *,
-        stratum: str | None,
-        draw_order: str | None,
-        reserve: bool,
-        by: str,
-        source: str,
-    ) -> bool:
-        """Within a write: record how a case was drawn (a sample file's stratum, draw order and reserve flag).
-
-        A case whose sample status has events already keeps it (a swap is never undone by importing the
-        sample file again); returns whether anything was recorded."""
-        current = self._one("SELECT * FROM cases WHERE id = ?", [case_id])
-        assert current is not None
-        changes = {
-            "stratum": check_sample_value("stratum", stratum or None),
-            "draw_order": check_sample_value("draw_order", draw_order or None),
-            "sample_status": "reserve" if reserve else "main",
-        }
-        changes = {k: v for k, v in changes.items() if v is not None}
-        drawn_before = bool(self.slot_events("attribute", (case_id, "sample_status")))
-        self._refuse_a_changed_draw(current, changes, drawn_before)
-        if drawn_before:  # a swap is never undone by importing the sample file again
-            return False
-        if changes == {"sample_status": "main"} and current["sample_status"] == "main":
-            return False  # an ordinary case sheet: nothing to say about a sample
-        self._write_attributes(case_id, changes, by, source)
-        return True
-
-    # a sample file's reserve flag against what a case has become: a swapped-in case was a reserve in the
-    # file, a swapped-out one was in the main sample, so importing the file again agrees with both
-    _AS_DRAWN = {"reserve": "reserve", "swapped in": "reserve", "main": "main", "swapped out": "main"}
-
-    def _refuse_a_changed_draw(self, current: dict, changes: dict, drawn_before: bool) -> None:
-        """An import never changes how a case was drawn (its sample status, stratum or draw order): that
-        would move answered cases in or out of the figures without a swap and its reason."""
-        ref = current["case_ref"]
-        drawn_as = self._AS_DRAWN.get(current["sample_status"] or "main", "main")
-        if changes["sample_status"] != drawn_as and (
-            drawn_before or current["sample_status"] != "main" or self._has_answers(current["id"])
-        ):
-            raise InvalidValue(
-                f"case {ref} is already in the round as {current['sample_status']}; the sheet marks it "
-                f"{'a reserve' if changes['sample_status'] == 'reserve' else 'in the main sample'}. An import does "
-                "not change a case's place in the sample: use 'caseaudit swap' (with a reason)"
-            )
-        for column in ("stratum", "draw_order"):
-            if current[column] is not None and column in changes and str(changes[column]) != str(current[column]):
-                raise InvalidValue(
-                    f"case {ref} was drawn with {column} {current[column]!r}; the sheet says {changes[column]!r}. "
-                    "An import does not change how a case was drawn"
-                )
-
-    def _has_answers(self, case_id: int) -> bool:
-        return self._one("SELECT 1 AS x FROM answers WHERE case_id = ? AND value IS NOT NULL LIMIT 1", [case_id]) is not None
-
+    # (how an imported case was drawn is recorded by audit.store.importing, with the sheet's other changes)
     def sample_counts(self, round_row: Round) -> dict[str, dict[str, int]]:
         """Per stratum (sorted; cases without one under ""): how many cases are in each sample status."""
         result: dict[str, dict[str, int]] = {}

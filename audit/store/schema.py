@@ -10,6 +10,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from audit.core.attributes import ATTRIBUTE_COLUMNS
+from audit.core.events import stable_event_id
 from audit.store.answer_codes import create_answer_codes, fill_answer_codes
 from audit.store.slots import settle_slots
 from audit.store.views import create_framework_questions_table, record_round_frameworks
@@ -125,9 +126,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
 
 def _stable_event_id(*parts: Any) -> str:
     """An event id derived from what happened, so two copies of one schema-1 file agree on it."""
-    import hashlib
-
-    return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:32]
+    return stable_event_id(*parts)
 
 
 @migrations()
