@@ -228,3 +228,19 @@ async def test_browse_never_shows_the_de_identification_salt_by_any_route(demo_d
         assert salt not in response.text, route
     views = await ds.client.get(f"/{name}/answer_sheet.json?_shape=array&_size=5")
     assert views.status_code == 200 and len(views.json()) == 5  # the rest still reads
+
+
+async def test_browse_answers_errors_with_a_page_and_prints_no_traceback(demo_db, capsys):
+    from audit.web.browse import guarded, make_datasette
+
+    token, port = "s3cret-token", 8123
+    app = guarded(make_datasette(demo_db, token=token).app(), token=token, port=port)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=f"http://127.0.0.1:{port}") as client:
+        missing = await client.get(f"/{token}/nope")
+        refused = await client.get(f"/{token}/{demo_db.stem}.json", params={"sql": "delete from answers"})
+        unknown_write = await client.post(f"/{token}/{demo_db.stem}/rounds/-/insert", json={"row": {}})
+    assert missing.status_code == 404 and refused.status_code == 400
+    assert unknown_write.status_code < 500
+    printed = capsys.readouterr()
+    assert "Traceback" not in printed.out + printed.err and printed.err == ""

@@ -102,6 +102,12 @@ def make_datasette(db_path: Path, *, token: str):
         from datasette.database import Database
     except ImportError:
         raise CaseauditError(MISSING_DATASETTE) from None
+    import datasette.handle_exception
+
+    # Datasette prints every error it answers (a 404, a refused query) to the terminal as a rich traceback with
+    # local variables, and outside an except block that printing itself fails with a 500. The page it sends
+    # says what went wrong; nothing is printed.
+    datasette.handle_exception.rich = None
 
     class ReadOnlyDatabase(Database):
         def connect(self, write=False):
