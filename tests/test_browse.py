@@ -31,7 +31,8 @@ def test_the_views_follow_the_answers_with_the_frameworks_question_texts(demo_db
         store.record_answer(round_row, "N100108", "2.3.1", None, auditor="spo.b")  # cleared: no longer on the sheet
         sheet = rows(store.db, "SELECT * FROM answer_sheet WHERE round = ?", [NEWHAM])
         assert list(sheet[0]) == [
-            "round", "case_ref", "question_id", "question_text", "kind", "value", "reason", "note", "auditor", "answered_at"
+            "round", "case_ref", "question_id", "question_text", "kind", "value", "reason", "note", "auditor", "answered_at",
+            "counted",
         ]  # fmt: skip
         stored = rows(
             store.db,
@@ -244,3 +245,24 @@ async def test_browse_answers_errors_with_a_page_and_prints_no_traceback(demo_db
     assert unknown_write.status_code < 500
     printed = capsys.readouterr()
     assert "Traceback" not in printed.out + printed.err and printed.err == ""
+
+
+def test_the_views_say_whether_a_case_is_counted_and_follow_a_newer_build(store):
+    """A removed case stays readable in the views, marked as not counted; views an earlier build made at the
+    same schema version are made again on opening."""
+    round_row = store.create_round("Dip", "Test PDU", "hmip-probation-pdu-2021")
+    for ref in ("T100001", "T100002"):
+        store.upsert_case(round_row, ref, {})
+        for prompt in ("2.2.1a", "2.2.1b", "2.2.1c"):
+            store.record_answer(round_row, ref, prompt, "No", note="seen")
+        store.record_answer(round_row, ref, "2.2.1", "Yes")
+    store.remove_case(round_row, "T100002", "transferred out", by="qa.lead")
+    for view in ("answer_sheet", "notes", "judgement_checks"):
+        counted = {r["case_ref"]: r["counted"] for r in rows(store.db, f"SELECT case_ref, counted FROM {view}")}
+        assert counted == {"T100001": 1, "T100002": 0}, view
+    path = store.path
+    store.db.execute("DROP VIEW notes")
+    store.db.execute("CREATE VIEW notes AS SELECT 1 AS old")
+    store.close()
+    with AuditStore.open(path) as again:
+        assert "counted" in {c[1] for c in again.db.execute("PRAGMA table_info(notes)").fetchall()}

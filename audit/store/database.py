@@ -28,7 +28,7 @@ from audit.errors import (
 )
 from audit.store.answer_codes import fill_answer_codes, rounds_to_fill
 from audit.store.schema import APPLICATION_ID, SCHEMA_VERSION, migrations
-from audit.store.views import create_views, drop_views, frameworks_missing, record_round_frameworks
+from audit.store.views import create_views, drop_views, frameworks_missing, record_round_frameworks, views_current
 from framework import UnknownFramework, load_framework
 
 ANY_STATE = object()  # a write that states its value outright, whatever is stored (the command line)
@@ -381,6 +381,9 @@ def open_database(path: str | Path, *, create: bool = True, readonly: bool = Fal
                     migrations.apply(db)
                     create_views(db)
                     _set_schema_markers(db)
+        if not views_current(db):  # views of an earlier build at this schema version: made again
+            with write_lock(db, path):
+                create_views(db)
         _record_added_frameworks(db, path)
         if rounds_to_fill(db):  # a round made before answer codes, whose framework was added since
             with write_lock(db, path):

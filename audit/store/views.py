@@ -32,7 +32,7 @@ _QUESTION_OF_ANSWER = (
 VIEWS: dict[str, str] = {
     "answer_sheet": f"""
         SELECT r.name AS round, c.case_ref, a.question_id, q.text AS question_text, q.kind,
-               a.value, a.reason, a.note, a.auditor, a.answered_at
+               a.value, a.reason, a.note, a.auditor, a.answered_at, {_IN_SAMPLE} AS counted
         FROM answers a JOIN cases c ON c.id = a.case_id JOIN rounds r ON r.id = c.round_id
         {_QUESTION_OF_ANSWER}
         WHERE a.value IS NOT NULL OR a.note IS NOT NULL""",
@@ -53,15 +53,15 @@ VIEWS: dict[str, str] = {
                (SELECT max(a.answered_at) FROM answers a WHERE a.case_id = c.id) AS last_answered_at
         FROM cases c JOIN rounds r ON r.id = c.round_id""",
     "notes": f"""
-        SELECT r.name AS round, c.case_ref, a.question_id, q.text AS question_text, a.note, a.value,
-               a.auditor, a.answered_at
+        SELECT r.name AS round, c.case_ref, {_IN_SAMPLE} AS counted, a.question_id, q.text AS question_text, a.note,
+               a.value, a.auditor, a.answered_at
         FROM answers a JOIN cases c ON c.id = a.case_id JOIN rounds r ON r.id = c.round_id
         {_QUESTION_OF_ANSWER}
         WHERE a.note IS NOT NULL AND a.note <> ''""",
     # a key-question judgement contradicting every relevant prompt (Yes with every prompt answered Yes or
     # No being No, or the reverse): the case screen's "check" warning, never a block
-    "judgement_checks": """
-        SELECT r.name AS round, c.case_ref, c.sample_status, kq.question_id AS key_question_id,
+    "judgement_checks": f"""
+        SELECT r.name AS round, c.case_ref, c.sample_status, {_IN_SAMPLE} AS counted, kq.question_id AS key_question_id,
                kq.text AS key_question_text, a.value AS judgement, count(pa.question_id) AS relevant_prompts
         FROM answers a JOIN cases c ON c.id = a.case_id JOIN rounds r ON r.id = c.round_id
         JOIN framework_questions kq ON kq.framework_id = r.framework_id AND kq.framework_version = r.framework_version
@@ -146,6 +146,12 @@ def drop_views(db: sqlite_utils.Database) -> None:
     """Drop caseaudit's views (any other view someone made is left as it is)."""
     for name in VIEWS:
         db.execute(f'DROP VIEW IF EXISTS "{name}"')
+
+
+def views_current(db: sqlite_utils.Database) -> bool:
+    """Whether the database's views are this caseaudit's (a newer build may read more through them)."""
+    stored = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall())
+    return all(stored.get(name) == f'CREATE VIEW "{name}" AS {sql.strip()}' for name, sql in VIEWS.items())
 
 
 def create_views(db: sqlite_utils.Database) -> None:
