@@ -354,3 +354,15 @@ def test_a_screen_opened_before_its_round_was_removed_cannot_write_to_it(tmp_pat
         with pytest.raises(InvalidValue, match="was removed on .* restore it"):
             store.record_answer(held, "X200009", "2.2.1b", "Yes", auditor="spo.a")
         assert store.db.execute("SELECT count(*) FROM answers").fetchone()[0] == 0
+
+
+def test_the_vocabulary_leaves_out_words_that_could_mean_two_things():
+    """'MAPPA 2' may be a category, not a level; 'Post release' may be post-sentence supervision: neither is
+    mapped, so such a cell is refused (naming it) rather than silently read one way."""
+    from audit.core.attributes import InvalidAttribute
+    from audit.sheets.vocabulary import read_attribute
+
+    for column, text in (("mappa_level", "MAPPA 2"), ("sentence_type", "Post release")):
+        with pytest.raises(InvalidAttribute, match="is not one of"):
+            read_attribute(column, text)
+    assert read_attribute("mappa_level", "MAPPA level 2") == read_attribute("mappa_level", "2")
