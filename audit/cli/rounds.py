@@ -60,9 +60,11 @@ def cmd_import(args) -> int:
             auditor=args.auditor,
             progress=_progress(),
         )
+        warning = _first_marking_copied(store, result.round_id)  # read on the connection the import used
     for line in result.lines():
         say(line)
-    _warn_if_first_marking_copied(args, result.round_id)
+    if warning:
+        print(for_terminal(warning), file=sys.stderr)
     return 0
 
 
@@ -70,27 +72,24 @@ def cmd_import(args) -> int:
 COPIED_AFTER = 10
 
 
-def _warn_if_first_marking_copied(args, round_id: str) -> None:
-    """Importing into a moderation round: warn when every answer equals the first marker's (the original round's
-    export imported into its blind moderation round would make the agreement figures meaningless)."""
+def _first_marking_copied(store, round_id: str) -> str | None:
+    """Importing into a moderation round: a warning when every answer equals the first marker's (the original
+    round's export imported into its blind moderation round would make the agreement figures meaningless)."""
     from audit.store.moderation import copied_first_marking
 
-    with _store(args, readonly=True) as store:
-        moderation = store.round_by_id(round_id)
-        copied = copied_first_marking(store, moderation)
-        if copied is None:
-            return
-        original = store.round_by_id(moderation.moderates).name
+    moderation = store.round_by_id(round_id)
+    copied = copied_first_marking(store, moderation)
+    if copied is None:
+        return None
     identical, compared = copied
-    if compared >= COPIED_AFTER and identical == compared:
-        print(
-            for_terminal(
-                f"caseaudit: warning: all {compared} answers in moderation round {moderation.name!r} equal the first "
-                f"marking in {original!r}, reasons included. A blind second marking is made by the second marker, not "
-                f"imported from {original!r}'s export; if this sheet is that export, agreement with it means nothing."
-            ),
-            file=sys.stderr,
-        )
+    if compared < COPIED_AFTER or identical != compared:
+        return None
+    original = store.round_by_id(moderation.moderates).name
+    return (
+        f"caseaudit: warning: all {compared} answers in moderation round {moderation.name!r} equal the first "
+        f"marking in {original!r}, reasons included. A blind second marking is made by the second marker, not "
+        f"imported from {original!r}'s export; if this sheet is that export, agreement with it means nothing."
+    )
 
 
 def _progress():

@@ -450,31 +450,25 @@ class AuditStore:
             result.setdefault(row["stratum"], {})[row["sample_status"]] = row["n"]
         return result
 
-    def reserves_brought_in(self, round_row: Round) -> dict[str, int]:
-        """Per stratum: how many reserves were ever swapped in, from the history (a reserve swapped in and later
-        swapped out itself was still used)."""
+    def _ever_in_status(self, round_row: Round, status: str) -> dict[str, int]:
+        """Per stratum: how many cases ever had this sample status, from the history (whatever they became)."""
         return {
             row["stratum"]: row["n"]
             for row in self.db.query(
                 "SELECT coalesce(c.stratum, '') AS stratum, count(DISTINCT c.id) AS n FROM cases c"
-                " JOIN attribute_history h ON h.case_id = c.id AND h.attribute = 'sample_status' AND h.new_value = 'swapped in'"
+                " JOIN attribute_history h ON h.case_id = c.id AND h.attribute = 'sample_status' AND h.new_value = ?"
                 " WHERE c.round_id = ? GROUP BY 1",
-                [round_row.id],
+                [status, round_row.id],
             )
         }
 
+    def reserves_brought_in(self, round_row: Round) -> dict[str, int]:
+        """Per stratum: how many reserves were ever swapped in (one swapped in and later swapped out itself was still used)."""
+        return self._ever_in_status(round_row, "swapped in")
+
     def swaps_made(self, round_row: Round) -> dict[str, int]:
-        """Per stratum: how many cases were ever swapped out, from the history (a swapped-out case later removed
-        from the round was still swapped)."""
-        return {
-            row["stratum"]: row["n"]
-            for row in self.db.query(
-                "SELECT coalesce(c.stratum, '') AS stratum, count(DISTINCT c.id) AS n FROM cases c"
-                " JOIN attribute_history h ON h.case_id = c.id AND h.attribute = 'sample_status' AND h.new_value = 'swapped out'"
-                " WHERE c.round_id = ? GROUP BY 1",
-                [round_row.id],
-            )
-        }
+        """Per stratum: how many cases were ever swapped out (one later removed from the round was still swapped)."""
+        return self._ever_in_status(round_row, "swapped out")
 
     def removed_from_sample(self, round_row: Round) -> dict[str, int]:
         """Per stratum: how many cases that would be counted (the main sample or a reserve swapped in) are removed

@@ -319,7 +319,7 @@ class _SheetWriter:
         return {c: merged[c] for c in ATTRIBUTE_COLUMNS if merged[c] != row[c] or (rederived and c == "young_adult")}
 
     def _sample_changes(self, case: CaseToImport, current: dict, events: dict) -> dict[str, Any]:
-        """How the case was drawn (``AuditStore.record_sample``'s rule): recorded once; a case whose sample
+        """How the case was drawn: recorded once; a case whose sample
         status has events keeps it (a swap is never undone by importing the sample file again)."""
         changes = {
             "stratum": check_sample_value("stratum", case.stratum or None),
