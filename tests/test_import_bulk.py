@@ -3,6 +3,7 @@ conflict), and the bulk write keeps every guarantee (all or nothing, a history e
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 
@@ -10,7 +11,7 @@ import pytest
 
 from audit.errors import SheetError
 from audit.sheets.case_sheet import import_sheet
-from audit.store import AuditStore
+from audit.store import AuditStore, importing
 from audit.store.merge import merge_database
 
 UNIT = "Testshire PDU"
@@ -122,22 +123,57 @@ def test_the_same_sheet_imported_by_another_person_is_another_event(tmp_path):
 
 # ------------------------------------------------------------------ all or nothing, with its history
 def dump(db):
-    """Every table's rows (content, not bytes: a WAL checkpoint may rewrite pages)."""
+    """Every table's rows (content, not bytes: a WAL checkpoint may rewrite pages), and the schema: every
+    table, index, trigger and view as written (not where its pages are)."""
     conn = sqlite3.connect(db)
     try:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return {t: sorted(map(repr, conn.execute(f"SELECT * FROM [{t}]"))) for t in tables}
+        found = {t: sorted(map(repr, conn.execute(f"SELECT * FROM [{t}]"))) for t in tables}
+        found["schema"] = sorted(map(repr, conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")))
+        return found
     finally:
         conn.close()
+
+
+@pytest.fixture(params=["index kept", "index set aside"])
+def event_index(request, monkeypatch):
+    """Each bulk write both ways: the history's event-id index written row by row, and (a big import of new
+    cases) set aside while the new cases' answers go in and made again before the commit."""
+    if request.param == "index set aside":
+        monkeypatch.setattr(importing, "SET_ASIDE_AT", 0)
+        aside = []
+        real = importing._event_index_set_aside
+
+        @contextlib.contextmanager
+        def watched(conn, new_events):
+            with real(conn, new_events):
+                aside.append(
+                    conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'answer_history_event'").fetchone()[0] == 0
+                )
+                yield
+
+        monkeypatch.setattr(importing, "_event_index_set_aside", watched)
+        yield aside
+        assert any(aside), "the index was never set aside"
+    else:
+        yield []
+
+
+def foreign_keys_hold(store):
+    """The store's connection enforces foreign keys again, and no row points at a missing case or round."""
+    return (
+        store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        and store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    )
 
 
 QUESTIONS = ("2.1.1a", "2.1.1b", "2.1.1", "2.2.1a", "2.2.1")
 
 
-def big_sheet(path, cases=60, last_cell="Yes", start=0):
+def big_sheet(path, cases=60, last_cell="Yes", start=0, shift=0):
     lines = [f"case_ref,sentence_type,gender,{','.join(QUESTIONS)}"]
     for n in range(cases):
-        cells = [("Yes", "No", "N/A", "N/A: not a licence case", "y")[(n + i) % 5] for i in range(len(QUESTIONS))]
+        cells = [("Yes", "No", "N/A", "N/A: not a licence case", "y")[(n + i + shift) % 5] for i in range(len(QUESTIONS))]
         if n == cases - 1:
             cells[-1] = last_cell
         lines.append(f"C{start + n:06d},Licence,{'Male' if n % 2 else 'Female'},{','.join(cells)}")
@@ -159,14 +195,19 @@ def history_of_every_answer(db):
         conn.close()
 
 
-def test_an_import_is_all_or_nothing_and_every_answer_has_its_history(tmp_path):
+def test_an_import_is_all_or_nothing_and_every_answer_has_its_history(tmp_path, event_index):
     db = tmp_path / "a.db"
     with AuditStore.open(db) as store:
         result = import_sheet(store, big_sheet(tmp_path / "first.csv"), "R", unit=UNIT, auditor="spo.a")
+        assert foreign_keys_hold(store)
+        assert store.check() == []  # includes: every case's answer codes equal its answers
     assert result.answers_changed == 60 * len(QUESTIONS)
     answers, joined = history_of_every_answer(db)
     assert answers == joined == 60 * len(QUESTIONS)
     before = dump(db)
+    with AuditStore.open(tmp_path / "new.db"):
+        schema = dump(tmp_path / "new.db")["schema"]  # a new database's tables, indexes, triggers and views
+    assert before["schema"] == schema
 
     # a bad cell in the last row: refused whole, nothing written
     with AuditStore.open(db) as store, pytest.raises(SheetError, match="row 61, column H"):
@@ -181,16 +222,29 @@ def test_an_import_is_all_or_nothing_and_every_answer_has_its_history(tmp_path):
         )
         with pytest.raises(sqlite3.DatabaseError, match="simulated failure"):
             import_sheet(store, big_sheet(tmp_path / "more.csv", start=2000), store.round("R"), auditor="spo.a")
+        assert foreign_keys_hold(store)
     assert dump(db) == before
 
-    # importing the same sheet again writes nothing at all
+    # a sheet of cases the round holds and new ones: every answer its event, the codes its answers
     with AuditStore.open(db) as store:
-        again = import_sheet(store, tmp_path / "first.csv", store.round("R"), auditor="spo.a")
+        changed = big_sheet(tmp_path / "changed.csv", cases=120, start=0, shift=1)
+        result = import_sheet(store, changed, store.round("R"), auditor="spo.b")
+        assert (result.cases_added, result.cases_updated) == (60, 60)
+        assert foreign_keys_hold(store)
+        assert store.check() == []
+    assert dump(db)["schema"] == schema  # every index and trigger as it was
+    answers, joined = history_of_every_answer(db)
+    assert answers == joined == 120 * len(QUESTIONS)
+
+    # importing the same sheet again writes nothing at all
+    before = dump(db)
+    with AuditStore.open(db) as store:
+        again = import_sheet(store, tmp_path / "changed.csv", store.round("R"), auditor="spo.b")
     assert again.answers_changed == 0
     assert dump(db) == before
 
 
-def test_an_import_settles_an_open_conflict_it_agrees_with(tmp_path):
+def test_an_import_settles_an_open_conflict_it_agrees_with(tmp_path, event_index):
     """Two copies answered differently; once merged, importing the other side's value settles the conflict."""
     a, b = two_copies_with_a_round(tmp_path)
     sheet = tmp_path / "s.csv"
@@ -206,9 +260,9 @@ def test_an_import_settles_an_open_conflict_it_agrees_with(tmp_path):
         (conflict,) = store.conflicts(store.round("S"))
         other = "No" if conflict["our_value"] == "Not applicable" else "Not applicable"
     cell = "N/A: no risk work needed" if other == "Not applicable" else "No"
-    sheet.write_text(f"case_ref,2.2.1\nA100001,{cell}\n", encoding="utf-8")
+    sheet.write_text(f"case_ref,2.2.1\nA100001,{cell}\nA100002,Yes\n", encoding="utf-8")  # and a new case
     result = import_into(a, sheet, auditor="qa.lead")
-    assert result.answers_changed == 1
+    assert result.answers_changed == 2
     with AuditStore.open(a) as store:
         round_row = store.round("S")
         assert store.conflicts(round_row) == []
@@ -339,7 +393,7 @@ def test_a_long_import_shows_how_far_it_has_got_on_a_terminal(tmp_path, monkeypa
     assert shown.endswith("\rWriting: 1,000 of 2,100 cases\rWriting: 2,000 of 2,100 cases\rWriting: 2,100 of 2,100 cases\n")
 
 
-def test_notes_go_in_with_the_bulk_write_and_the_answer_codes_follow_the_answers(tmp_path):
+def test_notes_go_in_with_the_bulk_write_and_the_answer_codes_follow_the_answers(tmp_path, event_index):
     """Notes in new and existing cases (a note on a blank answer keeps the answer; a blank note cell erases
     nothing), each in the history; the answer codes, worked out once at the end, equal the answers."""
     db = tmp_path / "a.db"

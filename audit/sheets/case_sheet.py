@@ -36,9 +36,9 @@ from audit.errors import InvalidValue, SheetError
 from audit.output_file import atomic_output, check_target, write_output
 from audit.sheets.rows import _Problems, column_letter, read_rows
 from audit.sheets.vocabulary import header_hint, read_attribute
-from audit.store import AuditStore, Round, current_user, write_lock
+from audit.store import AuditStore, Round, current_user
 from audit.store.case_table import CASE_REF_COLUMN, NOTE_COLUMN_PREFIX, note_column, read_case_answer_table
-from audit.store.database import _check_text_length
+from audit.store.database import _check_text_length, bulk_write
 from audit.store.importing import write_imported_cases
 from framework import Answer, Framework, load_framework
 from framework.load import DEFAULT_FRAMEWORK_ID, UnknownFramework
@@ -380,7 +380,7 @@ def import_sheet(
     auditor = auditor or current_user()
     created = False
     unit_changed: tuple[str, str] | None = None
-    with write_lock(store.db):
+    with bulk_write(store.db):  # foreign keys not looked up row by row: every case id is the round's own
         if isinstance(round_row, str):
             round_row = store.create_round(round_row, unit or "", framework.id, framework.version, created_by=auditor)
             created = True

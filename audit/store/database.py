@@ -482,6 +482,25 @@ def write_lock(db: sqlite_utils.Database, path: Path | None = None) -> Iterator[
         raise
 
 
+@contextlib.contextmanager
+def bulk_write(db: sqlite_utils.Database, path: Path | None = None) -> Iterator[sqlite_utils.Database]:
+    """``write_lock`` for a bulk writer (an import of a whole sheet) that makes its own references right:
+    SQLite does not look up each row's case and round (foreign keys are not enforced within it; that
+    lookup was a third of a big import's time). The writer takes every case id it writes from the
+    round's cases in the same transaction, and ``caseaudit check`` finds any row whose case is missing.
+    Enforcement is back on when the write ends, committed or not."""
+    if db.conn.in_transaction:  # within a caller's write: joined, as it is (SQLite switches them only outside one)
+        with write_lock(db, path):
+            yield db
+        return
+    db.conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with write_lock(db, path):
+            yield db
+    finally:
+        db.conn.execute("PRAGMA foreign_keys = ON")
+
+
 def _set_schema_markers(db: sqlite_utils.Database) -> None:
     db.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -28,8 +28,10 @@ apart that way (its slot holds a value no event explains) gets a random id.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,7 +40,7 @@ import attrs
 from audit.core.attributes import ATTRIBUTE_COLUMNS, check_sample_value, derived_young_adult
 from audit.core.events import SlotEvent, format_based_on, heads, next_generation, parse_based_on, stable_event_id
 from audit.errors import InvalidValue
-from audit.store.answer_codes import deferred_codes
+from audit.store.answer_codes import CODE_OF_VALUE, UNANSWERED_CODE, deferred_codes
 from audit.store.clock import now
 from audit.store.rounds import Round
 
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
 
 # cases worked out and written together: the reads and writes of one group stay small in memory
 CASES_AT_A_TIME = 1000
+# answer events for new cases from which an import sets the history's event-id index aside (``_event_index_set_aside``)
+SET_ASIDE_AT = 50_000
 # the cache the import's transaction may use (KiB): the history's event-id index is written in hash
 # order, so a cache that holds it saves most of SQLite's page shuffling on a big sheet
 IMPORT_CACHE_KIB = 64 * 1024
@@ -96,9 +100,12 @@ ANSWER_UPSERT = """
         auditor = excluded.auditor, answered_at = excluded.answered_at, event_id = excluded.event_id,
         heads = excluded.heads, generation = excluded.generation
 """
-FIRST_ANSWER_INSERT = """
+# a new case's answers are its first events, as they were just written to the history (from row id
+# ``?``): copied by SQLite itself, not bound value by value from Python (a third of a big import's time)
+FIRST_ANSWERS_FROM_HISTORY = """
     INSERT INTO answers (case_id, question_id, round_id, value, reason, note, auditor, answered_at, event_id, heads, generation)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    SELECT case_id, question_id, ?, new_value, new_reason, new_note, auditor, changed_at, event_id, NULL, generation
+    FROM answer_history WHERE id > ? ORDER BY id
 """
 ANSWER_EVENT_INSERT = """
     INSERT INTO answer_history (event_id, case_id, question_id, old_value, new_value, old_reason, new_reason,
@@ -137,22 +144,57 @@ def write_imported_cases(
         if unknown:
             raise InvalidValue(f"unknown case attribute(s): {', '.join(sorted(unknown))}")
     conn = store.db.conn
+    held = {r[0] for r in conn.execute("SELECT case_ref FROM cases WHERE round_id = ?", [round_row.id])}
+    # the cases the round holds first (their writes read the history by event id), then the new ones
+    ordered = [case for case in cases if case.case_ref in held] + [case for case in cases if case.case_ref not in held]
+    first_held = sum(1 for case in cases if case.case_ref in held)
+    new_events = sum(len(case.answers) + len(case.notes or ()) for case in ordered[first_held:])
     cache_before = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
     try:
         with deferred_codes(store.db) as answered:  # each case's codes worked out once, from its answers
             writer = _SheetWriter(store, round_row, by=by, source=source, sample_columns=sample_columns, answered=answered)
             added = updated = changed = cases_changed = 0
-            for start in range(0, len(cases), CASES_AT_A_TIME):
-                group = cases[start : start + CASES_AT_A_TIME]
-                a, u, c, cc = writer.write(group)
-                added, updated, changed, cases_changed = added + a, updated + u, changed + c, cases_changed + cc
-                if progress is not None:
-                    progress(start + len(group), len(cases))
-            writer.settle()
+
+            def write(part: Sequence[CaseToImport], done_before: int) -> None:
+                nonlocal added, updated, changed, cases_changed
+                for start in range(0, len(part), CASES_AT_A_TIME):
+                    group = part[start : start + CASES_AT_A_TIME]
+                    a, u, c, cc = writer.write(group)
+                    added, updated, changed, cases_changed = added + a, updated + u, changed + c, cases_changed + cc
+                    if progress is not None:
+                        progress(done_before + start + len(group), len(cases))
+
+            write(ordered[:first_held], 0)
+            writer.settle()  # the slots with open conflicts, all among the cases held before
+            with _event_index_set_aside(conn, new_events):
+                write(ordered[first_held:], first_held)
     finally:
         conn.execute(f"PRAGMA cache_size = {cache_before}")
     return ImportCounts(cases_added=added, cases_updated=updated, answers_changed=changed, cases_changed=cases_changed)
+
+
+@contextlib.contextmanager
+def _event_index_set_aside(conn: sqlite3.Connection, new_events: int) -> Iterator[None]:
+    """Within the import's transaction, while it writes the answers of cases new to the round: when
+    they are many (``SET_ASIDE_AT`` events, and a quarter of the history already held), the history's
+    unique event-id index is dropped and made again, exactly as it was, before the commit. Event ids
+    are hashes, so the index would otherwise take them one at a time at random places (half of a
+    20,000-case import's time, and most of a 250,000-case one's); made again, they are sorted once.
+    Nothing reads the history by event id while the index is aside (a new case has no events), a
+    clash with an id already held still fails the import whole (the index is unique), and other
+    connections never see the table without it (the drop is never committed alone)."""
+    held = conn.execute("SELECT coalesce(max(id), 0) FROM answer_history").fetchone()[0]
+    if new_events < max(SET_ASIDE_AT, held // 4):
+        yield
+        return
+    found = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'answer_history_event'").fetchone()
+    if found is None:  # not this schema's (caseaudit check says so): written as it is
+        yield
+        return
+    conn.execute("DROP INDEX answer_history_event")
+    yield
+    conn.execute(found[0])
 
 
 class _SheetWriter:
@@ -167,6 +209,11 @@ class _SheetWriter:
         self.unsettled_answers: list[tuple[int, str]] = []
         self.unsettled_attributes: list[tuple[int, str]] = []
         self._answered_cases: set[int] | None = None
+        # each question's place in a case's answer codes (``audit.store.answer_codes``): a new case's
+        # codes are written with it, from the sheet's answers (every answer it will hold)
+        self.places = dict(
+            self.conn.execute("SELECT question_id, position FROM answer_code_positions WHERE round_id = ?", [round_row.id])
+        )
 
     # -- reading what the round holds -----------------------------------------------------
     def _existing_cases(self, refs: list[str]) -> dict[str, dict]:
@@ -294,13 +341,24 @@ class _SheetWriter:
     def _insert_cases(self, new_cases: list[CaseToImport]) -> None:
         """New cases with their attributes as given (the young-adult flag derived from an age)."""
         records = []
+        places, blank = self.places, [UNANSWERED_CODE] * len(self.places)
         for case in new_cases:
             merged = {c: case.attributes.get(c) or None for c in ATTRIBUTE_COLUMNS}
             merged["young_adult"] = derived_young_adult(merged.get("age"), merged.get("young_adult"))
-            records.append((self.round.id, case.case_ref, *(merged[c] for c in ATTRIBUTE_COLUMNS), self.stamp))
+            codes = None  # no answer yet (as refresh_case_codes leaves a case without answers or places)
+            if places and (case.answers or case.notes):
+                letters = blank.copy()
+                for question_id, (answer, _) in case.answers.items():
+                    place = places.get(question_id)
+                    if place is not None:
+                        letters[place] = CODE_OF_VALUE.get(answer._value_, UNANSWERED_CODE)
+                codes = "".join(letters)
+            records.append((self.round.id, case.case_ref, *(merged[c] for c in ATTRIBUTE_COLUMNS), self.stamp, codes))
         columns = ", ".join(ATTRIBUTE_COLUMNS)
-        marks = ", ".join("?" for _ in range(len(ATTRIBUTE_COLUMNS) + 3))
-        self.conn.executemany(f"INSERT INTO cases (round_id, case_ref, {columns}, created_at) VALUES ({marks})", records)
+        marks = ", ".join("?" for _ in range(len(ATTRIBUTE_COLUMNS) + 4))
+        self.conn.executemany(
+            f"INSERT INTO cases (round_id, case_ref, {columns}, created_at, answer_codes) VALUES ({marks})", records
+        )
 
     @staticmethod
     def _attribute_changes(case: CaseToImport, row: dict, is_new: bool) -> dict[str, Any]:
@@ -361,7 +419,6 @@ class _SheetWriter:
         stored = self._answers(old_ids)
         heads_of = self._head_states([(slot, a) for slot, a in stored.items() if a[4]])
         first_events: list[tuple] = []  # the answers of new cases, whose derived ids no event can hold already
-        first_answers: list[tuple] = []
         events: list[tuple] = []  # changes to the answers of cases the round held already
         unsure: list[int] = []  # events whose derived id an earlier event of the slot might already hold
         left_open: dict[int, list[str]] = {}  # event (by position) -> the heads it leaves as open conflicts
@@ -370,7 +427,7 @@ class _SheetWriter:
             case_id = rows[case.case_ref]["id"]
             ref = case.case_ref
             notes = case.notes
-            if case.answers or notes:
+            if ref in existing and (case.answers or notes):  # a new case's codes were written with it (_insert_cases)
                 answered.add(case_id)
             if ref not in existing:  # a new case holds no answer: every answer is its first event
                 # _event_id("answer", round_id, ref, question_id, None, (value, reason, note), by), written out:
@@ -384,9 +441,6 @@ class _SheetWriter:
                     first_events.append(
                         (event_id, case_id, question_id, None, first_value, None, reason, None, note, by, source, stamp, None, 1)
                     )
-                    first_answers.append(
-                        (case_id, question_id, round_id, first_value, reason, note, by, stamp, event_id, None, 1)
-                    )
                 for question_id in notes.keys() - case.answers.keys() if notes else ():  # a note on an unanswered question
                     note = notes[question_id].strip() or None
                     if note is None:
@@ -395,7 +449,6 @@ class _SheetWriter:
                     first_events.append(
                         (event_id, case_id, question_id, None, None, None, None, None, note, by, source, stamp, None, 1)
                     )
-                    first_answers.append((case_id, question_id, round_id, None, None, note, by, stamp, event_id, None, 1))
                 continue
             given: list[tuple[str, str | None, str | None, str | None]] = [
                 (question_id, answer.value, reason, notes.get(question_id) if notes else None)
@@ -448,10 +501,13 @@ class _SheetWriter:
             else (e[1], e[2], round_id, e[4], e[6], e[8], by, stamp, e[0], None, e[13])
             for i, e in enumerate(events)
         ]
-        for history, shown, sql in ((first_events, first_answers, FIRST_ANSWER_INSERT), (events, answers, ANSWER_UPSERT)):
-            if history:
-                self.conn.executemany(ANSWER_EVENT_INSERT, history)
-                self.conn.executemany(sql, shown)
+        if first_events:
+            last_before = self.conn.execute("SELECT coalesce(max(id), 0) FROM answer_history").fetchone()[0]
+            self.conn.executemany(ANSWER_EVENT_INSERT, first_events)
+            self.conn.execute(FIRST_ANSWERS_FROM_HISTORY, [round_id, last_before])
+        if events:
+            self.conn.executemany(ANSWER_EVENT_INSERT, events)
+            self.conn.executemany(ANSWER_UPSERT, answers)
         return len(first_events) + len(events)
 
     def _head_states(self, conflicted: list[tuple[tuple[int, str], tuple]]) -> dict[tuple[int, str], list[tuple]]:
