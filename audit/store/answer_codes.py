@@ -24,6 +24,7 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import attrs
 import sqlite_utils
 
 CODE_OF_VALUE = {"Yes": "Y", "No": "N", "Not applicable": "A"}
@@ -218,14 +219,54 @@ def padded_codes_sql(width: int, column: str = "c.answer_codes") -> str:
     return f"substr(coalesce({column}, '') || '{UNANSWERED_CODE * width}', 1, {width})"
 
 
+@attrs.frozen
+class CodeBlock:
+    """The answer codes of a set of cases read at once (``AuditStore.answer_code_block``): every case's
+    codes, ``width`` characters each, joined a case after another, and the cases' ids in the same order."""
+
+    width: int
+    cases: int
+    joined: bytes | str  # bytes when every code is plain (Y, N, A, blank): they count faster
+    ids_text: str = ""  # the case ids, comma-separated, in the order of ``joined``
+
+    def case_ids(self) -> list[int]:
+        return [int(n) for n in self.ids_text.split(",")] if self.ids_text else []
+
+    def counts(self, question_ids: tuple[str, ...], wanted: Iterable[str]) -> dict[str, dict]:
+        return counts_in_joined(question_ids, self.joined, wanted)
+
+    def incomplete(self) -> int:
+        """How many of the cases have a question unanswered: for each question, a number with a bit per
+        case that has it blank; the cases with any bit set, counted."""
+        if not self.cases:
+            return 0
+        if isinstance(self.joined, str):
+            width = self.width
+            return sum(UNANSWERED_CODE in self.joined[n * width : (n + 1) * width] for n in range(self.cases))
+        blank_anywhere = 0
+        for place in range(self.width):
+            blank_anywhere |= int.from_bytes(self.joined[place :: self.width].translate(_ONE_FOR_BLANK), "big")
+        return blank_anywhere.bit_count()
+
+
+_ONE_FOR_BLANK = bytes(1 if byte == ord(UNANSWERED_CODE) else 0 for byte in range(256))
+
+
+def joined_codes(text: str) -> bytes | str:
+    """The plain codes as bytes (they count faster); any other code (a case table's reasons) as text."""
+    return text.encode("ascii") if text.isascii() else text
+
+
 def counts_by_question(question_ids: tuple[str, ...], rows: list[str], wanted: Iterable[str]) -> dict[str, dict]:
     """{question_id: {question_id, yes, no, not_applicable}} of the ``wanted`` questions with any answer,
     over code strings of ``len(question_ids)`` characters each: the rows are joined once, and a
     question's answers are every width-th character from its place (string counting, in C)."""
+    return counts_in_joined(question_ids, joined_codes("".join(rows)), wanted)
+
+
+def counts_in_joined(question_ids: tuple[str, ...], joined: Any, wanted: Iterable[str]) -> dict[str, dict]:
+    """``counts_by_question`` over codes already joined (``joined_codes``)."""
     width = len(question_ids)
-    text = "".join(rows)
-    # the plain codes count faster as bytes (a case table's reasons have codes of their own: then as text)
-    joined: Any = text.encode("ascii") if text.isascii() else text
     yes_code, no_code, blank = (YES_CODE, NO_CODE, UNANSWERED_CODE) if isinstance(joined, str) else (b"Y", b"N", b" ")
     counts = {}
     for question_id in wanted:

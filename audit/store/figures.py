@@ -5,7 +5,6 @@ from __future__ import annotations
 import attrs
 
 from audit.core.summary import Summary, build_summary
-from audit.store.answer_codes import counts_by_question, incomplete
 from audit.store.audit_store import AuditStore
 from audit.store.judgement_checks import judgement_checks
 from audit.store.rounds import Round
@@ -18,14 +17,13 @@ def summarise(
 
     Counted by the round's id; named as ``round_row`` was read (read it again by id for a later name).
     ``with_judgement_checks``: also list the judgements that contradict every relevant prompt (whole round only)."""
+    if with_judgement_checks and where:
+        raise ValueError("judgement checks are listed for a whole round")
     questions = tuple(store.framework_for(round_row).question_ids)
-    strings = store.answer_code_strings(round_row, where, params)  # one read of the cases
-    counts = counts_by_question(questions, strings, questions)
-    summary = summary_from_counts(store, round_row, counts, len(strings), incomplete(strings))
+    block = store.answer_code_block(round_row, where, params)  # one read of the cases, for the counts and the checks
+    summary = summary_from_counts(store, round_row, block.counts(questions, questions), block.cases, block.incomplete())
     if with_judgement_checks:
-        if where:
-            raise ValueError("judgement checks are listed for a whole round")
-        summary = attrs.evolve(summary, judgement_checks=judgement_checks(store, round_row))
+        summary = attrs.evolve(summary, judgement_checks=judgement_checks(store, round_row, block=block))
     return summary
 
 
