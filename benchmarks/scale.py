@@ -133,13 +133,32 @@ async def _cases_screen(db: Path, typed: str) -> dict:
     async with app.run_test(size=(100, 32)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
+        # opened: from the key that opens the round to the first paint of the cases screen with its cases
+        # listed (a big round's first screenful). The key is sent as a terminal sends it, not through
+        # pilot.press, which returns only once the app is idle (after every case has been read)
+        painted_at: list[float] = []
+        paint = CasesScreen._compositor_refresh
+
+        def first_paint(screen, *args, **kwargs):
+            result = paint(screen, *args, **kwargs)
+            if screen.loaded and not painted_at:
+                painted_at.append(time.perf_counter())
+            return result
+
+        CasesScreen._compositor_refresh = first_paint  # type: ignore[method-assign]
+        enter = events.Key("enter", "\r")
+        enter.set_sender(app)
         started = time.perf_counter()
-        await pilot.press("enter")  # the rounds screen: open the round
-        while not (isinstance(app.screen, CasesScreen) and app.screen.loaded):
+        app._driver.send_message(enter)  # the rounds screen: open the round
+        while not painted_at and time.perf_counter() - started < 60:
+            await asyncio.sleep(0.001)
+        opened = (painted_at[0] if painted_at else time.perf_counter()) - started
+        CasesScreen._compositor_refresh = paint  # type: ignore[method-assign]
+        screen = app.screen
+        while screen.listed_of is not None:
             await asyncio.sleep(0.001)
         await pilot.pause()
-        opened = time.perf_counter() - started
-        screen = app.screen
+        listed = time.perf_counter() - started  # every case is listed, and the filter searches them all
         table = screen.query_one("#cases", LineTable)
         cases = table.row_count
         await pilot.press("slash")
@@ -173,7 +192,7 @@ async def _cases_screen(db: Path, typed: str) -> dict:
             await pilot.pause()
         shown = table.row_count
         assert screen.query_one("#filter", Input).value == typed
-    return {"open": opened, "cases": cases, "filtered_ms": filtered, "painted_ms": painted, "shown": shown}
+    return {"open": opened, "listed": listed, "cases": cases, "filtered_ms": filtered, "painted_ms": painted, "shown": shown}
 
 
 def measure_tui(db: Path, typed: str) -> dict:
@@ -250,7 +269,8 @@ def one_size(cases: int, folder: Path, *, import_it: bool, floor, floor_name: st
     tui = measure_tui(db, "licence")
     filtered, painted = tui["filtered_ms"], tui["painted_ms"]
     print(
-        f"  TUI cases screen ({tui['cases']:,} cases): opens in {tui['open']:.2f} s{verdict(tui['open'], 1.0, cases)}",
+        f"  TUI cases screen ({tui['cases']:,} cases): opens, its first cases shown, in {tui['open']:.2f} s"
+        f"{verdict(tui['open'], 1.0, cases)}; every case listed (and the filter searching them all) in {tui['listed']:.2f} s",
         flush=True,
     )
     print(

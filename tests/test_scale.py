@@ -272,6 +272,44 @@ async def test_the_cases_screen_filters_a_view_and_keeps_the_cursor_on_its_case(
         assert "of 300 cases shown" in str(screen.query_one("#cases-count").render())
 
 
+async def test_a_big_rounds_cases_screen_shows_its_first_cases_while_the_rest_are_read(tmp_path, monkeypatch):
+    """The first screenful is listed at once, says that the rest are being read, and every case follows."""
+    import threading
+
+    from audit.tui.app import CaseAuditApp
+    from audit.tui.screens import cases as cases_screen
+    from audit.tui.widgets.line_table import LineTable
+
+    db = tmp_path / "scale.db"
+    scale_round_module().build_round_directly(db, 60, name="Scale")
+    monkeypatch.setattr(cases_screen, "FIRST_SCREENFUL", 20)
+    release, asked = threading.Event(), []
+    real_case_list = AuditStore.case_list
+
+    def case_list(store, round_row, *, first=None):
+        asked.append(first)
+        if first is None:
+            release.wait(10)  # every case: held back until the first screenful has been looked at
+        return real_case_list(store, round_row, first=first)
+
+    monkeypatch.setattr(AuditStore, "case_list", case_list)
+    app = CaseAuditApp(db, round_name="Scale")
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = app.screen
+        while not getattr(screen, "loaded", False):
+            await pilot.pause(0.01)
+            screen = app.screen
+        table = screen.query_one("#cases", LineTable)
+        assert table.row_count == 20
+        assert "20 of the first 20 of 60 cases shown; reading the rest" in str(screen.query_one("#cases-count").render())
+        release.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert table.row_count == 60 and screen.listed_of is None
+        assert "60 of 60 cases shown" in str(screen.query_one("#cases-count").render())
+    assert asked == [20, None]
+
+
 def test_a_bulk_writer_can_defer_the_codes_to_the_end_of_its_write(tmp_path):
     """deferred_codes: the triggers stand aside while many answers go in; the named cases' codes are
     worked out at the end of the same write; outside such a write the triggers keep them as before."""

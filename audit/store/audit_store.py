@@ -645,12 +645,14 @@ class AuditStore:
         "removed", "progress", "haystack",
     )  # fmt: skip
 
-    def case_list(self, round_row: Round) -> list[tuple]:
+    def case_list(self, round_row: Round, *, first: int | None = None) -> list[tuple]:
         """The cases screen's list: a tuple per case of CASE_LIST_COLUMNS, in case-reference order: the
         answered count from each case's answer codes, its progress ("not started", "in progress",
         "complete"), and the text the screen's filter searches (reference, sentence type, practitioner,
-        team and RoSH level, lower case), all worked out by SQLite: one row per case, nothing else read."""
+        team and RoSH level, lower case), all worked out by SQLite: one row per case, nothing else read.
+        ``first``: only the first so many cases (what a screen shows while the rest are read)."""
         width = len(self.framework_for(round_row).question_ids)
+        limit = "" if first is None else f" LIMIT {int(first)}"
         answered = f"length(replace({padded_codes_sql(width)}, ' ', ''))"
         return self.db.conn.execute(
             f"""
@@ -661,11 +663,15 @@ class AuditStore:
                 SELECT c.case_ref, coalesce(c.sentence_type, '') AS sentence_type, coalesce(c.rosh_level, '') AS rosh_level,
                        coalesce(c.practitioner, '') AS practitioner, coalesce(c.team, '') AS team, {answered} AS answered,
                        c.sample_status, {IN_SAMPLE} AS in_sample, c.removed = 'Yes' AS removed
-                FROM cases c WHERE c.round_id = ? ORDER BY c.case_ref
+                FROM cases c WHERE c.round_id = ? ORDER BY c.case_ref{limit}
             )
             """,
             [width, round_row.id],
         ).fetchall()
+
+    def case_count(self, round_row: Round) -> int:
+        """How many cases the round lists (every one: reserves, swapped-out and removed cases too)."""
+        return self.db.conn.execute("SELECT count(*) FROM cases WHERE round_id = ?", [round_row.id]).fetchone()[0]
 
     # -- answers ---------------------------------------------------------
     def answers_for_case(self, case_id: int) -> dict[str, dict]:

@@ -42,6 +42,10 @@ def checks_cell(count: int) -> Text | str:
     return Text(f"!{count}", style="bold magenta") if count else ""
 
 
+# a big round's cases shown first, while every case is read: more than a screen holds at any size
+FIRST_SCREENFUL = 200
+
+
 class CaseListing:
     """A round's cases as the screen lists them, made once per load on the worker thread: the rows
     (``AuditStore.case_list``), each case's progress and the text a filter searches, so a key typed in
@@ -115,11 +119,15 @@ class ShownCases(Sequence):
 
 
 class CasesLoaded(Message):
-    def __init__(self, listing: CaseListing, open_conflicts: int, round_row: Round):
+    """The round's cases as listed; ``listed_of``: the listing holds only the first cases of that many
+    (a big round's first screenful, shown while the rest are read)."""
+
+    def __init__(self, listing: CaseListing, open_conflicts: int, round_row: Round, listed_of: int | None = None):
         super().__init__()
         self.listing = listing
         self.open_conflicts = open_conflicts
         self.round_row = round_row
+        self.listed_of = listed_of
 
 
 class ChecksCounted(Message):
@@ -151,7 +159,8 @@ class CasesScreen(RoundScreen):
         self.listing = CaseListing([], 0)
         self.open_conflicts = 0  # counted with each load, not on every filter keystroke
         self.checks: dict[str, int] = {}  # case reference -> judgements to check
-        self.loaded = False
+        self.loaded = False  # cases are shown (perhaps only a big round's first screenful, for now)
+        self.listed_of: int | None = None  # while only the first cases are listed: how many the round has
         self.cursor_to: str | None = None  # a case just added: the cursor goes to it once it is listed
 
     def compose(self) -> ComposeResult:
@@ -195,14 +204,21 @@ class CasesScreen(RoundScreen):
 
         with self.store.reopen() as store:
             round_row = self.current_round_row(store)
-            rows = store.case_list(round_row)
             questions = len(store.framework_for(round_row).question_ids)
             open_conflicts = len(store.conflicts(round_row))
+            if not self.loaded and (total := store.case_count(round_row)) > FIRST_SCREENFUL:
+                # a big round: its first cases at once (a query of a few rows), every case after
+                first = store.case_list(round_row, first=FIRST_SCREENFUL)
+                self.post_message(CasesLoaded(CaseListing(first, questions), open_conflicts, round_row, listed_of=total))
+            rows = store.case_list(round_row)
             self.post_message(CasesLoaded(CaseListing(rows, questions), open_conflicts, round_row))
             self.post_message(ChecksCounted(judgement_check_counts(store, round_row)))
 
     @on(CasesLoaded)
     def cases_loaded(self, message: CasesLoaded) -> None:
+        if message.listed_of is not None and self.loaded:
+            return  # every case is listed already
+        self.listed_of = message.listed_of
         self.round_row = message.round_row
         self.title = f"{for_terminal(self.round_row.name)}: {for_terminal(self.round_row.unit)}"
         if (
@@ -249,6 +265,11 @@ class CasesScreen(RoundScreen):
         to_check = sum(1 for ref, count in self.checks.items() if count and listing.place(ref) is not None)
         if to_check:
             warning += f"; {to_check} with a judgement to check (!)"
+        if self.listed_of is not None:
+            self.query_one("#cases-count", Static).update(
+                f"{len(shown)} of the first {len(listing.rows)} of {self.listed_of} cases shown; reading the rest..."
+            )
+            return
         self.query_one("#cases-count", Static).update(
             f"{len(shown)} of {listing.in_sample} cases shown{outside}; {listing.complete} complete{warning}"
         )
