@@ -122,16 +122,20 @@ def floor_run(cases: int, questions_per_case: int, path: str | Path) -> tuple[in
     stamp, source = "2024-01-01T00:00:00.000000+00:00", "import:sheet.csv"
 
     def rows(first: int, last: int) -> tuple[list[tuple], list[tuple]]:
+        count = (last - first + 1) * len(questions)
+        values = rng.choices(("Yes", "No", "Not applicable"), (6, 3, 1), k=count)
+        reasons = [rng.choice(REASONS) if v == "Not applicable" and rng.random() < 0.5 else None for v in values]
+        ids = rng.randbytes(16 * count).hex()  # each event id: 32 random hex digits, as an import's
         answers, history = [], []
+        n = 0
         for case_id in range(first, last + 1):
             for question in questions:
-                value = rng.choices(("Yes", "No", "Not applicable"), (6, 3, 1))[0]
-                reason = rng.choice(REASONS) if value == "Not applicable" and rng.random() < 0.5 else None
-                event_id = f"{rng.getrandbits(128):032x}"
+                value, reason, event_id = values[n], reasons[n], ids[32 * n : 32 * n + 32]
                 answers.append((case_id, question, round_id, value, reason, None, "bench", stamp, event_id, None, 1))
                 history.append(
                     (event_id, case_id, question, None, value, None, reason, None, None, "bench", source, stamp, None, 1)
                 )
+                n += 1
         return answers, history
 
     conn = sqlite3.connect(path, isolation_level=None)
