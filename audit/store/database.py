@@ -304,6 +304,12 @@ class ReadOnlyDatabase(_SqliteUtilsDatabase):
     def close(self) -> None:
         self.conn.close()
 
+    def __getitem__(self, table_name: str) -> Any:  # db["cases"]: a special method, never looked up by __getattr__
+        return self._full()[table_name]
+
+    def __repr__(self) -> str:
+        return f"<ReadOnlyDatabase {self.conn}>"
+
     def __enter__(self) -> ReadOnlyDatabase:
         return self
 
