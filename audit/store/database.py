@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import getpass
 import os
 import sqlite3
 import stat
@@ -61,6 +60,8 @@ def current_user() -> str:
     named = os.environ.get("CASEAUDIT_AUDITOR")
     if named is not None and named.strip():
         return auditor_name(named, "CASEAUDIT_AUDITOR")
+    import getpass  # here: a command that only reads never asks who is recording
+
     return getpass.getuser()
 
 
