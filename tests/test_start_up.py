@@ -15,6 +15,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from framework import load_file
 from framework.load import DEFINITIONS_DIR
@@ -261,3 +263,18 @@ def test_toml_syntax_errors_are_still_named(definition):
         load_file(definition)
     assert "TOML syntax" in str(caught.value)
     assert not kept_path(definition).exists()
+
+
+# ------------------------------------------------------------------ a definition's checks, without a pattern per key question
+@settings(max_examples=300, deadline=None)
+@given(
+    kq_id=st.text(alphabet="12.abzAZ_-é\n", max_size=6),
+    prompt_id=st.text(alphabet="12.abzAZ_-é\n`{", max_size=8),
+)
+def test_a_prompt_id_is_checked_as_the_pattern_checked_it(kq_id, prompt_id):
+    import re
+
+    from framework.load import _is_prompt_of
+
+    for prompt in (prompt_id, kq_id + prompt_id[:1]):
+        assert _is_prompt_of(prompt, kq_id) == bool(re.fullmatch(re.escape(kq_id) + r"[a-z]", prompt))
