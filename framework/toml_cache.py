@@ -44,13 +44,17 @@ def read_toml(path: Path) -> dict[str, Any]:
     """The document ``tomllib.load`` makes of the file at ``path``, from the cache while the file's text is
     the one it was made from. Raises what ``tomllib.load`` raises: OSError, UnicodeDecodeError, TOMLDecodeError."""
     text = path.read_bytes().decode()  # as tomllib.load reads a file
-    kept = kept_path(path)
-    document = _kept_document(kept, text)
+    try:
+        kept: Path | None = kept_path(path)
+    except OSError:  # no folder to name (a relative path, and the working folder is gone): parsed, not kept
+        kept = None
+    document = _kept_document(kept, text) if kept is not None else None
     if document is None:
         import tomllib  # only when a file is parsed (a tenth of a command's start-up to import and run)
 
         document = tomllib.loads(text)
-        _keep(kept, text, document)
+        if kept is not None:
+            _keep(kept, text, document)
     return document
 
 
