@@ -13,7 +13,6 @@ import contextlib
 import errno
 import io
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +86,8 @@ def atomic_path(path: str | Path, *, force: bool = False, what: str = "file") ->
         make_private_folders(folder)
     except OSError as error:
         raise output_error(error, path, what) from None
+    import secrets  # here: every command imports this module, few write a file
+
     temporary = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
         fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600)

@@ -8,18 +8,50 @@ user can fix print one clear line and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sqlite3
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import NoReturn
 
-from audit.cli import answers, app, database, frameworks, moderation, outputs, rounds, sampling
 from audit.cli.common import DB_ENV, default_db_path, say
 from audit.core.safe_text import for_terminal, lines_for_terminal
 from audit.errors import CaseauditError
 
-COMMAND_GROUPS = (rounds, answers, moderation, outputs, sampling, database, frameworks, app)
+# the modules that add the commands, in the order --help lists them
+COMMAND_GROUPS = ("rounds", "answers", "moderation", "outputs", "sampling", "database", "frameworks", "app")
+
+# which of them adds each command: a command's run builds the parser of its own group only (argparse takes
+# about as long to build the 36 commands' parsers as the summary takes to work out). A command missing here,
+# or listed under the wrong group, is still parsed by the whole parser (``parse_arguments``); the tests check
+# that this table names every command's group.
+COMMAND_GROUP_OF = {
+    **dict.fromkeys(
+        (
+            "demo",
+            "finalise",
+            "import",
+            "remove-case",
+            "remove-round",
+            "reopen",
+            "restore-case",
+            "restore-round",
+            "rounds",
+            "set-unit",
+            "swap",
+        ),
+        "rounds",
+    ),
+    **dict.fromkeys(("answer", "conflicts", "history", "rate", "resolve"), "answers"),
+    **dict.fromkeys(("agreement", "moderate", "settle"), "moderation"),
+    **dict.fromkeys(("export", "report", "samplesize", "summary"), "outputs"),
+    "sample": "sampling",
+    **dict.fromkeys(("backup", "check", "merge"), "database"),
+    "frameworks": "frameworks",
+    **dict.fromkeys(("browse", "open", "serve"), "app"),
+}
 
 
 class OneLineErrors(argparse.ArgumentParser):
@@ -30,17 +62,61 @@ class OneLineErrors(argparse.ArgumentParser):
         self.exit(2, f"{for_terminal(f'{self.prog}: error: {message}')} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrors(
+class _NotParsedByOneGroup(Exception):
+    """The parser of one command group could not parse the arguments: the whole parser will (and say why not)."""
+
+
+class _OneGroupOnly(OneLineErrors):
+    def error(self, message: str) -> NoReturn:
+        raise _NotParsedByOneGroup(message)
+
+
+def _group(name: str) -> ModuleType:
+    return importlib.import_module(f"audit.cli.{name}")
+
+
+def build_parser(
+    groups: tuple[str, ...] = COMMAND_GROUPS, parser_class: type[OneLineErrors] = OneLineErrors
+) -> argparse.ArgumentParser:
+    """The command line's parser, with every command (or only those of ``groups``)."""
+    parser = parser_class(
         prog="caseaudit",
         description="Case-file audit scoring against HM Inspectorate of Probation's frameworks, or your own.",
     )
     _add_common_options(parser, default=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in COMMAND_GROUPS:
-        group.add_commands(commands)
+    for name in groups:
+        _group(name).add_commands(commands)
     _accept_common_options_after_the_command(commands)
     return parser
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The arguments, parsed first by the parser of the named command's group alone; when that parser cannot
+    parse them (an unknown command, a mistake, a word taken for the command that was an option's value),
+    by the whole parser, which then parses them as it always does or says what is wrong. A parse by one group's
+    parser is the whole parser's parse: the same options, and a command is only ever matched by its full name."""
+    words = sys.argv[1:] if argv is None else argv
+    group = COMMAND_GROUP_OF.get(_command_word(words) or "")
+    if group is not None:
+        try:
+            return build_parser((group,), _OneGroupOnly).parse_args(words)
+        except _NotParsedByOneGroup:
+            pass
+    return build_parser().parse_args(words)
+
+
+def _command_word(words: list[str]) -> str | None:
+    """The first word that is not an option or the value of ``--db`` or ``--auditor`` (a guess: see ``parse_arguments``)."""
+    taking_value = False
+    for word in words:
+        if taking_value:
+            taking_value = False
+        elif word in ("--db", "--auditor"):
+            taking_value = True
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def _add_common_options(parser: argparse.ArgumentParser, *, default) -> None:
@@ -59,7 +135,7 @@ def _accept_common_options_after_the_command(commands: argparse._SubParsersActio
 
 
 def _tui_handler():
-    return app.cmd_tui
+    return _group("app").cmd_tui
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         except UnicodeEncodeError:  # bytes the locale could not decode: never stored, never a traceback
             print(f"caseaudit: argument {number} is not valid text (its bytes are not UTF-8): {word!a}", file=sys.stderr)
             return 2
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(argv)
     if args.db is None:
         args.db = default_db_path()
     handler = getattr(args, "handler", None) or _tui_handler()

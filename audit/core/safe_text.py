@@ -19,7 +19,6 @@ Plain Python, no Textual: the command line, the reports and the TUI can all use 
 
 from __future__ import annotations
 
-import html
 import re
 
 # ------------------------------------------------------------------ XLSX
@@ -143,6 +142,8 @@ def for_html(text) -> str:
     """``text`` as HTML text or an attribute value: ``& < > " '`` escaped, and a control character or
     direction override shown as an escape (``\\x1b``), so a saved page neither reorders what it shows nor
     carries a terminal sequence to whoever prints the file."""
+    import html  # here: the terminal's commands (summary) never escape HTML
+
     return html.escape(_UNSAFE_IN_HTML.sub(lambda m: _visible(m.group()), str(text)), quote=True)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import textwrap
@@ -172,6 +171,8 @@ CSV_COLUMNS = [
 
 
 def render_csv(summary: Summary) -> str:
+    import csv  # here: the table, the summary's usual format, does not need it
+
     buffer = io.StringIO()
     writer = _SafeCsvWriter(csv.writer(buffer, lineterminator="\n"))
     writer.writerow(CSV_COLUMNS)

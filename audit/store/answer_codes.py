@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import sqlite_utils
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 CODE_OF_VALUE = {"Yes": "Y", "No": "N", "Not applicable": "A"}
 YES_CODE, NO_CODE, UNANSWERED_CODE = "Y", "N", " "  # every other code is a not-applicable answer

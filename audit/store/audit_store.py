@@ -12,13 +12,11 @@ Rules kept here:
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import sqlite_utils
 
 from audit.core.attributes import (
     ATTRIBUTE_COLUMNS,
@@ -63,6 +61,9 @@ from framework import Answer, Framework, Rating, UnknownFramework, load_framewor
 from framework.model import RatingMethod
 from framework.rules import advisory_cap, exceeds_cap
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 # the cases every figure counts: the main sample with the reserves swapped in, less any case removed from
 # the round (a SQL filter on cases `c`)
 IN_SAMPLE_SQL = "(" + ", ".join(f"'{s}'" for s in IN_SAMPLE_STATUSES) + ")"
@@ -73,6 +74,14 @@ ANSWERED_IN_SAMPLE = (
     "SELECT coalesce(sum(length(replace(coalesce(c.answer_codes, ''), ' ', ''))), 0) FROM cases c"
     f" WHERE c.round_id = {{round}} AND {IN_SAMPLE}"
 )
+
+
+def new_id() -> str:
+    """A new round's or event's id: a random UUID's 32 hex digits (uuid is imported at the first: a command
+    that only reads, such as `caseaudit summary`, never needs it)."""
+    import uuid
+
+    return uuid.uuid4().hex
 
 
 # ------------------------------------------------------------------ the store
@@ -137,7 +146,7 @@ class AuditStore:
             raise InvalidValue("a round needs a unit (the PDU's name, as reports print it)")
         framework = load_framework(framework_id, version)
         new_round = Round(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             name=name,
             unit=unit,
             framework_id=framework.id,
@@ -252,7 +261,7 @@ class AuditStore:
             raise InvalidValue("a round needs a name")
         by = created_by or current_user()
         new_round = Round(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             name=name,
             unit=original.unit,
             framework_id=original.framework_id,
@@ -421,7 +430,7 @@ class AuditStore:
                 unsettled.append(attribute)
             rows.append(
                 {
-                    "event_id": uuid.uuid4().hex,
+                    "event_id": new_id(),
                     "case_id": case_id,
                     "attribute": attribute,
                     "old_value": old,
@@ -863,7 +872,7 @@ class AuditStore:
             current, "answer_history", ("new_value", "new_reason", "new_note"), (old_value, old_reason, old_note)
         )
         stamp = now()
-        event_id = uuid.uuid4().hex
+        event_id = new_id()
         self.db.table("answer_history").insert(
             {
                 "event_id": event_id,
@@ -1024,7 +1033,7 @@ class AuditStore:
             "override_reason": override_reason if exceeds_cap(framework, rating, cap) else None,
             "rater": rater or current_user(),
             "rated_at": now(),
-            "event_id": uuid.uuid4().hex,
+            "event_id": new_id(),
         }
         from audit.core.events import format_based_on
 
@@ -1063,7 +1072,7 @@ class AuditStore:
     # -- finalising ----------------------------------------------------------
     def _round_event(self, round_id: str, event: str, reason: str | None, by: str | None, *, value: str | None = None) -> dict:
         row = {
-            "event_id": uuid.uuid4().hex,
+            "event_id": new_id(),
             "round_id": round_id,
             "event": event,
             "reason": reason,
@@ -1252,7 +1261,7 @@ class AuditStore:
             competing = [h for h in all_heads if h.state in settled_states]
             source = f"conflict {conflict_id} resolved: {KEPT_WORDS[keep]} (found merging {conflict['from_file']})"
             row = {
-                "event_id": uuid.uuid4().hex,
+                "event_id": new_id(),
                 kind.key[0]: key[0],
                 kind.key[1]: key[1],
                 "based_on": format_based_on(e.event_id for e in competing),
@@ -1330,10 +1339,15 @@ class AuditStore:
     def _walk_event_trees(self) -> list[str]:
         """Read the first and the last entry of each event-scale table and of each of its indexes, so
         every page on the two edge paths of every tree (the roots and interior pages among them) is read."""
+        conn = self.db.conn
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         for table in self.EVENT_SCALE_TABLES:
-            if not self.db[table].exists():
+            if table not in tables:
                 continue
-            key = ", ".join(f'"{c}"' for c in self.db.table(table).pks)  # rowid, or a WITHOUT ROWID table's key
+            # the primary key in its declared order (a WITHOUT ROWID table's key), else rowid; read with plain
+            # SQL, as sqlite-utils' Table.pks reads it, so a read-only command need not load sqlite-utils
+            declared = sorted((row[5], row[1]) for row in conn.execute(f'PRAGMA table_info("{table}")') if row[5])
+            key = ", ".join(f'"{name}"' for _, name in declared) if declared else '"rowid"'
             for order in ("ASC", "DESC"):
                 self.db.conn.execute(f'SELECT * FROM "{table}" ORDER BY {key} {order} LIMIT 1').fetchall()
             for name, sql in self.db.conn.execute(

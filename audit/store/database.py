@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import getpass
 import os
 import sqlite3
 import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from audit.errors import (
     CaseauditError,
@@ -30,6 +27,12 @@ from audit.store.answer_codes import fill_answer_codes, rounds_to_fill
 from audit.store.schema import APPLICATION_ID, SCHEMA_VERSION, migrations
 from audit.store.views import create_views, drop_views, frameworks_missing, record_round_frameworks, views_current
 from framework import UnknownFramework, load_framework
+
+if TYPE_CHECKING:
+    import sqlite_utils
+    from sqlite_utils import Database as _SqliteUtilsDatabase
+else:
+    _SqliteUtilsDatabase = object
 
 ANY_STATE = object()  # a write that states its value outright, whatever is stored (the command line)
 
@@ -57,6 +60,8 @@ def current_user() -> str:
     named = os.environ.get("CASEAUDIT_AUDITOR")
     if named is not None and named.strip():
         return auditor_name(named, "CASEAUDIT_AUDITOR")
+    import getpass  # here: a command that only reads never asks who is recording
+
     return getpass.getuser()
 
 
@@ -253,6 +258,72 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
     return conn
 
 
+class ReadOnlyDatabase(_SqliteUtilsDatabase):
+    """A database opened read-only (mode=ro) through plain sqlite3, standing for sqlite-utils' ``Database``.
+
+    What reading a round's figures uses (``conn``, ``query`` of a SELECT, ``execute`` of a SELECT or a
+    PRAGMA, ``close``) is answered here, as sqlite-utils answers it on a connection that cannot write:
+    so ``caseaudit summary`` never imports sqlite-utils (a third of its start-up). Anything else (a
+    table's API, a query naming a column twice, any other statement) is handed to a sqlite-utils
+    ``Database`` over the same connection, made the first time one is needed."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self._sqlite_utils: sqlite_utils.Database | None = None
+        conn.execute("PRAGMA recursive_triggers = on")  # as sqlite-utils sets it (no trigger runs here: nothing writes)
+
+    def _full(self) -> sqlite_utils.Database:
+        if self._sqlite_utils is None:
+            import sqlite_utils
+
+            self._sqlite_utils = sqlite_utils.Database(self.conn, execute_plugins=False)
+        return self._sqlite_utils
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("conn", "_sqlite_utils"):
+            raise AttributeError(name)
+        return getattr(self._full(), name)
+
+    def query(self, sql: str, params: Any = None) -> Any:
+        """Rows as dictionaries, as sqlite-utils' ``query`` gives them: a SELECT whose columns have different
+        names is run here; anything else by sqlite-utils (which renames a repeated column name)."""
+        if _first_word(sql) == "SELECT":
+            cursor = self.conn.execute(sql, *((params,) if params is not None else ()))
+            keys = [column[0] for column in cursor.description]
+            if len(set(keys)) == len(keys):
+                return (dict(zip(keys, row, strict=True)) for row in cursor)
+            cursor.close()
+        return self._full().query(sql, params)
+
+    def execute(self, sql: str, parameters: Any = None) -> sqlite3.Cursor:
+        """A SELECT or a PRAGMA runs straight on the connection (on one that cannot write, sqlite-utils does
+        no more); any other statement goes through sqlite-utils' ``execute``."""
+        if _first_word(sql) in ("SELECT", "PRAGMA"):
+            return self.conn.execute(sql) if parameters is None else self.conn.execute(sql, parameters)
+        return self._full().execute(sql, parameters)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __getitem__(self, table_name: str) -> Any:  # db["cases"]: a special method, never looked up by __getattr__
+        return self._full()[table_name]
+
+    def __repr__(self) -> str:
+        return f"<ReadOnlyDatabase {self.conn}>"
+
+    def __enter__(self) -> ReadOnlyDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _first_word(sql: str) -> str:
+    """The statement's first word, upper-cased ("" if it starts with anything else, a comment for one)."""
+    words = sql.lstrip().split(None, 1)
+    return words[0].upper() if words and words[0].isalpha() else ""
+
+
 def _inspect_existing(path: Path, *, verify: bool = False) -> int:
     """Check an existing file read-only; return its schema version. Never writes.
 
@@ -337,14 +408,14 @@ def open_database(path: str | Path, *, create: bool = True, readonly: bool = Fal
         if existing_version < SCHEMA_VERSION:
             open_database(path, create=False).close()  # migrated (with its backup) once, then read
         try:
-            db = sqlite_utils.Database(connect_readonly(path), execute_plugins=False)
-            db.conn.execute("PRAGMA foreign_keys = ON")
-            if rounds_to_fill(db):  # a round made before answer codes, whose framework was added since
-                db.close()
+            opened = ReadOnlyDatabase(connect_readonly(path))
+            opened.conn.execute("PRAGMA foreign_keys = ON")
+            if rounds_to_fill(opened):  # a round made before answer codes, whose framework was added since
+                opened.close()
                 open_database(path, create=False).close()  # its codes written once, then read
-                db = sqlite_utils.Database(connect_readonly(path), execute_plugins=False)
-                db.conn.execute("PRAGMA foreign_keys = ON")
-            return db
+                opened = ReadOnlyDatabase(connect_readonly(path))
+                opened.conn.execute("PRAGMA foreign_keys = ON")
+            return opened
         except sqlite3.DatabaseError as error:
             raise database_error(error, path) from None
     wal = path.with_name(path.name + "-wal")
@@ -354,6 +425,8 @@ def open_database(path: str | Path, *, create: bool = True, readonly: bool = Fal
             " (read-only commands such as summary, report and export still work)"
         )
     _make_owner_only(path)  # before anything is written into it (the -wal and -shm follow its mode)
+    import sqlite_utils  # only here: a read-only open (above) works without it
+
     try:
         db = sqlite_utils.Database(path, execute_plugins=False)
         db.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

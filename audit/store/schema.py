@@ -4,10 +4,7 @@ A migration never deletes a recorded answer: each reshapes what is kept."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from audit.core.attributes import ATTRIBUTE_COLUMNS
 from audit.core.events import stable_event_id
@@ -15,9 +12,57 @@ from audit.store.answer_codes import create_answer_codes, fill_answer_codes
 from audit.store.slots import settle_slots
 from audit.store.views import create_framework_questions_table, record_round_frameworks
 
+if TYPE_CHECKING:
+    import sqlite_utils
+    from sqlite_utils.migrations import Migrations
+
 APPLICATION_ID = 0x43415544  # "CAUD": marks a caseaudit database
 
-migrations = Migrations("caseaudit")
+
+class Migration(NamedTuple):
+    """One migration as sqlite-utils' ``Migrations`` holds it (its name, function and whether it runs in a transaction)."""
+
+    name: str
+    fn: Any
+    transactional: bool = True
+
+
+class MigrationList:
+    """The migrations in order, registered as sqlite-utils' ``Migrations`` registers them (``@migrations()``),
+    and run by it: sqlite-utils is imported only when a database is checked for pending migrations or
+    migrated (a writable open), so a read-only command (``caseaudit summary``) never loads it."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._migrations: list[Migration] = []
+
+    def __call__(self, *, name: str | None = None, transactional: bool = True):
+        def register(function):
+            named = name or function.__name__
+            if any(m.name == named for m in self._migrations):
+                raise ValueError(f"migration {named!r} is already registered")
+            self._migrations.append(Migration(named, function, transactional))
+            return function
+
+        return register
+
+    def runner(self) -> Migrations:
+        """sqlite-utils' ``Migrations`` holding these migrations, in order."""
+        from sqlite_utils.migrations import Migrations
+
+        runner = Migrations(self.name)
+        for migration in self._migrations:
+            runner(name=migration.name, transactional=migration.transactional)(migration.fn)
+        return runner
+
+    def pending(self, db: sqlite_utils.Database) -> list:
+        return self.runner().pending(db)
+
+    def apply(self, db: sqlite_utils.Database) -> None:
+        self.runner().apply(db)
+
+
+migrations = MigrationList("caseaudit")
 
 
 @migrations()

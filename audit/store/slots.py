@@ -6,16 +6,18 @@ only what moved."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import sqlite_utils
 
 from audit.core.attributes import ATTRIBUTE_COLUMNS, CASE_STATE_COLUMNS
 from audit.errors import (
     InvalidValue,
 )
 from audit.store.clock import now
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 # ------------------------------------------------------------------ slots that converge

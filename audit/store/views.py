@@ -14,11 +14,14 @@ a later migration that rebuilds a table never leaves a view pointing at the old 
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from audit.core.attributes import IN_SAMPLE_STATUSES
 from framework import Framework, UnknownFramework, load_framework
 from framework.model import KeyQuestion
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # counted: the main sample with the reserves swapped in, less any case removed from its round
 _IN_SAMPLE = "(c.sample_status IN (" + ", ".join(f"'{s}'" for s in IN_SAMPLE_STATUSES) + ") AND c.removed = 'No')"
