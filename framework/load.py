@@ -8,8 +8,7 @@ valid definition, is left out and listed as a problem, never a crash.
 
 Every problem is a :class:`DefinitionProblem` naming the file, the id and what is
 wrong; :class:`DefinitionError` carries all of a file's problems at once. Reading
-files (and listing the frameworks folder) is the only I/O this package does, but for
-keeping each file's parsed TOML in the user's cache folder (``toml_cache``).
+files (and listing the frameworks folder) is the only I/O this package does.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import tomllib
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -43,7 +43,6 @@ from .model import (
     Standard,
     Stratum,
 )
-from .toml_cache import read_toml
 
 DEFINITIONS_DIR = Path(__file__).parent / "definitions"
 DEFAULT_FRAMEWORK_ID = "hmip-probation-pdu-2021"
@@ -660,17 +659,14 @@ def load_file(path: str | Path, *, origin: Origin = Origin.USER) -> Framework:
     """Read and validate one definition file (DefinitionError lists every problem)."""
     path = Path(path)
     try:
-        document = read_toml(path)  # tomllib's document, kept from the last time the file held this text
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise DefinitionError(str(path), "TOML syntax", str(error)) from None
     except UnicodeDecodeError as error:
         raise DefinitionError(str(path), "file", f"not UTF-8 text ({error.reason})") from None
     except OSError as error:
         raise DefinitionError(str(path), "file", error.strerror or str(error)) from None
-    except ValueError as error:
-        import tomllib  # imported already if it was the TOML parser that refused the file
-
-        if not isinstance(error, tomllib.TOMLDecodeError):
-            raise
-        raise DefinitionError(str(path), "TOML syntax", str(error)) from None
     return parse_definition(document, str(path), origin=origin)
 
 

@@ -19,18 +19,14 @@ from framework import load_framework  # noqa: E402
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_frameworks_folder(tmp_path_factory):
-    """No test reads or writes the real user's frameworks folder (tests that add frameworks set their own),
-    or the real user's cache of parsed definitions."""
-    folders = {"CASEAUDIT_FRAMEWORKS_DIR": "user-frameworks", "CASEAUDIT_CACHE_DIR": "user-cache"}
-    saved = {name: os.environ.get(name) for name in folders}
-    for name, folder in folders.items():
-        os.environ[name] = str(tmp_path_factory.mktemp(folder))
+    """No test reads or writes the real user's frameworks folder (tests that add frameworks set their own)."""
+    saved = os.environ.get("CASEAUDIT_FRAMEWORKS_DIR")
+    os.environ["CASEAUDIT_FRAMEWORKS_DIR"] = str(tmp_path_factory.mktemp("user-frameworks"))
     yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    if saved is None:
+        os.environ.pop("CASEAUDIT_FRAMEWORKS_DIR", None)
+    else:
+        os.environ["CASEAUDIT_FRAMEWORKS_DIR"] = saved
 
 
 @pytest.fixture(scope="session")

@@ -1,26 +1,20 @@
 """Start-up: what `caseaudit summary` loads, the parser of one command group, the read-only database without
-sqlite-utils, and the cache of parsed definition files (damaged, stale or not private: ignored)."""
+sqlite-utils, and a definition's checks."""
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from framework import load_file
 from framework.load import DEFINITIONS_DIR
-from framework.toml_cache import CACHE_ENV, FORMAT, kept_path
 
 ROOT = Path(__file__).resolve().parents[1]
 PDU = DEFINITIONS_DIR / "hmip-probation-pdu-2021.toml"
@@ -134,135 +128,6 @@ def test_the_read_only_database_answers_as_sqlite_utils_does(demo_db):
     finally:
         opened.close()
         reference.close()
-
-
-# ------------------------------------------------------------------ the cache of parsed definitions
-@pytest.fixture
-def definition(tmp_path, monkeypatch) -> Path:
-    """A copy of the PDU definition, and a cache folder of this test's own."""
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
-    copy = tmp_path / "ours.toml"
-    shutil.copy(PDU, copy)
-    return copy
-
-
-def _keep_by_hand(path: Path, text: str, document: dict, mode: int = 0o600) -> Path:
-    kept = kept_path(path)
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    kept.write_text(json.dumps({"format": FORMAT, "text": text, "document": document}), encoding="utf-8")
-    kept.chmod(mode)
-    return kept
-
-
-def _retitled(path: Path, title: str) -> dict:
-    document = tomllib.loads(path.read_text(encoding="utf-8"))
-    document["title"] = title
-    return document
-
-
-def test_a_definition_is_parsed_once_then_read_from_the_cache(definition, monkeypatch):
-    first = load_file(definition)
-    kept = kept_path(definition)
-    assert kept.is_file() and (kept.stat().st_mode & 0o777) == 0o600
-    assert (kept.parent.stat().st_mode & 0o777) == 0o700
-
-    retitled = _retitled(definition, "Kept")
-
-    def no_parsing(*args, **kwargs):
-        raise AssertionError("parsed again")
-
-    monkeypatch.setattr(tomllib, "loads", no_parsing)
-    assert load_file(definition) == first
-    # what is kept is what the file's text is used for, exactly: a document kept for this text is the one loaded
-    _keep_by_hand(definition, definition.read_text(encoding="utf-8"), retitled)
-    assert load_file(definition).title == "Kept"
-
-
-def test_a_stale_kept_document_is_ignored(definition):
-    old_text = definition.read_text(encoding="utf-8")
-    _keep_by_hand(definition, old_text, _retitled(definition, "Kept for the old text"))
-    definition.write_text(old_text.replace("\ntitle = ", '\ntitle = "Edited" # was ', 1), encoding="utf-8")
-    assert load_file(definition).title == "Edited"
-    assert json.loads(kept_path(definition).read_text(encoding="utf-8"))["document"]["title"] == "Edited"  # kept again
-
-
-@pytest.mark.parametrize(
-    "damage",
-    [
-        b"",
-        b"\x00\xff garbage",
-        b'{"format": 1, "text": ',  # cut short
-        b"[1, 2, 3]",
-        b'{"format": 1, "document": {}}',  # no text
-        b'{"format": 99, "text": "", "document": {}}',
-        b"[" * 100_000 + b"]" * 100_000,  # nested beyond what the parser recurses into
-    ],
-    ids=["empty", "binary", "truncated", "a list", "no text", "another format", "deep"],
-)
-def test_a_damaged_cache_file_is_ignored_and_made_again(definition, damage):
-    expected = load_file(definition)
-    kept = kept_path(definition)
-    kept.write_bytes(damage)
-    kept.chmod(0o600)
-    assert load_file(definition) == expected
-    assert json.loads(kept.read_text(encoding="utf-8"))["text"] == definition.read_text(encoding="utf-8")
-
-
-def test_a_damaged_kept_document_of_this_text_is_ignored(definition):
-    """The text matches but the document is not a table: parsed again, never a traceback."""
-    expected = load_file(definition)
-    _keep_by_hand(definition, definition.read_text(encoding="utf-8"), ["not", "a", "table"])  # type: ignore[arg-type]
-    assert load_file(definition) == expected
-
-
-@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX owners and modes")
-@pytest.mark.parametrize("mode", [0o644, 0o620, 0o604])
-def test_a_cache_file_others_can_read_or_write_is_not_trusted(definition, mode):
-    expected = load_file(definition)
-    _keep_by_hand(definition, definition.read_text(encoding="utf-8"), _retitled(definition, "Planted"), mode=mode)
-    assert load_file(definition) == expected
-
-
-def test_a_link_in_place_of_a_cache_file_is_not_followed(definition, tmp_path):
-    expected = load_file(definition)
-    planted = tmp_path / "planted.json"
-    planted.write_text(
-        json.dumps({"format": FORMAT, "text": definition.read_text(encoding="utf-8"), "document": _retitled(definition, "X")})
-    )
-    planted.chmod(0o600)
-    kept = kept_path(definition)
-    kept.unlink()
-    kept.symlink_to(planted)
-    assert load_file(definition) == expected
-
-
-def test_without_a_writable_cache_folder_definitions_still_load(tmp_path, monkeypatch):
-    blocker = tmp_path / "a file"
-    blocker.write_text("")
-    monkeypatch.setenv(CACHE_ENV, str(blocker / "cache"))  # a folder that cannot be made
-    copy = tmp_path / "ours.toml"
-    shutil.copy(PDU, copy)
-    assert load_file(copy).id == "hmip-probation-pdu-2021"
-
-
-def test_a_document_json_cannot_hold_exactly_is_not_kept(definition):
-    """A TOML date (not used by caseaudit's definitions, refused as an unknown key) is parsed every time."""
-    definition.write_text(definition.read_text(encoding="utf-8") + "\n[extra]\nwhen = 2026-01-01\n", encoding="utf-8")
-    from framework import DefinitionError
-
-    with pytest.raises(DefinitionError):
-        load_file(definition)
-    assert not kept_path(definition).exists()
-
-
-def test_toml_syntax_errors_are_still_named(definition):
-    from framework import DefinitionError
-
-    definition.write_text('id = "x"\nversion = \n', encoding="utf-8")
-    with pytest.raises(DefinitionError) as caught:
-        load_file(definition)
-    assert "TOML syntax" in str(caught.value)
-    assert not kept_path(definition).exists()
 
 
 # ------------------------------------------------------------------ a definition's checks, without a pattern per key question
