@@ -445,3 +445,57 @@ def test_notes_go_in_with_the_bulk_write_and_the_answer_codes_follow_the_answers
             for ref, text in store.db.execute("SELECT case_ref, answer_codes FROM cases")
         }
         assert codes == {"A100001": "NN", "A100002": "YA", "A100003": " Y"}
+
+
+# ------------------------------------------------------------------ hostile: a history and schema not as caseaudit left them
+LARGEST_ROW_ID = 2**63 - 1
+
+
+def test_new_cases_keep_their_answers_when_the_history_holds_the_largest_row_id(tmp_path, event_index):
+    """A history row numbered 2**63 - 1 (written outside caseaudit; check finds nothing wrong with it) makes SQLite
+    number the next rows at random: a new case's answers are still every one stored, with its codes."""
+    db = tmp_path / "a.db"
+    with AuditStore.open(db) as store:
+        import_sheet(store, big_sheet(tmp_path / "first.csv", cases=3), "R", unit=UNIT, auditor="spo.a")
+        columns = "case_id, question_id, old_value, new_value, old_reason, new_reason, old_note, new_note, auditor, source,"
+        columns += " changed_at, based_on, generation"
+        store.db.execute(
+            f"INSERT INTO answer_history (id, event_id, {columns}) SELECT ?, ?, {columns} FROM answer_history LIMIT 1",
+            [LARGEST_ROW_ID, "f" * 32],
+        )
+        store.db.conn.commit()
+        assert store.check() == []
+        result = import_sheet(store, big_sheet(tmp_path / "more.csv", cases=60, start=1000), store.round("R"), auditor="spo.b")
+        assert result.answers_changed == 60 * len(QUESTIONS)
+        assert store.check() == []
+    answers, joined = history_of_every_answer(db)
+    assert answers == joined == 63 * len(QUESTIONS)
+
+
+def test_setting_the_event_index_aside_keeps_its_statistics(tmp_path, event_index):
+    """A database someone ran ANALYZE on: the index made again keeps its row in sqlite_stat1 (dropping an index
+    deletes its statistics), so the import leaves the schema's statistics as they were."""
+    db = tmp_path / "a.db"
+    with AuditStore.open(db) as store:
+        import_sheet(store, big_sheet(tmp_path / "first.csv", cases=20), "R", unit=UNIT, auditor="spo.a")
+        store.db.execute("ANALYZE")
+        store.db.conn.commit()
+        before = store.db.execute("SELECT tbl, idx, stat FROM sqlite_stat1 ORDER BY tbl, idx").fetchall()
+        assert ("answer_history", "answer_history_event", "100 1") in before
+        import_sheet(store, big_sheet(tmp_path / "more.csv", cases=60, start=1000), store.round("R"), auditor="spo.b")
+        assert store.db.execute("SELECT tbl, idx, stat FROM sqlite_stat1 ORDER BY tbl, idx").fetchall() == before
+
+
+@pytest.mark.parametrize("index", ["missing", "not unique"])
+def test_check_finds_a_history_whose_event_ids_nothing_keeps_unique(tmp_path, index):
+    """The import relies on the unique event-id index (a derived id already held fails it whole); one removed or
+    made again without UNIQUE outside caseaudit is a finding of check, not silently duplicate events."""
+    db = tmp_path / "a.db"
+    with AuditStore.open(db) as store:
+        import_sheet(store, big_sheet(tmp_path / "first.csv", cases=2), "R", unit=UNIT, auditor="spo.a")
+        assert store.check() == []
+        store.db.execute("DROP INDEX answer_history_event")
+        if index == "not unique":
+            store.db.execute("CREATE INDEX answer_history_event ON answer_history(event_id)")
+        store.db.conn.commit()
+        assert any("answer_history" in p and "event id" in p for p in store.check())

@@ -1364,6 +1364,14 @@ class AuditStore:
                     ).fetchall()
         return []
 
+    def _event_ids_kept_unique(self, table: str) -> bool:
+        """Whether a unique index (or key) on ``event_id`` alone, over every row, keeps a history's event ids unique."""
+        for _, name, unique, _, partial in self.db.conn.execute(f'PRAGMA index_list("{table}")').fetchall():
+            columns = [row[2] for row in self.db.conn.execute(f'PRAGMA index_info("{name}")')]
+            if unique and not partial and columns == ["event_id"]:
+                return True
+        return False
+
     def check(self) -> list[str]:
         """SQLite's integrity and foreign-key checks, then every stored answer against its round's
         pinned framework version. Returns the problems found (empty: all well). Damage is a
@@ -1414,6 +1422,11 @@ class AuditStore:
             for verb in ("update", "delete"):
                 if f"{table}_no_{verb}" not in triggers:
                     problems.append(f"audit trail: the trigger that keeps {table} append-only ({verb}) is missing")
+            if not self._event_ids_kept_unique(table):
+                problems.append(
+                    f"audit trail: nothing keeps {table}'s event ids unique (its unique index on event_id is missing"
+                    " or was made again without UNIQUE: changed outside caseaudit?)"
+                )
         for stored in self.db.query("SELECT * FROM rounds ORDER BY name"):
             round_row = Round.from_row(stored)
             try:

@@ -109,6 +109,13 @@ FIRST_ANSWERS_FROM_HISTORY = """
     SELECT case_id, question_id, ?, new_value, new_reason, new_note, auditor, changed_at, event_id, NULL, generation
     FROM answer_history WHERE id > ? ORDER BY id
 """
+# the same, bound from Python: when the history's row ids could pass SQLite's largest (a row numbered near it,
+# written outside caseaudit), SQLite numbers new rows at random, and "from row id ?" would miss them
+FIRST_ANSWER_INSERT = """
+    INSERT INTO answers (case_id, question_id, round_id, value, reason, note, auditor, answered_at, event_id, heads, generation)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+LARGEST_ROW_ID = 2**63 - 1
 ANSWER_EVENT_INSERT = """
     INSERT INTO answer_history (event_id, case_id, question_id, old_value, new_value, old_reason, new_reason,
         old_note, new_note, auditor, source, changed_at, based_on, generation)
@@ -194,9 +201,19 @@ def _event_index_set_aside(conn: sqlite3.Connection, new_events: int) -> Iterato
     if found is None:  # not this schema's (caseaudit check says so): written as it is
         yield
         return
+    # dropping an index deletes its statistics (a database someone ran ANALYZE on): they are put back with it
+    statistics = {
+        table: conn.execute(f"SELECT * FROM {table} WHERE idx = 'answer_history_event'").fetchall()
+        for (table,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('sqlite_stat1', 'sqlite_stat4')"
+        )
+    }
     conn.execute("DROP INDEX answer_history_event")
     yield
     conn.execute(found[0])
+    for table, rows in statistics.items():
+        if rows:
+            conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' for _ in rows[0])})", rows)
 
 
 class _SheetWriter:
@@ -506,7 +523,15 @@ class _SheetWriter:
         if first_events:
             last_before = self.conn.execute("SELECT coalesce(max(id), 0) FROM answer_history").fetchone()[0]
             self.conn.executemany(ANSWER_EVENT_INSERT, first_events)
-            self.conn.execute(FIRST_ANSWERS_FROM_HISTORY, [round_id, last_before])
+            if last_before <= LARGEST_ROW_ID - len(first_events):  # numbered last_before + 1 onwards, in order
+                copied = self.conn.execute(FIRST_ANSWERS_FROM_HISTORY, [round_id, last_before]).rowcount
+            else:
+                first_answers = [(e[1], e[2], round_id, e[4], e[6], e[8], e[9], e[11], e[0], None, e[13]) for e in first_events]
+                copied = self.conn.executemany(FIRST_ANSWER_INSERT, first_answers).rowcount
+            if copied != len(first_events):  # never an answer left out: the whole import fails instead
+                raise sqlite3.DatabaseError(
+                    f"the import wrote {len(first_events)} answer event(s) for new cases but stored {copied} answer(s)"
+                )
         if events:
             self.conn.executemany(ANSWER_EVENT_INSERT, events)
             self.conn.executemany(ANSWER_UPSERT, answers)
