@@ -34,8 +34,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = Path(__file__).resolve().parent
@@ -57,8 +59,10 @@ MB = 1024  # max RSS is in KiB on Linux
 TIME = Path("/usr/bin/time")
 
 
-def run_child(argv: list[str], *, stdout=subprocess.DEVNULL) -> tuple[float, float]:
-    """(seconds, peak memory in MB) of one whole process; exits the benchmark if the command fails.
+def run_child(argv: list[str], *, stdout=subprocess.DEVNULL, meanwhile=None) -> tuple[float, float, Any]:
+    """(seconds, peak memory in MB, what ``meanwhile()`` returned) of one whole process; exits the benchmark
+    if the command fails. ``meanwhile``: work this process does while the child runs (the child's time is
+    taken when it exits, by a thread waiting for it).
 
     The peak is the child's max RSS as /usr/bin/time reports it: a child forked straight from this
     process would count this process's own memory in its peak (Linux keeps the high-water mark across
@@ -66,14 +70,19 @@ def run_child(argv: list[str], *, stdout=subprocess.DEVNULL) -> tuple[float, flo
     with tempfile.NamedTemporaryFile() as measured, tempfile.TemporaryFile() as errors:
         wrapped = [str(TIME), "-f", "%M", "-o", measured.name, *argv] if TIME.exists() else argv
         started = time.perf_counter()
-        child = subprocess.run(wrapped, stdout=stdout, stderr=errors, env=ENV, cwd=ROOT)
-        seconds = time.perf_counter() - started
+        child = subprocess.Popen(wrapped, stdout=stdout, stderr=errors, env=ENV, cwd=ROOT)
+        ended: list[float] = []
+        waiter = threading.Thread(target=lambda: (child.wait(), ended.append(time.perf_counter())))
+        waiter.start()
+        done = meanwhile() if meanwhile is not None else None
+        waiter.join()
+        seconds = ended[0] - started
         if child.returncode != 0:
             errors.seek(0)
             raise SystemExit(f"{' '.join(map(str, argv[2:]))} failed ({child.returncode}): {errors.read().decode()[-2000:]}")
         text = Path(measured.name).read_text().strip()
     peak_kb = float(text.splitlines()[-1]) if text else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, peak_kb / MB
+    return seconds, peak_kb / MB, done
 
 
 def caseaudit(db: Path, *args) -> list[str]:
@@ -86,7 +95,7 @@ def timed(argv: list[str], runs: int, before=None) -> tuple[float, float, float]
     for _ in range(runs):
         if before is not None:
             before()
-        elapsed, peak = run_child(argv)
+        elapsed, peak, _ = run_child(argv)
         seconds.append(elapsed)
         peaks.append(peak)
     return min(seconds), statistics.median(seconds), max(peaks)
@@ -216,14 +225,17 @@ def one_size(cases: int, folder: Path, *, import_it: bool, floor, floor_name: st
     if import_it:
         sheet = folder / f"scale-{cases}.csv"
         scale_round.write_case_sheet(sheet, cases)
-        seconds, peak = run_child(caseaudit(db, "import", sheet, "--round", "Scale", "--unit", "Scale PDU"))
+        # the import and the floor side by side, one core each: under the same load, and the run's time halved
+        seconds, peak, floor_rate = run_child(
+            caseaudit(db, "import", sheet, "--round", "Scale", "--unit", "Scale PDU"),
+            meanwhile=lambda: floor(cases, questions, folder / f"floor-{cases}.db"),
+        )
         rate = answers / seconds
-        floor_rate = floor(cases, questions, folder / f"floor-{cases}.db")
         for leftover in folder.glob(f"floor-{cases}.db*"):
             leftover.unlink()
         print(
             f"  import (caseaudit import, whole process): {seconds:.1f} s, {rate:,.0f} answers/s, peak {peak:,.0f} MB;"
-            f" floor {floor_rate:,.0f} answers/s ({floor_name}); ratio {rate / floor_rate:.2f}",
+            f" floor {floor_rate:,.0f} answers/s ({floor_name}; the two run side by side); ratio {rate / floor_rate:.2f}",
             flush=True,
         )
         sheet.unlink()
@@ -236,7 +248,7 @@ def one_size(cases: int, folder: Path, *, import_it: bool, floor, floor_name: st
             flush=True,
         )
     if cases <= 4000:
-        seconds, _ = run_child(caseaudit(db, "check"))
+        seconds, _, _ = run_child(caseaudit(db, "check"))
         print(f"  caseaudit check: all well ({seconds:.1f} s)", flush=True)
     print(f"  database file: {db.stat().st_size / 2**20:,.0f} MB", flush=True)
 
@@ -286,7 +298,7 @@ def one_size(cases: int, folder: Path, *, import_it: bool, floor, floor_name: st
     sampling.make_caseload(caseload, cases)
     out = folder / f"sample-{cases}.csv"
     out.unlink(missing_ok=True)
-    seconds, peak = run_child(caseaudit(folder / "unused.db", "sample", caseload, "--size", "40", "--seed", "1", "-o", out))
+    seconds, peak, _ = run_child(caseaudit(folder / "unused.db", "sample", caseload, "--size", "40", "--seed", "1", "-o", out))
     print(f"  caseaudit sample of a {cases:,}-case caseload (whole process): {seconds:.2f} s, peak memory {peak:,.0f} MB")
     caseload.unlink()
     out.unlink(missing_ok=True)
