@@ -14,10 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from framework.load import DEFINITIONS_DIR
-
 ROOT = Path(__file__).resolve().parents[1]
-PDU = DEFINITIONS_DIR / "hmip-probation-pdu-2021.toml"
 
 
 # ------------------------------------------------------------------ what a summary loads

@@ -46,8 +46,6 @@ from audit.store.answer_codes import (
     CODE_OF_VALUE,
     UNANSWERED_CODE,
     CodeBlock,
-    counts_by_question,
-    incomplete,
     joined_codes,
     padded_codes_sql,
     record_positions,
@@ -946,23 +944,11 @@ class AuditStore:
         ]
 
     # -- aggregation -----------------------------------------------------
-    def answer_code_strings(self, round_row: Round, where: str = "", params: Iterable[Any] = ()) -> list[str]:
-        """Each counted case's answer codes (``audit.store.answer_codes``), one character per question of
-        the round's framework, optionally of the cases matching a SQL filter on ``c``: one row per case,
-        never every answer. Reserves and swapped-out cases are never counted (their answers are kept)."""
-        width = len(self.framework_for(round_row).question_ids)
-        filter_sql = f"AND ({where}) AND {IN_SAMPLE}" if where else f"AND {IN_SAMPLE}"
-        return [
-            row[0]
-            for row in self.db.conn.execute(
-                f"SELECT {padded_codes_sql(width)} FROM cases c WHERE c.round_id = ? {filter_sql}", [round_row.id, *params]
-            )
-        ]
-
     def answer_code_block(
         self, round_row: Round, where: str = "", params: Iterable[Any] = (), *, in_sample_only: bool = True
     ) -> CodeBlock:
-        """``answer_code_strings`` as one block (``CodeBlock``): every case's codes joined by SQLite into
+        """Each counted case's answer codes (``audit.store.answer_codes``), optionally of the cases matching
+        a SQL filter on ``c``, as one block (``CodeBlock``): every case's codes joined by SQLite into
         one string, with the cases' ids in the same order, so a round of any size is one row read
         (a 250,000-case round: 20 MB, a fifth of a second), not a Python string per case.
         ``in_sample_only`` False: reserves, swapped-out and removed cases too (the cases screen's flags)."""
@@ -980,14 +966,14 @@ class AuditStore:
         """Counts per question: {question_id: {question_id, yes, no, not_applicable}} of the questions with
         any answer, optionally of the cases matching a SQL filter on ``c``."""
         questions = tuple(self.framework_for(round_row).question_ids)
-        return counts_by_question(questions, self.answer_code_strings(round_row, where, params), questions)
+        return self.answer_code_block(round_row, where, params).counts(questions, questions)
 
     def case_totals(self, round_row: Round, where: str = "", params: Iterable[Any] = ()) -> tuple[int, int]:
         """(cases, incomplete cases), optionally of the cases matching a SQL filter on ``c``.
 
         A case is incomplete until every question of its framework has an answer."""
-        strings = self.answer_code_strings(round_row, where, params)
-        return len(strings), incomplete(strings)
+        block = self.answer_code_block(round_row, where, params)
+        return block.cases, block.incomplete()
 
     # -- domain-1 ratings --------------------------------------------------
     def domain_ratings(self, round_row: Round) -> dict[str, dict]:
