@@ -8,7 +8,7 @@ answered, a realistic mix of attributes: benchmarks/scale_round.py) and a caselo
 
 - the import rate (answers a second, `caseaudit import` of the round's case sheet as a whole process)
   and its ratio to the floor measured in the same run at the same size (`measure_floor` from
-  benchmarks/import_rate.py). Every size is imported unless --import-up-to N says otherwise: larger
+  benchmarks/import_rate.py, in a child process of its own). Every size is imported unless --import-up-to N says otherwise: larger
   rounds are then written straight through the schema, as an import records them (`caseaudit check`
   passes on them: tests/test_scale.py);
 - `caseaudit summary`, and the HTML, Markdown and XLSX (with its case-level sheet) reports: whole
@@ -108,25 +108,23 @@ def verdict(value: float, target: float, cases: int, unit: str = "s") -> str:
 
 
 # ------------------------------------------------------------------ the import floor
-def measure_floor_stand_in(cases: int, questions_per_case: int, path: Path) -> float:
-    """STAND-IN, to be replaced by benchmarks/import_rate.py's measure_floor (the import helper's):
-    answers a second of the same round written straight through caseaudit's schema by SQLite alone
-    (scale_round.build_round_directly: INSERT ... SELECT, synchronous off) -- what storing the answers
-    and their history costs before any checking. ``questions_per_case`` is fixed by the framework (74)."""
-    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        leftover.unlink(missing_ok=True)
-    started = time.perf_counter()
-    answers = scale_round.build_round_directly(path, cases, name="Floor")
-    return answers / (time.perf_counter() - started)
+FLOOR_NAME = "benchmarks/import_rate.py measure_floor, in its own process"
 
 
-def import_floor():
-    try:
-        from import_rate import measure_floor  # benchmarks/import_rate.py, when the import rewrite has landed
-
-        return measure_floor, "benchmarks/import_rate.py measure_floor"
-    except ImportError:
-        return measure_floor_stand_in, "stand-in floor (schema writes by SQL alone; replace with import_rate.measure_floor)"
+def import_floor(cases: int, questions_per_case: int, path: Path) -> float:
+    """The floor's rate (answers a second; benchmarks/import_rate.py's ``measure_floor``), measured in a
+    child process: its rows (gigabytes at 250,000 cases) are made and freed there, not in this process,
+    which goes on to time the big round's summary and reports."""
+    done = subprocess.run(
+        [PYTHON, __file__, "--measure-floor", str(path), "--cases", str(cases), "--questions", str(questions_per_case)],
+        env=ENV,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the floor failed: {done.stderr[-2000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 # ------------------------------------------------------------------ the TUI, in a child process
@@ -215,7 +213,7 @@ def measure_tui(db: Path, typed: str) -> dict:
 
 
 # ------------------------------------------------------------------ one size
-def one_size(cases: int, folder: Path, *, import_it: bool, floor, floor_name: str, runs: int) -> None:
+def one_size(cases: int, folder: Path, *, import_it: bool, runs: int) -> None:
     questions = len(scale_round.answered_questions())
     answers = cases * questions
     print(f"\n{cases:,} cases ({answers:,} answers: {questions} a case)", flush=True)
@@ -228,14 +226,14 @@ def one_size(cases: int, folder: Path, *, import_it: bool, floor, floor_name: st
         # the import and the floor side by side, one core each: under the same load, and the run's time halved
         seconds, peak, floor_rate = run_child(
             caseaudit(db, "import", sheet, "--round", "Scale", "--unit", "Scale PDU"),
-            meanwhile=lambda: floor(cases, questions, folder / f"floor-{cases}.db"),
+            meanwhile=lambda: import_floor(cases, questions, folder / f"floor-{cases}.db"),
         )
         rate = answers / seconds
         for leftover in folder.glob(f"floor-{cases}.db*"):
             leftover.unlink()
         print(
             f"  import (caseaudit import, whole process): {seconds:.1f} s, {rate:,.0f} answers/s, peak {peak:,.0f} MB;"
-            f" floor {floor_rate:,.0f} answers/s ({floor_name}; the two run side by side); ratio {rate / floor_rate:.2f}",
+            f" floor {floor_rate:,.0f} answers/s ({FLOOR_NAME}; the two run side by side); ratio {rate / floor_rate:.2f}",
             flush=True,
         )
         sheet.unlink()
@@ -243,7 +241,7 @@ def one_size(cases: int, folder: Path, *, import_it: bool, floor, floor_name: st
         started = time.perf_counter()
         scale_round.build_round_directly(db, cases, name="Scale")
         print(
-            f"  import not timed at this size (see --import-up-to / --import-all): round written through the schema"
+            f"  import not timed at this size (see --import-up-to): round written through the schema"
             f" in {time.perf_counter() - started:.1f} s",
             flush=True,
         )
@@ -328,17 +326,23 @@ def main() -> None:
         help="time `caseaudit import` only for rounds up to this size (default: every size); larger rounds are"
         " written straight through the schema (quicker, for looking at the other figures)",
     )
-    parser.add_argument("--import-all", action="store_true", help=argparse.SUPPRESS)  # the default now
     parser.add_argument("--runs", type=int, default=3, help="whole-process runs of summary and reports (best and median)")
     parser.add_argument("--keep", type=Path, help="build in this folder and leave the databases there")
     parser.add_argument("--measure-tui", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--typed", default="licence", help=argparse.SUPPRESS)
+    parser.add_argument("--measure-floor", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cases", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--questions", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_tui:
         print(json.dumps(asyncio.run(_cases_screen(args.measure_tui, args.typed))))
         return
+    if args.measure_floor:
+        from import_rate import measure_floor  # benchmarks/import_rate.py
+
+        print(measure_floor(args.cases, args.questions, args.measure_floor))
+        return
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
-    floor, floor_name = import_floor()
     began = time.perf_counter()
     print(f"caseaudit at national scale: sizes {', '.join(f'{s:,}' for s in sizes)}; load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="caseaudit-scale-") as tmp:
@@ -349,9 +353,7 @@ def main() -> None:
             one_size(
                 cases,
                 folder,
-                import_it=args.import_all or args.import_up_to is None or cases <= args.import_up_to,
-                floor=floor,
-                floor_name=floor_name,
+                import_it=args.import_up_to is None or cases <= args.import_up_to,
                 runs=args.runs,
             )
     print(f"\nall sizes in {(time.perf_counter() - began) / 60:.1f} minutes (target: within 20); load average {os.getloadavg()}")

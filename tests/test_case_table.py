@@ -26,7 +26,13 @@ from audit.core.attributes import ATTRIBUTE_COLUMNS
 from audit.reports.formats import render_report
 from audit.reports.model import build_report
 from audit.store import AuditStore, write_lock
-from audit.store.case_table import DEIDENTIFY_DROPS, deidentified_ref, read_case_answer_table
+from audit.store.case_table import (
+    DEIDENTIFY_DROPS,
+    MASKED_GROUPS,
+    breakdown_counts,
+    deidentified_ref,
+    read_case_answer_table,
+)
 from framework import Answer, load_framework
 
 FRAMEWORK = load_framework("hmip-probation-pdu-2021")
@@ -175,7 +181,18 @@ def test_case_table_equals_reading_answer_by_answer(cases, changes):
             assert table.case_totals() == store.case_totals(round_row) == totals
             assert table.answer_counts() == store.answer_counts(round_row) == counts
             columns = ["sentence_type", "gender", "team"]
-            assert as_counter(*table.breakdown_counts(columns, KEY_QUESTIONS)) == expected_breakdowns(store, columns)
+            expected = expected_breakdowns(store, columns)
+            assert as_counter(*table.breakdown_counts(columns, KEY_QUESTIONS)) == expected
+            # a report without its case-level sheet counts from one read of the codes and attributes; an
+            # attribute with few values by bit masks, one with many (teams) from its groups' codes joined
+            block = store.answer_code_block(round_row, attribute_columns=columns)
+            assert (block.cases, block.incomplete()) == totals
+            assert block.counts(tuple(QUESTIONS), QUESTIONS) == counts
+            for masked_groups in (0, MASKED_GROUPS):
+                found = breakdown_counts(
+                    tuple(QUESTIONS), block, block.attribute_values, columns, KEY_QUESTIONS, masked_groups=masked_groups
+                )
+                assert as_counter(*found) == expected
 
 
 def xml_safe(text: str) -> str:

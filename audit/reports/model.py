@@ -22,13 +22,14 @@ from audit.core.analysis import (
     unsettled,
     wilson_interval,
 )
+from audit.core.attributes import ATTRIBUTE_COLUMNS
 from audit.core.moderation import QuestionAgreement, kappa_text
 from audit.core.summary import QuestionFigures, StandardSummary, Summary, percent_text
 from audit.errors import InvalidValue
 from audit.store import AuditStore, Round
-from audit.store.case_table import CaseAnswerTable, NoteLine, read_case_answer_table, read_note_lines
+from audit.store.case_table import CaseAnswerTable, NoteLine, breakdown_counts, read_case_answer_table, read_note_lines
 from audit.store.figures import summarise, summary_from_counts
-from audit.store.judgement_checks import judgement_checks
+from audit.store.judgement_checks import judgement_checks, judgement_checks_of_table
 from audit.store.moderation import latest_moderation
 from framework.model import RatingMethod
 
@@ -185,17 +186,21 @@ def build_report(
     no case reference anywhere (no case-level sheet, no notes, judgement checks counted per key question)."""
     framework = store.framework_for(round_row)
     all_groupings = groupings()
-    # the figures need no reasons, and the breakdowns only their columns; the case-level sheet needs all
-    table = (
-        read_case_answer_table(store, round_row)
-        if case_level
-        else read_case_answer_table(store, round_row, with_reasons=False, columns={g.column for g in all_groupings})
-    )
-    total, incomplete = table.case_totals()
-    summary = summary_from_counts(store, round_row, table.answer_counts(), total, incomplete)
-    summary = attrs.evolve(summary, judgement_checks=judgement_checks(store, round_row))
     kq_ids = [kq.id for s in framework.standards for kq in s.key_questions]
-    answer_rows, case_rows = table.breakdown_counts(sorted({g.column for g in all_groupings}), kq_ids)
+    questions = tuple(framework.question_ids)
+    columns = sorted({g.column for g in all_groupings} & set(ATTRIBUTE_COLUMNS)) if breakdowns else []
+    table: CaseAnswerTable | None = None
+    if case_level:  # the case-level sheet: every case with its reference, attributes and reasons, in order
+        table = read_case_answer_table(store, round_row)
+        block = table.code_block()  # the counts, the case totals and the judgement checks, from the same read
+        checks = judgement_checks_of_table(framework, table, block)
+        answer_rows, case_rows = table.breakdown_counts(columns, kq_ids, block=block)
+    else:  # the figures only: the cases' codes and the breakdowns' attributes, in one pass over the cases
+        block = store.answer_code_block(round_row, attribute_columns=columns)
+        checks = judgement_checks(store, round_row, block=block)
+        answer_rows, case_rows = breakdown_counts(questions, block, block.attribute_values, columns, kq_ids)
+    summary = summary_from_counts(store, round_row, block.counts(questions, questions), block.cases, block.incomplete())
+    summary = attrs.evolve(summary, judgement_checks=checks)
     level = framework.reporting.confidence_level
     intervals: dict[str, Interval | None] = {}
     unsettled_ids = set()

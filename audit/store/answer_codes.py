@@ -21,6 +21,7 @@ every answer (19 million rows), and the counts are string counting (see ``audit.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -224,34 +225,80 @@ def padded_codes_sql(width: int, column: str = "c.answer_codes") -> str:
 @attrs.frozen
 class CodeBlock:
     """The answer codes of a set of cases read at once (``AuditStore.answer_code_block``): every case's
-    codes, ``width`` characters each, joined a case after another, and the cases' ids in the same order."""
+    codes, ``width`` characters each, joined a case after another, and the cases' ids in the same order.
+
+    ``columns``: the same codes a question at a time (one character per case, in the block's order),
+    made once from ``joined`` (``code_columns``); every count, the incomplete cases and the judgement
+    checks read them. ``attributes``: the attribute values asked for, a JSON array per column in the
+    same order, each read when asked for (``attribute_values``): a national round's lists are large."""
 
     width: int
     cases: int
     joined: bytes | str  # bytes when every code is plain (Y, N, A, blank): they count faster
     ids_text: str = ""  # the case ids, comma-separated, in the order of ``joined``
+    attributes: dict[str, str] = attrs.field(factory=dict)  # column -> its values as a JSON array (``attribute_values``)
+    columns: tuple[Any, ...] = attrs.field(init=False)
 
-    def case_ids(self) -> list[int]:
-        return [int(n) for n in self.ids_text.split(",")] if self.ids_text else []
+    @columns.default
+    def _columns(self) -> tuple[Any, ...]:
+        return code_columns(self.joined, self.width)
+
+    def attribute_values(self, column: str) -> list[Any]:
+        """One attribute's values, a case after another in the block's order (blank for none)."""
+        return json.loads(self.attributes[column]) if self.cases else []
+
+    def case_ids_at(self, places: Iterable[int]) -> list[int]:
+        """The ids of the cases at these places of the block."""
+        ids = self.ids_text.split(",")
+        return [int(ids[n]) for n in places]
 
     def counts(self, question_ids: tuple[str, ...], wanted: Iterable[str]) -> dict[str, dict]:
-        return counts_in_joined(question_ids, self.joined, wanted)
+        return counts_in_columns(question_ids, self.columns, wanted)
+
+    def rows(self) -> list[Any]:
+        """Each case's codes, in the block's order."""
+        width, joined = self.width, self.joined
+        return [joined[start : start + width] for start in range(0, self.cases * width, width)]
 
     def incomplete(self) -> int:
-        """How many of the cases have a question unanswered: for each question, a number with a bit per
-        case that has it blank; the cases with any bit set, counted."""
+        """How many of the cases have a question unanswered: for each question with a blank, a number
+        with a bit per case that has it blank; the cases with any bit set, counted."""
         if not self.cases:
             return 0
         if isinstance(self.joined, str):
             width = self.width
             return sum(UNANSWERED_CODE in self.joined[n * width : (n + 1) * width] for n in range(self.cases))
         blank_anywhere = 0
-        for place in range(self.width):
-            blank_anywhere |= int.from_bytes(self.joined[place :: self.width].translate(_ONE_FOR_BLANK), "big")
+        for column in self.columns:
+            blanks = column.count(b" ")
+            if blanks == self.cases:  # every case has this one blank
+                return self.cases
+            if blanks:
+                blank_anywhere |= int.from_bytes(column.translate(_ONE_FOR_BLANK), "big")
         return blank_anywhere.bit_count()
 
 
 _ONE_FOR_BLANK = bytes(1 if byte == ord(UNANSWERED_CODE) else 0 for byte in range(256))
+
+TRANSPOSED_CASES_AT_A_TIME = 1024
+"""``code_columns`` takes the codes this many cases at a time: each piece (83 kB for the PDU framework)
+stays in the processor's cache while every question's characters are taken from it, about three times
+faster at 250,000 cases than taking each question's from the whole block."""
+
+
+def code_columns(joined: Any, width: int) -> tuple[Any, ...]:
+    """Codes joined a case after another (``width`` characters each), a question at a time: the
+    ``width`` strings of one character per case (bytes in, bytes out; text in, text out)."""
+    if not width:
+        return ()
+    pieces: list[list[Any]] = [[] for _ in range(width)]
+    step = TRANSPOSED_CASES_AT_A_TIME * width
+    for start in range(0, len(joined), step):
+        piece = joined[start : start + step]
+        for place in range(width):
+            pieces[place].append(piece[place::width])
+    nothing = joined[:0]
+    return tuple(nothing.join(of_question) for of_question in pieces)
 
 
 def joined_codes(text: str) -> bytes | str:
@@ -259,20 +306,34 @@ def joined_codes(text: str) -> bytes | str:
     return text.encode("ascii") if text.isascii() else text
 
 
-def counts_by_question(question_ids: tuple[str, ...], rows: list[str], wanted: Iterable[str]) -> dict[str, dict]:
+def counts_by_question(question_ids: tuple[str, ...], rows: list[Any], wanted: Iterable[str]) -> dict[str, dict]:
     """{question_id: {question_id, yes, no, not_applicable}} of the ``wanted`` questions with any answer,
     over code strings of ``len(question_ids)`` characters each: the rows are joined once, and a
     question's answers are every width-th character from its place (string counting, in C)."""
-    return counts_in_joined(question_ids, joined_codes("".join(rows)), wanted)
+    joined = rows[0][:0].join(rows) if rows else ""
+    return counts_in_joined(question_ids, joined_codes(joined) if isinstance(joined, str) else joined, wanted)
 
 
 def counts_in_joined(question_ids: tuple[str, ...], joined: Any, wanted: Iterable[str]) -> dict[str, dict]:
-    """``counts_by_question`` over codes already joined (``joined_codes``)."""
+    """``counts_by_question`` over codes already joined (``joined_codes``): each wanted question's
+    answers taken as every width-th character from its place."""
     width = len(question_ids)
-    yes_code, no_code, blank = (YES_CODE, NO_CODE, UNANSWERED_CODE) if isinstance(joined, str) else (b"Y", b"N", b" ")
+    wanted = tuple(wanted)
+    columns = {q: joined[question_ids.index(q) :: width] for q in wanted}
+    return _counted(wanted, columns.__getitem__, isinstance(joined, str))
+
+
+def counts_in_columns(question_ids: tuple[str, ...], columns: tuple[Any, ...], wanted: Iterable[str]) -> dict[str, dict]:
+    """``counts_by_question`` over codes a question at a time (``code_columns``)."""
+    text = bool(columns) and isinstance(columns[0], str)
+    return _counted(tuple(wanted), lambda q: columns[question_ids.index(q)], text)
+
+
+def _counted(wanted: tuple[str, ...], column_of, text: bool) -> dict[str, dict]:
+    yes_code, no_code, blank = (YES_CODE, NO_CODE, UNANSWERED_CODE) if text else (b"Y", b"N", b" ")
     counts = {}
     for question_id in wanted:
-        answers = joined[question_ids.index(question_id) :: width]
+        answers = column_of(question_id)
         yes, no = answers.count(yes_code), answers.count(no_code)
         not_applicable = len(answers) - yes - no - answers.count(blank)
         if yes or no or not_applicable:

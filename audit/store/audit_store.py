@@ -945,22 +945,39 @@ class AuditStore:
 
     # -- aggregation -----------------------------------------------------
     def answer_code_block(
-        self, round_row: Round, where: str = "", params: Iterable[Any] = (), *, in_sample_only: bool = True
+        self,
+        round_row: Round,
+        where: str = "",
+        params: Iterable[Any] = (),
+        *,
+        in_sample_only: bool = True,
+        attribute_columns: Iterable[str] = (),
     ) -> CodeBlock:
         """Each counted case's answer codes (``audit.store.answer_codes``), optionally of the cases matching
         a SQL filter on ``c``, as one block (``CodeBlock``): every case's codes joined by SQLite into
         one string, with the cases' ids in the same order, so a round of any size is one row read
         (a 250,000-case round: 20 MB, a fifth of a second), not a Python string per case.
-        ``in_sample_only`` False: reserves, swapped-out and removed cases too (the cases screen's flags)."""
+        ``in_sample_only`` False: reserves, swapped-out and removed cases too (the cases screen's flags).
+        ``attribute_columns``: these attributes of the cases too, a list per column in the block's order
+        (blank for none; SQLite writes each list as a JSON array in the same pass over the cases)."""
         width = len(self.framework_for(round_row).question_ids)
         conditions = ([f"({where})"] if where else []) + ([IN_SAMPLE] if in_sample_only else [])
-        # both aggregates take the rows in the same order; an id is digits, so a comma parts them safely
-        cases, joined, ids_text = self.db.conn.execute(
-            f"SELECT count(*), group_concat({padded_codes_sql(width)}, ''), group_concat(c.id, ',') FROM cases c"
+        columns = tuple(attribute_columns)
+        unknown = [c for c in columns if c not in ATTRIBUTE_COLUMNS]
+        if unknown:
+            raise ValueError(f"not attribute columns: {unknown}")
+        # every aggregate takes the rows in the same order; an id is digits, so a comma parts them safely
+        row = self.db.conn.execute(
+            f"SELECT count(*), group_concat({padded_codes_sql(width)}, ''), group_concat(c.id, ',')"
+            f"{''.join(f', json_group_array(coalesce(c.{c}, {chr(39) * 2}))' for c in columns)} FROM cases c"
             f" WHERE c.round_id = ?{''.join(f' AND {c}' for c in conditions)}",
             [round_row.id, *params],
         ).fetchone()
-        return CodeBlock(width=width, cases=cases, joined=joined_codes(joined or ""), ids_text=ids_text or "")
+        cases, joined, ids_text = row[:3]
+        attributes = dict(zip(columns, row[3:], strict=True))
+        return CodeBlock(
+            width=width, cases=cases, joined=joined_codes(joined or ""), ids_text=ids_text or "", attributes=attributes
+        )
 
     def answer_counts(self, round_row: Round, where: str = "", params: Iterable[Any] = ()) -> dict[str, dict]:
         """Counts per question: {question_id: {question_id, yes, no, not_applicable}} of the questions with

@@ -13,6 +13,7 @@ second once its cases are read.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
 
@@ -21,7 +22,7 @@ import attrs
 from audit.core.attributes import ATTRIBUTE_COLUMNS
 from audit.errors import InvalidValue
 from audit.store import AuditStore, Round
-from audit.store.answer_codes import counts_by_question, incomplete, padded_codes_sql
+from audit.store.answer_codes import CodeBlock, counts_by_question, padded_codes_sql
 from audit.store.audit_store import IN_SAMPLE
 
 CASE_REF_COLUMN = "case_ref"
@@ -104,36 +105,104 @@ class CaseAnswerTable:
             yield [case_ref, *attributes, *answers]
 
     # -- counts --------------------------------------------------------
+    def code_block(self) -> CodeBlock:
+        """The cases' codes as one block (``audit.store.answer_codes.CodeBlock``), in the table's order:
+        what the counts, the case totals and the judgement checks read. A not-applicable reason's code
+        is held as "?" there (neither Yes, No nor blank: counted as not applicable)."""
+        joined = "".join([codes for _, _, codes in self.cases]).encode("ascii", "replace")
+        return CodeBlock(width=len(self.question_ids), cases=len(self.cases), joined=joined)
+
     def case_totals(self) -> tuple[int, int]:
         """(cases, incomplete cases): a case is incomplete until every question has an answer."""
-        return len(self.cases), incomplete(codes for _, _, codes in self.cases)
+        return len(self.cases), self.code_block().incomplete()
 
     def answer_counts(self) -> dict[str, dict]:
         """{question_id: {question_id, yes, no, not_applicable}} for questions with any answer,
         the shape of ``AuditStore.answer_counts``."""
-        return counts_by_question(self.question_ids, [codes for _, _, codes in self.cases], self.question_ids)
+        return self.code_block().counts(self.question_ids, self.question_ids)
 
-    def breakdown_counts(self, columns: Iterable[str], question_ids: Iterable[str]) -> tuple[list[dict], list[dict]]:
-        """Answer counts and case counts by each attribute column's values: (answer rows
-        {column_name, value, question_id, yes, no, not_applicable}, case rows {column_name, value,
-        cases}). A blank value is None, as SQL has it."""
-        wanted = [q for q in question_ids if q in self.question_ids]
-        answer_rows: list[dict] = []
-        case_rows: list[dict] = []
-        codes = [c for _, _, c in self.cases]
-        for column in columns:
-            if column not in self.attribute_columns:
-                continue
-            values = list(map(itemgetter(self.attribute_columns.index(column)), map(itemgetter(1), self.cases)))
-            groups: dict[str, list[str]] = {value: [] for value in dict.fromkeys(values)}  # in order of first use
-            for value, case_codes in zip(values, codes, strict=True):
-                groups[value].append(case_codes)
-            for value, members in groups.items():
+    def attribute_values(self, column: str) -> list:
+        """One attribute's values, a case after another in the table's order (blank for none)."""
+        return list(map(itemgetter(self.attribute_columns.index(column)), map(itemgetter(1), self.cases)))
+
+    def breakdown_counts(
+        self, columns: Iterable[str], question_ids: Iterable[str], *, block: CodeBlock | None = None
+    ) -> tuple[list[dict], list[dict]]:
+        """Answer counts and case counts by each attribute column's values (``breakdown_counts``);
+        ``block``: the table's ``code_block()``, when already made."""
+        present = [c for c in columns if c in self.attribute_columns]
+        block = self.code_block() if block is None else block
+        return breakdown_counts(self.question_ids, block, self.attribute_values, present, question_ids)
+
+
+MASKED_GROUPS = 16
+"""An attribute with at most this many values is counted by bit masks (``breakdown_counts``); one with
+more (a national round's hundreds of teams) by joining each group's codes."""
+
+
+def breakdown_counts(
+    question_ids: tuple[str, ...],
+    block: CodeBlock,
+    values_of: Callable[[str], list],
+    columns: Iterable[str],
+    wanted: Iterable[str],
+    *,
+    masked_groups: int = MASKED_GROUPS,
+) -> tuple[list[dict], list[dict]]:
+    """Answer counts and case counts by each attribute column's values: (answer rows {column_name,
+    value, question_id, yes, no, not_applicable} of the ``wanted`` questions, case rows {column_name,
+    value, cases}). ``values_of(column)``: the column's value for each case of ``block``, in its order.
+    A blank value is None, as SQL has it.
+
+    An attribute with at most ``masked_groups`` values (most: sentence type, gender, RoSH level...) is counted with numbers
+    that have a bit per case: one for each value ("this case is in the group") and, made once, one for
+    each wanted question's Yes, No and blank; a group's count is the bits two numbers share. One with
+    many values (teams) is counted from each group's codes joined."""
+    wanted = [q for q in wanted if q in question_ids]
+    answer_rows: list[dict] = []
+    case_rows: list[dict] = []
+    masks: dict[str, tuple[int, int, int]] | None = None
+    rows: list | None = None
+    for column in columns:
+        values = values_of(column)
+        distinct = list(dict.fromkeys(values))  # in order of first use
+        if len(distinct) <= masked_groups:
+            if masks is None:
+                masks = {q: _code_masks(block.columns[question_ids.index(q)]) for q in wanted}
+            for value in distinct:
+                group = int.from_bytes(bytes(map(operator.eq, values, itertools.repeat(value))), "big")
+                in_group = group.bit_count()
                 shown = value or None  # a blank attribute is counted as not recorded
-                case_rows.append({"column_name": column, "value": shown, "cases": len(members)})
-                for _question_id, counts in counts_by_question(self.question_ids, members, wanted).items():
-                    answer_rows.append({"column_name": column, "value": shown, **counts})
-        return answer_rows, case_rows
+                case_rows.append({"column_name": column, "value": shown, "cases": in_group})
+                for question_id in wanted:
+                    yes_mask, no_mask, blank_mask = masks[question_id]
+                    yes, no = (yes_mask & group).bit_count(), (no_mask & group).bit_count()
+                    not_applicable = in_group - yes - no - (blank_mask & group).bit_count()
+                    if yes or no or not_applicable:
+                        counts = {"question_id": question_id, "yes": yes, "no": no, "not_applicable": not_applicable}
+                        answer_rows.append({"column_name": column, "value": shown, **counts})
+            continue
+        if rows is None:
+            rows = block.rows()
+        groups: dict[object, list] = {value: [] for value in distinct}
+        for value, case_codes in zip(values, rows, strict=True):
+            groups[value].append(case_codes)
+        for value, members in groups.items():
+            shown = value or None
+            case_rows.append({"column_name": column, "value": shown, "cases": len(members)})
+            for counts in counts_by_question(question_ids, members, wanted).values():
+                answer_rows.append({"column_name": column, "value": shown, **counts})
+    return answer_rows, case_rows
+
+
+_ONE_FOR = {code: bytes(1 if byte == ord(code) else 0 for byte in range(256)) for code in ("Y", "N", " ")}
+
+
+def _code_masks(column: bytes) -> tuple[int, int, int]:
+    """(Yes, No, blank) of one question's codes (a byte per case), each as a number with a bit per case."""
+    if isinstance(column, str):  # a not-applicable reason's code is neither Yes, No nor blank
+        column = column.encode("ascii", "replace")
+    return tuple(int.from_bytes(column.translate(_ONE_FOR[code]), "big") for code in ("Y", "N", " "))  # type: ignore[return-value]
 
 
 class _AnswerCodes:

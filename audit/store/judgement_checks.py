@@ -6,7 +6,9 @@ from __future__ import annotations
 from audit.core.judgement_checks import JudgementCheck
 from audit.store.answer_codes import CodeBlock
 from audit.store.audit_store import AuditStore
+from audit.store.case_table import CaseAnswerTable
 from audit.store.rounds import Round
+from framework import Framework
 from framework.rules import judgement_disagrees
 
 
@@ -19,27 +21,54 @@ def judgement_checks(
     A case screen's "check" warning, for the whole round.
 
     Read from the cases' answer codes (``AuditStore.answer_code_block``; ``block``: the ones a summary
-    has read already, of the same cases). The candidates are found a key question at a time over every
-    case at once: each question's codes, one byte per case, become a number with a bit per case
-    ("answered Yes"), so "Yes with some prompt No and no prompt Yes" is a few integer operations; the
-    framework's rule then decides on each, and only the cases it flags are looked up by reference."""
-    framework = store.framework_for(round_row)
-    questions = tuple(framework.question_ids)
-    width = len(questions)
+    has read already, of the same cases); only the cases flagged are looked up by reference."""
     if block is None:
         block = store.answer_code_block(round_row, in_sample_only=in_sample_only)
-    if not block.cases:
+    found = flagged_judgements(store.framework_for(round_row), block)
+    if not found:
         return ()
-    joined = block.joined if isinstance(block.joined, bytes) else block.joined.encode("ascii", "replace")
+    ids = block.case_ids_at(n for n, *_ in found)
+    refs = _case_refs(store, sorted(set(ids)))
+    named = [
+        (refs[case_id], question, judgement, text) for case_id, (_, question, judgement, text) in zip(ids, found, strict=True)
+    ]
+    return in_order(store.framework_for(round_row), named)
+
+
+def judgement_checks_of_table(framework: Framework, table: CaseAnswerTable, block: CodeBlock) -> tuple[JudgementCheck, ...]:
+    """``judgement_checks`` of a round read as a case table (a report's), from its ``code_block()``: no second read."""
+    found = flagged_judgements(framework, block)
+    return in_order(framework, [(table.cases[n][0], question, judgement, text) for n, question, judgement, text in found])
+
+
+def in_order(framework: Framework, found: list[tuple[str, str, str, str]]) -> tuple[JudgementCheck, ...]:
+    """(case reference, key question, judgement, its text) as checks, in case-reference order, then the framework's."""
+    order = {kq.id: n for n, kq in enumerate(framework.key_questions)}
+    checks = [JudgementCheck(case_ref=ref, question=q, judgement=j, text=t) for ref, q, j, t in found]
+    return tuple(sorted(checks, key=lambda c: (c.case_ref, order[c.question])))
+
+
+def flagged_judgements(framework: Framework, block: CodeBlock) -> list[tuple[int, str, str, str]]:
+    """(place of the case in the block, key question, judgement, its text) of each judgement to review.
+
+    The candidates are found a key question at a time over every case at once: each question's codes
+    (the block's columns, one character per case) become a number with a bit per case ("answered Yes"),
+    so "Yes with some prompt No and no prompt Yes" is a few integer operations; the framework's rule
+    then decides on each. Any code but Yes and No (a not-applicable reason's) counts as neither."""
+    questions = tuple(framework.question_ids)
     cases = block.cases
+    if not cases:
+        return []
+    columns = block.columns
+    if columns and isinstance(columns[0], str):
+        columns = tuple(column.encode("ascii", "replace") for column in columns)
     everyone = int.from_bytes(b"\x01" * cases, "big")
 
     def answered(question_id: str, code: bytes) -> int:
-        column = joined[questions.index(question_id) :: width]
-        return int.from_bytes(column.translate(_ONE_FOR[code]), "big")
+        return int.from_bytes(columns[questions.index(question_id)].translate(_ONE_FOR[code]), "big")
 
-    word = {b"Y": "Yes", b"N": "No"}
-    found: list[tuple[int, str, str, str]] = []  # (place of the case in the block, key question, judgement, its text)
+    word = {ord("Y"): "Yes", ord("N"): "No"}
+    found: list[tuple[int, str, str, str]] = []
     for kq in framework.key_questions:
         if not kq.prompts:
             continue
@@ -50,22 +79,18 @@ def judgement_checks(
         candidates = (answered(kq.id, b"Y") & prompt_no & (everyone ^ prompt_yes)) | (
             answered(kq.id, b"N") & prompt_yes & (everyone ^ prompt_no)
         )
+        if not candidates:
+            continue
         flags = candidates.to_bytes(cases, "big")
+        own = columns[questions.index(kq.id)]
+        of_prompts = [columns[questions.index(p.id)] for p in kq.prompts]
         n = flags.find(1)
         while n != -1:
-            codes = joined[n * width : (n + 1) * width]
-            judgement = word.get(codes[questions.index(kq.id) : questions.index(kq.id) + 1])
-            prompts = [word.get(codes[i : i + 1]) for i in (questions.index(p.id) for p in kq.prompts)]
-            if judgement is not None and judgement_disagrees(judgement, prompts):
+            judgement = word.get(own[n])
+            if judgement is not None and judgement_disagrees(judgement, [word.get(column[n]) for column in of_prompts]):
                 found.append((n, kq.id, judgement, kq.text))
             n = flags.find(1, n + 1)
-    if not found:
-        return ()
-    ids = block.case_ids()
-    refs = _case_refs(store, sorted({ids[n] for n, *_ in found}))
-    order = {kq.id: n for n, kq in enumerate(framework.key_questions)}
-    checks = [JudgementCheck(case_ref=refs[ids[n]], question=q, judgement=j, text=t) for n, q, j, t in found]
-    return tuple(sorted(checks, key=lambda c: (c.case_ref, order[c.question])))
+    return found
 
 
 def _case_refs(store: AuditStore, case_ids: list[int]) -> dict[int, str]:
