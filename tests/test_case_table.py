@@ -26,6 +26,7 @@ from audit.core.attributes import ATTRIBUTE_COLUMNS
 from audit.reports.formats import render_report
 from audit.reports.model import build_report
 from audit.store import AuditStore, write_lock
+from audit.store.answer_codes import code_columns
 from audit.store.case_table import (
     DEIDENTIFY_DROPS,
     MASKED_GROUPS,
@@ -193,6 +194,43 @@ def test_case_table_equals_reading_answer_by_answer(cases, changes):
                     tuple(QUESTIONS), block, block.attribute_values, columns, KEY_QUESTIONS, masked_groups=masked_groups
                 )
                 assert as_counter(*found) == expected
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases=st.lists(a_case, max_size=7), changes=changed_answers, left_out=st.sets(st.integers(0, 6)))
+def test_a_report_counts_the_same_with_and_without_its_case_level_sheet(cases, changes, left_out):
+    """An XLSX report (with its case-level sheet: reasons, case references) and an HTML one (the
+    codes and attributes alone) count the same: summary, judgement checks and breakdowns, with
+    reserves and removed cases left out of both."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "audit.db"
+        make_round(path, cases, changes)
+        with AuditStore.open(path) as store:
+            with write_lock(store.db):
+                for n in left_out:
+                    change = "sample_status = 'reserve'" if n % 2 else "removed = 'Yes'"
+                    store.db.execute(f"UPDATE cases SET {change} WHERE case_ref = ?", [f"C{n:03d}"])
+            round_row = store.round("R")
+            with_sheet = build_report(store, round_row, case_level=True)
+            without = build_report(store, round_row, case_level=False)
+            counted = len(cases) - len([n for n in left_out if n < len(cases)])
+            assert with_sheet.summary.cases == without.summary.cases == counted
+            assert with_sheet.summary == without.summary  # every figure, and the judgement checks
+            assert with_sheet.breakdowns == without.breakdowns
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases=st.integers(0, 2600), width=st.integers(1, 90), seed=st.integers(0, 2**32), text=st.booleans())
+def test_code_columns_are_each_questions_codes(cases, width, seed, text):
+    """Taking the codes a question at a time in cache-sized pieces (several pieces past 1,024 cases)
+    gives what taking every width-th character of the whole block gives, for bytes and for text."""
+    import random
+
+    rng = random.Random(seed)
+    # a case table's codes may be text: a reason's code is a character beyond ASCII
+    codes = "".join(rng.choice(["Y", "N", "A", " ", "\U00010000"] if text else "YNA ") for _ in range(cases * width))
+    block = codes if text else codes.encode("ascii")
+    assert code_columns(block, width) == tuple(block[place::width] for place in range(width))
 
 
 def xml_safe(text: str) -> str:

@@ -177,9 +177,11 @@ def build_report(
     breakdowns: bool = True,
     case_refs: bool = True,
 ) -> Report:
-    """Everything the report shows, from one read of the round's cases and answers: the summary's
-    counts, the case totals and every breakdown are counted from the same case table (so they
-    agree with each other), which the XLSX report also writes out as its case-level sheet.
+    """Everything the report shows, from one read of the round's cases: the summary's counts, the case
+    totals, the judgement checks and every breakdown are counted from the same cases' codes (so they
+    agree with each other). With ``case_level`` that read is the case table the XLSX report writes
+    out as its case-level sheet; without, the codes and the breakdowns' attributes alone
+    (``AuditStore.answer_code_block``), a third of the time at national scale.
 
     ``notes``: the notes appendix (every note on an answer, with its case and auditor);
     ``breakdowns``: the breakdowns by case attributes (an appendix in print); ``case_refs`` False:

@@ -74,6 +74,14 @@ ANSWERED_IN_SAMPLE = (
 )
 
 
+def attribute_sql(column: str) -> str:
+    """SQL for a case's attribute as a case table and a report read it: blank for none, and a value
+    another tool stored as bytes written out as hexadecimal (JSON, and a sheet, hold text)."""
+    if column not in ATTRIBUTE_COLUMNS:
+        raise ValueError(f"not an attribute column: {column!r}")
+    return f"CASE WHEN typeof(c.{column}) = 'blob' THEN hex(c.{column}) ELSE coalesce(c.{column}, '') END"
+
+
 def new_id() -> str:
     """A new round's or event's id: a random UUID's 32 hex digits (uuid is imported at the first: a command
     that only reads, such as `caseaudit summary`, never needs it)."""
@@ -962,14 +970,11 @@ class AuditStore:
         (blank for none; SQLite writes each list as a JSON array in the same pass over the cases)."""
         width = len(self.framework_for(round_row).question_ids)
         conditions = ([f"({where})"] if where else []) + ([IN_SAMPLE] if in_sample_only else [])
-        columns = tuple(attribute_columns)
-        unknown = [c for c in columns if c not in ATTRIBUTE_COLUMNS]
-        if unknown:
-            raise ValueError(f"not attribute columns: {unknown}")
+        columns = tuple(attribute_columns)  # each checked against the attributes' names (attribute_sql)
         # every aggregate takes the rows in the same order; an id is digits, so a comma parts them safely
         row = self.db.conn.execute(
             f"SELECT count(*), group_concat({padded_codes_sql(width)}, ''), group_concat(c.id, ',')"
-            f"{''.join(f', json_group_array(coalesce(c.{c}, {chr(39) * 2}))' for c in columns)} FROM cases c"
+            f"{''.join(f', json_group_array({attribute_sql(c)})' for c in columns)} FROM cases c"
             f" WHERE c.round_id = ?{''.join(f' AND {c}' for c in conditions)}",
             [round_row.id, *params],
         ).fetchone()

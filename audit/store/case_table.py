@@ -1,5 +1,7 @@
-"""A round's cases and answers read once, compactly: the case-level sheet, and every count
-a summary or report needs (whole-round counts, case totals, breakdowns) taken from it.
+"""A round's cases and answers read once, compactly: the case-level sheet (an XLSX report's, an
+export's), and the counts of a report that has one (whole-round counts, case totals, breakdowns)
+taken from it; a report without one counts from ``AuditStore.answer_code_block``, with the same
+``breakdown_counts``.
 
 Each case is held as its reference, its attribute values and a string with one character
 per question in framework order: "Y" Yes, "N" No, "A" N/A, " " unanswered, and for each
@@ -22,8 +24,16 @@ import attrs
 from audit.core.attributes import ATTRIBUTE_COLUMNS
 from audit.errors import InvalidValue
 from audit.store import AuditStore, Round
-from audit.store.answer_codes import CodeBlock, counts_by_question, padded_codes_sql
-from audit.store.audit_store import IN_SAMPLE
+from audit.store.answer_codes import (
+    NO_CODE,
+    UNANSWERED_CODE,
+    YES_CODE,
+    CodeBlock,
+    code_bits,
+    counts_by_question,
+    padded_codes_sql,
+)
+from audit.store.audit_store import IN_SAMPLE, attribute_sql
 
 CASE_REF_COLUMN = "case_ref"
 # the column of a question's notes, beside the question's own column (only for questions with any note)
@@ -154,10 +164,11 @@ def breakdown_counts(
     value, cases}). ``values_of(column)``: the column's value for each case of ``block``, in its order.
     A blank value is None, as SQL has it.
 
-    An attribute with at most ``masked_groups`` values (most: sentence type, gender, RoSH level...) is counted with numbers
-    that have a bit per case: one for each value ("this case is in the group") and, made once, one for
-    each wanted question's Yes, No and blank; a group's count is the bits two numbers share. One with
-    many values (teams) is counted from each group's codes joined."""
+    An attribute with at most ``masked_groups`` values (most: sentence type, gender, RoSH level...) is
+    counted with numbers that hold a byte per case, 1 or 0 (``code_bits``): one for each value ("this
+    case is in the group") and, made once, one for each wanted question's Yes, No and blank; a group's
+    count is the 1s two numbers share. One with many values (teams) is counted from each group's codes
+    joined."""
     wanted = [q for q in wanted if q in question_ids]
     answer_rows: list[dict] = []
     case_rows: list[dict] = []
@@ -165,6 +176,8 @@ def breakdown_counts(
     rows: list | None = None
     for column in columns:
         values = values_of(column)
+        if len(values) != block.cases:
+            raise ValueError(f"{column}: {len(values)} values for {block.cases} cases")
         distinct = list(dict.fromkeys(values))  # in order of first use
         if len(distinct) <= masked_groups:
             if masks is None:
@@ -195,14 +208,9 @@ def breakdown_counts(
     return answer_rows, case_rows
 
 
-_ONE_FOR = {code: bytes(1 if byte == ord(code) else 0 for byte in range(256)) for code in ("Y", "N", " ")}
-
-
-def _code_masks(column: bytes) -> tuple[int, int, int]:
-    """(Yes, No, blank) of one question's codes (a byte per case), each as a number with a bit per case."""
-    if isinstance(column, str):  # a not-applicable reason's code is neither Yes, No nor blank
-        column = column.encode("ascii", "replace")
-    return tuple(int.from_bytes(column.translate(_ONE_FOR[code]), "big") for code in ("Y", "N", " "))  # type: ignore[return-value]
+def _code_masks(column: bytes | str) -> tuple[int, int, int]:
+    """(Yes, No, blank) of one question's codes, each as one number (``code_bits``)."""
+    return code_bits(column, YES_CODE), code_bits(column, NO_CODE), code_bits(column, UNANSWERED_CODE)
 
 
 class _AnswerCodes:
@@ -231,15 +239,10 @@ def read_case_answer_table(
     round_row: Round,
     *,
     deidentify: bool = False,
-    with_reasons: bool = True,
-    columns: Iterable[str] | None = None,
 ) -> CaseAnswerTable:
     """The case sheet of a round, in case-reference order. De-identified: case references become
     salted hashes (and the rows are sorted by them); notes, not-applicable reasons, dates, ages
-    and practitioners' names are left out. ``with_reasons=False``: every not-applicable answer
-    is "N/A" and no notes are read (the figures need neither; a report without its case-level sheet
-    reads none).
-    ``columns``: only these attribute columns (default: all of them).
+    and practitioners' names are left out.
 
     Each case's answers are its ``answer_codes`` (``audit.store.answer_codes``), one row per case;
     the not-applicable reasons come from the answers that have one (a partial index holds them).
@@ -249,15 +252,14 @@ def read_case_answer_table(
     framework = store.framework_for(round_row)
     questions = tuple(framework.question_ids)
     width = len(questions)
-    wanted = ATTRIBUTE_COLUMNS if columns is None else tuple(c for c in ATTRIBUTE_COLUMNS if c in set(columns))
-    attribute_columns = tuple(c for c in wanted if not (deidentify and c in DEIDENTIFY_DROPS))
+    attribute_columns = tuple(c for c in ATTRIBUTE_COLUMNS if not (deidentify and c in DEIDENTIFY_DROPS))
     shared: dict[str, str] = {}
     one_copy = shared.setdefault
     case_ids: list[int] = []
     cases: list[tuple[str, tuple[str, ...], str]] = []
     for row in store.db.conn.execute(
         f"""
-        SELECT c.id, c.case_ref, {padded_codes_sql(width)}{"".join(f", coalesce(c.{c}, '')" for c in attribute_columns)}
+        SELECT c.id, c.case_ref, {padded_codes_sql(width)}{"".join(f", {attribute_sql(c)}" for c in attribute_columns)}
         FROM cases c WHERE c.round_id = ? AND {IN_SAMPLE} ORDER BY c.case_ref
         """,
         [round_row.id],
@@ -265,12 +267,12 @@ def read_case_answer_table(
         case_ids.append(row[0])
         cases.append((row[1], tuple([one_copy(value, value) for value in row[3:]]), row[2]))
     answer_codes = _AnswerCodes()
-    if with_reasons and not deidentify:
+    if not deidentify:
         _add_reasons(store, round_row, case_ids, cases, questions, answer_codes)
     if deidentify:
         salt = store.deidentify_salt()
         cases = sorted(((deidentified_ref(salt, ref), attributes, codes) for ref, attributes, codes in cases), key=itemgetter(0))
-    notes = read_notes(store, round_row) if with_reasons and not deidentify else {}
+    notes = {} if deidentify else read_notes(store, round_row)
     noted = {q for of_case in notes.values() for q in of_case}
     note_questions = tuple(q for q in questions if q in noted)
     return CaseAnswerTable(

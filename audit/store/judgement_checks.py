@@ -4,7 +4,7 @@ place that reads them, for `caseaudit summary`, `caseaudit check --round`, the r
 from __future__ import annotations
 
 from audit.core.judgement_checks import JudgementCheck
-from audit.store.answer_codes import CodeBlock
+from audit.store.answer_codes import NO_CODE, YES_CODE, CodeBlock, code_bits
 from audit.store.audit_store import AuditStore
 from audit.store.case_table import CaseAnswerTable
 from audit.store.rounds import Round
@@ -52,7 +52,7 @@ def flagged_judgements(framework: Framework, block: CodeBlock) -> list[tuple[int
     """(place of the case in the block, key question, judgement, its text) of each judgement to review.
 
     The candidates are found a key question at a time over every case at once: each question's codes
-    (the block's columns, one character per case) become a number with a bit per case ("answered Yes"),
+    (the block's columns, one character per case) become a number with a byte per case (``code_bits``: 1 where "answered Yes"),
     so "Yes with some prompt No and no prompt Yes" is a few integer operations; the framework's rule
     then decides on each. Any code but Yes and No (a not-applicable reason's) counts as neither."""
     questions = tuple(framework.question_ids)
@@ -60,24 +60,23 @@ def flagged_judgements(framework: Framework, block: CodeBlock) -> list[tuple[int
     if not cases:
         return []
     columns = block.columns
-    if columns and isinstance(columns[0], str):
-        columns = tuple(column.encode("ascii", "replace") for column in columns)
     everyone = int.from_bytes(b"\x01" * cases, "big")
 
-    def answered(question_id: str, code: bytes) -> int:
-        return int.from_bytes(columns[questions.index(question_id)].translate(_ONE_FOR[code]), "big")
+    def answered(question_id: str, code: str) -> int:
+        return code_bits(columns[questions.index(question_id)], code)
 
-    word = {ord("Y"): "Yes", ord("N"): "No"}
+    # a case's code, as a bytes column gives it (a number) or a text one (a character)
+    word: dict[int | str, str] = {ord(YES_CODE): "Yes", ord(NO_CODE): "No", YES_CODE: "Yes", NO_CODE: "No"}
     found: list[tuple[int, str, str, str]] = []
     for kq in framework.key_questions:
         if not kq.prompts:
             continue
         prompt_yes = prompt_no = 0
         for prompt in kq.prompts:
-            prompt_yes |= answered(prompt.id, b"Y")
-            prompt_no |= answered(prompt.id, b"N")
-        candidates = (answered(kq.id, b"Y") & prompt_no & (everyone ^ prompt_yes)) | (
-            answered(kq.id, b"N") & prompt_yes & (everyone ^ prompt_no)
+            prompt_yes |= answered(prompt.id, YES_CODE)
+            prompt_no |= answered(prompt.id, NO_CODE)
+        candidates = (answered(kq.id, YES_CODE) & prompt_no & (everyone ^ prompt_yes)) | (
+            answered(kq.id, NO_CODE) & prompt_yes & (everyone ^ prompt_no)
         )
         if not candidates:
             continue
@@ -100,10 +99,6 @@ def _case_refs(store: AuditStore, case_ids: list[int]) -> dict[int, str]:
         marks = ", ".join("?" for _ in chunk)
         refs.update(store.db.conn.execute(f"SELECT id, case_ref FROM cases WHERE id IN ({marks})", chunk).fetchall())
     return refs
-
-
-# a byte per case: 1 where a question's code is the one asked for, else 0
-_ONE_FOR = {code: bytes(1 if byte == code[0] else 0 for byte in range(256)) for code in (b"Y", b"N")}
 
 
 def judgement_check_counts(store: AuditStore, round_row: Round) -> dict[str, int]:
