@@ -67,8 +67,9 @@ def percent_yes(yes: int, no: int) -> Percentage | None:
     relevant = yes + no
     if relevant == 0:
         return None
-    exact = Fraction(100 * yes, relevant)
-    return Percentage(yes=yes, relevant=relevant, exact=exact, printed=round_half_up(exact))
+    # printed: round_half_up of the exact value, in whole numbers (a national round's breakdowns ask tens of thousands)
+    printed = (200 * yes + relevant) // (2 * relevant)
+    return Percentage(yes=yes, relevant=relevant, exact=Fraction(100 * yes, relevant), printed=printed)
 
 
 # -------------------------------------------------------------- bands

@@ -219,6 +219,24 @@ def test_a_report_counts_the_same_with_and_without_its_case_level_sheet(cases, c
             assert with_sheet.breakdowns == without.breakdowns
 
 
+def test_an_attribute_another_tool_stored_as_bytes_is_counted_as_its_hex_by_both_report_paths(tmp_path):
+    """JSON holds no bytes: the report without a case-level sheet reads such a value as the case table does."""
+    path = tmp_path / "audit.db"
+    case = {
+        "attributes": {"sentence_type": "Licence", "gender": "Male", "team": "North"},
+        "answers": {KEY_QUESTIONS[0]: (Answer.YES, None)},
+    }
+    make_round(path, [case, case | {"attributes": case["attributes"] | {"team": "South"}}])
+    with AuditStore.open(path) as store:
+        store.db.execute("UPDATE cases SET team = x'01ff' WHERE case_ref = 'C001'")  # another tool's write
+        round_row = store.round("R")
+        with_sheet = build_report(store, round_row, case_level=True)
+        without = build_report(store, round_row, case_level=False)
+    assert with_sheet.breakdowns == without.breakdowns
+    (team,) = [b for b in without.breakdowns if b.label.lower().startswith("team")]
+    assert sorted(g.label for g in team.groups) == ["01FF", "North"]
+
+
 @settings(max_examples=40, deadline=None)
 @given(cases=st.integers(0, 2600), width=st.integers(1, 90), seed=st.integers(0, 2**32), text=st.booleans())
 def test_code_columns_are_each_questions_codes(cases, width, seed, text):

@@ -300,6 +300,26 @@ def test_an_import_whose_derived_event_id_is_taken_records_its_change_all_the_sa
         assert store.answer(store.case(round_row, "A100001")["id"], "2.2.1")["value"] == "Yes"
 
 
+def test_a_new_case_whose_first_events_the_history_holds_is_refused_in_one_clear_line(tmp_path, event_index, cli):
+    """A case renamed outside caseaudit leaves its events under the old reference's ids: importing the
+    old sheet again would make the same ids for the "new" case. Nothing is imported, and the line says why
+    (it said the database could not be used)."""
+    db = tmp_path / "a.db"
+    sheet = big_sheet(tmp_path / "sheet.csv", cases=3)
+    with AuditStore.open(db) as store:
+        import_sheet(store, sheet, "R", unit=UNIT, auditor="spo.a")
+        store.db.execute("UPDATE cases SET case_ref = 'RENAMED' WHERE case_ref = 'C000001'")  # outside caseaudit
+    before = history_of_every_answer(db)
+    result = cli("--db", db, "--auditor", "spo.a", "import", sheet, "--round", "R")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert "sheet.csv: nothing was imported: the history already holds one of its changes" in result.err
+    assert "renamed or deleted outside caseaudit" in result.err and "cannot be used" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert history_of_every_answer(db) == before
+    with AuditStore.open(db) as store:
+        assert store.db.execute("SELECT count(*) FROM cases WHERE case_ref = 'C000001'").fetchone()[0] == 0
+
+
 # ------------------------------------------------------------------ reading XLSX text cells quickly, as openpyxl does
 @pytest.mark.parametrize(
     "cell,quick",

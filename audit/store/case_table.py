@@ -15,7 +15,6 @@ second once its cases are read.
 from __future__ import annotations
 
 import itertools
-import operator
 from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
 
@@ -179,11 +178,14 @@ def breakdown_counts(
         if len(values) != block.cases:
             raise ValueError(f"{column}: {len(values)} values for {block.cases} cases")
         distinct = list(dict.fromkeys(values))  # in order of first use
-        if len(distinct) <= masked_groups:
+        if len(distinct) <= min(masked_groups, 256):  # a group's number is a byte
             if masks is None:
                 masks = {q: _code_masks(block.columns[question_ids.index(q)]) for q in wanted}
-            for value in distinct:
-                group = int.from_bytes(bytes(map(operator.eq, values, itertools.repeat(value))), "big")
+            number = {value: n for n, value in enumerate(distinct)}
+            group_of = bytes(map(number.__getitem__, values))  # a byte per case: its group's number
+            for n, value in enumerate(distinct):
+                one_for_n = bytes(n) + b"\x01" + bytes(255 - n)  # 1 where a case is in this group, else 0
+                group = int.from_bytes(group_of.translate(one_for_n), "big")
                 in_group = group.bit_count()
                 shown = value or None  # a blank attribute is counted as not recorded
                 case_rows.append({"column_name": column, "value": shown, "cases": in_group})

@@ -176,8 +176,18 @@ def write_imported_cases(
 
             write(ordered[:first_held], 0)
             writer.settle()  # the slots with open conflicts, all among the cases held before
-            with _event_index_set_aside(conn, new_events):
-                write(ordered[first_held:], first_held)
+            try:
+                with _event_index_set_aside(conn, new_events):
+                    write(ordered[first_held:], first_held)
+            except sqlite3.IntegrityError as error:
+                # a new case's first events have ids derived from its reference: one the history holds already
+                # was made for a case of that reference which the round no longer holds by it
+                if "event_id" not in str(error):
+                    raise
+                raise InvalidValue(
+                    f"{source.removeprefix('import:')}: nothing was imported: the history already holds one of its"
+                    " changes to a case new to this round (a case renamed or deleted outside caseaudit?)"
+                ) from None
     finally:
         conn.execute(f"PRAGMA cache_size = {cache_before}")
     return ImportCounts(cases_added=added, cases_updated=updated, answers_changed=changed, cases_changed=cases_changed)
