@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit.store import AuditStore
 from audit.store.answer_codes import CODE_OF_VALUE
@@ -340,3 +342,28 @@ def test_a_bulk_writer_can_defer_the_codes_to_the_end_of_its_write(tmp_path):
         }
     assert stored_codes(db) == codes_from_answers(db)
     assert stored_codes(db)[("Bulk", "X000002")].startswith(" YA")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    haystacks=st.lists(st.text(alphabet="abl ic", max_size=6), max_size=30),
+    progress=st.lists(st.sampled_from(["complete", "in progress", "not started"]), min_size=30, max_size=30),
+    keys=st.lists(
+        st.tuples(st.sampled_from(["a", "b", "l", "i", " ", "backspace"]), st.sampled_from(["all", "complete", "in progress"]))
+    ),
+)
+def test_the_cases_filter_narrowing_as_keys_are_typed_shows_what_a_fresh_search_shows(haystacks, progress, keys):
+    """The cases screen searches only the last matches when the text grows (a key typed): every text
+    and status, keys typed and taken back and the status changed on the way, shows exactly the cases a
+    search of every case shows."""
+    from audit.tui.screens.cases import CaseListing
+
+    rows = [
+        (f"C{n:03d}", "", "", "", "", 0, "main", n % 3 != 0, 0, progress[n], haystack) for n, haystack in enumerate(haystacks)
+    ]
+    listing = CaseListing(rows, 10)
+    text = ""
+    for key, status in keys:
+        text = text[:-1] if key == "backspace" else text + key
+        fresh = CaseListing(rows, 10).matching(text, status)
+        assert list(listing.matching(text, status)) == list(fresh)

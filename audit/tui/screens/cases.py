@@ -62,6 +62,8 @@ class CaseListing:
         self.complete = sum(1 for row in rows if row[7] and row[9] == "complete")
         self.reserves = sum(1 for row in rows if row[6] == "reserve" and not row[8])
         self.removed = sum(row[8] for row in rows)
+        self._last_matched: tuple[str, str, Sequence[int]] | None = None  # (text, status, places) asked for last
+        self._checks_counted: tuple[dict[str, int], int] | None = None
 
     def place(self, case_ref) -> int | None:
         """Where ``case_ref`` is in the rows, or None."""
@@ -69,17 +71,31 @@ class CaseListing:
         return n if n < len(self.refs) and self.refs[n] == case_ref else None
 
     def matching(self, text: str, status: str) -> Sequence[int]:
-        """The places of the cases shown for a filter text and a status ("all" or a progress), in order."""
-        if status == "all":
-            if not text:
-                return range(len(self.rows))
-            return [n for n, haystack in enumerate(self.haystacks) if text in haystack]
-        rows, progress = self.rows, self.progress
-        return [
-            n
-            for n, haystack in enumerate(self.haystacks)
-            if progress[n] == status and rows[n][7] and (not text or text in haystack)
-        ]
+        """The places of the cases shown for a filter text and a status ("all" or a progress), in order.
+
+        A text that holds the one asked for before (the next key typed) can only match cases that one
+        matched: only those are searched again."""
+        last = self._last_matched
+        if last is not None and last[0] and last[0] in text and last[1] == status:
+            haystacks = self.haystacks
+            found: Sequence[int] = [n for n in last[2] if text in haystacks[n]]
+        elif status == "all":
+            found = range(len(self.rows)) if not text else [n for n, h in enumerate(self.haystacks) if text in h]
+        else:
+            rows, progress = self.rows, self.progress
+            found = [
+                n
+                for n, haystack in enumerate(self.haystacks)
+                if progress[n] == status and rows[n][7] and (not text or text in haystack)
+            ]
+        self._last_matched = (text, status, found)
+        return found
+
+    def cases_to_check(self, checks: dict[str, int]) -> int:
+        """How many of the listed cases have a judgement to check (counted once for each ``checks``)."""
+        if self._checks_counted is None or self._checks_counted[0] is not checks:
+            self._checks_counted = (checks, sum(1 for ref, count in checks.items() if count and self.place(ref) is not None))
+        return self._checks_counted[1]
 
     def cells(self, n: int, checks: dict[str, int]) -> tuple:
         case_ref, sentence_type, rosh_level, practitioner, _team, answered, sample_status, _, removed, *_ = self.rows[n]
@@ -262,7 +278,7 @@ class CasesScreen(RoundScreen):
             else ""
         )
         warning = f"; {self.open_conflicts} merge conflict(s) to settle (press c)" if self.open_conflicts else ""
-        to_check = sum(1 for ref, count in self.checks.items() if count and listing.place(ref) is not None)
+        to_check = listing.cases_to_check(self.checks)
         if to_check:
             warning += f"; {to_check} with a judgement to check (!)"
         if self.listed_of is not None:
