@@ -267,12 +267,10 @@ class CodeBlock:
         one number (``code_bits``: a byte per case, 1 where it is blank); the cases with any 1, counted."""
         if not self.cases:
             return 0
-        if isinstance(self.joined, str):
-            width = self.width
-            return sum(UNANSWERED_CODE in self.joined[n * width : (n + 1) * width] for n in range(self.cases))
+        blank = UNANSWERED_CODE if isinstance(self.joined, str) else UNANSWERED_CODE.encode()
         blank_anywhere = 0
         for column in self.columns:
-            blanks = column.count(b" ")
+            blanks = column.count(blank)
             if blanks == self.cases:  # every case has this one blank
                 return self.cases
             if blanks:

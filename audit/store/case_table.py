@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
+from typing import Any
 
 import attrs
 
@@ -171,43 +172,54 @@ def breakdown_counts(
     wanted = [q for q in wanted if q in question_ids]
     answer_rows: list[dict] = []
     case_rows: list[dict] = []
-    masks: dict[str, tuple[int, int, int]] | None = None
-    rows: list | None = None
+    masks: dict[str, tuple[int, int, int]] = {}  # made at the first attribute counted by masks
+    rows: list = []  # each case's codes, made at the first attribute counted by joined codes
     for column in columns:
         values = values_of(column)
         if len(values) != block.cases:
             raise ValueError(f"{column}: {len(values)} values for {block.cases} cases")
         distinct = list(dict.fromkeys(values))  # in order of first use
         if len(distinct) <= min(masked_groups, 256):  # a group's number is a byte
-            if masks is None:
-                masks = {q: _code_masks(block.columns[question_ids.index(q)]) for q in wanted}
-            number = {value: n for n, value in enumerate(distinct)}
-            group_of = bytes(map(number.__getitem__, values))  # a byte per case: its group's number
-            for n, value in enumerate(distinct):
-                one_for_n = bytes(n) + b"\x01" + bytes(255 - n)  # 1 where a case is in this group, else 0
-                group = int.from_bytes(group_of.translate(one_for_n), "big")
-                in_group = group.bit_count()
-                shown = value or None  # a blank attribute is counted as not recorded
-                case_rows.append({"column_name": column, "value": shown, "cases": in_group})
-                for question_id in wanted:
-                    yes_mask, no_mask, blank_mask = masks[question_id]
-                    yes, no = (yes_mask & group).bit_count(), (no_mask & group).bit_count()
-                    not_applicable = in_group - yes - no - (blank_mask & group).bit_count()
-                    if yes or no or not_applicable:
-                        counts = {"question_id": question_id, "yes": yes, "no": no, "not_applicable": not_applicable}
-                        answer_rows.append({"column_name": column, "value": shown, **counts})
-            continue
-        if rows is None:
-            rows = block.rows()
-        groups: dict[object, list] = {value: [] for value in distinct}
-        for value, case_codes in zip(values, rows, strict=True):
-            groups[value].append(case_codes)
-        for value, members in groups.items():
-            shown = value or None
-            case_rows.append({"column_name": column, "value": shown, "cases": len(members)})
-            for counts in counts_by_question(question_ids, members, wanted).values():
-                answer_rows.append({"column_name": column, "value": shown, **counts})
+            masks = masks or {q: _code_masks(block.columns[question_ids.index(q)]) for q in wanted}
+            groups = _groups_by_masks(values, distinct, masks)
+        else:
+            rows = rows or block.rows()
+            groups = _groups_by_joined_codes(question_ids, values, distinct, rows, wanted)
+        for value, in_group, counts in groups:
+            shown = value or None  # a blank attribute is counted as not recorded
+            case_rows.append({"column_name": column, "value": shown, "cases": in_group})
+            answer_rows += [{"column_name": column, "value": shown, **c} for c in counts]
     return answer_rows, case_rows
+
+
+def _groups_by_masks(
+    values: list, distinct: list, masks: dict[str, tuple[int, int, int]]
+) -> Iterator[tuple[Any, int, list[dict]]]:
+    """(value, cases, counts of each wanted question answered) of each group of an attribute with few values."""
+    number = {value: n for n, value in enumerate(distinct)}
+    group_of = bytes(map(number.__getitem__, values))  # a byte per case: its group's number
+    for n, value in enumerate(distinct):
+        one_for_n = bytes(n) + b"\x01" + bytes(255 - n)  # 1 where a case is in this group, else 0
+        group = int.from_bytes(group_of.translate(one_for_n), "big")
+        in_group = group.bit_count()
+        counts = []
+        for question_id, (yes_mask, no_mask, blank_mask) in masks.items():
+            yes, no = (yes_mask & group).bit_count(), (no_mask & group).bit_count()
+            not_applicable = in_group - yes - no - (blank_mask & group).bit_count()
+            if yes or no or not_applicable:
+                counts.append({"question_id": question_id, "yes": yes, "no": no, "not_applicable": not_applicable})
+        yield value, in_group, counts
+
+
+def _groups_by_joined_codes(
+    question_ids: tuple[str, ...], values: list, distinct: list, rows: list, wanted: list[str]
+) -> Iterator[tuple[Any, int, list[dict]]]:
+    """The same, of an attribute with many values: each group's codes joined and counted."""
+    groups: dict[object, list] = {value: [] for value in distinct}
+    for value, case_codes in zip(values, rows, strict=True):
+        groups[value].append(case_codes)
+    for value, members in groups.items():
+        yield value, len(members), list(counts_by_question(question_ids, members, wanted).values())
 
 
 def _code_masks(column: bytes | str) -> tuple[int, int, int]:
@@ -271,7 +283,7 @@ def read_case_answer_table(
     answer_codes = _AnswerCodes()
     if not deidentify:
         _add_reasons(store, round_row, case_ids, cases, questions, answer_codes)
-    if deidentify:
+    else:
         salt = store.deidentify_salt()
         cases = sorted(((deidentified_ref(salt, ref), attributes, codes) for ref, attributes, codes in cases), key=itemgetter(0))
     notes = {} if deidentify else read_notes(store, round_row)

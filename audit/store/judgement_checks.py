@@ -24,7 +24,8 @@ def judgement_checks(
     has read already, of the same cases); only the cases flagged are looked up by reference."""
     if block is None:
         block = store.answer_code_block(round_row, in_sample_only=in_sample_only)
-    found = flagged_judgements(store.framework_for(round_row), block)
+    framework = store.framework_for(round_row)
+    found = flagged_judgements(framework, block)
     if not found:
         return ()
     ids = block.case_ids_at(n for n, *_ in found)
@@ -32,7 +33,7 @@ def judgement_checks(
     named = [
         (refs[case_id], question, judgement, text) for case_id, (_, question, judgement, text) in zip(ids, found, strict=True)
     ]
-    return in_order(store.framework_for(round_row), named)
+    return in_order(framework, named)
 
 
 def judgement_checks_of_table(framework: Framework, table: CaseAnswerTable, block: CodeBlock) -> tuple[JudgementCheck, ...]:
